@@ -1,0 +1,78 @@
+//! One set of AWS clients per function instance, built during init and shared by every
+//! invocation: loading the SDK config (credentials, region) is the expensive part, clients
+//! made from it are cheap.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
+/// HTTPS on rustls with ring: the SDK's default (aws-lc) costs a C toolchain at build time
+/// and megabytes in every bootstrap.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Standard SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
+/// credentials), on berth's HTTPS client.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
+}
+
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub config: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+}
+
+impl Clients {
+    pub async fn from_env() -> Self {
+        Self::new(&load_config().await)
+    }
+
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            s3: s3_client(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
+            codepipeline: aws_sdk_codepipeline::Client::new(config),
+        }
+    }
+
+    /// The region the function runs in.
+    pub fn region(&self) -> &str {
+        self.config.region().map(|r| r.as_ref()).unwrap_or("us-east-1")
+    }
+
+    /// An ECR client for `region`: the shared one at home, a new cheap one elsewhere (registry
+    /// entries may name repositories in other regions by full URI).
+    pub fn ecr_in(&self, region: &str) -> aws_sdk_ecr::Client {
+        if region == self.region() {
+            self.ecr.clone()
+        } else {
+            let conf = aws_sdk_ecr::config::Builder::from(&self.config)
+                .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                .build();
+            aws_sdk_ecr::Client::from_conf(conf)
+        }
+    }
+}
+
+/// An S3 client for `config`. A custom endpoint (`AWS_ENDPOINT_URL`, S3-compatible stores and
+/// emulators) gets path-style addressing, since bucket subdomains of it rarely resolve.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(config.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}

@@ -1,0 +1,137 @@
+//! The release record, `releases/<service>/<release>.json` (CONTRACT §4): one document per
+//! release that every function updates with conditional writes.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::MigrationPlan;
+use crate::render::ManifestSource;
+
+pub const RECORD_SCHEMA: &str = "berth/release-record/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReleaseStatus {
+    /// Claimed by on-manifest; artifact and pipeline start still to come.
+    Rendering,
+    InProgress,
+    Succeeded,
+    Failed,
+    Stopped,
+    Superseded,
+}
+
+impl ReleaseStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Stopped | Self::Superseded
+        )
+    }
+}
+
+/// What the migration step did for this release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationRecord {
+    /// `pending`, `running`, `skipped`, `succeeded` or `failed`.
+    pub outcome: String,
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub task_definition_arn: Option<String>,
+    #[serde(default)]
+    pub task_arn: Option<String>,
+    #[serde(default)]
+    pub seconds: Option<u64>,
+    #[serde(default)]
+    pub message: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub schema: String,
+    pub service: String,
+    pub release: String,
+    pub status: ReleaseStatus,
+    pub manifest: ManifestSource,
+    pub pipeline: String,
+    pub task_family: String,
+    /// Container → `<repo uri>@sha256:<digest>`.
+    pub images: BTreeMap<String, String>,
+    pub migration_plan: Option<MigrationPlan>,
+    #[serde(default)]
+    pub migration: Option<MigrationRecord>,
+    #[serde(default)]
+    pub rollback_of: Option<String>,
+    #[serde(default)]
+    pub artifact_version_id: Option<String>,
+    #[serde(default)]
+    pub pipeline_execution_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default)]
+    pub pipeline_started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// While set and in the future, the invocation that wrote it owns the release; a crashed
+    /// invocation's claim lapses at its Lambda deadline, and a retry takes over.
+    #[serde(default)]
+    pub lease_until_epoch: Option<u64>,
+    /// Rollback executions of this release's artifact (newest last).
+    #[serde(default)]
+    pub redeployments: Vec<Redeployment>,
+}
+
+/// A later pipeline execution that redeployed this release's exact artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redeployment {
+    pub pipeline_execution_id: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub status: Option<ReleaseStatus>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+}
+
+/// RFC 3339 UTC time, the format of every timestamp berth writes.
+pub fn timestamp(at: SystemTime) -> String {
+    DateTime::from(at)
+        .fmt(Format::DateTime)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+pub fn epoch_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(timestamp(t), "2026-11-18T11:06:40Z");
+        assert_eq!(epoch_seconds(t), 1_795_000_000);
+    }
+
+    #[test]
+    fn statuses_serialize_as_the_contract_names_them() {
+        let names: Vec<String> = [
+            ReleaseStatus::InProgress,
+            ReleaseStatus::Succeeded,
+            ReleaseStatus::Superseded,
+        ]
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap())
+        .collect();
+        assert_eq!(names, ["\"IN_PROGRESS\"", "\"SUCCEEDED\"", "\"SUPERSEDED\""]);
+        assert!(ReleaseStatus::Stopped.is_final() && !ReleaseStatus::Rendering.is_final());
+    }
+}

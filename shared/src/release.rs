@@ -1,0 +1,571 @@
+//! The release use case behind `on-manifest`: manifest → validated → every image pinned by
+//! digest → artifact version → release record → pipeline execution.
+//!
+//! Delivery is at least once, so the release record is the guard: it is created with
+//! `If-None-Match: *`, updated with `If-Match`, and carries a lease so a retry after a crash
+//! resumes where the crashed invocation stopped, while a duplicate of a finished delivery
+//! changes nothing.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aws_lambda_events::event::s3::S3Event;
+use serde::Serialize;
+
+use crate::aws::Clients;
+use crate::error::{Error, Result};
+use crate::images::{self, Home, ImageRef};
+use crate::keys::{self, MAX_MANIFEST_BYTES, ManifestKey};
+use crate::manifest::{self, Problem, ValidManifest};
+use crate::pipeline;
+use crate::record::{RECORD_SCHEMA, ReleaseRecord, ReleaseStatus, epoch_seconds, timestamp};
+use crate::registry::{Registry, Service};
+use crate::render::{self, ARTIFACT_SCHEMA, ArtifactRelease, ManifestSource};
+use crate::settings::Settings;
+use crate::store::{Bucket, Condition, Stored, Written};
+use crate::taskdef;
+
+/// Everything `on-manifest` needs, built once per function instance.
+#[derive(Debug, Clone)]
+pub struct Releaser {
+    pub clients: Clients,
+    pub settings: Settings,
+    pub registry: Registry,
+    pub bucket: Bucket,
+}
+
+impl Releaser {
+    pub fn new(clients: Clients, settings: Settings) -> Self {
+        let registry = Registry::new(clients.ssm.clone(), &settings.services_prefix);
+        let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
+        Self {
+            clients,
+            settings,
+            registry,
+            bucket,
+        }
+    }
+}
+
+/// One manifest object version named by an S3 notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub bucket: String,
+    /// The decoded object key.
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+/// The manifest uploads of an S3 notification; other records are returned as reasons to skip.
+pub fn uploads(event: &S3Event) -> Vec<Result<Upload, String>> {
+    event
+        .records
+        .iter()
+        .map(|r| {
+            let name = r.event_name.as_deref().unwrap_or_default();
+            if !name.starts_with("ObjectCreated:") {
+                return Err(format!("not an object creation ({name:?})"));
+            }
+            let raw = r.s3.object.key.as_deref().unwrap_or_default();
+            let key = keys::decode_event_key(raw).map_err(|e| e.to_string())?;
+            if !key.starts_with("manifests/") {
+                return Err(format!("{key:?} is not under manifests/"));
+            }
+            Ok(Upload {
+                bucket: r.s3.bucket.name.clone().unwrap_or_default(),
+                key,
+                version_id: r.s3.object.version_id.clone().filter(|v| !v.is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// How one upload ended. Every variant is a success for Lambda.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Started {
+        service: String,
+        release: String,
+        artifact_version_id: String,
+        pipeline_execution_id: String,
+    },
+    /// A repeated delivery of an upload that already started its pipeline.
+    Duplicate {
+        service: String,
+        release: String,
+        pipeline_execution_id: String,
+    },
+    Rejected {
+        rejection_key: String,
+        errors: Vec<String>,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+/// `rejected/<service>/<release>.json` (CONTRACT §3).
+#[derive(Debug, Serialize)]
+struct Rejection<'a> {
+    manifest: &'a str,
+    version_id: Option<&'a str>,
+    errors: &'a [String],
+}
+
+impl Releaser {
+    /// Processes one manifest upload. `lease_until` is this invocation's deadline: until then no
+    /// other delivery of the same upload takes the release over.
+    pub async fn release(
+        &self,
+        upload: &Upload,
+        home: &Home,
+        now: SystemTime,
+        lease_until: SystemTime,
+    ) -> Result<Outcome> {
+        if upload.bucket != self.bucket.name {
+            return Ok(Outcome::Ignored {
+                reason: format!(
+                    "object is in bucket {:?}, not the release bucket {:?}",
+                    upload.bucket, self.bucket.name
+                ),
+            });
+        }
+        let Some(version_id) = upload.version_id.as_deref() else {
+            return Err(Error::Config(format!(
+                "s3://{}/{} arrived without a version id: the release bucket must have versioning enabled",
+                upload.bucket, upload.key
+            )));
+        };
+        let key = match ManifestKey::parse(&upload.key) {
+            Ok(k) => k,
+            Err(e) => {
+                let rejection_key = keys::rejected_key_for(&upload.key);
+                return self.reject(upload, rejection_key, vec![e.to_string()]).await;
+            }
+        };
+        let rejection_key = keys::rejected_key(&key.service, &key.release);
+        let record_key = keys::release_key(&key.service, &key.release);
+        let existing: Option<Stored<ReleaseRecord>> = self.bucket.get_json(&record_key).await?;
+        let mut problems: Vec<Problem> = Vec::new();
+        if let Some(rec) = &existing {
+            let r = &rec.value;
+            if r.manifest.key != upload.key || r.manifest.version_id != version_id {
+                problems.push(Problem::new(
+                    "release",
+                    format!(
+                        "{:?} of service {:?} already exists (from manifest version {}, status {:?}); a release is immutable, upload it under a new release name",
+                        key.release, key.service, r.manifest.version_id, r.status
+                    ),
+                ));
+            } else if let Some(exec) = &r.pipeline_execution_id {
+                return Ok(Outcome::Duplicate {
+                    service: key.service,
+                    release: key.release,
+                    pipeline_execution_id: exec.clone(),
+                });
+            } else if r.lease_until_epoch.is_some_and(|t| t > epoch_seconds(now)) {
+                return Err(Error::Busy {
+                    service: key.service,
+                    release: key.release,
+                    until: r.lease_until_epoch.unwrap_or_default().to_string(),
+                });
+            }
+        }
+
+        let body = match self
+            .bucket
+            .get(&upload.key, Some(version_id), Some(MAX_MANIFEST_BYTES))
+            .await?
+        {
+            None => {
+                return Ok(Outcome::Ignored {
+                    reason: format!(
+                        "manifest version {version_id} of {} no longer exists",
+                        upload.key
+                    ),
+                });
+            }
+            Some(Err(size)) => {
+                problems.push(Problem::new(
+                    "manifest",
+                    format!("is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)"),
+                ));
+                return self.reject(upload, rejection_key, strings(problems)).await;
+            }
+            Some(Ok(obj)) => obj.body,
+        };
+
+        let service = self.registry.service(&key.service, home).await?;
+        let mut errors: Vec<String> = match &service {
+            Ok(_) => Vec::new(),
+            Err(reasons) => reasons.clone(),
+        };
+        let manifest = match manifest::validate(&body, &key, service.as_ref().ok()) {
+            Ok(m) => Some(m),
+            Err(p) => {
+                problems.extend(p);
+                None
+            }
+        };
+        let (Ok(service), Some(manifest), true) = (service, manifest, problems.is_empty()) else {
+            errors.extend(strings(problems));
+            return self.reject(upload, rejection_key, errors).await;
+        };
+
+        let rendered = match self.render(&service, &manifest).await? {
+            Ok(r) => r,
+            Err(problems) => return self.reject(upload, rejection_key, strings(problems)).await,
+        };
+
+        let source = ManifestSource {
+            bucket: upload.bucket.clone(),
+            key: upload.key.clone(),
+            version_id: version_id.to_owned(),
+        };
+        let record = ReleaseRecord {
+            schema: RECORD_SCHEMA.into(),
+            service: key.service.clone(),
+            release: key.release.clone(),
+            status: ReleaseStatus::Rendering,
+            manifest: source.clone(),
+            pipeline: service.config.pipeline.clone(),
+            task_family: service.config.task_family.clone(),
+            images: rendered.images.clone(),
+            migration_plan: manifest.migration_plan(&service),
+            migration: None,
+            rollback_of: manifest.rollback_of.clone(),
+            artifact_version_id: existing
+                .as_ref()
+                .and_then(|r| r.value.artifact_version_id.clone()),
+            pipeline_execution_id: None,
+            created_at: existing
+                .as_ref()
+                .map(|r| r.value.created_at.clone())
+                .unwrap_or_else(|| timestamp(now)),
+            updated_at: timestamp(now),
+            pipeline_started_at: None,
+            finished_at: None,
+            lease_until_epoch: Some(epoch_seconds(lease_until)),
+            redeployments: Vec::new(),
+        };
+        let claim = match &existing {
+            None => Condition::Absent,
+            Some(s) => Condition::Matches(&s.etag),
+        };
+        let etag = match self.bucket.put_json(&record_key, &record, claim).await? {
+            Written::Ok { etag, .. } => etag,
+            Written::ConditionFailed => {
+                return Err(Error::Busy {
+                    service: key.service,
+                    release: key.release,
+                    until: "another invocation claimed it just now".into(),
+                });
+            }
+        };
+        let claimed = Claimed {
+            key: record_key,
+            record,
+            etag,
+        };
+        match self
+            .deploy(claimed, &service, &manifest, rendered, source, now)
+            .await
+        {
+            Ok(outcome) => Ok(outcome),
+            Err((e, claimed)) => {
+                if let Some(mut c) = claimed {
+                    // Give the release back so Lambda's retry need not wait for the lease.
+                    c.record.lease_until_epoch = None;
+                    if let Err(release_err) = self
+                        .bucket
+                        .put_json(&c.key, &c.record, Condition::Matches(&c.etag))
+                        .await
+                    {
+                        tracing::warn!(error = %release_err, "could not release the claim; it lapses at the lease time");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Artifact, record, pipeline: the steps after the claim. On failure the claim is handed
+    /// back so the caller can release it.
+    async fn deploy(
+        &self,
+        mut claimed: Claimed,
+        service: &Service,
+        manifest: &ValidManifest,
+        rendered: Rendered,
+        source: ManifestSource,
+        now: SystemTime,
+    ) -> std::result::Result<Outcome, (Error, Option<Claimed>)> {
+        let artifact_version_id = match claimed.record.artifact_version_id.clone() {
+            Some(v) => v,
+            None => {
+                let release_doc = ArtifactRelease {
+                    schema: ARTIFACT_SCHEMA.into(),
+                    service: manifest.service.clone(),
+                    release: manifest.release.clone(),
+                    task_family: service.config.task_family.clone(),
+                    manifest: source.clone(),
+                    images: rendered.images.clone(),
+                    migration: manifest.migration_plan(service),
+                    rollback_of: manifest.rollback_of.clone(),
+                    rendered_at: timestamp(now),
+                };
+                let zip = render::zip_artifact(
+                    &rendered.task_definition,
+                    &rendered.appspec,
+                    &rendered.image_detail,
+                    &release_doc,
+                )
+                .map_err(|e| (Error::Corrupt(format!("zipping the artifact: {e}")), None))?;
+                let artifact_key = keys::artifact_key(&manifest.service);
+                let written = self
+                    .bucket
+                    .put(&artifact_key, zip, "application/zip", Condition::None)
+                    .await
+                    .map_err(|e| (e, None))?;
+                let Written::Ok {
+                    version_id: Some(v),
+                    ..
+                } = written
+                else {
+                    return Err((
+                        Error::Config(format!(
+                            "s3://{}/{artifact_key} has no version id: the release bucket must have versioning enabled",
+                            self.bucket.name
+                        )),
+                        None,
+                    ));
+                };
+                claimed.record.artifact_version_id = Some(v.clone());
+                claimed.record.updated_at = timestamp(now);
+                if let Err(e) = self.save(&mut claimed).await {
+                    return Err((e, Some(claimed)));
+                }
+                v
+            }
+        };
+        let token = pipeline::request_token(&[&source.bucket, &source.key, &source.version_id]);
+        let started = pipeline::start(
+            &self.clients.codepipeline,
+            &pipeline::Execution {
+                pipeline: &service.config.pipeline,
+                service: &manifest.service,
+                release: &manifest.release,
+                artifact_version_id: &artifact_version_id,
+                rollback: false,
+                client_request_token: &token,
+            },
+        )
+        .await;
+        let execution_id = match started {
+            Ok(id) => id,
+            Err(e) => return Err((e, Some(claimed))),
+        };
+        let started_at = timestamp(SystemTime::now());
+        claimed.record.status = ReleaseStatus::InProgress;
+        claimed.record.pipeline_execution_id = Some(execution_id.clone());
+        claimed.record.pipeline_started_at = Some(started_at.clone());
+        claimed.record.updated_at = started_at;
+        claimed.record.lease_until_epoch = None;
+        if let Err(e) = self.save(&mut claimed).await {
+            return Err((e, Some(claimed)));
+        }
+        tracing::info!(
+            service = %manifest.service,
+            release = %manifest.release,
+            artifact_version_id = %artifact_version_id,
+            pipeline_execution_id = %execution_id,
+            images = ?claimed.record.images,
+            "pipeline started"
+        );
+        Ok(Outcome::Started {
+            service: manifest.service.clone(),
+            release: manifest.release.clone(),
+            artifact_version_id,
+            pipeline_execution_id: execution_id,
+        })
+    }
+
+    async fn save(&self, claimed: &mut Claimed) -> Result<()> {
+        match self
+            .bucket
+            .put_json(&claimed.key, &claimed.record, Condition::Matches(&claimed.etag))
+            .await?
+        {
+            Written::Ok { etag, .. } => {
+                claimed.etag = etag;
+                Ok(())
+            }
+            Written::ConditionFailed => Err(Error::Busy {
+                service: claimed.record.service.clone(),
+                release: claimed.record.release.clone(),
+                until: "the record changed under this invocation".into(),
+            }),
+        }
+    }
+
+    /// Template, digests and the artifact files, or every problem that prevents them.
+    async fn render(
+        &self,
+        service: &Service,
+        manifest: &ValidManifest,
+    ) -> Result<std::result::Result<Rendered, Vec<Problem>>> {
+        let cfg = &service.config;
+        let template = match taskdef::latest_active(&self.clients.ecs, &cfg.task_family).await? {
+            Ok(t) => t,
+            Err(reason) => return Ok(Err(vec![Problem::new("task_family", reason)])),
+        };
+        let in_template = render::container_names(&template);
+        let mut problems = Vec::new();
+        // Which image each registry container runs: the release's, or the one it runs today.
+        let mut wanted: BTreeMap<String, (ImageRef, String)> = BTreeMap::new();
+        for (container, image) in &manifest.images {
+            if in_template.contains(container) {
+                wanted.insert(container.clone(), (image.clone(), format!("images.{container}")));
+            } else {
+                problems.push(Problem::new(
+                    format!("images.{container}"),
+                    format!(
+                        "container {container:?} is not in task definition family {:?}",
+                        cfg.task_family
+                    ),
+                ));
+            }
+        }
+        for (container, repo) in &service.repositories {
+            if wanted.contains_key(container) || manifest.images.contains_key(container) {
+                continue;
+            }
+            let Some(current) = render::container_image(&template, container) else {
+                continue;
+            };
+            let field = format!("task_definition.{container}");
+            match ImageRef::parse(current) {
+                Ok(r) if r.repository == *repo => {
+                    wanted.insert(container.clone(), (r, field));
+                }
+                Ok(_) => problems.push(Problem::new(
+                    field,
+                    format!(
+                        "the template runs {current:?}, outside the registry repository {repo}; berth pins every registry container by digest"
+                    ),
+                )),
+                Err(e) => problems.push(Problem::new(field, format!("the template's image: {e}"))),
+            }
+        }
+        if !in_template.contains(&cfg.appspec.container) {
+            problems.push(Problem::new(
+                "appspec.container",
+                format!(
+                    "registry names {:?}, which is not in task definition family {:?}",
+                    cfg.appspec.container, cfg.task_family
+                ),
+            ));
+        }
+        if let Some(plan) = manifest.migration_plan(service)
+            && !in_template.contains(&plan.container)
+        {
+            problems.push(Problem::new(
+                "migration.container",
+                format!(
+                    "registry names {:?}, which is not in task definition family {:?}",
+                    plan.container, cfg.task_family
+                ),
+            ));
+        }
+        let resolution = images::resolve(
+            |region| self.clients.ecr_in(region),
+            wanted.values().map(|(r, _)| r.clone()),
+        )
+        .await?;
+        let mut pinned = BTreeMap::new();
+        for (container, (image, field)) in &wanted {
+            match resolution.get(image) {
+                Some(Ok(digest)) => {
+                    pinned.insert(container.clone(), image.repository.pinned(digest));
+                }
+                Some(Err(reason)) => problems.push(Problem::new(field.clone(), reason.clone())),
+                None => problems.push(Problem::new(field.clone(), "was not looked up")),
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let task_definition = match render::render_task_definition(&template, &pinned) {
+            Ok(td) => td,
+            Err(errors) => {
+                return Ok(Err(errors
+                    .into_iter()
+                    .map(|e| Problem::new("task_definition", e))
+                    .collect()));
+            }
+        };
+        let primary = [
+            cfg.push_trigger.as_ref().map(|t| t.container.as_str()),
+            Some(cfg.appspec.container.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|c| pinned.get(c))
+        .or_else(|| pinned.values().next())
+        .cloned()
+        .unwrap_or_default();
+        Ok(Ok(Rendered {
+            appspec: render::render_appspec(&cfg.appspec),
+            image_detail: render::render_image_detail(&primary),
+            task_definition,
+            images: pinned,
+        }))
+    }
+
+    async fn reject(
+        &self,
+        upload: &Upload,
+        rejection_key: String,
+        errors: Vec<String>,
+    ) -> Result<Outcome> {
+        tracing::error!(
+            manifest = %upload.key,
+            version_id = upload.version_id.as_deref().unwrap_or("-"),
+            rejection = %rejection_key,
+            errors = ?errors,
+            "manifest rejected"
+        );
+        let doc = Rejection {
+            manifest: &upload.key,
+            version_id: upload.version_id.as_deref(),
+            errors: &errors,
+        };
+        self.bucket
+            .put_json(&rejection_key, &doc, Condition::None)
+            .await?;
+        Ok(Outcome::Rejected {
+            rejection_key,
+            errors,
+        })
+    }
+}
+
+/// The record this invocation owns, with the ETag of its last write.
+#[derive(Debug)]
+struct Claimed {
+    key: String,
+    record: ReleaseRecord,
+    etag: String,
+}
+
+#[derive(Debug)]
+struct Rendered {
+    task_definition: serde_json::Value,
+    appspec: String,
+    image_detail: serde_json::Value,
+    images: BTreeMap<String, String>,
+}
+
+fn strings(problems: Vec<Problem>) -> Vec<String> {
+    problems.into_iter().map(|p| p.to_string()).collect()
+}

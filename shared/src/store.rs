@@ -1,0 +1,183 @@
+//! The release bucket: plain reads and conditional writes (S3 `If-None-Match` / `If-Match`),
+//! which are what make at-least-once event delivery safe.
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// An object read back with the identity needed to update it conditionally.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    pub etag: String,
+    pub version_id: Option<String>,
+}
+
+/// What a conditional write requires of the current object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition<'a> {
+    None,
+    /// The key must not exist yet.
+    Absent,
+    /// The current object must still have this ETag.
+    Matches(&'a str),
+}
+
+/// Result of a write: the new version, or the condition no longer held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Ok {
+        version_id: Option<String>,
+        etag: String,
+    },
+    ConditionFailed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub s3: aws_sdk_s3::Client,
+    pub name: String,
+}
+
+/// Bytes of an object with its version and size.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub body: Vec<u8>,
+    pub etag: String,
+    pub version_id: Option<String>,
+}
+
+impl Bucket {
+    pub fn new(s3: aws_sdk_s3::Client, name: impl Into<String>) -> Self {
+        Self {
+            s3,
+            name: name.into(),
+        }
+    }
+
+    /// Reads `key` (at `version_id` if given). `Ok(None)` when it does not exist; `limit` bytes
+    /// at most, larger objects are `Ok(Some(Err(size)))` without reading the body.
+    pub async fn get(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Option<Result<Object, u64>>> {
+        let resp = self
+            .s3
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .set_version_id(version_id.map(str::to_owned))
+            .send()
+            .await;
+        let out = match resp {
+            Ok(out) => out,
+            Err(e) if is_missing(&e) => return Ok(None),
+            Err(e) => return Err(Error::aws(format!("s3:GetObject s3://{}/{key}", self.name))(e)),
+        };
+        let size = out.content_length().unwrap_or(0).max(0) as u64;
+        if let Some(limit) = limit
+            && size > limit
+        {
+            return Ok(Some(Err(size)));
+        }
+        let etag = out.e_tag().unwrap_or_default().to_owned();
+        let version_id = out.version_id().map(str::to_owned);
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(Error::aws(format!("reading s3://{}/{key}", self.name)))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(Ok(Object {
+            body,
+            etag,
+            version_id,
+        })))
+    }
+
+    /// Reads a JSON document berth wrote itself; an unreadable one is `Error::Corrupt`.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Stored<T>>> {
+        let Some(Ok(obj)) = self.get(key, None, None).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&obj.body).map_err(|e| {
+            Error::Corrupt(format!("s3://{}/{key} is not a valid record: {e}", self.name))
+        })?;
+        Ok(Some(Stored {
+            value,
+            etag: obj.etag,
+            version_id: obj.version_id,
+        }))
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: Condition<'_>,
+    ) -> Result<Written> {
+        let mut req = self
+            .s3
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        req = match condition {
+            Condition::None => req,
+            Condition::Absent => req.if_none_match("*"),
+            Condition::Matches(etag) => req.if_match(etag),
+        };
+        match req.send().await {
+            Ok(out) => Ok(Written::Ok {
+                version_id: out.version_id().map(str::to_owned),
+                etag: out.e_tag().unwrap_or_default().to_owned(),
+            }),
+            Err(e) if condition != Condition::None && is_condition_failure(&e) => {
+                Ok(Written::ConditionFailed)
+            }
+            Err(e) => Err(Error::aws(format!("s3:PutObject s3://{}/{key}", self.name))(e)),
+        }
+    }
+
+    pub async fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        condition: Condition<'_>,
+    ) -> Result<Written> {
+        let mut body = serde_json::to_vec_pretty(value)
+            .map_err(|e| Error::Corrupt(format!("serializing {key}: {e}")))?;
+        body.push(b'\n');
+        self.put(key, body, "application/json", condition).await
+    }
+}
+
+fn is_missing<R>(e: &SdkError<GetObjectError, R>) -> bool {
+    match e {
+        SdkError::ServiceError(se) => {
+            matches!(se.err(), GetObjectError::NoSuchKey(_))
+                || matches!(se.err().code(), Some("NoSuchKey" | "NoSuchVersion" | "NotFound"))
+        }
+        _ => false,
+    }
+}
+
+/// 412 PreconditionFailed, or 409 ConditionalRequestConflict when another writer raced us.
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    match e {
+        SdkError::ServiceError(se) => matches!(
+            se.err().code(),
+            Some("PreconditionFailed" | "ConditionalRequestConflict")
+        ),
+        _ => false,
+    }
+}
