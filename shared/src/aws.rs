@@ -51,7 +51,10 @@ impl Clients {
 
     /// The region the function runs in.
     pub fn region(&self) -> &str {
-        self.config.region().map(|r| r.as_ref()).unwrap_or("us-east-1")
+        self.config
+            .region()
+            .map(|r| r.as_ref())
+            .unwrap_or("us-east-1")
     }
 
     /// An ECR client for `region`: the shared one at home, a new cheap one elsewhere (registry

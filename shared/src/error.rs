@@ -23,7 +23,9 @@ pub enum Error {
     #[error("configuration error: {0}")]
     Config(String),
     /// Another invocation holds the release; the retry will find it finished or abandoned.
-    #[error("release {service}/{release} is being processed by another invocation until {until}; retry later")]
+    #[error(
+        "release {service}/{release} is being processed by another invocation until {until}; retry later"
+    )]
     Busy {
         service: String,
         release: String,

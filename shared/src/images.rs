@@ -356,7 +356,10 @@ mod tests {
         );
         let r = Repository::parse("999999999999.dkr.ecr.us-east-1.amazonaws.com/base", &home())
             .unwrap();
-        assert_eq!((r.registry_id.as_str(), r.region.as_str()), ("999999999999", "us-east-1"));
+        assert_eq!(
+            (r.registry_id.as_str(), r.region.as_str()),
+            ("999999999999", "us-east-1")
+        );
         for bad in [
             "Web/App",
             "docker.io/library/nginx",
@@ -380,8 +383,12 @@ mod tests {
         assert_eq!(pinned.reference, Reference::Digest(D.into()));
         let both = ImageRef::parse(&format!("{base}:v1@{D}")).unwrap();
         assert_eq!(both.reference, Reference::Digest(D.into()));
-        let cn = ImageRef::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a/b:v1").unwrap();
-        assert_eq!(cn.repository.uri(), "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a/b");
+        let cn =
+            ImageRef::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a/b:v1").unwrap();
+        assert_eq!(
+            cn.repository.uri(),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/a/b"
+        );
     }
 
     #[test]
@@ -394,8 +401,14 @@ mod tests {
             (format!("{base}@md5:{}", &D[7..]), "64 lowercase hex"),
             (format!("{base}:bad!tag"), "not a valid image tag"),
             ("nginx:1.25".to_owned(), "not a full ECR image URI"),
-            ("docker.io/library/nginx:1.25".to_owned(), "not in Amazon ECR"),
-            ("public.ecr.aws/nginx/nginx:1.25".to_owned(), "not in Amazon ECR"),
+            (
+                "docker.io/library/nginx:1.25".to_owned(),
+                "not in Amazon ECR",
+            ),
+            (
+                "public.ecr.aws/nginx/nginx:1.25".to_owned(),
+                "not in Amazon ECR",
+            ),
             (
                 "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/Web:v1".to_owned(),
                 "not a valid ECR repository name",

@@ -35,7 +35,9 @@ pub fn rejected_key(service: &str, release: &str) -> String {
 /// Where a rejection of `manifest_key` is written. Keys that do not have the
 /// `manifests/<service>/<release>.json` shape still get a record, under the same relative path.
 pub fn rejected_key_for(manifest_key: &str) -> String {
-    let rest = manifest_key.strip_prefix("manifests/").unwrap_or(manifest_key);
+    let rest = manifest_key
+        .strip_prefix("manifests/")
+        .unwrap_or(manifest_key);
     let rest = rest.strip_suffix(".json").unwrap_or(rest);
     format!("rejected/{rest}.json")
 }
@@ -119,7 +121,10 @@ mod tests {
     fn event_keys_decode() {
         let cases = [
             ("manifests/web/v1.4.2.json", "manifests/web/v1.4.2.json"),
-            ("manifests/web/my+release.json", "manifests/web/my release.json"),
+            (
+                "manifests/web/my+release.json",
+                "manifests/web/my release.json",
+            ),
             ("manifests/web/a%2Bb.json", "manifests/web/a+b.json"),
             ("manifests/web%2Fx/r.json", "manifests/web/x/r.json"),
             ("caf%C3%A9", "café"),

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod error;
+pub mod handlers;
 pub mod images;
 pub mod keys;
 pub mod manifest;

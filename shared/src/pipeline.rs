@@ -39,7 +39,10 @@ pub async fn start(client: &aws_sdk_codepipeline::Client, exec: &Execution<'_>) 
     for (name, value) in [
         ("BERTH_SERVICE", exec.service),
         ("BERTH_RELEASE", exec.release),
-        ("BERTH_ROLLBACK", if exec.rollback { "true" } else { "false" }),
+        (
+            "BERTH_ROLLBACK",
+            if exec.rollback { "true" } else { "false" },
+        ),
     ] {
         req = req.variables(
             PipelineVariable::builder()

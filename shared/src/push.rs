@@ -37,8 +37,13 @@ pub enum PushOutcome {
     },
     /// The manifest for this release already exists (a repeated delivery, or a re-push of a
     /// tag that was already released); nothing was written.
-    Exists { service: String, key: String },
-    Ignored { reason: String },
+    Exists {
+        service: String,
+        key: String,
+    },
+    Ignored {
+        reason: String,
+    },
 }
 
 /// The services whose push trigger fires for a push of `tag` to `repository_name` in `home`.
@@ -101,7 +106,11 @@ pub async fn handle_push(
     if !is_valid_tag(tag) || !keys::is_valid_name(tag) {
         return ignore(format!("tag {tag:?} cannot name a release"));
     }
-    let Some(digest) = detail.image_digest.as_deref().filter(|d| is_sha256_digest(d)) else {
+    let Some(digest) = detail
+        .image_digest
+        .as_deref()
+        .filter(|d| is_sha256_digest(d))
+    else {
         return ignore(format!("push of {tag:?} has no sha256 digest"));
     };
     let services = registry.all(home).await?;
@@ -178,7 +187,10 @@ mod tests {
                 .collect()
         };
         assert_eq!(names("web/app", "v1.2.3"), ["web"]);
-        assert!(names("web/nginx", "v1.2.3").is_empty(), "nginx is not the trigger container");
+        assert!(
+            names("web/nginx", "v1.2.3").is_empty(),
+            "nginx is not the trigger container"
+        );
         assert!(names("web/app", "latest").is_empty());
         assert!(names("web/app", "feature").is_empty());
         let elsewhere = Home {

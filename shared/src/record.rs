@@ -106,7 +106,9 @@ pub fn timestamp(at: SystemTime) -> String {
 }
 
 pub fn epoch_seconds(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -131,7 +133,10 @@ mod tests {
         .iter()
         .map(|s| serde_json::to_string(s).unwrap())
         .collect();
-        assert_eq!(names, ["\"IN_PROGRESS\"", "\"SUCCEEDED\"", "\"SUPERSEDED\""]);
+        assert_eq!(
+            names,
+            ["\"IN_PROGRESS\"", "\"SUCCEEDED\"", "\"SUPERSEDED\""]
+        );
         assert!(ReleaseStatus::Stopped.is_final() && !ReleaseStatus::Rendering.is_final());
     }
 }

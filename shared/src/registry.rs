@@ -84,7 +84,10 @@ impl Service {
         {
             err(
                 "service",
-                format!("is {:?}, but the parameter is for {expected:?}", config.service),
+                format!(
+                    "is {:?}, but the parameter is for {expected:?}",
+                    config.service
+                ),
             );
         }
         if !is_valid_name(&config.service) {
@@ -311,8 +314,8 @@ pub(crate) mod tests {
         v["push_trigger"]["tag_pattern"] = "(".into();
         v["migration"]["timeout_seconds"] = 0.into();
         v["migration"]["subnets"] = serde_json::json!([]);
-        let errors =
-            Service::parse("/berth/services/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+        let errors = Service::parse("/berth/services/web", Some("web"), &v.to_string(), &home())
+            .unwrap_err();
         for field in [
             ": service:",
             "containers.app",
@@ -321,7 +324,10 @@ pub(crate) mod tests {
             "migration.timeout_seconds",
             "migration.subnets",
         ] {
-            assert!(errors.iter().any(|e| e.contains(field)), "{field}: {errors:?}");
+            assert!(
+                errors.iter().any(|e| e.contains(field)),
+                "{field}: {errors:?}"
+            );
         }
     }
 

@@ -140,7 +140,9 @@ impl Releaser {
             Ok(k) => k,
             Err(e) => {
                 let rejection_key = keys::rejected_key_for(&upload.key);
-                return self.reject(upload, rejection_key, vec![e.to_string()]).await;
+                return self
+                    .reject(upload, rejection_key, vec![e.to_string()])
+                    .await;
             }
         };
         let rejection_key = keys::rejected_key(&key.service, &key.release);
@@ -393,7 +395,11 @@ impl Releaser {
     async fn save(&self, claimed: &mut Claimed) -> Result<()> {
         match self
             .bucket
-            .put_json(&claimed.key, &claimed.record, Condition::Matches(&claimed.etag))
+            .put_json(
+                &claimed.key,
+                &claimed.record,
+                Condition::Matches(&claimed.etag),
+            )
             .await?
         {
             Written::Ok { etag, .. } => {
@@ -425,7 +431,10 @@ impl Releaser {
         let mut wanted: BTreeMap<String, (ImageRef, String)> = BTreeMap::new();
         for (container, image) in &manifest.images {
             if in_template.contains(container) {
-                wanted.insert(container.clone(), (image.clone(), format!("images.{container}")));
+                wanted.insert(
+                    container.clone(),
+                    (image.clone(), format!("images.{container}")),
+                );
             } else {
                 problems.push(Problem::new(
                     format!("images.{container}"),

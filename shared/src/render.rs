@@ -90,7 +90,9 @@ pub fn render_task_definition(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let Some(Value::Array(containers)) = out.get_mut("containerDefinitions") else {
-        return Err(vec!["task definition template has no containerDefinitions".into()]);
+        return Err(vec![
+            "task definition template has no containerDefinitions".into(),
+        ]);
     };
     let mut unset: Vec<&String> = pinned.keys().collect();
     for c in containers.iter_mut() {
@@ -238,7 +240,13 @@ mod tests {
         }
         expected["containerDefinitions"][0]["image"] = json!(format!("{REPO}/web/app@{D1}"));
         assert_eq!(out, expected);
-        for f in ["taskDefinitionArn", "revision", "status", "compatibilities", "registeredAt"] {
+        for f in [
+            "taskDefinitionArn",
+            "revision",
+            "status",
+            "compatibilities",
+            "registeredAt",
+        ] {
             assert!(out.get(f).is_none(), "{f} must not be in taskdef.json");
         }
     }
@@ -251,7 +259,10 @@ mod tests {
         ]);
         let errors = render_task_definition(&template(), &pinned).unwrap_err();
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].contains("\"worker\"") && errors[0].contains("\"web\""), "{errors:?}");
+        assert!(
+            errors[0].contains("\"worker\"") && errors[0].contains("\"web\""),
+            "{errors:?}"
+        );
         assert!(render_task_definition(&json!({"family": "x"}), &pinned).is_err());
         assert!(render_task_definition(&json!([]), &pinned).is_err());
     }
@@ -304,7 +315,10 @@ mod tests {
         let b = zip_artifact(&td, "appspec", &detail, &release()).unwrap();
         assert_eq!(a, b);
         let read = |name| read_artifact_file(&a, name).unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&read(TASKDEF_FILE)).unwrap(), td);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&read(TASKDEF_FILE)).unwrap(),
+            td
+        );
         assert_eq!(read(APPSPEC_FILE), b"appspec");
         assert_eq!(
             serde_json::from_slice::<Value>(&read(IMAGE_DETAIL_FILE)).unwrap(),

@@ -108,7 +108,10 @@ impl Bucket {
             return Ok(None);
         };
         let value = serde_json::from_slice(&obj.body).map_err(|e| {
-            Error::Corrupt(format!("s3://{}/{key} is not a valid record: {e}", self.name))
+            Error::Corrupt(format!(
+                "s3://{}/{key} is not a valid record: {e}",
+                self.name
+            ))
         })?;
         Ok(Some(Stored {
             value,
@@ -165,7 +168,10 @@ fn is_missing<R>(e: &SdkError<GetObjectError, R>) -> bool {
     match e {
         SdkError::ServiceError(se) => {
             matches!(se.err(), GetObjectError::NoSuchKey(_))
-                || matches!(se.err().code(), Some("NoSuchKey" | "NoSuchVersion" | "NotFound"))
+                || matches!(
+                    se.err().code(),
+                    Some("NoSuchKey" | "NoSuchVersion" | "NotFound")
+                )
         }
         _ => false,
     }

@@ -67,16 +67,25 @@ pub async fn latest_active(
             )));
         }
         Err(e) => {
-            return Err(Error::aws(format!("ecs:DescribeTaskDefinition {family}"))(e));
+            return Err(Error::aws(format!("ecs:DescribeTaskDefinition {family}"))(
+                e,
+            ));
         }
     }
-    let body = raw.0.lock().ok().and_then(|mut b| b.take()).ok_or_else(|| {
-        Error::Corrupt(format!(
-            "ecs:DescribeTaskDefinition {family}: response body was not captured"
-        ))
-    })?;
+    let body = raw
+        .0
+        .lock()
+        .ok()
+        .and_then(|mut b| b.take())
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "ecs:DescribeTaskDefinition {family}: response body was not captured"
+            ))
+        })?;
     let mut doc: Value = serde_json::from_slice(&body).map_err(|e| {
-        Error::Corrupt(format!("ecs:DescribeTaskDefinition {family}: bad JSON: {e}"))
+        Error::Corrupt(format!(
+            "ecs:DescribeTaskDefinition {family}: bad JSON: {e}"
+        ))
     })?;
     match doc.get_mut("taskDefinition").map(Value::take) {
         Some(td @ Value::Object(_)) => Ok(Ok(td)),

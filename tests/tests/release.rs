@@ -1,0 +1,387 @@
+//! on-manifest and on-image-push against a moto server: real HTTP round trips, real event JSON.
+
+use berth::handlers;
+use berth::release::Releaser;
+use berth::render::{self, ArtifactRelease};
+use berth_tests::*;
+use serde_json::{Value, json};
+
+fn manifest(release: &str, app: &str, nginx: Option<&str>) -> Value {
+    let mut images = json!({ "app": app });
+    if let Some(n) = nginx {
+        images["nginx"] = json!(n);
+    }
+    json!({
+        "schema": "berth/v1",
+        "service": "web",
+        "release": release,
+        "images": images,
+        "migration": { "command": ["bin/rails", "db:migrate"], "timeout_seconds": 900 },
+        "rollback_of": null
+    })
+}
+
+async fn deliver(env: &Env, releaser: &Releaser, key_encoded: &str, version: &str) -> Value {
+    handlers::on_manifest(releaser, s3_event(key_encoded, version), &env.invocation())
+        .await
+        .expect("handled")
+}
+
+fn artifact_file(zip: &[u8], name: &str) -> Vec<u8> {
+    render::read_artifact_file(zip, name).expect("artifact file")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_two_image_manifest_becomes_a_pinned_artifact_and_one_execution() {
+    let env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let nginx_digest = env.digest("web/nginx:1.27").to_owned();
+    let doc = manifest(
+        "v1.4.2",
+        &format!("{}:3f9c2e1", repo_uri("web/app")),
+        Some(&format!("{}@{nginx_digest}", repo_uri("web/nginx"))),
+    );
+    let key = "manifests/web/v1.4.2.json";
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+
+    let out = deliver(&env, &releaser, key, &version).await;
+    let result = &out["results"][0];
+    assert_eq!(result["outcome"], "started", "{out}");
+
+    // The artifact: one S3 version, the one the pipeline was pinned to.
+    let artifact_versions = env.versions("artifacts/web/source.zip").await;
+    assert_eq!(artifact_versions.len(), 1);
+    assert_eq!(result["artifact_version_id"], artifact_versions[0].as_str());
+    let zip = env
+        .get_object("artifacts/web/source.zip", Some(&artifact_versions[0]))
+        .await
+        .expect("artifact");
+    let taskdef: Value = serde_json::from_slice(&artifact_file(&zip, "taskdef.json")).unwrap();
+    let images: Vec<(&str, &str)> = taskdef["containerDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["image"].as_str().unwrap()))
+        .collect();
+    let app_pinned = format!("{}@{}", repo_uri("web/app"), env.digest("web/app:3f9c2e1"));
+    let nginx_pinned = format!("{}@{nginx_digest}", repo_uri("web/nginx"));
+    assert_eq!(
+        images,
+        [
+            ("app", app_pinned.as_str()),
+            ("nginx", nginx_pinned.as_str()),
+            ("datadog", "public.ecr.aws/datadog/agent:7")
+        ]
+    );
+    assert_eq!(taskdef["family"], "web");
+    assert!(taskdef.get("taskDefinitionArn").is_none() && taskdef.get("revision").is_none());
+    let appspec = String::from_utf8(artifact_file(&zip, "appspec.yaml")).unwrap();
+    assert!(
+        appspec.contains("TaskDefinition: <TASK_DEFINITION>"),
+        "{appspec}"
+    );
+    assert!(appspec.contains("ContainerName: \"nginx\"") && appspec.contains("ContainerPort: 80"));
+    let detail: Value = serde_json::from_slice(&artifact_file(&zip, "imageDetail.json")).unwrap();
+    assert_eq!(detail, json!({ "ImageURI": app_pinned }));
+    let rel: ArtifactRelease =
+        serde_json::from_slice(&artifact_file(&zip, "release.json")).unwrap();
+    assert_eq!(
+        (rel.service.as_str(), rel.release.as_str()),
+        ("web", "v1.4.2")
+    );
+    assert_eq!(rel.manifest.version_id, version);
+    let plan = rel.migration.expect("migration planned");
+    assert_eq!(
+        (plan.timeout_seconds, plan.container.as_str()),
+        (900, "app")
+    );
+
+    // The release record.
+    let record = env
+        .get_json("releases/web/v1.4.2.json")
+        .await
+        .expect("record");
+    assert_eq!(record["status"], "IN_PROGRESS");
+    assert_eq!(record["artifact_version_id"], artifact_versions[0].as_str());
+    assert_eq!(
+        record["pipeline_execution_id"],
+        result["pipeline_execution_id"]
+    );
+    assert_eq!(record["manifest"]["version_id"], version.as_str());
+    assert_eq!(record["images"]["app"], app_pinned.as_str());
+    assert!(record["lease_until_epoch"].is_null());
+
+    // The execution: the request pinned the source revision; moto kept the variables.
+    let sent = env.pipeline_requests.bodies("StartPipelineExecution");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["name"], "berth-web");
+    assert_eq!(
+        sent[0]["sourceRevisions"],
+        json!([{ "actionName": "Source", "revisionType": "S3_OBJECT_VERSION_ID",
+                 "revisionValue": artifact_versions[0] }])
+    );
+    assert_eq!(
+        sent[0]["clientRequestToken"].as_str().map(str::len),
+        Some(64)
+    );
+    let exec = env
+        .clients
+        .codepipeline
+        .get_pipeline_execution()
+        .pipeline_name("berth-web")
+        .pipeline_execution_id(result["pipeline_execution_id"].as_str().unwrap())
+        .send()
+        .await
+        .expect("execution exists");
+    let vars: Vec<(String, String)> = exec
+        .pipeline_execution()
+        .unwrap()
+        .variables()
+        .iter()
+        .map(|v| {
+            (
+                v.name().unwrap_or_default().into(),
+                v.resolved_value().unwrap_or_default().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            ("BERTH_SERVICE".into(), "web".into()),
+            ("BERTH_RELEASE".into(), "v1.4.2".into()),
+            ("BERTH_ROLLBACK".into(), "false".into())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_same_event_three_times_starts_one_execution_and_a_second_upload_is_rejected() {
+    let env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let key = "manifests/web/v2.json";
+    let doc = manifest("v2", &format!("{}:v1.4.2", repo_uri("web/app")), None);
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+
+    let outcomes: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            let out = deliver(&env, &releaser, key, &version).await;
+            v.push(out["results"][0]["outcome"].as_str().unwrap().to_owned());
+        }
+        v
+    };
+    assert_eq!(outcomes, ["started", "duplicate", "duplicate"]);
+    assert_eq!(env.versions("artifacts/web/source.zip").await.len(), 1);
+    assert_eq!(env.executions("berth-web").await.len(), 1);
+    assert_eq!(
+        env.pipeline_requests.bodies("StartPipelineExecution").len(),
+        1
+    );
+
+    // A different upload of the same release: refused, nothing redeployed.
+    let mut changed = manifest("v2", &format!("{}:3f9c2e1", repo_uri("web/app")), None);
+    changed["migration"] = Value::Null;
+    let second = env.put_manifest(key, changed.to_string().as_bytes()).await;
+    let out = deliver(&env, &releaser, key, &second).await;
+    assert_eq!(out["results"][0]["outcome"], "rejected", "{out}");
+    let rejection = env
+        .get_json("rejected/web/v2.json")
+        .await
+        .expect("rejection record");
+    assert_eq!(rejection["manifest"], key);
+    assert_eq!(rejection["version_id"], second.as_str());
+    assert!(
+        rejection["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("already exists"),
+        "{rejection}"
+    );
+    assert_eq!(env.versions("artifacts/web/source.zip").await.len(), 1);
+    assert_eq!(env.executions("berth-web").await.len(), 1);
+    let record = env.get_json("releases/web/v2.json").await.unwrap();
+    assert_eq!(
+        record["manifest"]["version_id"],
+        version.as_str(),
+        "record untouched"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_bad_manifest_writes_every_error_and_starts_nothing() {
+    let env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let key = "manifests/web/v3.json";
+    let doc = json!({
+        "schema": "berth/v1",
+        "service": "api",
+        "release": "v3",
+        "images": {
+            "app": format!("{}:does-not-exist", repo_uri("web/app")),
+            "worker": "docker.io/library/busybox:1",
+            "nginx": format!("{}:latest", repo_uri("web/nginx"))
+        },
+        "extra": 1
+    });
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = deliver(&env, &releaser, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "rejected", "{out}");
+    let rejection = env
+        .get_json("rejected/web/v3.json")
+        .await
+        .expect("rejection");
+    let errors: Vec<&str> = rejection["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for field in [
+        "extra: unknown field",
+        "service: ",
+        "images.worker: ",
+        "images.nginx: ",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(field)),
+            "{field} not in {errors:?}"
+        );
+    }
+    assert!(env.get_json("releases/web/v3.json").await.is_none());
+    assert!(env.versions("artifacts/web/source.zip").await.is_empty());
+    assert!(env.executions("berth-web").await.is_empty());
+
+    // A well-formed manifest whose tag does not exist is rejected once ECR is asked.
+    let key = "manifests/web/v4.json";
+    let doc = manifest("v4", &format!("{}:0badc0de", repo_uri("web/app")), None);
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = deliver(&env, &releaser, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "rejected", "{out}");
+    let rejection = env
+        .get_json("rejected/web/v4.json")
+        .await
+        .expect("rejection");
+    let first = rejection["errors"][0].as_str().unwrap();
+    assert!(
+        first.starts_with("images.app: ")
+            && first.contains("0badc0de")
+            && first.contains("not found"),
+        "{first}"
+    );
+    assert!(env.executions("berth-web").await.is_empty());
+
+    // A manifest for a service that is not in the registry.
+    let key = "manifests/ghost/v1.json";
+    let mut doc = manifest("v1", &format!("{}:v1.4.2", repo_uri("web/app")), None);
+    doc["service"] = json!("ghost");
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = deliver(&env, &releaser, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "rejected");
+    let rejection = env
+        .get_json("rejected/ghost/v1.json")
+        .await
+        .expect("rejection");
+    assert!(
+        rejection["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("/berth/services/ghost"),
+        "{rejection}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn keys_arrive_url_encoded() {
+    let env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    // A key with characters S3 encodes: the release name is invalid, so it is rejected, and
+    // the rejection lands at the decoded path.
+    let key = "manifests/web/v 5+b.json";
+    let version = env.put_manifest(key, b"{}").await;
+    let out = deliver(&env, &releaser, "manifests/web/v+5%2Bb.json", &version).await;
+    assert_eq!(out["results"][0]["outcome"], "rejected", "{out}");
+    let rejection = env
+        .get_json("rejected/web/v 5+b.json")
+        .await
+        .expect("rejection at decoded key");
+    assert_eq!(rejection["manifest"], key);
+    assert!(
+        rejection["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("must match")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_image_push_releases_one_container_and_keeps_the_others() {
+    let mut env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let registry = releaser.registry.clone();
+    let bucket = releaser.bucket.clone();
+    let digest = env.push_image("web/app", "v1.5.0").await;
+    let push = ecr_event("PUSH", "SUCCESS", "web/app", "v1.5.0", &digest);
+
+    for _ in 0..3 {
+        let out =
+            handlers::on_image_push(&registry, &bucket, push.clone(), &env.invocation(), REGION)
+                .await
+                .expect("handled");
+        let outcome = out["results"][0]["outcome"].as_str().unwrap().to_owned();
+        assert!(outcome == "written" || outcome == "exists", "{out}");
+    }
+    let key = "manifests/web/v1.5.0.json";
+    let versions = env.versions(key).await;
+    assert_eq!(versions.len(), 1, "repeated deliveries write one manifest");
+    let written = env.get_json(key).await.unwrap();
+    assert_eq!(
+        written,
+        json!({"schema": "berth/v1", "service": "web", "release": "v1.5.0",
+               "images": {"app": format!("{}@{digest}", repo_uri("web/app"))}, "rollback_of": null})
+    );
+
+    let out = deliver(&env, &releaser, key, &versions[0]).await;
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    let record = env.get_json("releases/web/v1.5.0.json").await.unwrap();
+    assert_eq!(
+        record["images"]["app"],
+        format!("{}@{digest}", repo_uri("web/app"))
+    );
+    // nginx was not in the push: it keeps what the template runs, pinned by digest.
+    assert_eq!(
+        record["images"]["nginx"],
+        format!("{}@{}", repo_uri("web/nginx"), env.digest("web/nginx:1.25"))
+    );
+    assert_eq!(
+        record["migration_plan"]["timeout_seconds"], 1800,
+        "registry default"
+    );
+
+    // Pushes that must not start anything.
+    let ignored = [
+        ecr_event("PUSH", "SUCCESS", "web/app", "latest", &digest),
+        ecr_event("PUSH", "FAILURE", "web/app", "v9.9.9", &digest),
+        ecr_event("DELETE", "SUCCESS", "web/app", "v9.9.8", &digest),
+        ecr_event("PUSH", "SUCCESS", "web/app", "feature-branch", &digest),
+        ecr_event("PUSH", "SUCCESS", "web/nginx", "v9.9.7", &digest),
+        ecr_event("PUSH", "SUCCESS", "other/repo", "v9.9.6", &digest),
+    ];
+    for event in ignored {
+        let tag = event.detail["image-tag"].clone();
+        let out = handlers::on_image_push(&registry, &bucket, event, &env.invocation(), REGION)
+            .await
+            .expect("handled");
+        assert_eq!(out["results"][0]["outcome"], "ignored", "{tag}: {out}");
+    }
+    let all = env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix("manifests/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.contents().len(), 1, "only v1.5.0 has a manifest");
+}
