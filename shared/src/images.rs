@@ -395,7 +395,7 @@ mod tests {
     fn bad_image_refs_say_why() {
         let base = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app";
         let cases = [
-            (format!("{base}"), "no tag or digest"),
+            (base.to_string(), "no tag or digest"),
             (format!("{base}:latest"), "latest"),
             (format!("{base}@sha256:abc"), "64 lowercase hex"),
             (format!("{base}@md5:{}", &D[7..]), "64 lowercase hex"),

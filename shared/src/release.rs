@@ -274,17 +274,15 @@ impl Releaser {
             .await
         {
             Ok(outcome) => Ok(outcome),
-            Err((e, claimed)) => {
-                if let Some(mut c) = claimed {
-                    // Give the release back so Lambda's retry need not wait for the lease.
-                    c.record.lease_until_epoch = None;
-                    if let Err(release_err) = self
-                        .bucket
-                        .put_json(&c.key, &c.record, Condition::Matches(&c.etag))
-                        .await
-                    {
-                        tracing::warn!(error = %release_err, "could not release the claim; it lapses at the lease time");
-                    }
+            Err((e, mut c)) => {
+                // Give the release back so Lambda's retry need not wait for the lease.
+                c.record.lease_until_epoch = None;
+                if let Err(release_err) = self
+                    .bucket
+                    .put_json(&c.key, &c.record, Condition::Matches(&c.etag))
+                    .await
+                {
+                    tracing::warn!(error = %release_err, "could not release the claim; it lapses at the lease time");
                 }
                 Err(e)
             }
@@ -301,7 +299,7 @@ impl Releaser {
         rendered: Rendered,
         source: ManifestSource,
         now: SystemTime,
-    ) -> std::result::Result<Outcome, (Error, Option<Claimed>)> {
+    ) -> std::result::Result<Outcome, (Error, Claimed)> {
         let artifact_version_id = match claimed.record.artifact_version_id.clone() {
             Some(v) => v,
             None => {
@@ -316,36 +314,42 @@ impl Releaser {
                     rollback_of: manifest.rollback_of.clone(),
                     rendered_at: timestamp(now),
                 };
-                let zip = render::zip_artifact(
+                let zip = match render::zip_artifact(
                     &rendered.task_definition,
                     &rendered.appspec,
                     &rendered.image_detail,
                     &release_doc,
-                )
-                .map_err(|e| (Error::Corrupt(format!("zipping the artifact: {e}")), None))?;
+                ) {
+                    Ok(z) => z,
+                    Err(e) => {
+                        let e = Error::Corrupt(format!("zipping the artifact: {e}"));
+                        return Err((e, claimed));
+                    }
+                };
                 let artifact_key = keys::artifact_key(&manifest.service);
-                let written = self
+                let written = match self
                     .bucket
                     .put(&artifact_key, zip, "application/zip", Condition::None)
                     .await
-                    .map_err(|e| (e, None))?;
+                {
+                    Ok(w) => w,
+                    Err(e) => return Err((e, claimed)),
+                };
                 let Written::Ok {
                     version_id: Some(v),
                     ..
                 } = written
                 else {
-                    return Err((
-                        Error::Config(format!(
-                            "s3://{}/{artifact_key} has no version id: the release bucket must have versioning enabled",
-                            self.bucket.name
-                        )),
-                        None,
+                    let e = Error::Config(format!(
+                        "s3://{}/{artifact_key} has no version id: the release bucket must have versioning enabled",
+                        self.bucket.name
                     ));
+                    return Err((e, claimed));
                 };
                 claimed.record.artifact_version_id = Some(v.clone());
                 claimed.record.updated_at = timestamp(now);
                 if let Err(e) = self.save(&mut claimed).await {
-                    return Err((e, Some(claimed)));
+                    return Err((e, claimed));
                 }
                 v
             }
@@ -365,7 +369,7 @@ impl Releaser {
         .await;
         let execution_id = match started {
             Ok(id) => id,
-            Err(e) => return Err((e, Some(claimed))),
+            Err(e) => return Err((e, claimed)),
         };
         let started_at = timestamp(SystemTime::now());
         claimed.record.status = ReleaseStatus::InProgress;
@@ -374,7 +378,7 @@ impl Releaser {
         claimed.record.updated_at = started_at;
         claimed.record.lease_until_epoch = None;
         if let Err(e) = self.save(&mut claimed).await {
-            return Err((e, Some(claimed)));
+            return Err((e, claimed));
         }
         tracing::info!(
             service = %manifest.service,

@@ -1,0 +1,14 @@
+.PHONY: test demo build bench lint
+
+## Runs every test (installs moto in .venv first).
+test:
+	scripts/test.sh
+
+## Formatting and lints as CI applies them.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## arm64 Lambda zips in dist/ (cargo-lambda from PyPI).
+build:
+	scripts/build-lambdas.sh

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs, then runs every Rust test (unit, aws-smithy-mocks,
+# moto integration) and the infrastructure checks. Exits non-zero if anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/venv.sh
+export BERTH_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+if [ -x scripts/check-infra.sh ] && [ "${BERTH_SKIP_INFRA:-}" != 1 ]; then
+  scripts/check-infra.sh
+fi

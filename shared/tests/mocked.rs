@@ -1,0 +1,262 @@
+//! SDK paths an emulator cannot produce, with aws-smithy-mocks: throttling, ECR's per-image
+//! failures, and S3 failing in the middle of a release.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionOutput;
+use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
+use aws_sdk_ecr::types::{Image, ImageFailure, ImageFailureCode, ImageIdentifier};
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
+use aws_sdk_ssm::types::Parameter;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use berth::aws::Clients;
+use berth::images::{self, ImageRef};
+use berth::release::{Releaser, Upload};
+use berth::settings::Settings;
+
+const REPO: &str = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app";
+const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn image(tag: &str, digest: &str) -> Image {
+    Image::builder()
+        .repository_name("web/app")
+        .registry_id("123456789012")
+        .image_id(
+            ImageIdentifier::builder()
+                .image_tag(tag)
+                .image_digest(digest)
+                .build(),
+        )
+        .build()
+}
+
+fn retrying(c: aws_sdk_ecr::config::Builder) -> aws_sdk_ecr::config::Builder {
+    c.retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(1)),
+    )
+}
+
+#[tokio::test]
+async fn ecr_throttling_is_retried_and_one_call_per_repository_is_made() {
+    let rule = mock!(aws_sdk_ecr::Client::batch_get_image)
+        .sequence()
+        .http_status(
+            400,
+            Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()),
+        )
+        .output(|| {
+            BatchGetImageOutput::builder()
+                .images(image("v1", DIGEST))
+                .images(image("v2", DIGEST))
+                .build()
+        })
+        .build();
+    let ecr = mock_client!(aws_sdk_ecr, RuleMode::Sequential, [&rule], retrying);
+    let refs = ["v1", "v2"].map(|t| ImageRef::parse(&format!("{REPO}:{t}")).unwrap());
+    let resolved = images::resolve(|_| ecr.clone(), refs.clone())
+        .await
+        .expect("retried");
+    assert_eq!(
+        rule.num_calls(),
+        2,
+        "one throttled call, one answered: both tags in one call"
+    );
+    for r in &refs {
+        assert_eq!(resolved[r], Ok(DIGEST.to_owned()));
+    }
+}
+
+#[tokio::test]
+async fn ecr_failures_are_per_image_answers_not_faults() {
+    let rule = mock!(aws_sdk_ecr::Client::batch_get_image).then_output(|| {
+        BatchGetImageOutput::builder()
+            .images(image("v1", DIGEST))
+            .failures(
+                ImageFailure::builder()
+                    .image_id(ImageIdentifier::builder().image_tag("gone").build())
+                    .failure_code(ImageFailureCode::ImageNotFound)
+                    .failure_reason("Requested image not found")
+                    .build(),
+            )
+            .build()
+    });
+    let ecr = mock_client!(aws_sdk_ecr, [&rule]);
+    let v1 = ImageRef::parse(&format!("{REPO}:v1")).unwrap();
+    let gone = ImageRef::parse(&format!("{REPO}:gone")).unwrap();
+    let resolved = images::resolve(|_| ecr.clone(), [v1.clone(), gone.clone()])
+        .await
+        .unwrap();
+    assert_eq!(resolved[&v1], Ok(DIGEST.into()));
+    let err = resolved[&gone].clone().unwrap_err();
+    assert!(
+        err.contains("\"gone\" not found") && err.contains("Requested image not found"),
+        "{err}"
+    );
+
+    let missing_repo = mock!(aws_sdk_ecr::Client::batch_get_image).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(
+                r#"{"__type":"RepositoryNotFoundException","message":"no such repository"}"#,
+            ),
+        )
+    });
+    let ecr = mock_client!(aws_sdk_ecr, [&missing_repo]);
+    let resolved = images::resolve(|_| ecr.clone(), [v1.clone()])
+        .await
+        .unwrap();
+    assert!(
+        resolved[&v1]
+            .clone()
+            .unwrap_err()
+            .contains("does not exist")
+    );
+
+    let broken = mock!(aws_sdk_ecr::Client::batch_get_image).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(500).unwrap(),
+            SdkBody::from(r#"{"__type":"ServerException","message":"internal"}"#),
+        )
+    });
+    let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, [&broken], |c| c
+        .retry_config(RetryConfig::disabled()));
+    let err = images::resolve(|_| ecr.clone(), [v1]).await.unwrap_err();
+    assert!(err.to_string().contains("ecr:BatchGetImage"), "{err}");
+}
+
+const REGISTRY: &str = r#"{"service":"web","cluster":"prod","ecs_service":"web","pipeline":"berth-web",
+  "task_family":"web","containers":{"app":"web/app"},
+  "appspec":{"container":"app","port":80}}"#;
+
+const TASKDEF: &str = r#"{"taskDefinition":{"family":"web","revision":3,"status":"ACTIVE",
+  "containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app:v0"}]}}"#;
+
+/// A release whose artifact write fails with S3 500s: `Err` (so Lambda retries), the claim on
+/// the release is handed back, and no pipeline starts.
+#[tokio::test]
+async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocking() {
+    let manifest = format!(
+        r#"{{"schema":"berth/v1","service":"web","release":"v1","images":{{"app":"{REPO}:v1"}}}}"#
+    );
+    let no_record = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| r.key() == Some("releases/web/v1.json"))
+        .then_error(|| {
+            GetObjectError::NoSuchKey(aws_sdk_s3::types::error::NoSuchKey::builder().build())
+        });
+    let manifest_body = manifest.clone();
+    let get_manifest = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|r| {
+            r.key() == Some("manifests/web/v1.json") && r.version_id() == Some("m1")
+        })
+        .then_output(move || {
+            GetObjectOutput::builder()
+                .content_length(manifest_body.len() as i64)
+                .body(ByteStream::from(manifest_body.clone().into_bytes()))
+                .build()
+        });
+    let record_writes = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.key() == Some("releases/web/v1.json"))
+        .then_output(|| {
+            PutObjectOutput::builder()
+                .e_tag("\"e1\"")
+                .version_id("r1")
+                .build()
+        });
+    let artifact_write = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.key() == Some("artifacts/web/source.zip"))
+        .then_http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                StatusCode::try_from(500).unwrap(),
+                SdkBody::from("<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"),
+            )
+        });
+    let s3 = mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&no_record, &get_manifest, &record_writes, &artifact_write],
+        |c| c.retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(1))
+        )
+    );
+    let ssm_rule = mock!(aws_sdk_ssm::Client::get_parameter).then_output(|| {
+        GetParameterOutput::builder()
+            .parameter(
+                Parameter::builder()
+                    .name("/berth/services/web")
+                    .value(REGISTRY)
+                    .build(),
+            )
+            .build()
+    });
+    let ecs_rule = mock!(aws_sdk_ecs::Client::describe_task_definition).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(200).unwrap(),
+            SdkBody::from(TASKDEF),
+        )
+    });
+    let ecr_rule = mock!(aws_sdk_ecr::Client::batch_get_image).then_output(|| {
+        BatchGetImageOutput::builder()
+            .images(image("v1", DIGEST))
+            .build()
+    });
+    let start = mock!(aws_sdk_codepipeline::Client::start_pipeline_execution).then_output(|| {
+        StartPipelineExecutionOutput::builder()
+            .pipeline_execution_id("x")
+            .build()
+    });
+
+    let config = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("ap-northeast-1"))
+        .build();
+    let mut clients = Clients::new(&config);
+    clients.s3 = s3;
+    clients.ssm = mock_client!(aws_sdk_ssm, [&ssm_rule]);
+    clients.ecs = mock_client!(aws_sdk_ecs, [&ecs_rule]);
+    clients.ecr = mock_client!(aws_sdk_ecr, [&ecr_rule]);
+    clients.codepipeline = mock_client!(aws_sdk_codepipeline, [&start]);
+    let settings = Settings {
+        release_bucket: "rel".into(),
+        services_prefix: "/berth/services/".into(),
+    };
+    let releaser = Releaser::new(clients, settings);
+    let upload = Upload {
+        bucket: "rel".into(),
+        key: "manifests/web/v1.json".into(),
+        version_id: Some("m1".into()),
+    };
+    let home = berth::images::Home {
+        account_id: "123456789012".into(),
+        region: "ap-northeast-1".into(),
+    };
+    let now = SystemTime::now();
+    let err = releaser
+        .release(&upload, &home, now, now + Duration::from_secs(60))
+        .await
+        .expect_err("an S3 fault is retryable");
+    assert!(
+        err.to_string()
+            .contains("s3:PutObject s3://rel/artifacts/web/source.zip"),
+        "{err}"
+    );
+    assert_eq!(
+        artifact_write.num_calls(),
+        2,
+        "the SDK retried the 500 once"
+    );
+    assert_eq!(start.num_calls(), 0, "no pipeline without an artifact");
+    assert_eq!(
+        record_writes.num_calls(),
+        2,
+        "the release was claimed, then handed back for the retry"
+    );
+}
