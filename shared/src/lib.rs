@@ -8,6 +8,8 @@ pub mod handlers;
 pub mod images;
 pub mod keys;
 pub mod manifest;
+pub mod migrate;
+pub mod migration;
 pub mod pipeline;
 pub mod push;
 pub mod record;

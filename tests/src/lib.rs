@@ -41,7 +41,7 @@ pub struct Moto {
 
 impl Moto {
     /// Starts `moto_server` from `BERTH_MOTO_SERVER`, or the workspace's `.venv` that the test
-    /// command creates.
+    /// command creates, on a free loopback port.
     pub fn start() -> Moto {
         let exe = std::env::var_os("BERTH_MOTO_SERVER")
             .map(PathBuf::from)
@@ -51,30 +51,67 @@ impl Moto {
             "{} not found: run the tests through `make test`, which installs moto",
             exe.display()
         );
+        for _ in 0..5 {
+            if let Some(moto) = Self::try_start(&exe) {
+                return moto;
+            }
+        }
+        panic!("moto_server did not start on a free loopback port in 5 attempts");
+    }
+
+    /// Tests run in parallel processes, so a port free a moment ago may be taken by another
+    /// test's server: the server counts as ours only once *our* process holds the listening
+    /// socket.
+    fn try_start(exe: &std::path::Path) -> Option<Moto> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .expect("a free loopback port");
-        let child = Command::new(&exe)
+            .ok()?;
+        let child = Command::new(exe)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server starts");
-        let moto = Moto {
+        let mut moto = Moto {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto_server did not listen on 127.0.0.1:{port} within 30 s"
-            );
+        while started.elapsed() < Duration::from_secs(30) {
+            if moto.child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            if listens(moto.child.id(), port) {
+                return Some(moto);
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        moto
+        None
     }
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc).
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .map(|target| inodes.iter().any(|i| target.to_string_lossy() == *i))
+            .unwrap_or(false)
+    })
 }
 
 impl Drop for Moto {
@@ -334,11 +371,13 @@ impl Env {
                     .expect("log config"),
             )
             .build();
+        // Not essential here only because moto reports just the first container of a task;
+        // the essential-container rule itself is covered by berth::migration's unit tests.
         let nginx = ContainerDefinition::builder()
             .name("nginx")
             .image(format!("{}:1.25", repo_uri("web/nginx")))
             .memory(128)
-            .essential(true)
+            .essential(false)
             .build();
         let sidecar = ContainerDefinition::builder()
             .name("datadog")

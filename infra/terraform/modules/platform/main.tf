@@ -1,0 +1,516 @@
+# berth platform: deploy once per account and region. Mirrors infra/cloudformation/platform.yaml.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.region
+  partition  = data.aws_partition.current.partition
+
+  release_bucket_name = "${var.release_bucket_name_prefix}-${local.account_id}-${local.region}"
+  release_bucket_arn  = "arn:${local.partition}:s3:::${local.release_bucket_name}"
+  registry_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.services_path}"
+
+  # One entry per function: the zip is <code_prefix><key>.zip.
+  functions = {
+    "on-image-push" = {
+      description       = "berth: writes manifests/<service>/<release>.json when a tag matching a service's push trigger is pushed to ECR."
+      memory_size       = 256
+      timeout           = 30
+      max_event_age_sec = 21600
+    }
+    "on-manifest" = {
+      description       = "berth: validates manifests/<service>/<release>.json, pins images by digest, renders the artifact and starts the pipeline."
+      memory_size       = 512
+      timeout           = 120
+      max_event_age_sec = 21600
+    }
+    "migrate" = {
+      description       = "berth: CodePipeline Lambda action that runs a release's migration task and reports its outcome."
+      memory_size       = 256
+      timeout           = 60
+      max_event_age_sec = 3600
+    }
+  }
+
+  policies = {
+    "on-image-push" = data.aws_iam_policy_document.on_image_push.json
+    "on-manifest"   = data.aws_iam_policy_document.on_manifest.json
+    "migrate"       = data.aws_iam_policy_document.migrate.json
+  }
+}
+
+# ------------------------------------------------------------------ release bucket
+
+resource "aws_s3_bucket" "release" {
+  #checkov:skip=CKV_AWS_18:Access logging needs a separate log bucket the account owns; every write is already recorded by the functions' logs and release records.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the account, not something berth needs.
+  #checkov:skip=CKV_AWS_145:SSE-S3 (AES256) encrypts at rest; a KMS key would force every uploader (app CI) and CodePipeline to hold key grants for objects that hold no secrets.
+  bucket = local.release_bucket_name
+  tags   = var.tags
+}
+
+resource "aws_s3_bucket_versioning" "release" {
+  bucket = aws_s3_bucket.release.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "release" {
+  bucket = aws_s3_bucket.release.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "release" {
+  bucket                  = aws_s3_bucket.release.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "release" {
+  bucket = aws_s3_bucket.release.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+data "aws_iam_policy_document" "release_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.release.arn, "${aws_s3_bucket.release.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "release" {
+  bucket     = aws_s3_bucket.release.id
+  policy     = data.aws_iam_policy_document.release_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.release]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "release" {
+  bucket = aws_s3_bucket.release.id
+
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days           = var.noncurrent_version_expiration_days
+      newer_noncurrent_versions = var.noncurrent_versions_to_keep
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.release]
+}
+
+resource "aws_lambda_permission" "on_manifest_s3" {
+  statement_id   = "release-bucket-manifests"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.function["on-manifest"].function_name
+  principal      = "s3.amazonaws.com"
+  source_account = local.account_id
+  source_arn     = aws_s3_bucket.release.arn
+}
+
+resource "aws_s3_bucket_notification" "release" {
+  bucket = aws_s3_bucket.release.id
+
+  lambda_function {
+    lambda_function_arn = aws_lambda_function.function["on-manifest"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "manifests/"
+    filter_suffix       = ".json"
+  }
+
+  depends_on = [aws_lambda_permission.on_manifest_s3]
+}
+
+# ------------------------------------------------------------------ failed events
+
+resource "aws_sqs_queue" "failed_events" {
+  name                      = "${var.name_prefix}failed-events"
+  message_retention_seconds = 1209600
+  sqs_managed_sse_enabled   = true
+  tags                      = var.tags
+}
+
+data "aws_iam_policy_document" "failed_events" {
+  statement {
+    sid       = "EcrPushRuleDeadLetters"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.ecr_push.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.failed_events.arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "failed_events" {
+  queue_url = aws_sqs_queue.failed_events.id
+  policy    = data.aws_iam_policy_document.failed_events.json
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_events" {
+  alarm_name          = "${var.name_prefix}failed-events"
+  alarm_description   = "A berth function gave up on an event (or EventBridge could not deliver one). Read the message in the failed-events queue: it holds the event and the error."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.failed_events.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  ok_actions          = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  tags                = var.tags
+}
+
+# ------------------------------------------------------------------ functions
+
+resource "aws_cloudwatch_log_group" "function" {
+  #checkov:skip=CKV_AWS_158:Logs hold release names, digests, task ARNs and rejection reasons, no secrets; CloudWatch Logs encrypts them at rest with a service key.
+  for_each          = local.functions
+  name              = "/aws/lambda/${var.name_prefix}${each.key}"
+  retention_in_days = var.log_retention_days
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each           = local.functions
+  name_prefix        = substr("${var.name_prefix}${each.key}-", 0, 38)
+  description        = "berth ${each.key}: least-privilege execution role"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+  name     = each.key
+  role     = aws_iam_role.function[each.key].id
+  policy   = local.policies[each.key]
+}
+
+resource "aws_lambda_function" "function" {
+  #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the failed-events queue through the on-failure destination of aws_lambda_function_event_invoke_config (a superset of a DLQ).
+  #checkov:skip=CKV_AWS_117:The functions only call public AWS APIs; the migration task itself runs in the service's private subnets.
+  #checkov:skip=CKV_AWS_115:Reserved concurrency is left to the account; reserving it fails on accounts with the default low concurrency quota.
+  #checkov:skip=CKV_AWS_173:The environment holds only a bucket name and an SSM path, no secrets.
+  #checkov:skip=CKV_AWS_50:X-Ray is not used; active tracing would need xray:Put* on "*".
+  #checkov:skip=CKV_AWS_272:The code is built from this repository and uploaded by the infra team; Lambda code signing needs an AWS Signer profile the project does not assume.
+  for_each      = local.functions
+  function_name = "${var.name_prefix}${each.key}"
+  description   = each.value.description
+  runtime       = "provided.al2023"
+  architectures = [var.architecture]
+  handler       = "bootstrap"
+  memory_size   = each.value.memory_size
+  timeout       = each.value.timeout
+  role          = aws_iam_role.function[each.key].arn
+  s3_bucket     = var.code_bucket
+  s3_key        = "${var.code_prefix}${each.key}.zip"
+
+  environment {
+    variables = {
+      BERTH_RELEASE_BUCKET  = local.release_bucket_name
+      BERTH_SERVICES_PREFIX = "${var.services_path}/"
+    }
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    application_log_level = var.log_level
+    system_log_level      = "WARN"
+    log_group             = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.function]
+}
+
+resource "aws_lambda_function_event_invoke_config" "function" {
+  for_each                     = local.functions
+  function_name                = aws_lambda_function.function[each.key].function_name
+  qualifier                    = "$LATEST"
+  maximum_retry_attempts       = var.maximum_retry_attempts
+  maximum_event_age_in_seconds = each.value.max_event_age_sec
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failed_events.arn
+    }
+  }
+}
+
+# ------------------------------------------------------------------ ECR push -> on-image-push
+
+resource "aws_cloudwatch_event_rule" "ecr_push" {
+  name        = "${var.name_prefix}ecr-image-push"
+  description = "berth: successful ECR image pushes go to on-image-push."
+  event_pattern = jsonencode({
+    source      = ["aws.ecr"]
+    detail-type = ["ECR Image Action"]
+    detail = {
+      action-type = ["PUSH"]
+      result      = ["SUCCESS"]
+    }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "on_image_push" {
+  rule      = aws_cloudwatch_event_rule.ecr_push.name
+  target_id = "on-image-push"
+  arn       = aws_lambda_function.function["on-image-push"].arn
+
+  retry_policy {
+    maximum_retry_attempts       = 185
+    maximum_event_age_in_seconds = 86400
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.failed_events.arn
+  }
+}
+
+resource "aws_lambda_permission" "on_image_push_events" {
+  statement_id  = "ecr-image-push-rule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["on-image-push"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.ecr_push.arn
+}
+
+# ------------------------------------------------------------------ role policies
+# Statement ids match infra/cloudformation/platform.yaml; infra/tests checks the two stay equal.
+
+data "aws_iam_policy_document" "on_image_push" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["on-image-push"].arn}:*"]
+  }
+  statement {
+    sid       = "ReadServiceRegistry"
+    actions   = ["ssm:GetParametersByPath"]
+    resources = [local.registry_arn_prefix, "${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "WriteManifests"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/manifests/*"]
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+data "aws_iam_policy_document" "on_manifest" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["on-manifest"].arn}:*"]
+  }
+  statement {
+    sid       = "ReadManifests"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.release_bucket_arn}/manifests/*"]
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    # Without it, reading a key that does not exist yet answers 403 instead of 404 (NoSuchKey).
+    sid       = "TellMissingKeysApart"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "WriteArtifactsAndRejections"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/artifacts/*", "${local.release_bucket_arn}/rejected/*"]
+  }
+  statement {
+    sid       = "ReadServiceRegistry"
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ResolveImageDigests"
+    actions   = ["ecr:BatchGetImage", "ecr:DescribeImages"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*"]
+  }
+  dynamic "statement" {
+    for_each = length(var.cross_account_repository_arns) > 0 ? [1] : []
+    content {
+      sid       = "ResolveCrossAccountImageDigests"
+      actions   = ["ecr:BatchGetImage", "ecr:DescribeImages"]
+      resources = var.cross_account_repository_arns
+    }
+  }
+  statement {
+    # DescribeTaskDefinition has no resource-level permissions; it is read-only.
+    sid       = "ReadTaskDefinitionTemplate"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "StartBerthPipelines"
+    actions   = ["codepipeline:StartPipelineExecution"]
+    resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+data "aws_iam_policy_document" "migrate" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["migrate"].arn}:*"]
+  }
+  statement {
+    sid       = "ReportJobResult"
+    actions   = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "RegisterMigrationTaskDefinition"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "RunMigrationTask"
+    actions   = ["ecs:RunTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    sid       = "WatchAndStopMigrationTask"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    sid       = "PassTaskRolesToEcs"
+    actions   = ["iam:PassRole"]
+    resources = var.passable_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "ReadServiceRegistry"
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    # Without it, reading a key that does not exist yet answers 403 instead of 404 (NoSuchKey).
+    sid       = "TellMissingKeysApart"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}

@@ -1,0 +1,54 @@
+output "release_bucket_name" {
+  description = "The release bucket (BERTH_RELEASE_BUCKET). App CI uploads manifests/<service>/<release>.json here."
+  value       = aws_s3_bucket.release.bucket
+}
+
+output "release_bucket_arn" {
+  description = "ARN of the release bucket."
+  value       = aws_s3_bucket.release.arn
+}
+
+output "services_path" {
+  description = "SSM path of the service registry (no trailing slash); pass it to the service module."
+  value       = var.services_path
+}
+
+output "pipeline_name_prefix" {
+  description = "Prefix every berth pipeline name must start with; pass it to the service module."
+  value       = var.pipeline_name_prefix
+}
+
+output "on_image_push_function_arn" {
+  description = "ARN of on-image-push."
+  value       = aws_lambda_function.function["on-image-push"].arn
+}
+
+output "on_manifest_function_arn" {
+  description = "ARN of on-manifest."
+  value       = aws_lambda_function.function["on-manifest"].arn
+}
+
+output "migrate_function_arn" {
+  description = "ARN of migrate."
+  value       = aws_lambda_function.function["migrate"].arn
+}
+
+output "migrate_function_name" {
+  description = "Name of migrate (the pipelines' Migrate action invokes it); pass it to the service module."
+  value       = aws_lambda_function.function["migrate"].function_name
+}
+
+output "function_role_arns" {
+  description = "Execution role ARN of each function, by function name."
+  value       = { for name, role in aws_iam_role.function : name => role.arn }
+}
+
+output "failed_events_queue_url" {
+  description = "Queue holding every event a function gave up on."
+  value       = aws_sqs_queue.failed_events.id
+}
+
+output "failed_events_queue_arn" {
+  description = "ARN of the failed-events queue."
+  value       = aws_sqs_queue.failed_events.arn
+}

@@ -1,0 +1,128 @@
+variable "code_bucket" {
+  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip), in this region."
+  type        = string
+}
+
+variable "code_prefix" {
+  description = "Key prefix of the zips inside code_bucket, ending in \"/\" (for example \"berth/0.1.0/\"). Use a new prefix per version: the functions' code is only updated when the key changes."
+  type        = string
+  default     = "berth/"
+
+  validation {
+    condition     = var.code_prefix == "" || endswith(var.code_prefix, "/")
+    error_message = "code_prefix must be empty or end in \"/\"."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set the zips were built for (scripts/build-lambdas.sh builds arm64 unless BERTH_LAMBDA_ARCH=x86_64)."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of the function, rule, queue and alarm names."
+  type        = string
+  default     = "berth-"
+}
+
+variable "release_bucket_name_prefix" {
+  description = "The release bucket is named <this>-<account id>-<region>."
+  type        = string
+  default     = "berth-releases"
+}
+
+variable "services_path" {
+  description = "SSM Parameter Store path of the service registry, without the trailing slash. Each service writes <path>/<service>; the functions get BERTH_SERVICES_PREFIX=<path>/."
+  type        = string
+  default     = "/berth/services"
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$", var.services_path))
+    error_message = "services_path must look like /berth/services (leading slash, no trailing slash)."
+  }
+}
+
+variable "pipeline_name_prefix" {
+  description = "Every berth pipeline is named <this><service>; on-manifest may start only those."
+  type        = string
+  default     = "berth-"
+}
+
+variable "cluster_arns" {
+  description = "ARNs of the ECS clusters migrate may run, watch and stop migration tasks in."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.cluster_arns) > 0
+    error_message = "Name at least one ECS cluster ARN."
+  }
+}
+
+variable "passable_role_arns" {
+  description = "ARNs (wildcards allowed) of the task roles and task execution roles of the services' task definitions; migrate may pass only these, and only to ECS tasks."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.passable_role_arns) > 0
+    error_message = "Name at least one role ARN (or pattern) migrate may pass to ECS."
+  }
+}
+
+variable "cross_account_repository_arns" {
+  description = "ARNs (wildcards allowed) of ECR repositories in other accounts that services may name by full URI. Repositories of this account and region are always readable."
+  type        = list(string)
+  default     = []
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which an overwritten (noncurrent) object version in the release bucket is deleted. This bounds how far back a rollback can go; current versions never expire."
+  type        = number
+  default     = 365
+}
+
+variable "noncurrent_versions_to_keep" {
+  description = "Newest noncurrent versions of each key kept whatever their age, so a rarely released service can still roll back."
+  type        = number
+  default     = 10
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' CloudWatch log groups, in days."
+  type        = number
+  default     = 365
+}
+
+variable "log_level" {
+  description = "Application log level of the functions (passed as AWS_LAMBDA_LOG_LEVEL; logs are JSON)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "maximum_retry_attempts" {
+  description = "Times Lambda retries a failed asynchronous invocation before sending the event to the failed-events queue (0-2)."
+  type        = number
+  default     = 2
+}
+
+variable "alarm_topic_arn" {
+  description = "Optional SNS topic ARN notified when an event lands in the failed-events queue."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}

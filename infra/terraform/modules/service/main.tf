@@ -1,0 +1,493 @@
+# berth service: deploy once per ECS service. Mirrors infra/cloudformation/service.yaml.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.region
+  partition  = data.aws_partition.current.partition
+
+  ecs_service_name = coalesce(var.ecs_service_name, var.service_name)
+  task_family      = coalesce(var.task_family, var.service_name)
+  pipeline_name    = "${var.pipeline_name_prefix}${var.service_name}"
+
+  release_bucket_arn  = "arn:${local.partition}:s3:::${var.release_bucket_name}"
+  migrate_function    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.migrate_function_name}"
+  cluster_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${var.cluster_name}"
+  service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${local.ecs_service_name}"
+  listener_arns       = compact([var.prod_listener_arn, var.test_listener_arn])
+  listener_rule_arns  = [for arn in local.listener_arns : "${replace(arn, ":listener/", ":listener-rule/")}/*"]
+  passable_role_arns  = compact([var.task_execution_role_arn, var.task_role_arn])
+  codedeploy_app_name = local.pipeline_name
+
+  # The registry entry, exactly the JSON of CONTRACT §2.
+  registry_entry = {
+    service     = var.service_name
+    cluster     = var.cluster_name
+    ecs_service = local.ecs_service_name
+    pipeline    = local.pipeline_name
+    task_family = local.task_family
+    containers  = var.containers
+    push_trigger = var.push_trigger == null ? null : {
+      container   = var.push_trigger.container
+      tag_pattern = var.push_trigger.tag_pattern
+    }
+    migration = var.migration == null ? null : {
+      container       = var.migration.container
+      command         = var.migration.command
+      timeout_seconds = var.migration.timeout_seconds
+      subnets         = var.migration.subnets
+      security_groups = var.migration.security_groups
+    }
+    appspec = {
+      container = var.appspec_container
+      port      = var.appspec_port
+    }
+  }
+}
+
+# ------------------------------------------------------------------ service registry
+
+resource "aws_ssm_parameter" "registry" {
+  #checkov:skip=CKV2_AWS_34:The registry entry is configuration (repository names, subnet and security group ids), not a secret; the contract fixes it as a String parameter that every berth function reads without KMS grants.
+  name        = "${var.services_path}/${var.service_name}"
+  description = "berth service registry entry of ${var.service_name}"
+  type        = "String"
+  tier        = "Standard"
+  value       = jsonencode(local.registry_entry)
+  tags        = var.tags
+}
+
+# ------------------------------------------------------------------ pipeline artifact store
+
+resource "aws_s3_bucket" "artifacts" {
+  #checkov:skip=CKV_AWS_18:Holds CodePipeline's transient copies of release artifacts; the release bucket keeps the releases. Access logging is left to the account.
+  #checkov:skip=CKV_AWS_144:Transient pipeline copies; cross-region replication adds nothing.
+  #checkov:skip=CKV_AWS_145:CodePipeline writes its artifacts with the AWS managed aws/s3 KMS key; the bucket default (SSE-S3) only covers anything else.
+  #checkov:skip=CKV2_AWS_62:Nothing needs to react to pipeline artifact writes.
+  bucket_prefix = substr("${local.pipeline_name}-artifacts-", 0, 37)
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_versioning" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+data "aws_iam_policy_document" "artifacts_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "artifacts" {
+  bucket     = aws_s3_bucket.artifacts.id
+  policy     = data.aws_iam_policy_document.artifacts_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.artifacts]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+
+  rule {
+    id     = "expire-pipeline-artifacts"
+    status = "Enabled"
+    filter {}
+
+    expiration {
+      days = var.artifact_retention_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.artifacts]
+}
+
+# ------------------------------------------------------------------ CodeDeploy
+
+resource "aws_codedeploy_app" "service" {
+  name             = local.codedeploy_app_name
+  compute_platform = "ECS"
+  tags             = var.tags
+}
+
+data "aws_iam_policy_document" "codedeploy_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["codedeploy.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Statement ids match infra/cloudformation/service.yaml; infra/tests checks the two stay equal.
+data "aws_iam_policy_document" "codedeploy" {
+  statement {
+    sid       = "ReadService"
+    actions   = ["ecs:DescribeServices"]
+    resources = [local.service_arn]
+  }
+  statement {
+    sid       = "CreateReplacementTaskSet"
+    actions   = ["ecs:CreateTaskSet"]
+    resources = ["*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [local.cluster_arn]
+    }
+  }
+  statement {
+    sid       = "SwitchAndDeleteTaskSets"
+    actions   = ["ecs:UpdateServicePrimaryTaskSet", "ecs:DeleteTaskSet"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-set/${var.cluster_name}/${local.ecs_service_name}/*"]
+  }
+  statement {
+    sid       = "SwitchPrimaryTaskSetOfService"
+    actions   = ["ecs:UpdateServicePrimaryTaskSet"]
+    resources = [local.service_arn]
+  }
+  statement {
+    sid = "ReadLoadBalancing"
+    actions = [
+      "elasticloadbalancing:DescribeTargetGroups",
+      "elasticloadbalancing:DescribeListeners",
+      "elasticloadbalancing:DescribeRules",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "ReadRollbackAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"]
+  }
+  statement {
+    sid       = "ShiftListenerTraffic"
+    actions   = ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"]
+    resources = concat(local.listener_arns, local.listener_rule_arns)
+  }
+  statement {
+    sid       = "PassTaskRolesToEcs"
+    actions   = ["iam:PassRole"]
+    resources = local.passable_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "codedeploy" {
+  name_prefix        = substr("${local.pipeline_name}-codedeploy-", 0, 38)
+  description        = "berth ${var.service_name}: CodeDeploy blue/green deployments of the ECS service"
+  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "codedeploy" {
+  name   = "codedeploy-ecs-blue-green"
+  role   = aws_iam_role.codedeploy.id
+  policy = data.aws_iam_policy_document.codedeploy.json
+}
+
+resource "aws_codedeploy_deployment_group" "service" {
+  app_name               = aws_codedeploy_app.service.name
+  deployment_group_name  = var.service_name
+  service_role_arn       = aws_iam_role.codedeploy.arn
+  deployment_config_name = var.deployment_config_name
+
+  deployment_style {
+    deployment_type   = "BLUE_GREEN"
+    deployment_option = "WITH_TRAFFIC_CONTROL"
+  }
+
+  blue_green_deployment_config {
+    deployment_ready_option {
+      action_on_timeout = "CONTINUE_DEPLOYMENT"
+    }
+    terminate_blue_instances_on_deployment_success {
+      action                           = "TERMINATE"
+      termination_wait_time_in_minutes = var.termination_wait_minutes
+    }
+  }
+
+  ecs_service {
+    cluster_name = var.cluster_name
+    service_name = local.ecs_service_name
+  }
+
+  load_balancer_info {
+    target_group_pair_info {
+      prod_traffic_route {
+        listener_arns = [var.prod_listener_arn]
+      }
+      dynamic "test_traffic_route" {
+        for_each = var.test_listener_arn == null ? [] : [var.test_listener_arn]
+        content {
+          listener_arns = [test_traffic_route.value]
+        }
+      }
+      target_group {
+        name = var.blue_target_group_name
+      }
+      target_group {
+        name = var.green_target_group_name
+      }
+    }
+  }
+
+  auto_rollback_configuration {
+    enabled = true
+    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+  }
+
+  dynamic "alarm_configuration" {
+    for_each = length(var.rollback_alarm_names) > 0 ? [1] : []
+    content {
+      enabled = true
+      alarms  = var.rollback_alarm_names
+    }
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.codedeploy]
+}
+
+# ------------------------------------------------------------------ pipeline
+
+data "aws_iam_policy_document" "pipeline_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["codepipeline.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "pipeline" {
+  statement {
+    sid       = "ReadReleaseArtifact"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"]
+    resources = ["${local.release_bucket_arn}/artifacts/${var.service_name}/*"]
+  }
+  statement {
+    sid       = "ReadReleaseBucketState"
+    actions   = ["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:GetBucketAcl"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "UseArtifactStore"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.artifacts.arn}/*"]
+  }
+  statement {
+    sid       = "ReadArtifactStoreState"
+    actions   = ["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:GetBucketAcl"]
+    resources = [aws_s3_bucket.artifacts.arn]
+  }
+  statement {
+    sid       = "InvokeMigrate"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.migrate_function]
+  }
+  statement {
+    sid       = "DeployWithCodeDeploy"
+    actions   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app_name}/${var.service_name}"]
+  }
+  statement {
+    sid       = "RegisterRevision"
+    actions   = ["codedeploy:GetApplication", "codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app_name}"]
+  }
+  statement {
+    sid       = "ReadDeploymentConfig"
+    actions   = ["codedeploy:GetDeploymentConfig"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${var.deployment_config_name}"]
+  }
+  statement {
+    sid       = "RegisterTaskDefinition"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "PassTaskRolesToEcs"
+    actions   = ["iam:PassRole"]
+    resources = local.passable_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "pipeline" {
+  name_prefix        = substr("${local.pipeline_name}-pipeline-", 0, 38)
+  description        = "berth ${var.service_name}: the service's CodePipeline"
+  assume_role_policy = data.aws_iam_policy_document.pipeline_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "pipeline" {
+  name   = "berth-pipeline"
+  role   = aws_iam_role.pipeline.id
+  policy = data.aws_iam_policy_document.pipeline.json
+}
+
+resource "aws_codepipeline" "service" {
+  #checkov:skip=CKV_AWS_219:Without an encryption key CodePipeline encrypts artifacts with the account's AWS managed aws/s3 KMS key, which is what a single-account pipeline needs.
+  name           = local.pipeline_name
+  pipeline_type  = "V2"
+  execution_mode = "QUEUED"
+  role_arn       = aws_iam_role.pipeline.arn
+
+  artifact_store {
+    type     = "S3"
+    location = aws_s3_bucket.artifacts.bucket
+  }
+
+  variable {
+    name          = "BERTH_SERVICE"
+    default_value = var.service_name
+    description   = "Service being released (set by on-manifest)."
+  }
+
+  variable {
+    name          = "BERTH_RELEASE"
+    default_value = "manual"
+    description   = "Release name (set by on-manifest)."
+  }
+
+  variable {
+    name          = "BERTH_ROLLBACK"
+    default_value = "false"
+    description   = "\"true\" when this execution re-deploys an earlier artifact; migrate then skips the migration."
+  }
+
+  stage {
+    name = "Source"
+    action {
+      name             = "Source"
+      category         = "Source"
+      owner            = "AWS"
+      provider         = "S3"
+      version          = "1"
+      namespace        = "SourceVariables"
+      output_artifacts = ["Release"]
+      configuration = {
+        S3Bucket             = var.release_bucket_name
+        S3ObjectKey          = "artifacts/${var.service_name}/source.zip"
+        PollForSourceChanges = "false"
+      }
+    }
+  }
+
+  stage {
+    name = "Migrate"
+    action {
+      name            = "Migrate"
+      category        = "Invoke"
+      owner           = "AWS"
+      provider        = "Lambda"
+      version         = "1"
+      namespace       = "Migration"
+      input_artifacts = ["Release"]
+      configuration = {
+        FunctionName   = var.migrate_function_name
+        UserParameters = "{\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
+      }
+    }
+  }
+
+  stage {
+    name = "Deploy"
+    action {
+      name            = "Deploy"
+      category        = "Deploy"
+      owner           = "AWS"
+      provider        = "CodeDeployToECS"
+      version         = "1"
+      input_artifacts = ["Release"]
+      configuration = {
+        ApplicationName                = aws_codedeploy_app.service.name
+        DeploymentGroupName            = aws_codedeploy_deployment_group.service.deployment_group_name
+        TaskDefinitionTemplateArtifact = "Release"
+        TaskDefinitionTemplatePath     = "taskdef.json"
+        AppSpecTemplateArtifact        = "Release"
+        AppSpecTemplatePath            = "appspec.yaml"
+      }
+    }
+  }
+
+  tags       = var.tags
+  depends_on = [aws_iam_role_policy.pipeline]
+}

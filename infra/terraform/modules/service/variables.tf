@@ -1,0 +1,157 @@
+# ------------------------------------------------------------------ from the platform module
+
+variable "release_bucket_name" {
+  description = "Release bucket of the platform (module.platform.release_bucket_name)."
+  type        = string
+}
+
+variable "services_path" {
+  description = "Registry path of the platform, no trailing slash (module.platform.services_path)."
+  type        = string
+  default     = "/berth/services"
+}
+
+variable "pipeline_name_prefix" {
+  description = "Pipeline name prefix of the platform (module.platform.pipeline_name_prefix)."
+  type        = string
+  default     = "berth-"
+}
+
+variable "migrate_function_name" {
+  description = "Name of the platform's migrate function (module.platform.migrate_function_name)."
+  type        = string
+}
+
+# ------------------------------------------------------------------ the service
+
+variable "service_name" {
+  description = "berth service name: names the registry parameter, the pipeline (<prefix><service>) and the manifests/<service>/ key prefix."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]{1,64}$", var.service_name))
+    error_message = "service_name must match [A-Za-z0-9._-]{1,64}."
+  }
+}
+
+variable "cluster_name" {
+  description = "Name of the ECS cluster running the service."
+  type        = string
+}
+
+variable "ecs_service_name" {
+  description = "Name of the ECS service (deployment controller CODE_DEPLOY). null = service_name."
+  type        = string
+  default     = null
+}
+
+variable "task_family" {
+  description = "Task definition family whose latest ACTIVE revision is the template of every release. null = service_name."
+  type        = string
+  default     = null
+}
+
+variable "containers" {
+  description = "Task definition container name => ECR repository (a name in this account and region, or a full repository URI)."
+  type        = map(string)
+
+  validation {
+    condition     = length(var.containers) > 0
+    error_message = "Map at least one container."
+  }
+}
+
+variable "push_trigger" {
+  description = "Optional: pushes of a tag matching tag_pattern to the container's repository start a single-image release. null = manifest-only service."
+  type = object({
+    container   = string
+    tag_pattern = optional(string, "^(v[0-9]+\\.[0-9]+\\.[0-9]+|[0-9a-f]{7,40})$")
+  })
+  default = null
+}
+
+variable "migration" {
+  description = "Optional default migration: command run in container inside the given private subnets and security groups, stopped after timeout_seconds. null = none."
+  type = object({
+    container       = string
+    command         = list(string)
+    timeout_seconds = optional(number, 1800)
+    subnets         = list(string)
+    security_groups = list(string)
+  })
+  default = null
+}
+
+variable "appspec_container" {
+  description = "Container the load balancer sends traffic to (AppSpec LoadBalancerInfo.ContainerName)."
+  type        = string
+}
+
+variable "appspec_port" {
+  description = "Port of appspec_container behind the load balancer."
+  type        = number
+}
+
+# ------------------------------------------------------------------ blue/green deployment
+
+variable "task_execution_role_arn" {
+  description = "ARN of the task definition's execution role (the pipeline and CodeDeploy pass it to ECS)."
+  type        = string
+}
+
+variable "task_role_arn" {
+  description = "ARN of the task definition's task role. null = none."
+  type        = string
+  default     = null
+}
+
+variable "prod_listener_arn" {
+  description = "ARN of the load balancer listener carrying production traffic."
+  type        = string
+}
+
+variable "test_listener_arn" {
+  description = "Optional ARN of the test listener that reaches the replacement task set before the shift."
+  type        = string
+  default     = null
+}
+
+variable "blue_target_group_name" {
+  description = "Name of the target group the ECS service is attached to today."
+  type        = string
+}
+
+variable "green_target_group_name" {
+  description = "Name of the second target group CodeDeploy moves traffic to."
+  type        = string
+}
+
+variable "deployment_config_name" {
+  description = "CodeDeploy traffic-shift configuration."
+  type        = string
+  default     = "CodeDeployDefault.ECSAllAtOnce"
+}
+
+variable "termination_wait_minutes" {
+  description = "Minutes the old (blue) task set keeps running after a successful shift, ready for a fast rollback."
+  type        = number
+  default     = 5
+}
+
+variable "rollback_alarm_names" {
+  description = "CloudWatch alarm names that stop and roll back a deployment when they fire."
+  type        = list(string)
+  default     = []
+}
+
+variable "artifact_retention_days" {
+  description = "Days the pipeline's own artifact copies are kept (the release bucket keeps the releases)."
+  type        = number
+  default     = 90
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}

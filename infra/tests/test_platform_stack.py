@@ -1,0 +1,236 @@
+"""platform.yaml deployed into moto's CloudFormation."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+from conftest import (
+    ACCOUNT,
+    CODE_BUCKET,
+    CODE_PREFIX,
+    FUNCTIONS,
+    PLATFORM_PARAMETERS,
+    PLATFORM_TEMPLATE,
+    REGION,
+    load_template,
+    resource_types,
+)
+
+# Resource types moto 5.2.5 cannot create through CloudFormation (it warns and leaves them out).
+# The test fails if moto skips anything else, or stops skipping one of these.
+MOTO_CANNOT_CREATE = {
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Lambda::EventInvokeConfig",
+}
+
+# Properties moto accepts but does not apply; for these the template itself is checked.
+MOTO_IGNORES = {
+    "AWS::S3::Bucket": {"VersioningConfiguration", "LifecycleConfiguration", "NotificationConfiguration"},
+    "AWS::Lambda::Function": {"Architectures", "LoggingConfig"},
+}
+
+RELEASE_BUCKET = f"berth-releases-{ACCOUNT}-{REGION}"
+TEMPLATE = load_template(PLATFORM_TEMPLATE)
+RESOURCES = TEMPLATE["Resources"]
+
+
+def test_create_stack_completes_and_skips_only_the_known_types(platform_stack):
+    session, stack, skipped = platform_stack
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+
+    # moto may announce one type several times (once per reference), so compare the sets.
+    assert set(skipped) == MOTO_CANNOT_CREATE, "moto skipped a different set of resource types than documented"
+    assert MOTO_CANNOT_CREATE <= set(resource_types(TEMPLATE))
+
+    summaries = session.client("cloudformation").list_stack_resources(StackName="berth-platform")[
+        "StackResourceSummaries"
+    ]
+    created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
+    wanted = {name for name, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE}
+    assert created == wanted
+    assert all(s["ResourceStatus"] == "CREATE_COMPLETE" for s in summaries)
+
+
+def test_release_bucket_is_versioned_encrypted_and_deterministically_named(platform_stack):
+    session, stack, _ = platform_stack
+    s3 = session.client("s3")
+    s3.head_bucket(Bucket=RELEASE_BUCKET)
+
+    rules = s3.get_bucket_encryption(Bucket=RELEASE_BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    versioning = s3.get_bucket_versioning(Bucket=RELEASE_BUCKET).get("Status")
+    if versioning is None:
+        assert "VersioningConfiguration" in MOTO_IGNORES["AWS::S3::Bucket"]
+    else:
+        assert versioning == "Enabled"
+    assert RESOURCES["ReleaseBucket"]["DeletionPolicy"] == "Retain"
+    bucket = RESOURCES["ReleaseBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+
+    # Lifecycle: only noncurrent versions expire, never current ones.
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert set(rule) == {"Id", "Status", "NoncurrentVersionExpiration", "AbortIncompleteMultipartUpload"}
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == {"Ref": "NoncurrentVersionExpirationDays"}
+
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (deny,) = RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["ReleaseBucketName"] == RELEASE_BUCKET
+
+
+def test_only_manifests_notify_on_manifest_without_a_dependency_cycle():
+    bucket = RESOURCES["ReleaseBucket"]
+    (config,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Function"] == {"Fn::GetAtt": ["OnManifestFunction", "Arn"]}
+    assert config["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": "manifests/"},
+        {"Name": "suffix", "Value": ".json"},
+    ]
+    # The bucket waits for the permission, whose SourceArn is computed from the fixed name.
+    assert bucket["DependsOn"] == "OnManifestS3Permission"
+    permission = RESOURCES["OnManifestS3Permission"]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+    source_arn = permission["SourceArn"]["Fn::Sub"]
+    assert source_arn == "arn:${AWS::Partition}:s3:::${ReleaseBucketNamePrefix}-${AWS::AccountId}-${AWS::Region}"
+    assert source_arn.endswith(RESOURCES["ReleaseBucket"]["Properties"]["BucketName"]["Fn::Sub"])
+
+
+def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
+    session, _, _ = platform_stack
+    lam = session.client("lambda")
+    roles = set()
+    for name in FUNCTIONS:
+        cfg = lam.get_function(FunctionName=f"berth-{name}")["Configuration"]
+        assert cfg["Runtime"] == "provided.al2023"
+        assert cfg["Handler"] == "bootstrap"
+        assert cfg["Environment"]["Variables"] == {
+            "BERTH_RELEASE_BUCKET": RELEASE_BUCKET,
+            "BERTH_SERVICES_PREFIX": "/berth/services/",
+        }
+        roles.add(cfg["Role"])
+    assert len(roles) == 3, "each function has its own role"
+
+    for logical in ("OnImagePushFunction", "OnManifestFunction", "MigrateFunction"):
+        props = RESOURCES[logical]["Properties"]
+        assert props["Architectures"] == [{"Ref": "Architecture"}]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["Code"]["S3Bucket"] == {"Ref": "CodeBucket"}
+    assert TEMPLATE["Parameters"]["Architecture"]["Default"] == "arm64"
+    keys = {
+        RESOURCES[fn]["Properties"]["Code"]["S3Key"]["Fn::Sub"]
+        for fn in ("OnImagePushFunction", "OnManifestFunction", "MigrateFunction")
+    }
+    assert keys == {f"${{CodePrefix}}{n}.zip" for n in FUNCTIONS}
+    # The dummy zips were read from the code bucket.
+    assert session.client("s3").list_objects_v2(Bucket=CODE_BUCKET, Prefix=CODE_PREFIX)["KeyCount"] == 3
+
+
+def test_async_failures_end_in_the_failed_events_queue(platform_stack):
+    session, stack, _ = platform_stack
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    queue_arn = outputs["FailedEventsQueueArn"]
+    attrs = session.client("sqs").get_queue_attributes(
+        QueueUrl=outputs["FailedEventsQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert attrs["QueueArn"] == queue_arn
+    assert RESOURCES["FailedEventsQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+
+    configs = [r for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert len(configs) == 3
+    for cfg in configs:
+        props = cfg["Properties"]
+        assert props["MaximumRetryAttempts"] == {"Ref": "MaximumRetryAttempts"}
+        assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
+
+
+def test_ecr_push_rule_targets_on_image_push_with_a_dead_letter_queue(platform_stack):
+    session, stack, _ = platform_stack
+    events = session.client("events")
+    rule = events.describe_rule(Name="berth-ecr-image-push")
+    assert json.loads(rule["EventPattern"]) == {
+        "source": ["aws.ecr"],
+        "detail-type": ["ECR Image Action"],
+        "detail": {"action-type": ["PUSH"], "result": ["SUCCESS"]},
+    }
+    (target,) = events.list_targets_by_rule(Rule="berth-ecr-image-push")["Targets"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert target["Arn"] == outputs["OnImagePushFunctionArn"]
+    assert target["DeadLetterConfig"]["Arn"] == outputs["FailedEventsQueueArn"]
+
+
+def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_clusters(platform_stack):
+    session, _, _ = platform_stack
+    iam = session.client("iam")
+    documents = {}
+    for role in iam.list_roles()["Roles"]:
+        for logical in ("OnImagePushRole", "OnManifestRole", "MigrateRole"):
+            if f"-{logical}-" in role["RoleName"]:
+                (policy,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+                doc = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy)["PolicyDocument"]
+                documents[logical] = policy_document(doc)
+    assert set(documents) == {"OnImagePushRole", "OnManifestRole", "MigrateRole"}
+
+    def by_sid(doc):
+        # moto leaves an AWS::NoValue list item as None where CloudFormation drops it.
+        return {s["Sid"]: s for s in doc["Statement"] if s is not None}
+
+    push = by_sid(documents["OnImagePushRole"])
+    assert push["WriteManifests"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/manifests/*"
+    assert push["ReadServiceRegistry"]["Resource"] == [
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services",
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services/*",
+    ]
+
+    manifest = by_sid(documents["OnManifestRole"])
+    assert manifest["StartBerthPipelines"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
+    assert "ResolveCrossAccountImageDigests" not in manifest  # none configured
+
+    migrate = by_sid(documents["MigrateRole"])
+    assert migrate["RunMigrationTask"]["Condition"] == {
+        "ArnEquals": {"ecs:cluster": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod"]}
+    }
+    assert migrate["PassTaskRolesToEcs"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    assert migrate["PassTaskRolesToEcs"]["Resource"] == PLATFORM_PARAMETERS["PassableRoleArns"].split(",")
+
+
+def policy_document(doc) -> dict:
+    """moto hands back inline policies written by CloudFormation as the repr() of a dict."""
+    if isinstance(doc, dict):
+        return doc
+    try:
+        return json.loads(doc)
+    except ValueError:
+        return ast.literal_eval(doc)
+
+
+def test_log_groups_have_retention(platform_stack):
+    session, _, _ = platform_stack
+    groups = session.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/berth-")["logGroups"]
+    assert {g["logGroupName"]: g.get("retentionInDays") for g in groups} == {
+        f"/aws/lambda/berth-{name}": 365 for name in FUNCTIONS
+    }
+
+
+def test_exports_for_the_service_stack(platform_stack):
+    session, _, _ = platform_stack
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert exports["berth-platform-ReleaseBucketName"] == RELEASE_BUCKET
+    assert exports["berth-platform-MigrateFunctionName"] == "berth-migrate"
+    assert exports["berth-platform-ServicesPath"] == "/berth/services"
+    assert exports["berth-platform-PipelineNamePrefix"] == "berth-"
+    assert exports["berth-platform-MigrateFunctionArn"].endswith(":function:berth-migrate")

@@ -1,0 +1,151 @@
+"""IAM policies of both flavours: least-privilege rules, and CloudFormation == Terraform.
+
+The two flavours share statement ids; for each role the ids, actions and condition keys must
+match, so a permission added to one and forgotten in the other fails here."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import (
+    PLATFORM_TEMPLATE,
+    SERVICE_TEMPLATE,
+    TF,
+    load_template,
+    load_tf_dir,
+    policy_statements_tf,
+    tf_blocks,
+)
+
+# (template, logical id of the role or resource policy) -> (terraform module, policy document name)
+PAIRS = {
+    (PLATFORM_TEMPLATE.name, "OnImagePushRole"): ("platform", "on_image_push"),
+    (PLATFORM_TEMPLATE.name, "OnManifestRole"): ("platform", "on_manifest"),
+    (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
+    (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
+    (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),
+    (SERVICE_TEMPLATE.name, "CodeDeployRole"): ("service", "codedeploy"),
+    (SERVICE_TEMPLATE.name, "PipelineRole"): ("service", "pipeline"),
+    (SERVICE_TEMPLATE.name, "ArtifactBucketPolicy"): ("service", "artifacts_bucket"),
+}
+
+# Actions allowed on Resource "*", and why. Read-only ones need nothing more; the others must
+# carry a condition.
+STAR_READ_ONLY = {
+    "ecs:DescribeTaskDefinition",  # no resource-level permissions exist
+    "elasticloadbalancing:DescribeTargetGroups",  # Describe* accept only "*"
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
+}
+STAR_WRITE_WITH_CONDITION = {
+    "codepipeline:PutJobSuccessResult",  # the API accepts only "*"
+    "codepipeline:PutJobFailureResult",
+    "ecs:RegisterTaskDefinition",  # no resource-level permissions exist
+    "ecs:CreateTaskSet",  # resource "*" only; ecs:cluster condition
+}
+
+TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE)}
+TF_DATA = {m: tf_blocks(load_tf_dir(TF / "modules" / m), "data") for m in ("platform", "service")}
+
+
+def _list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def cfn_statements(template: str, logical: str) -> list[dict]:
+    props = TEMPLATES[template]["Resources"][logical]["Properties"]
+    doc = props["PolicyDocument"] if "PolicyDocument" in props else props["Policies"][0]["PolicyDocument"]
+    out = []
+    for st in doc["Statement"]:
+        if "Fn::If" in st:  # optional statement: [condition, statement, AWS::NoValue]
+            st = st["Fn::If"][1]
+        out.append(st)
+    return out
+
+
+def tf_statements(module: str, document: str) -> list[dict]:
+    return policy_statements_tf(TF_DATA[module][f"aws_iam_policy_document.{document}"])
+
+
+def cfn_shape(statements) -> dict:
+    shape = {}
+    for st in statements:
+        conditions = {(op, key) for op, kv in st.get("Condition", {}).items() for key in kv}
+        shape[st["Sid"]] = (st["Effect"], sorted(_list(st["Action"])), sorted(conditions))
+    return shape
+
+
+def tf_shape(statements) -> dict:
+    shape = {}
+    for st in statements:
+        conditions = {(c["test"], c["variable"]) for c in st.get("condition", [])}
+        shape[st["sid"]] = (st.get("effect", "Allow"), sorted(st["actions"]), sorted(conditions))
+    return shape
+
+
+def all_statements():
+    for (template, logical), (module, document) in PAIRS.items():
+        for st in cfn_statements(template, logical):
+            yield (
+                f"{template}:{logical}",
+                st["Effect"],
+                _list(st["Action"]),
+                _list(st["Resource"]),
+                bool(st.get("Condition")),
+            )
+        for st in tf_statements(module, document):
+            yield (
+                f"{module}:{document}",
+                st.get("effect", "Allow"),
+                st["actions"],
+                _list(st["resources"]),
+                bool(st.get("condition")),
+            )
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p[1])
+def test_cloudformation_and_terraform_grant_the_same(pair):
+    module, document = PAIRS[pair]
+    assert cfn_shape(cfn_statements(*pair)) == tf_shape(tf_statements(module, document))
+
+
+def test_every_role_of_the_templates_is_compared():
+    for name, template in TEMPLATES.items():
+        roles = {logical for logical, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+        assert roles <= {logical for (t, logical) in PAIRS if t == name}
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_the_api_needs_them():
+    for where, effect, actions, resources, has_condition in all_statements():
+        if effect != "Allow":
+            continue
+        for action in actions:
+            assert "*" not in action, f"{where}: wildcard action {action}"
+        if "*" in resources:
+            assert set(actions) <= STAR_READ_ONLY | STAR_WRITE_WITH_CONDITION, f"{where}: {actions} on *"
+            if set(actions) & STAR_WRITE_WITH_CONDITION:
+                assert has_condition, f"{where}: {actions} on * without a condition"
+
+
+def test_pass_role_is_always_limited_to_ecs_tasks():
+    seen = 0
+    for (template, logical), (module, document) in PAIRS.items():
+        for st in cfn_statements(template, logical):
+            if "iam:PassRole" in _list(st["Action"]):
+                seen += 1
+                assert st["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+                assert "*" not in _list(st["Resource"])
+        for st in tf_statements(module, document):
+            if "iam:PassRole" in st["actions"]:
+                seen += 1
+                (cond,) = st["condition"]
+                assert (cond["variable"], cond["values"]) == ("iam:PassedToService", ["ecs-tasks.amazonaws.com"])
+    assert seen == 6  # migrate, CodeDeploy and pipeline roles, in both flavours
+
+
+def test_trust_policies_are_confined_to_this_account():
+    for name, template in TEMPLATES.items():
+        for logical, r in template["Resources"].items():
+            if r["Type"] != "AWS::IAM::Role":
+                continue
+            (st,) = r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, logical

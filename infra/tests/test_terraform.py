@@ -1,0 +1,169 @@
+"""The Terraform modules, parsed with python-hcl2 (no terraform binary or provider download needed).
+
+Every variable is described, typed and used; every reference resolves to something declared;
+the example passes every required variable and only declared ones."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from conftest import TF, load_tf_dir, tf_blocks
+
+MODULES = {"platform": TF / "modules" / "platform", "service": TF / "modules" / "service"}
+EXAMPLES = TF / "examples"
+# Directories whose variables must be described, typed and used: the modules and the example.
+ROOTS = {**MODULES, "examples": EXAMPLES}
+
+_VAR = re.compile(r"\bvar\.([A-Za-z0-9_-]+)")
+_LOCAL = re.compile(r"\blocal\.([A-Za-z0-9_]+)")
+_RESOURCE = re.compile(r"(?<![\w.])(data\.)?(aws_[a-z0-9_]+)\.([a-z0-9_]+)")
+_MODULE_OUTPUT = re.compile(r"\bmodule\.([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)")
+
+
+def _expressions(value) -> list[str]:
+    """Every string of a parsed block: HCL expressions come back as "${...}" strings."""
+    out: list[str] = []
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for v in value:
+            out.extend(_expressions(v))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            out.extend(_expressions(k))
+            out.extend(_expressions(v))
+    return out
+
+
+def _module_text_without_variable_blocks(files: dict[str, dict]) -> str:
+    parts = []
+    for parsed in files.values():
+        for kind, blocks in parsed.items():
+            if kind != "variable":
+                parts.extend(e for e in _expressions(blocks) if "${" in e)
+    # Validation conditions may only mention their own variable; they do not count as a use.
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_has_the_standard_files(name):
+    assert {"main.tf", "variables.tf", "outputs.tf"} <= {p.name for p in MODULES[name].glob("*.tf")}
+    files = load_tf_dir(MODULES[name])
+    assert set(tf_blocks({"variables.tf": files["variables.tf"]}, "variable")) == set(tf_blocks(files, "variable")), (
+        "variables are declared in variables.tf only"
+    )
+    assert set(tf_blocks({"outputs.tf": files["outputs.tf"]}, "output")) == set(tf_blocks(files, "output"))
+
+
+@pytest.mark.parametrize("name", ROOTS)
+def test_every_variable_has_a_description_and_a_type(name):
+    variables = tf_blocks(load_tf_dir(ROOTS[name]), "variable")
+    assert variables
+    for var, body in variables.items():
+        assert isinstance(body.get("description"), str) and body["description"].strip(), (
+            f"{name}: var.{var} has no description"
+        )
+        assert body.get("type"), f"{name}: var.{var} has no type"
+
+
+@pytest.mark.parametrize("name", ROOTS)
+def test_every_variable_is_used_in_its_module(name):
+    files = load_tf_dir(ROOTS[name])
+    declared = set(tf_blocks(files, "variable"))
+    used = set(_VAR.findall(_module_text_without_variable_blocks(files)))
+    assert declared - used == set(), f"{name}: declared but never used"
+    assert used - declared == set(), f"{name}: used but never declared"
+
+
+@pytest.mark.parametrize("name", ROOTS)
+def test_every_output_is_described(name):
+    outputs = tf_blocks(load_tf_dir(ROOTS[name]), "output")
+    assert outputs
+    for out, body in outputs.items():
+        assert isinstance(body.get("description"), str) and body["description"].strip(), f"{name}: output {out}"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_reference_resolves(name):
+    files = load_tf_dir(MODULES[name])
+    text = "\n".join(e for e in _expressions(files) if "${" in e)
+    locals_ = set(tf_blocks(files, "locals"))
+    assert set(_LOCAL.findall(text)) <= locals_, "undeclared local"
+
+    resources = set(tf_blocks(files, "resource"))
+    data = set(tf_blocks(files, "data"))
+    for is_data, rtype, rname in _RESOURCE.findall(text):
+        key = f"{rtype}.{rname}"
+        assert key in (data if is_data else resources), f"{name}: {'data.' if is_data else ''}{key} is not declared"
+
+
+def test_example_calls_match_the_module_interfaces():
+    files = load_tf_dir(EXAMPLES)
+    calls = tf_blocks(files, "module")
+    assert {body["source"] for body in calls.values()} == {"../modules/platform", "../modules/service"}
+    outputs_by_call = {}
+    for call, body in calls.items():
+        module_dir = (EXAMPLES / body["source"]).resolve()
+        module_files = load_tf_dir(module_dir)
+        variables = tf_blocks(module_files, "variable")
+        outputs_by_call[call] = set(tf_blocks(module_files, "output"))
+        args = set(body) - {"source"}
+        assert args <= set(variables), f"module {call}: unknown arguments {args - set(variables)}"
+        required = {v for v, b in variables.items() if "default" not in b}
+        assert required <= args, f"module {call}: missing required {required - args}"
+
+    text = "\n".join(e for e in _expressions(files) if "${" in e)
+    for call, output in _MODULE_OUTPUT.findall(text):
+        assert output in outputs_by_call[call], f"module.{call}.{output} is not an output"
+    declared = set(tf_blocks(files, "variable"))
+    assert set(_VAR.findall(text)) <= declared
+
+
+def test_functions_match_the_runtime_contract():
+    files = load_tf_dir(MODULES["platform"])
+    fn = tf_blocks(files, "resource")["aws_lambda_function.function"]
+    assert fn["runtime"] == "provided.al2023"
+    assert fn["architectures"] == ["${var.architecture}"]
+    assert tf_blocks(files, "variable")["architecture"]["default"] == "arm64"
+    assert fn["handler"] == "bootstrap"
+    (env,) = fn["environment"]
+    assert set(env["variables"]) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+    (logging,) = fn["logging_config"]
+    assert logging["log_format"] == "JSON"
+    assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate"}
+
+    (notification,) = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
+    assert (notification["filter_prefix"], notification["filter_suffix"]) == ("manifests/", ".json")
+
+    pattern = tf_blocks(files, "resource")["aws_cloudwatch_event_rule.ecr_push"]["event_pattern"]
+    for literal in ('"aws.ecr"', '"ECR Image Action"', '"PUSH"', '"SUCCESS"', "action-type", "detail-type"):
+        assert literal in pattern
+
+
+def test_pipeline_matches_the_handoff_contract():
+    resources = tf_blocks(load_tf_dir(MODULES["service"]), "resource")
+    p = resources["aws_codepipeline.service"]
+    assert (p["pipeline_type"], p["execution_mode"]) == ("V2", "QUEUED")
+    assert {v["name"]: v["default_value"] for v in p["variable"]} == {
+        "BERTH_SERVICE": "${var.service_name}",
+        "BERTH_RELEASE": "manual",
+        "BERTH_ROLLBACK": "false",
+    }
+    stages = {s["name"]: s["action"][0] for s in p["stage"]}
+    assert list(stages) == ["Source", "Migrate", "Deploy"]
+    assert stages["Source"]["name"] == "Source"
+    assert stages["Source"]["configuration"]["PollForSourceChanges"] == "false"
+    assert stages["Source"]["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
+    assert json.loads(stages["Migrate"]["configuration"]["UserParameters"]) == {
+        "rollback": "#{variables.BERTH_ROLLBACK}"
+    }
+    assert stages["Deploy"]["provider"] == "CodeDeployToECS"
+    assert not any(k.startswith("Image") for k in stages["Deploy"]["configuration"])
+
+    dg = resources["aws_codedeploy_deployment_group.service"]
+    (rollback,) = dg["auto_rollback_configuration"]
+    assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+    (style,) = dg["deployment_style"]
+    assert style == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
