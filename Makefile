@@ -12,3 +12,8 @@ lint:
 ## arm64 Lambda zips in dist/ (cargo-lambda from PyPI).
 build:
 	scripts/build-lambdas.sh
+
+## The release flow end to end against a local moto server (started and stopped by the demo).
+demo:
+	scripts/venv.sh
+	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" cargo run --quiet -p berth-tests --bin demo
