@@ -16,4 +16,5 @@ build:
 ## The release flow end to end against a local moto server (started and stopped by the demo).
 demo:
 	scripts/venv.sh
+	cargo build --quiet -p on-image-push -p on-manifest -p migrate
 	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" cargo run --quiet -p berth-tests --bin demo

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/venv.sh
 export BERTH_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+# The end-to-end tests run the compiled function binaries behind a local Runtime API.
+cargo build -p on-image-push -p on-manifest -p migrate
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

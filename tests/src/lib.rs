@@ -1,6 +1,8 @@
 //! Test harness: a moto server on 127.0.0.1 per test, SDK clients pointed at it, and seeding
 //! of a sample service (registry entry, ECR images, task definition, bucket, pipeline).
 
+pub mod runtime;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -487,6 +489,26 @@ impl Env {
         .await;
     }
 
+    /// Copies an artifact version into the pipeline's artifact store location, as the Source
+    /// action does, and returns the key the Migrate action's job event names.
+    pub async fn stage_artifact(&self, artifact_version: &str, release: &str) -> String {
+        let zip = self
+            .get_object("artifacts/web/source.zip", Some(artifact_version))
+            .await
+            .expect("artifact version exists");
+        let key = format!("berth-web/SourceArti/{release}.zip");
+        self.clients
+            .s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(ByteStream::from(zip))
+            .send()
+            .await
+            .expect("stage artifact");
+        key
+    }
+
     /// Uploads a manifest and returns its version id.
     pub async fn put_manifest(&self, key: &str, body: &[u8]) -> String {
         self.clients
@@ -557,7 +579,7 @@ impl Env {
 }
 
 /// The S3 notification AWS sends for a new object version (fixtures/s3-object-created.json).
-pub fn s3_event(key_encoded: &str, version: &str) -> aws_lambda_events::event::s3::S3Event {
+pub fn s3_event_json(key_encoded: &str, version: &str) -> Value {
     let text = include_str!("../fixtures/s3-object-created.json")
         .replace("{{BUCKET}}", BUCKET)
         .replace("{{KEY}}", key_encoded)
@@ -565,14 +587,18 @@ pub fn s3_event(key_encoded: &str, version: &str) -> aws_lambda_events::event::s
     serde_json::from_str(&text).expect("fixture parses")
 }
 
+pub fn s3_event(key_encoded: &str, version: &str) -> aws_lambda_events::event::s3::S3Event {
+    serde_json::from_value(s3_event_json(key_encoded, version)).expect("S3 event")
+}
+
 /// The EventBridge "ECR Image Action" event (fixtures/ecr-image-action.json).
-pub fn ecr_event(
+pub fn ecr_event_json(
     action: &str,
     result: &str,
     repository: &str,
     tag: &str,
     digest: &str,
-) -> aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> {
+) -> Value {
     let text = include_str!("../fixtures/ecr-image-action.json")
         .replace("{{ACTION}}", action)
         .replace("{{RESULT}}", result)
@@ -580,6 +606,59 @@ pub fn ecr_event(
         .replace("{{TAG}}", tag)
         .replace("{{DIGEST}}", digest);
     serde_json::from_str(&text).expect("fixture parses")
+}
+
+pub fn ecr_event(
+    action: &str,
+    result: &str,
+    repository: &str,
+    tag: &str,
+    digest: &str,
+) -> aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> {
+    serde_json::from_value(ecr_event_json(action, result, repository, tag, digest))
+        .expect("ECR event")
+}
+
+/// The CodePipeline job event for the Migrate action (fixtures/codepipeline-job.json).
+pub fn job_event_json(
+    job_id: &str,
+    artifact_key: &str,
+    rollback: bool,
+    token: Option<&str>,
+) -> Value {
+    let text = include_str!("../fixtures/codepipeline-job.json")
+        .replace("{{JOB_ID}}", job_id)
+        .replace("{{BUCKET}}", BUCKET)
+        .replace("{{KEY}}", artifact_key)
+        .replace("{{ROLLBACK}}", if rollback { "true" } else { "false" })
+        .replace(
+            "{{TOKEN}}",
+            &token
+                .map(|t| json!(t).to_string())
+                .unwrap_or_else(|| "null".into()),
+        );
+    serde_json::from_str(&text).expect("job fixture")
+}
+
+pub fn job_event(
+    job_id: &str,
+    artifact_key: &str,
+    rollback: bool,
+    token: Option<&str>,
+) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
+    serde_json::from_value(job_event_json(job_id, artifact_key, rollback, token))
+        .expect("job event")
+}
+
+/// Makes moto's ECS tasks progress one state per DescribeTasks, to STOPPED.
+pub async fn immediate_task_progress(endpoint: &str) {
+    http_post(
+        endpoint,
+        "/moto-api/state-manager/set-transition",
+        &[("content-type", "application/json")],
+        r#"{"model_name":"ecs::task","transition":{"progression":"immediate"}}"#,
+    )
+    .await;
 }
 
 /// Percent-encodes everything but unreserved characters.

@@ -79,20 +79,7 @@ async fn released(env: &Env, release: &str, timeout_seconds: u64) -> (String, Mi
         .unwrap()
         .to_owned();
     // The pipeline's Source action copies that version into its artifact store.
-    let zip = env
-        .get_object("artifacts/web/source.zip", Some(&artifact_version))
-        .await
-        .unwrap();
-    let store_key = format!("berth-web/SourceArti/{release}.zip");
-    env.clients
-        .s3
-        .put_object()
-        .bucket(BUCKET)
-        .key(&store_key)
-        .body(zip.into())
-        .send()
-        .await
-        .unwrap();
+    let store_key = env.stage_artifact(&artifact_version, release).await;
     let reports = Reports::default();
     let (success, failure) = reports.rules();
     let mut clients = env.clients.clone();
@@ -110,26 +97,7 @@ fn job(
     rollback: bool,
     token: Option<&str>,
 ) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
-    let text = include_str!("../fixtures/codepipeline-job.json")
-        .replace("{{JOB_ID}}", job_id)
-        .replace("{{BUCKET}}", BUCKET)
-        .replace("{{KEY}}", artifact_key)
-        .replace("{{ROLLBACK}}", if rollback { "true" } else { "false" })
-        .replace(
-            "{{TOKEN}}",
-            &token.map(|t| json!(t).to_string()).unwrap_or("null".into()),
-        );
-    serde_json::from_str(&text).expect("job fixture")
-}
-
-async fn immediate_task_progress(env: &Env) {
-    http_post(
-        &env.moto.endpoint,
-        "/moto-api/state-manager/set-transition",
-        &[("content-type", "application/json")],
-        r#"{"model_name":"ecs::task","transition":{"progression":"immediate"}}"#,
-    )
-    .await;
+    job_event(job_id, artifact_key, rollback, token)
 }
 
 async fn tasks(env: &Env) -> Vec<aws_sdk_ecs::types::Task> {
@@ -159,7 +127,7 @@ async fn tasks(env: &Env) -> Vec<aws_sdk_ecs::types::Task> {
 #[tokio::test(flavor = "current_thread")]
 async fn first_invocation_starts_a_task_then_polls_to_success() {
     let env = Env::start().await;
-    immediate_task_progress(&env).await;
+    immediate_task_progress(&env.moto.endpoint).await;
     let (artifact, migrator, reports) = released(&env, "v7", 900).await;
 
     let out = migrator

@@ -1,0 +1,288 @@
+//! End to end through the compiled function binaries, each running behind a local Lambda
+//! Runtime API, against moto. CodePipeline's job API (absent from moto) is a recording
+//! stand-in that `migrate` reaches through the standard `AWS_ENDPOINT_URL_CODEPIPELINE`.
+
+use berth_tests::runtime::{Function, JobApi, Outcome, moto_env};
+use berth_tests::*;
+use serde_json::{Value, json};
+
+struct Functions {
+    push: Function,
+    manifest: Function,
+    migrate: Function,
+    jobs: JobApi,
+}
+
+async fn functions(env: &Env) -> Functions {
+    let vars = moto_env(&env.moto.endpoint);
+    let jobs = JobApi::start().await;
+    let mut migrate_vars = vars.clone();
+    migrate_vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", jobs.endpoint.clone()));
+    Functions {
+        push: Function::spawn("on-image-push", &vars).await,
+        manifest: Function::spawn("on-manifest", &vars).await,
+        migrate: Function::spawn("migrate", &migrate_vars).await,
+        jobs,
+    }
+}
+
+/// Runs the Migrate action as CodePipeline does: the job, then the job again with each
+/// continuation token, until a result without a token. Returns the last reported request.
+async fn run_migrate_job(
+    f: &mut Functions,
+    job_id: &str,
+    artifact: &str,
+    rollback: bool,
+) -> (String, Value) {
+    let mut token: Option<String> = None;
+    for _ in 0..20 {
+        let out = f
+            .migrate
+            .invoke(&job_event_json(
+                job_id,
+                artifact,
+                rollback,
+                token.as_deref(),
+            ))
+            .await
+            .response();
+        let (op, body) = f.jobs.last().expect("a job result was reported");
+        assert_eq!(body["jobId"], job_id);
+        match body["continuationToken"].as_str() {
+            Some(t) if op == "PutJobSuccessResult" => {
+                assert_eq!(out["result"], "continue");
+                assert!(t.len() <= 2048);
+                token = Some(t.to_owned());
+            }
+            _ => return (op, body),
+        }
+    }
+    panic!("the migration did not finish in 20 polls");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_image_push_goes_through_every_function_to_a_migrated_release() {
+    let mut env = Env::start().await;
+    immediate_task_progress(&env.moto.endpoint).await;
+    let mut f = functions(&env).await;
+
+    let digest = env.push_image("web/app", "v2.0.0").await;
+    let out = f
+        .push
+        .invoke(&ecr_event_json(
+            "PUSH", "SUCCESS", "web/app", "v2.0.0", &digest,
+        ))
+        .await
+        .response();
+    let written = &out["results"][0];
+    assert_eq!(written["outcome"], "written", "{out}");
+    let key = written["key"].as_str().unwrap().to_owned();
+    let version = written["version_id"].as_str().unwrap().to_owned();
+
+    // S3 notifies on-manifest of the object on-image-push wrote.
+    let out = f
+        .manifest
+        .invoke(&s3_event_json(&key, &version))
+        .await
+        .response();
+    let started = &out["results"][0];
+    assert_eq!(started["outcome"], "started", "{out}");
+    let artifact_version = started["artifact_version_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        env.versions("artifacts/web/source.zip").await,
+        [artifact_version.clone()]
+    );
+    let record = env.get_json("releases/web/v2.0.0.json").await.unwrap();
+    assert_eq!(
+        record["images"]["app"],
+        format!("{}@{digest}", repo_uri("web/app"))
+    );
+    assert_eq!(
+        record["pipeline_execution_id"],
+        started["pipeline_execution_id"]
+    );
+    assert_eq!(env.executions("berth-web").await.len(), 1);
+
+    // A second delivery of the same notification changes nothing.
+    let again = f
+        .manifest
+        .invoke(&s3_event_json(&key, &version))
+        .await
+        .response();
+    assert_eq!(again["results"][0]["outcome"], "duplicate");
+    assert_eq!(env.executions("berth-web").await.len(), 1);
+
+    // CodePipeline's Migrate action.
+    let artifact = env.stage_artifact(&artifact_version, "v2.0.0").await;
+    let (op, body) = run_migrate_job(&mut f, "job-e2e-1", &artifact, false).await;
+    assert_eq!(op, "PutJobSuccessResult", "{body}");
+    assert_eq!(body["outputVariables"]["MIGRATION"], "succeeded");
+    assert!(
+        body["outputVariables"]["MIGRATION_TASK_ARN"]
+            .as_str()
+            .unwrap()
+            .contains(":task/")
+    );
+    let record = env.get_json("releases/web/v2.0.0.json").await.unwrap();
+    assert_eq!(record["migration"]["outcome"], "succeeded");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_migration_past_its_deadline_is_stopped_and_fails_the_job() {
+    let env = Env::start().await;
+    let mut f = functions(&env).await;
+    let key = "manifests/web/v2.1.0.json";
+    let doc = json!({"schema": "berth/v1", "service": "web", "release": "v2.1.0",
+        "images": {"app": format!("{}:v1.4.2", repo_uri("web/app"))},
+        "migration": {"timeout_seconds": 1}});
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = f
+        .manifest
+        .invoke(&s3_event_json(key, &version))
+        .await
+        .response();
+    let artifact_version = out["results"][0]["artifact_version_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let artifact = env.stage_artifact(&artifact_version, "v2.1.0").await;
+
+    f.migrate
+        .invoke(&job_event_json("job-e2e-2", &artifact, false, None))
+        .await
+        .response();
+    let (_, first) = f.jobs.last().unwrap();
+    let token = first["continuationToken"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    f.migrate
+        .invoke(&job_event_json("job-e2e-2", &artifact, false, Some(&token)))
+        .await
+        .response();
+    let (op, body) = f.jobs.last().unwrap();
+    assert_eq!(op, "PutJobFailureResult");
+    assert_eq!(body["failureDetails"]["type"], "JobFailed");
+    let message = body["failureDetails"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("did not finish within 1 seconds") && message.contains("stream web/app/"),
+        "{message}"
+    );
+    let tasks = env
+        .clients
+        .ecs
+        .list_tasks()
+        .cluster("prod")
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tasks.task_arns().len(), 1, "the task was stopped");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_two_image_release_a_rejection_and_a_rollback() {
+    let env = Env::start().await;
+    immediate_task_progress(&env.moto.endpoint).await;
+    let mut f = functions(&env).await;
+
+    let key = "manifests/web/v3.0.0.json";
+    let doc = json!({"schema": "berth/v1", "service": "web", "release": "v3.0.0",
+        "images": {"app": format!("{}:3f9c2e1", repo_uri("web/app")),
+                   "nginx": format!("{}:1.27", repo_uri("web/nginx"))}});
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = f
+        .manifest
+        .invoke(&s3_event_json(key, &version))
+        .await
+        .response();
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    let first_artifact = out["results"][0]["artifact_version_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let record = env.get_json("releases/web/v3.0.0.json").await.unwrap();
+    assert_eq!(
+        record["images"]["nginx"],
+        format!("{}@{}", repo_uri("web/nginx"), env.digest("web/nginx:1.27"))
+    );
+    assert_eq!(
+        record["images"]["app"],
+        format!("{}@{}", repo_uri("web/app"), env.digest("web/app:3f9c2e1"))
+    );
+
+    // A rejected manifest is a handled event, not a function error.
+    let key = "manifests/web/v3.1.0.json";
+    let version = env
+        .put_manifest(
+            key,
+            br#"{"schema":"berth/v1","service":"web","release":"v3.1.0","images":{}}"#,
+        )
+        .await;
+    let out = f.manifest.invoke(&s3_event_json(key, &version)).await;
+    let Outcome::Response(out) = out else {
+        panic!("a rejection must not be an error: {out:?}")
+    };
+    assert_eq!(out["results"][0]["outcome"], "rejected");
+    assert!(env.get_json("rejected/web/v3.1.0.json").await.is_some());
+
+    // Rollback: a new execution of v3.0.0's exact artifact version; the Migrate action skips.
+    let token = berth::pipeline::request_token(&["rollback", "web", "v3.0.0"]);
+    let execution = berth::pipeline::start(
+        &env.clients.codepipeline,
+        &berth::pipeline::Execution {
+            pipeline: "berth-web",
+            service: "web",
+            release: "v3.0.0",
+            artifact_version_id: &first_artifact,
+            rollback: true,
+            client_request_token: &token,
+        },
+    )
+    .await
+    .expect("rollback execution");
+    let sent = env.pipeline_requests.bodies("StartPipelineExecution");
+    assert_eq!(
+        sent.last().unwrap()["sourceRevisions"][0]["revisionValue"],
+        first_artifact.as_str()
+    );
+    assert!(!execution.is_empty());
+    let artifact = env.stage_artifact(&first_artifact, "v3.0.0").await;
+    let (op, body) = run_migrate_job(&mut f, "job-e2e-3", &artifact, true).await;
+    assert_eq!(op, "PutJobSuccessResult");
+    assert_eq!(body["outputVariables"], json!({"MIGRATION": "skipped"}));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn faults_are_function_errors_so_lambda_retries() {
+    let env = Env::start().await;
+    let mut vars = moto_env(&env.moto.endpoint);
+    vars.retain(|(k, _)| *k != "BERTH_RELEASE_BUCKET");
+    vars.push(("BERTH_RELEASE_BUCKET", "no-such-bucket".into()));
+    let mut manifest = Function::spawn("on-manifest", &vars).await;
+    let out = manifest
+        .invoke(&s3_event_json("manifests/web/v1.json", "v"))
+        .await;
+    // The event names another bucket than the function's: ignored, not an error.
+    assert!(matches!(out, Outcome::Response(_)), "{out:?}");
+
+    let text = s3_event_json("manifests/web/v1.json", "v")
+        .to_string()
+        .replace(BUCKET, "no-such-bucket");
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let out = manifest.invoke(&event).await;
+    let Outcome::Error(e) = out else {
+        panic!("a missing bucket must be an error: {out:?}")
+    };
+    assert!(e.to_string().contains("no-such-bucket"), "{e}");
+
+    // A function without its bucket setting refuses to start, naming the variable.
+    let status = std::process::Command::new(berth_tests::runtime::function_binary("on-manifest"))
+        .env_clear()
+        .env("AWS_REGION", REGION)
+        .output()
+        .expect("runs");
+    assert!(!status.status.success());
+    assert!(
+        String::from_utf8_lossy(&status.stderr).contains("BERTH_RELEASE_BUCKET"),
+        "{status:?}"
+    );
+}
