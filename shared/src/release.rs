@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
-use crate::images::{self, Home, ImageRef};
+use crate::images::{self, Home, ImageRef, Reference};
 use crate::keys::{self, MAX_MANIFEST_BYTES, ManifestKey};
 use crate::manifest::{self, Problem, ValidManifest};
 use crate::pipeline;
@@ -24,6 +24,13 @@ use crate::render::{self, ARTIFACT_SCHEMA, ArtifactRelease, ManifestSource};
 use crate::settings::Settings;
 use crate::store::{Bucket, Condition, Stored, Written};
 use crate::taskdef;
+
+/// User metadata on each artifact version naming the manifest version it was rendered from,
+/// so a resumed release finds the artifact a crashed invocation wrote.
+const ARTIFACT_MANIFEST_VERSION: &str = "berth-manifest-version";
+
+/// How many recent artifact versions a resumed release searches.
+const RESUME_WINDOW: i32 = 20;
 
 /// Everything `on-manifest` needs, built once per function instance.
 #[derive(Debug, Clone)]
@@ -147,32 +154,6 @@ impl Releaser {
         };
         let rejection_key = keys::rejected_key(&key.service, &key.release);
         let record_key = keys::release_key(&key.service, &key.release);
-        let existing: Option<Stored<ReleaseRecord>> = self.bucket.get_json(&record_key).await?;
-        let mut problems: Vec<Problem> = Vec::new();
-        if let Some(rec) = &existing {
-            let r = &rec.value;
-            if r.manifest.key != upload.key || r.manifest.version_id != version_id {
-                problems.push(Problem::new(
-                    "release",
-                    format!(
-                        "{:?} of service {:?} already exists (from manifest version {}, status {:?}); a release is immutable, upload it under a new release name",
-                        key.release, key.service, r.manifest.version_id, r.status
-                    ),
-                ));
-            } else if let Some(exec) = &r.pipeline_execution_id {
-                return Ok(Outcome::Duplicate {
-                    service: key.service,
-                    release: key.release,
-                    pipeline_execution_id: exec.clone(),
-                });
-            } else if r.lease_until_epoch.is_some_and(|t| t > epoch_seconds(now)) {
-                return Err(Error::Busy {
-                    service: key.service,
-                    release: key.release,
-                    until: r.lease_until_epoch.unwrap_or_default().to_string(),
-                });
-            }
-        }
 
         let body = match self
             .bucket
@@ -188,11 +169,19 @@ impl Releaser {
                 });
             }
             Some(Err(size)) => {
-                problems.push(Problem::new(
+                let problem = Problem::new(
                     "manifest",
                     format!("is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)"),
-                ));
-                return self.reject(upload, rejection_key, strings(problems)).await;
+                );
+                return self
+                    .reject_unless_released(
+                        upload,
+                        &key,
+                        rejection_key,
+                        vec![problem.to_string()],
+                        now,
+                    )
+                    .await;
             }
             Some(Ok(obj)) => obj.body,
         };
@@ -205,18 +194,23 @@ impl Releaser {
         let manifest = match manifest::validate(&body, &key, service.as_ref().ok()) {
             Ok(m) => Some(m),
             Err(p) => {
-                problems.extend(p);
+                errors.extend(strings(p));
                 None
             }
         };
-        let (Ok(service), Some(manifest), true) = (service, manifest, problems.is_empty()) else {
-            errors.extend(strings(problems));
-            return self.reject(upload, rejection_key, errors).await;
+        let (Ok(service), Some(manifest), true) = (service, manifest, errors.is_empty()) else {
+            return self
+                .reject_unless_released(upload, &key, rejection_key, errors, now)
+                .await;
         };
 
         let rendered = match self.render(&service, &manifest).await? {
             Ok(r) => r,
-            Err(problems) => return self.reject(upload, rejection_key, strings(problems)).await,
+            Err(problems) => {
+                return self
+                    .reject_unless_released(upload, &key, rejection_key, strings(problems), now)
+                    .await;
+            }
         };
 
         let source = ManifestSource {
@@ -224,7 +218,7 @@ impl Releaser {
             key: upload.key.clone(),
             version_id: version_id.to_owned(),
         };
-        let record = ReleaseRecord {
+        let mut record = ReleaseRecord {
             schema: RECORD_SCHEMA.into(),
             service: key.service.clone(),
             release: key.release.clone(),
@@ -236,32 +230,68 @@ impl Releaser {
             migration_plan: manifest.migration_plan(&service),
             migration: None,
             rollback_of: manifest.rollback_of.clone(),
-            artifact_version_id: existing
-                .as_ref()
-                .and_then(|r| r.value.artifact_version_id.clone()),
+            artifact_version_id: None,
             pipeline_execution_id: None,
-            created_at: existing
-                .as_ref()
-                .map(|r| r.value.created_at.clone())
-                .unwrap_or_else(|| timestamp(now)),
+            created_at: timestamp(now),
             updated_at: timestamp(now),
             pipeline_started_at: None,
             finished_at: None,
             lease_until_epoch: Some(epoch_seconds(lease_until)),
             redeployments: Vec::new(),
         };
-        let claim = match &existing {
-            None => Condition::Absent,
-            Some(s) => Condition::Matches(&s.etag),
-        };
-        let etag = match self.bucket.put_json(&record_key, &record, claim).await? {
+        // The claim: creating the record succeeds for exactly one delivery. Only when it
+        // already exists is it read, to tell a repeated delivery from a conflicting upload.
+        let etag = match self
+            .bucket
+            .put_json(&record_key, &record, Condition::Absent)
+            .await?
+        {
             Written::Ok { etag, .. } => etag,
             Written::ConditionFailed => {
-                return Err(Error::Busy {
-                    service: key.service,
-                    release: key.release,
-                    until: "another invocation claimed it just now".into(),
-                });
+                let existing: Option<Stored<ReleaseRecord>> =
+                    self.bucket.get_json(&record_key).await?;
+                let stored = match previous_claim(existing, upload, &key, now) {
+                    Previous::Takeover(stored) => stored,
+                    Previous::Done(outcome) => return Ok(outcome),
+                    Previous::Conflict(problem) => {
+                        return self
+                            .reject(upload, rejection_key, vec![problem.to_string()])
+                            .await;
+                    }
+                    Previous::Busy(until) => {
+                        return Err(Error::Busy {
+                            service: key.service,
+                            release: key.release,
+                            until,
+                        });
+                    }
+                };
+                // Resuming a crashed delivery: reuse the artifact it wrote, if it got that far,
+                // so a pipeline it may have started and the record agree.
+                record.artifact_version_id = self
+                    .bucket
+                    .find_version(
+                        &keys::artifact_key(&key.service),
+                        ARTIFACT_MANIFEST_VERSION,
+                        version_id,
+                        RESUME_WINDOW,
+                    )
+                    .await?;
+                record.created_at = stored.value.created_at.clone();
+                match self
+                    .bucket
+                    .put_json(&record_key, &record, Condition::Matches(&stored.etag))
+                    .await?
+                {
+                    Written::Ok { etag, .. } => etag,
+                    Written::ConditionFailed => {
+                        return Err(Error::Busy {
+                            service: key.service,
+                            release: key.release,
+                            until: "another invocation claimed it just now".into(),
+                        });
+                    }
+                }
             }
         };
         let claimed = Claimed {
@@ -289,8 +319,9 @@ impl Releaser {
         }
     }
 
-    /// Artifact, record, pipeline: the steps after the claim. On failure the claim is handed
-    /// back so the caller can release it.
+    /// Artifact, pipeline, record: the steps after the claim. The record is written once, at
+    /// the end; a crash before that is resumed through the artifact's metadata. On failure the
+    /// claim is handed back so the caller can release it.
     async fn deploy(
         &self,
         mut claimed: Claimed,
@@ -329,7 +360,16 @@ impl Releaser {
                 let artifact_key = keys::artifact_key(&manifest.service);
                 let written = match self
                     .bucket
-                    .put(&artifact_key, zip, "application/zip", Condition::None)
+                    .put_with_metadata(
+                        &artifact_key,
+                        zip,
+                        "application/zip",
+                        Condition::None,
+                        &[
+                            (ARTIFACT_MANIFEST_VERSION, &source.version_id),
+                            ("berth-release", &manifest.release),
+                        ],
+                    )
                     .await
                 {
                     Ok(w) => w,
@@ -347,10 +387,6 @@ impl Releaser {
                     return Err((e, claimed));
                 };
                 claimed.record.artifact_version_id = Some(v.clone());
-                claimed.record.updated_at = timestamp(now);
-                if let Err(e) = self.save(&mut claimed).await {
-                    return Err((e, claimed));
-                }
                 v
             }
         };
@@ -433,6 +469,7 @@ impl Releaser {
         let mut problems = Vec::new();
         // Which image each registry container runs: the release's, or the one it runs today.
         let mut wanted: BTreeMap<String, (ImageRef, String)> = BTreeMap::new();
+        let mut running: BTreeMap<String, String> = BTreeMap::new();
         for (container, image) in &manifest.images {
             if in_template.contains(container) {
                 wanted.insert(
@@ -450,7 +487,7 @@ impl Releaser {
             }
         }
         for (container, repo) in &service.repositories {
-            if wanted.contains_key(container) || manifest.images.contains_key(container) {
+            if manifest.images.contains_key(container) {
                 continue;
             }
             let Some(current) = render::container_image(&template, container) else {
@@ -458,6 +495,13 @@ impl Releaser {
             };
             let field = format!("task_definition.{container}");
             match ImageRef::parse(current) {
+                // Already pinned in what runs today: kept as is, no lookup.
+                Ok(ImageRef {
+                    reference: Reference::Digest(digest),
+                    repository,
+                }) if repository == *repo => {
+                    running.insert(container.clone(), repo.pinned(&digest));
+                }
                 Ok(r) if r.repository == *repo => {
                     wanted.insert(container.clone(), (r, field));
                 }
@@ -495,7 +539,7 @@ impl Releaser {
             wanted.values().map(|(r, _)| r.clone()),
         )
         .await?;
-        let mut pinned = BTreeMap::new();
+        let mut pinned = running;
         for (container, (image, field)) in &wanted {
             match resolution.get(image) {
                 Some(Ok(digest)) => {
@@ -535,6 +579,27 @@ impl Releaser {
         }))
     }
 
+    /// Rejects, unless this exact upload was already released (a repeated delivery whose
+    /// checks would fail today, e.g. after a tag was deleted): that stays a duplicate. A
+    /// different upload of an existing release gets that conflict listed first.
+    async fn reject_unless_released(
+        &self,
+        upload: &Upload,
+        key: &ManifestKey,
+        rejection_key: String,
+        mut errors: Vec<String>,
+        now: SystemTime,
+    ) -> Result<Outcome> {
+        let record_key = keys::release_key(&key.service, &key.release);
+        let existing: Option<Stored<ReleaseRecord>> = self.bucket.get_json(&record_key).await?;
+        match previous_claim(existing, upload, key, now) {
+            Previous::Done(outcome) => return Ok(outcome),
+            Previous::Conflict(problem) => errors.insert(0, problem.to_string()),
+            Previous::Takeover(_) | Previous::Busy(_) => {}
+        }
+        self.reject(upload, rejection_key, errors).await
+    }
+
     async fn reject(
         &self,
         upload: &Upload,
@@ -560,6 +625,52 @@ impl Releaser {
             rejection_key,
             errors,
         })
+    }
+}
+
+/// What an existing release record means for this upload.
+enum Previous {
+    /// No record, or this upload's own claim that lapsed: (re)claim it.
+    Takeover(Box<Stored<ReleaseRecord>>),
+    /// This upload already started its pipeline.
+    Done(Outcome),
+    /// Another upload owns the release.
+    Conflict(Problem),
+    /// This upload's claim is held by a live invocation until the given time.
+    Busy(String),
+}
+
+fn previous_claim(
+    existing: Option<Stored<ReleaseRecord>>,
+    upload: &Upload,
+    key: &ManifestKey,
+    now: SystemTime,
+) -> Previous {
+    let Some(stored) = existing else {
+        return Previous::Busy("the record vanished while being claimed".into());
+    };
+    let r = &stored.value;
+    if r.manifest.key != upload.key
+        || Some(r.manifest.version_id.as_str()) != upload.version_id.as_deref()
+    {
+        return Previous::Conflict(Problem::new(
+            "release",
+            format!(
+                "{:?} of service {:?} already exists (from manifest version {}, status {:?}); a release is immutable, upload it under a new release name",
+                key.release, key.service, r.manifest.version_id, r.status
+            ),
+        ));
+    }
+    if let Some(exec) = &r.pipeline_execution_id {
+        return Previous::Done(Outcome::Duplicate {
+            service: key.service.clone(),
+            release: key.release.clone(),
+            pipeline_execution_id: exec.clone(),
+        });
+    }
+    match r.lease_until_epoch {
+        Some(t) if t > epoch_seconds(now) => Previous::Busy(format!("epoch {t}")),
+        _ => Previous::Takeover(Box::new(stored)),
     }
 }
 

@@ -127,6 +127,19 @@ impl Bucket {
         content_type: &str,
         condition: Condition<'_>,
     ) -> Result<Written> {
+        self.put_with_metadata(key, body, content_type, condition, &[])
+            .await
+    }
+
+    /// [`Bucket::put`] with user metadata (`x-amz-meta-*`) on the new version.
+    pub async fn put_with_metadata(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: Condition<'_>,
+        metadata: &[(&str, &str)],
+    ) -> Result<Written> {
         let mut req = self
             .s3
             .put_object()
@@ -134,6 +147,9 @@ impl Bucket {
             .key(key)
             .content_type(content_type)
             .body(ByteStream::from(body));
+        for (k, v) in metadata {
+            req = req.metadata(*k, *v);
+        }
         req = match condition {
             Condition::None => req,
             Condition::Absent => req.if_none_match("*"),
@@ -161,6 +177,55 @@ impl Bucket {
             .map_err(|e| Error::Corrupt(format!("serializing {key}: {e}")))?;
         body.push(b'\n');
         self.put(key, body, "application/json", condition).await
+    }
+}
+
+impl Bucket {
+    /// The newest version of `key` (among its latest `window` versions) whose user metadata
+    /// has `name` = `value`. Used only when resuming a crashed release.
+    pub async fn find_version(
+        &self,
+        key: &str,
+        name: &str,
+        value: &str,
+        window: i32,
+    ) -> Result<Option<String>> {
+        let listed = self
+            .s3
+            .list_object_versions()
+            .bucket(&self.name)
+            .prefix(key)
+            .max_keys(window)
+            .send()
+            .await
+            .map_err(Error::aws(format!(
+                "s3:ListObjectVersions s3://{}/{key}",
+                self.name
+            )))?;
+        for v in listed.versions().iter().filter(|v| v.key() == Some(key)) {
+            let Some(id) = v.version_id() else { continue };
+            let head = self
+                .s3
+                .head_object()
+                .bucket(&self.name)
+                .key(key)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(Error::aws(format!(
+                    "s3:HeadObject s3://{}/{key}",
+                    self.name
+                )))?;
+            if head
+                .metadata()
+                .and_then(|m| m.get(name))
+                .map(String::as_str)
+                == Some(value)
+            {
+                return Ok(Some(id.to_owned()));
+            }
+        }
+        Ok(None)
     }
 }
 

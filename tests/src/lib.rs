@@ -173,11 +173,15 @@ impl Intercept for Recorder {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let req = context.request();
-        let target = req
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default()
-            .to_owned();
+        // JSON protocols name the operation in X-Amz-Target; REST ones (S3) by method and path.
+        let target = match req.headers().get("x-amz-target") {
+            Some(t) => t.to_owned(),
+            None => format!(
+                "{} {}",
+                req.method(),
+                req.uri().split('?').next().unwrap_or("")
+            ),
+        };
         let body = req
             .body()
             .bytes()
@@ -185,6 +189,54 @@ impl Intercept for Recorder {
             .unwrap_or(Value::Null);
         self.0.lock().map_err(|_| "poisoned")?.push((target, body));
         Ok(())
+    }
+}
+
+impl Recorder {
+    /// The operations recorded so far, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|v| v.iter().map(|(t, _)| t.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut v) = self.0.lock() {
+            v.clear();
+        }
+    }
+}
+
+/// Clients whose every request (all five services) is recorded by `recorder`.
+pub fn recorded_clients(config: &SdkConfig, recorder: &Recorder) -> Clients {
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(true)
+        .interceptor(recorder.clone())
+        .build();
+    Clients {
+        config: config.clone(),
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        ssm: aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        ecr: aws_sdk_ecr::Client::from_conf(
+            aws_sdk_ecr::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        ecs: aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        codepipeline: aws_sdk_codepipeline::Client::from_conf(
+            aws_sdk_codepipeline::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
     }
 }
 
@@ -507,6 +559,57 @@ impl Env {
             .await
             .expect("stage artifact");
         key
+    }
+
+    /// A service `wide<n>` with `n` containers, each from its own repository `wide<n>/c<i>`
+    /// holding one image tagged `v1`; returns the manifest images naming them all by tag.
+    pub async fn seed_wide_service(&mut self, n: usize) -> Value {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let service = format!("wide{n}");
+        let mut containers = serde_json::Map::new();
+        let mut images = serde_json::Map::new();
+        let mut register = self
+            .clients
+            .ecs
+            .register_task_definition()
+            .family(&service)
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .cpu("1024")
+            .memory("4096");
+        for i in 0..n {
+            let repo = format!("{service}/c{i}");
+            self.clients
+                .ecr
+                .create_repository()
+                .repository_name(&repo)
+                .send()
+                .await
+                .expect("create repository");
+            self.push_image(&repo, "v1").await;
+            containers.insert(format!("c{i}"), json!(repo));
+            images.insert(format!("c{i}"), json!(format!("{}:v1", repo_uri(&repo))));
+            register = register.container_definitions(
+                ContainerDefinition::builder()
+                    .name(format!("c{i}"))
+                    .image(format!("{}:v0", repo_uri(&repo)))
+                    .memory(64)
+                    .essential(i == 0)
+                    .build(),
+            );
+        }
+        register
+            .send()
+            .await
+            .expect("register wide task definition");
+        let entry = json!({
+            "service": service, "cluster": "prod", "ecs_service": service,
+            "pipeline": format!("berth-{service}"), "task_family": service,
+            "containers": containers,
+            "appspec": { "container": "c0", "port": 80 }
+        });
+        self.put_registry(&entry).await;
+        self.create_pipeline(&format!("berth-{service}")).await;
+        Value::Object(images)
     }
 
     /// Uploads a manifest and returns its version id.

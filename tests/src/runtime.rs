@@ -239,8 +239,17 @@ pub struct Function {
 impl Function {
     /// Starts `name` with a clean environment: the Lambda variables, `vars`, and nothing else.
     pub async fn spawn(name: &str, vars: &[(&str, String)]) -> Function {
+        Self::spawn_binary(&function_binary(name), name, vars).await
+    }
+
+    /// Same as [`Function::spawn`] for a binary at an explicit path.
+    pub async fn spawn_binary(
+        path: &std::path::Path,
+        name: &str,
+        vars: &[(&str, String)],
+    ) -> Function {
         let api = RuntimeApi::start().await;
-        let mut cmd = tokio::process::Command::new(function_binary(name));
+        let mut cmd = tokio::process::Command::new(path);
         cmd.env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", format!("berth-{name}"))

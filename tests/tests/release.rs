@@ -385,3 +385,129 @@ async fn an_image_push_releases_one_container_and_keeps_the_others() {
         .unwrap();
     assert_eq!(all.contents().len(), 1, "only v1.5.0 has a manifest");
 }
+
+/// Once CodeDeploy has registered a pinned revision, a single-image release looks up only the
+/// pushed repository, keeps the other digests, and stays within 8 AWS calls.
+#[tokio::test(flavor = "current_thread")]
+async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
+    let mut env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let first = env.push_image("web/app", "v6.0.0").await;
+    let key = "manifests/web/v6.0.0.json";
+    let doc = manifest("v6.0.0", &format!("{}@{first}", repo_uri("web/app")), None);
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = deliver(&env, &releaser, key, &version).await;
+    let artifact = out["results"][0]["artifact_version_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // What CodeDeploy does with taskdef.json: register it as the family's next revision.
+    let zip = env
+        .get_object("artifacts/web/source.zip", Some(&artifact))
+        .await
+        .unwrap();
+    let taskdef: Value = serde_json::from_slice(&artifact_file(&zip, "taskdef.json")).unwrap();
+    let pinned_nginx = taskdef["containerDefinitions"][1]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    raw_json(
+        &env.moto.endpoint,
+        "ecs",
+        "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+        &taskdef.to_string(),
+    )
+    .await;
+
+    let recorder = Recorder::default();
+    let counted = Releaser::new(recorded_clients(&env.config, &recorder), env.settings());
+    let second = env.push_image("web/app", "v6.0.1").await;
+    let key = "manifests/web/v6.0.1.json";
+    let doc = manifest("v6.0.1", &format!("{}@{second}", repo_uri("web/app")), None);
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = deliver(&env, &counted, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    let record = env.get_json("releases/web/v6.0.1.json").await.unwrap();
+    assert_eq!(
+        record["images"]["nginx"],
+        pinned_nginx.as_str(),
+        "nginx keeps what runs"
+    );
+    let ops = recorder.operations();
+    let ecr = ops.iter().filter(|o| o.contains("BatchGetImage")).count();
+    assert_eq!(ecr, 1, "{ops:#?}");
+    assert!(ops.len() <= 8, "{} calls: {ops:#?}", ops.len());
+}
+
+/// A delivery that crashed after writing the artifact (record claimed, lease lapsed) is
+/// resumed by the retry: the artifact it wrote is found by its metadata and reused; while the
+/// lease is live, the retry is refused with an error so Lambda tries again later.
+#[tokio::test(flavor = "current_thread")]
+async fn a_crashed_delivery_is_resumed_with_its_artifact_and_a_live_one_is_left_alone() {
+    let env = Env::start().await;
+    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let key = "manifests/web/v7.json";
+    let doc = manifest("v7", &format!("{}:v1.4.2", repo_uri("web/app")), None);
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+
+    // What a crashed invocation leaves behind: its claim and the artifact it wrote.
+    let orphan = env
+        .clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("artifacts/web/source.zip")
+        .metadata("berth-manifest-version", &version)
+        .body(b"zip written before the crash".to_vec().into())
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claim = |lease: u64| {
+        json!({"schema": "berth/release-record/v1", "service": "web", "release": "v7",
+            "status": "RENDERING",
+            "manifest": {"bucket": BUCKET, "key": key, "version_id": version},
+            "pipeline": "berth-web", "task_family": "web", "images": {}, "migration_plan": null,
+            "created_at": "2026-11-23T00:00:00Z", "updated_at": "2026-11-23T00:00:00Z",
+            "lease_until_epoch": lease})
+    };
+    env.put_manifest(
+        "releases/web/v7.json",
+        claim(now + 300).to_string().as_bytes(),
+    )
+    .await;
+    let err = handlers::on_manifest(&releaser, s3_event(key, &version), &env.invocation())
+        .await
+        .expect_err("a live claim makes the retry wait");
+    assert!(err.to_string().contains("retry later"), "{err}");
+    assert!(env.executions("berth-web").await.is_empty());
+
+    env.put_manifest(
+        "releases/web/v7.json",
+        claim(now - 1).to_string().as_bytes(),
+    )
+    .await;
+    let out = deliver(&env, &releaser, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    assert_eq!(out["results"][0]["artifact_version_id"], orphan.as_str());
+    assert_eq!(
+        env.versions("artifacts/web/source.zip").await.len(),
+        1,
+        "nothing re-rendered"
+    );
+    let record = env.get_json("releases/web/v7.json").await.unwrap();
+    assert_eq!(record["status"], "IN_PROGRESS");
+    assert_eq!(record["artifact_version_id"], orphan.as_str());
+    assert_eq!(record["created_at"], "2026-11-23T00:00:00Z");
+    let sent = env.pipeline_requests.bodies("StartPipelineExecution");
+    assert_eq!(
+        sent[0]["sourceRevisions"][0]["revisionValue"],
+        orphan.as_str()
+    );
+}

@@ -396,6 +396,17 @@ data "aws_iam_policy_document" "on_manifest" {
     resources = [local.release_bucket_arn]
   }
   statement {
+    # A release resumed after a crash looks up the artifact version the crashed run wrote.
+    sid       = "FindArtifactOfResumedRelease"
+    actions   = ["s3:ListBucketVersions"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "ReadArtifactMetadata"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.release_bucket_arn}/artifacts/*"]
+  }
+  statement {
     sid       = "WriteArtifactsAndRejections"
     actions   = ["s3:PutObject"]
     resources = ["${local.release_bucket_arn}/artifacts/*", "${local.release_bucket_arn}/rejected/*"]
