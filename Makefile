@@ -18,3 +18,7 @@ demo:
 	scripts/venv.sh
 	cargo build --quiet -p on-image-push -p on-manifest -p migrate
 	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" cargo run --quiet -p berth-tests --bin demo
+
+## Sizes, cold start, peak RSS, latency and AWS calls; writes docs/PERFORMANCE.md.
+bench:
+	scripts/bench.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the three Lambda functions as deployable zips:
+# Builds the four Lambda functions as deployable zips:
 #
-#   dist/on-image-push.zip  dist/on-manifest.zip  dist/migrate.zip
+#   dist/on-image-push.zip  dist/on-manifest.zip  dist/migrate.zip  dist/on-pipeline-event.zip
 #
 # each holding one "bootstrap" executable for the provided.al2023 runtime (arm64 by default).
 # Upload them to the bucket and prefix the platform stack reads (CodeBucket / CodePrefix).
@@ -18,7 +18,7 @@ set -euo pipefail
 
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.14.1}"
-FUNCTIONS=(on-image-push on-manifest migrate)
+FUNCTIONS=(on-image-push on-manifest migrate on-pipeline-event)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -100,5 +100,5 @@ sha256() {
 }
 echo "==> built for ${BERTH_LAMBDA_ARCH:-arm64}:"
 for name in "${FUNCTIONS[@]}"; do
-    printf '  dist/%-18s %8s bytes  sha256 %s\n' "$name.zip" "$(wc -c <"$DIST/$name.zip" | tr -d ' ')" "$(sha256 "$DIST/$name.zip")"
+    printf '  dist/%-22s %8s bytes  sha256 %s\n' "$name.zip" "$(wc -c <"$DIST/$name.zip" | tr -d ' ')" "$(sha256 "$DIST/$name.zip")"
 done

@@ -33,6 +33,14 @@ MOTO_IGNORES = {
 }
 
 RELEASE_BUCKET = f"berth-releases-{ACCOUNT}-{REGION}"
+# Logical ids of each function and its role, by function name.
+FUNCTION_IDS = {
+    "on-image-push": "OnImagePush",
+    "on-manifest": "OnManifest",
+    "migrate": "Migrate",
+    "on-pipeline-event": "OnPipelineEvent",
+}
+ROLES = tuple(f"{FUNCTION_IDS[name]}Role" for name in FUNCTIONS)
 TEMPLATE = load_template(PLATFORM_TEMPLATE)
 RESOURCES = TEMPLATE["Resources"]
 
@@ -121,21 +129,22 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
             "BERTH_SERVICES_PREFIX": "/berth/services/",
         }
         roles.add(cfg["Role"])
-    assert len(roles) == 3, "each function has its own role"
+    assert len(roles) == len(FUNCTIONS), "each function has its own role"
 
-    for logical in ("OnImagePushFunction", "OnManifestFunction", "MigrateFunction"):
+    assert set(FUNCTION_IDS) == set(FUNCTIONS)
+    assert {n for n, r in RESOURCES.items() if r["Type"] == "AWS::Lambda::Function"} == {
+        f"{i}Function" for i in FUNCTION_IDS.values()
+    }
+    for logical in (f"{i}Function" for i in FUNCTION_IDS.values()):
         props = RESOURCES[logical]["Properties"]
         assert props["Architectures"] == [{"Ref": "Architecture"}]
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         assert props["Code"]["S3Bucket"] == {"Ref": "CodeBucket"}
     assert TEMPLATE["Parameters"]["Architecture"]["Default"] == "arm64"
-    keys = {
-        RESOURCES[fn]["Properties"]["Code"]["S3Key"]["Fn::Sub"]
-        for fn in ("OnImagePushFunction", "OnManifestFunction", "MigrateFunction")
-    }
-    assert keys == {f"${{CodePrefix}}{n}.zip" for n in FUNCTIONS}
+    for name, i in FUNCTION_IDS.items():
+        assert RESOURCES[f"{i}Function"]["Properties"]["Code"]["S3Key"] == {"Fn::Sub": f"${{CodePrefix}}{name}.zip"}
     # The dummy zips were read from the code bucket.
-    assert session.client("s3").list_objects_v2(Bucket=CODE_BUCKET, Prefix=CODE_PREFIX)["KeyCount"] == 3
+    assert session.client("s3").list_objects_v2(Bucket=CODE_BUCKET, Prefix=CODE_PREFIX)["KeyCount"] == len(FUNCTIONS)
 
 
 def test_async_failures_end_in_the_failed_events_queue(platform_stack):
@@ -148,9 +157,13 @@ def test_async_failures_end_in_the_failed_events_queue(platform_stack):
     assert attrs["QueueArn"] == queue_arn
     assert RESOURCES["FailedEventsQueue"]["Properties"]["SqsManagedSseEnabled"] is True
 
-    configs = [r for r in RESOURCES.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
-    assert len(configs) == 3
-    for cfg in configs:
+    configs = {
+        r["Properties"]["FunctionName"]["Ref"]: r
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+    }
+    assert set(configs) == {f"{i}Function" for i in FUNCTION_IDS.values()}
+    for cfg in configs.values():
         props = cfg["Properties"]
         assert props["MaximumRetryAttempts"] == {"Ref": "MaximumRetryAttempts"}
         assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
@@ -171,17 +184,62 @@ def test_ecr_push_rule_targets_on_image_push_with_a_dead_letter_queue(platform_s
     assert target["DeadLetterConfig"]["Arn"] == outputs["FailedEventsQueueArn"]
 
 
+def test_pipeline_state_rule_targets_on_pipeline_event_for_berth_pipelines_only(platform_stack):
+    session, stack, _ = platform_stack
+    events = session.client("events")
+    rule = events.describe_rule(Name="berth-pipeline-execution-state")
+    assert rule["State"] == "ENABLED"
+    assert json.loads(rule["EventPattern"]) == {
+        "source": ["aws.codepipeline"],
+        "detail-type": ["CodePipeline Pipeline Execution State Change"],
+        "detail": {"pipeline": [{"prefix": "berth-"}]},
+    }
+    (target,) = events.list_targets_by_rule(Rule="berth-pipeline-execution-state")["Targets"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert target["Arn"] == outputs["OnPipelineEventFunctionArn"]
+    assert outputs["OnPipelineEventFunctionArn"].endswith(":function:berth-on-pipeline-event")
+    assert target["DeadLetterConfig"]["Arn"] == outputs["FailedEventsQueueArn"]
+
+    # Same delivery guarantees as the ECR rule; the prefix is the PipelineNamePrefix parameter.
+    props = RESOURCES["PipelineStateRule"]["Properties"]
+    assert props["EventPattern"]["detail"]["pipeline"] == [{"prefix": {"Ref": "PipelineNamePrefix"}}]
+    (template_target,) = props["Targets"]
+    (ecr_target,) = RESOURCES["EcrPushRule"]["Properties"]["Targets"]
+    assert template_target["RetryPolicy"] == ecr_target["RetryPolicy"]
+    assert template_target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}
+
+    permission = RESOURCES["OnPipelineEventEventsPermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["FunctionName"] == {"Ref": "OnPipelineEventFunction"}
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["PipelineStateRule", "Arn"]}
+
+
+def test_only_the_two_rules_may_dead_letter_into_the_failed_events_queue():
+    # moto cannot create the queue policy: checked in the template.
+    statements = RESOURCES["FailedEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = {
+        s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]
+        for s in statements
+        if s["Effect"] == "Allow"
+    }
+    assert allowed == {"EcrPushRule", "PipelineStateRule"}
+    for s in statements:
+        if s["Effect"] == "Allow":
+            assert s["Principal"] == {"Service": "events.amazonaws.com"}
+            assert s["Action"] == "sqs:SendMessage"
+
+
 def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_clusters(platform_stack):
     session, _, _ = platform_stack
     iam = session.client("iam")
     documents = {}
     for role in iam.list_roles()["Roles"]:
-        for logical in ("OnImagePushRole", "OnManifestRole", "MigrateRole"):
+        for logical in ROLES:
             if f"-{logical}-" in role["RoleName"]:
                 (policy,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
                 doc = iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy)["PolicyDocument"]
                 documents[logical] = policy_document(doc)
-    assert set(documents) == {"OnImagePushRole", "OnManifestRole", "MigrateRole"}
+    assert set(documents) == set(ROLES)
 
     def by_sid(doc):
         # moto leaves an AWS::NoValue list item as None where CloudFormation drops it.
@@ -206,6 +264,21 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }
     assert migrate["PassTaskRolesToEcs"]["Resource"] == PLATFORM_PARAMETERS["PassableRoleArns"].split(",")
+
+    pipeline_event = by_sid(documents["OnPipelineEventRole"])
+    assert set(pipeline_event) == {
+        "WriteLogs",
+        "ReadBerthPipelineExecutions",
+        "ReadWriteReleaseRecords",
+        "TellMissingKeysApart",
+        "ReportFailedEvents",
+    }
+    assert pipeline_event["ReadBerthPipelineExecutions"]["Action"] == "codepipeline:GetPipelineExecution"
+    assert pipeline_event["ReadBerthPipelineExecutions"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
+    assert sorted(pipeline_event["ReadWriteReleaseRecords"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert pipeline_event["ReadWriteReleaseRecords"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/releases/*"
+    assert pipeline_event["TellMissingKeysApart"]["Action"] == "s3:ListBucket"
+    assert pipeline_event["TellMissingKeysApart"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}"
 
 
 def policy_document(doc) -> dict:
@@ -234,3 +307,4 @@ def test_exports_for_the_service_stack(platform_stack):
     assert exports["berth-platform-ServicesPath"] == "/berth/services"
     assert exports["berth-platform-PipelineNamePrefix"] == "berth-"
     assert exports["berth-platform-MigrateFunctionArn"].endswith(":function:berth-migrate")
+    assert exports["berth-platform-OnPipelineEventFunctionArn"].endswith(":function:berth-on-pipeline-event")

@@ -21,6 +21,7 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "OnImagePushRole"): ("platform", "on_image_push"),
     (PLATFORM_TEMPLATE.name, "OnManifestRole"): ("platform", "on_manifest"),
     (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
+    (PLATFORM_TEMPLATE.name, "OnPipelineEventRole"): ("platform", "on_pipeline_event"),
     (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
     (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),
     (SERVICE_TEMPLATE.name, "CodeDeployRole"): ("service", "codedeploy"),

@@ -132,7 +132,8 @@ def test_functions_match_the_runtime_contract():
     assert set(env["variables"]) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
-    assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate"}
+    assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate", "on-pipeline-event"}
+    assert set(tf_blocks(files, "locals")["policies"]) == set(tf_blocks(files, "locals")["functions"])
 
     (notification,) = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
     assert (notification["filter_prefix"], notification["filter_suffix"]) == ("manifests/", ".json")
@@ -140,6 +141,27 @@ def test_functions_match_the_runtime_contract():
     pattern = tf_blocks(files, "resource")["aws_cloudwatch_event_rule.ecr_push"]["event_pattern"]
     for literal in ('"aws.ecr"', '"ECR Image Action"', '"PUSH"', '"SUCCESS"', "action-type", "detail-type"):
         assert literal in pattern
+
+    resources = tf_blocks(files, "resource")
+    pattern = resources["aws_cloudwatch_event_rule.pipeline_state"]["event_pattern"]
+    for literal in (
+        '"aws.codepipeline"',
+        '"CodePipeline Pipeline Execution State Change"',
+        "detail-type",
+        "pipeline",
+        "prefix",
+        "var.pipeline_name_prefix",
+    ):
+        assert literal in pattern
+    target = resources["aws_cloudwatch_event_target.on_pipeline_event"]
+    assert target["rule"] == "${aws_cloudwatch_event_rule.pipeline_state.name}"
+    assert target["arn"] == '${aws_lambda_function.function["on-pipeline-event"].arn}'
+    (dlq,) = target["dead_letter_config"]
+    assert dlq["arn"] == "${aws_sqs_queue.failed_events.arn}"
+    (retry,) = target["retry_policy"]
+    assert retry == {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400}
+    permission = resources["aws_lambda_permission.on_pipeline_event_events"]
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.pipeline_state.arn}"
 
 
 def test_pipeline_matches_the_handoff_contract():

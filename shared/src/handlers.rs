@@ -10,6 +10,7 @@ use aws_lambda_events::event::s3::S3Event;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::history::{History, PipelineStateChange, Recorded};
 use crate::images::Home;
 use crate::push::{self, EcrImageAction, PushOutcome};
 use crate::registry::Registry;
@@ -62,10 +63,9 @@ pub async fn on_manifest(releaser: &Releaser, event: S3Event, inv: &Invocation) 
         };
         let span = tracing::info_span!("manifest", key = %upload.key, version_id = upload.version_id.as_deref().unwrap_or("-"));
         let _guard = span.enter();
-        match releaser
-            .release(&upload, &home, SystemTime::now(), inv.deadline)
-            .await
-        {
+        // Boxed: the release future is large, and nesting it in the runtime's own futures
+        // otherwise exceeds the compiler's layout depth in optimized builds.
+        match Box::pin(releaser.release(&upload, &home, SystemTime::now(), inv.deadline)).await {
             Ok(outcome) => results.push(outcome_json(&outcome)),
             Err(e) => {
                 tracing::error!(error = %e, "manifest could not be processed; the invocation will be retried");
@@ -158,6 +158,60 @@ pub async fn on_image_push(
         })
         .collect();
     Ok(json!({ "results": results }))
+}
+
+/// `on-pipeline-event`: an EventBridge "CodePipeline Pipeline Execution State Change" event.
+/// Logs one line per finished release (service, release, images, migration, result, duration).
+pub async fn on_pipeline_event(history: &History, event: EventBridgeEvent<Value>) -> Result<Value> {
+    if event.source != "aws.codepipeline"
+        || event.detail_type != "CodePipeline Pipeline Execution State Change"
+    {
+        let reason = format!(
+            "not a pipeline execution state change ({} / {})",
+            event.source, event.detail_type
+        );
+        tracing::info!(%reason, "event ignored");
+        return Ok(json!({"outcome": "ignored", "reason": reason}));
+    }
+    let change: PipelineStateChange = match serde_json::from_value(event.detail) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = format!("unreadable state change detail: {e}");
+            tracing::info!(%reason, "event ignored");
+            return Ok(json!({"outcome": "ignored", "reason": reason}));
+        }
+    };
+    match Box::pin(history.record_state(&change, SystemTime::now())).await? {
+        Recorded::Ignored { reason } => {
+            tracing::info!(%reason, pipeline = %change.pipeline, execution_id = %change.execution_id, "state change ignored");
+            Ok(json!({"outcome": "ignored", "reason": reason}))
+        }
+        Recorded::Release {
+            service,
+            release,
+            status,
+            rollback,
+            finished,
+            record,
+        } => {
+            let migration = record.migration.as_ref().map(|m| m.outcome.clone());
+            let seconds = finished.as_ref().and_then(|f| f.seconds);
+            if finished.is_some() {
+                tracing::info!(
+                    %service, %release, status = ?status, rollback, images = ?record.images,
+                    migration = migration.as_deref().unwrap_or("none"),
+                    duration_seconds = seconds,
+                    pipeline_execution_id = %change.execution_id,
+                    "release finished"
+                );
+            }
+            Ok(
+                json!({"outcome": "recorded", "service": service, "release": release,
+                      "status": status, "rollback": rollback, "migration": migration,
+                      "duration_seconds": seconds, "images": record.images}),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

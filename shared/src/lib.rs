@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod error;
 pub mod handlers;
+pub mod history;
 pub mod images;
 pub mod keys;
 pub mod manifest;

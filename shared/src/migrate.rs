@@ -79,7 +79,7 @@ impl Migrator {
         };
         let span = tracing::info_span!("job", job_id = %job_id);
         let _guard = span.enter();
-        let result = match self.run(&job, &job_id, SystemTime::now()).await {
+        let result = match Box::pin(self.run(&job, &job_id, SystemTime::now())).await {
             Ok(r) => r,
             Err(e) => JobResult::Failure {
                 message: format!("berth migrate could not run the migration step: {e}"),

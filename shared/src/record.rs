@@ -105,6 +105,13 @@ pub fn timestamp(at: SystemTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
+/// Seconds since the epoch of a timestamp berth wrote (see [`timestamp`]).
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    DateTime::from_str(s, Format::DateTime)
+        .ok()
+        .map(|d| d.secs())
+}
+
 pub fn epoch_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -121,6 +128,8 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         assert_eq!(timestamp(t), "2026-11-18T11:06:40Z");
         assert_eq!(epoch_seconds(t), 1_795_000_000);
+        assert_eq!(parse_timestamp(&timestamp(t)), Some(1_795_000_000));
+        assert_eq!(parse_timestamp("yesterday"), None);
     }
 
     #[test]

@@ -454,8 +454,9 @@ impl Releaser {
         }
     }
 
-    /// Template, digests and the artifact files, or every problem that prevents them.
-    async fn render(
+    /// Template, digests and the artifact files, or every problem that prevents them. Public
+    /// so the CLI's dry run renders exactly what a release would.
+    pub async fn render(
         &self,
         service: &Service,
         manifest: &ValidManifest,
@@ -682,12 +683,14 @@ struct Claimed {
     etag: String,
 }
 
-#[derive(Debug)]
-struct Rendered {
-    task_definition: serde_json::Value,
-    appspec: String,
-    image_detail: serde_json::Value,
-    images: BTreeMap<String, String>,
+/// The artifact files of a release, before zipping.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub task_definition: serde_json::Value,
+    pub appspec: String,
+    pub image_detail: serde_json::Value,
+    /// Container → pinned image, for every registry container.
+    pub images: BTreeMap<String, String>,
 }
 
 fn strings(problems: Vec<Problem>) -> Vec<String> {

@@ -612,6 +612,20 @@ impl Env {
         Value::Object(images)
     }
 
+    /// Releases `release` of `web` (app at `app_tag`) through on-manifest; returns the result.
+    pub async fn release_web(&self, release: &str, app_tag: &str) -> Value {
+        let releaser = berth::release::Releaser::new(self.clients.clone(), self.settings());
+        let key = format!("manifests/web/{release}.json");
+        let doc = json!({"schema": "berth/v1", "service": "web", "release": release,
+            "images": {"app": format!("{}:{app_tag}", repo_uri("web/app"))}, "migration": null});
+        let version = self.put_manifest(&key, doc.to_string().as_bytes()).await;
+        let out =
+            berth::handlers::on_manifest(&releaser, s3_event(&key, &version), &self.invocation())
+                .await
+                .expect("handled");
+        out["results"][0].clone()
+    }
+
     /// Uploads a manifest and returns its version id.
     pub async fn put_manifest(&self, key: &str, body: &[u8]) -> String {
         self.clients
@@ -751,6 +765,15 @@ pub fn job_event(
 ) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
     serde_json::from_value(job_event_json(job_id, artifact_key, rollback, token))
         .expect("job event")
+}
+
+/// The EventBridge "CodePipeline Pipeline Execution State Change" event.
+pub fn pipeline_event_json(pipeline: &str, execution: &str, state: &str) -> Value {
+    let text = include_str!("../fixtures/pipeline-state-change.json")
+        .replace("{{PIPELINE}}", pipeline)
+        .replace("{{EXECUTION}}", execution)
+        .replace("{{STATE}}", state);
+    serde_json::from_str(&text).expect("fixture parses")
 }
 
 /// Makes moto's ECS tasks progress one state per DescribeTasks, to STOPPED.

@@ -33,12 +33,19 @@ locals {
       timeout           = 60
       max_event_age_sec = 3600
     }
+    "on-pipeline-event" = {
+      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json."
+      memory_size       = 256
+      timeout           = 30
+      max_event_age_sec = 21600
+    }
   }
 
   policies = {
-    "on-image-push" = data.aws_iam_policy_document.on_image_push.json
-    "on-manifest"   = data.aws_iam_policy_document.on_manifest.json
-    "migrate"       = data.aws_iam_policy_document.migrate.json
+    "on-image-push"     = data.aws_iam_policy_document.on_image_push.json
+    "on-manifest"       = data.aws_iam_policy_document.on_manifest.json
+    "migrate"           = data.aws_iam_policy_document.migrate.json
+    "on-pipeline-event" = data.aws_iam_policy_document.on_pipeline_event.json
   }
 }
 
@@ -174,6 +181,22 @@ data "aws_iam_policy_document" "failed_events" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [aws_cloudwatch_event_rule.ecr_push.arn]
+    }
+  }
+
+  statement {
+    sid       = "PipelineStateRuleDeadLetters"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.pipeline_state.arn]
     }
   }
 
@@ -347,6 +370,44 @@ resource "aws_lambda_permission" "on_image_push_events" {
   source_arn    = aws_cloudwatch_event_rule.ecr_push.arn
 }
 
+# ------------------------------------------------------------------ pipeline state changes -> on-pipeline-event
+
+resource "aws_cloudwatch_event_rule" "pipeline_state" {
+  name        = "${var.name_prefix}pipeline-execution-state"
+  description = "berth: execution state changes of the berth pipelines go to on-pipeline-event."
+  event_pattern = jsonencode({
+    source      = ["aws.codepipeline"]
+    detail-type = ["CodePipeline Pipeline Execution State Change"]
+    detail = {
+      pipeline = [{ prefix = var.pipeline_name_prefix }]
+    }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "on_pipeline_event" {
+  rule      = aws_cloudwatch_event_rule.pipeline_state.name
+  target_id = "on-pipeline-event"
+  arn       = aws_lambda_function.function["on-pipeline-event"].arn
+
+  retry_policy {
+    maximum_retry_attempts       = 185
+    maximum_event_age_in_seconds = 86400
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.failed_events.arn
+  }
+}
+
+resource "aws_lambda_permission" "on_pipeline_event_events" {
+  statement_id  = "pipeline-execution-state-rule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["on-pipeline-event"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.pipeline_state.arn
+}
+
 # ------------------------------------------------------------------ role policies
 # Statement ids match infra/cloudformation/platform.yaml; infra/tests checks the two stay equal.
 
@@ -507,6 +568,36 @@ data "aws_iam_policy_document" "migrate" {
     sid       = "ReadServiceRegistry"
     actions   = ["ssm:GetParameter"]
     resources = ["${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    # Without it, reading a key that does not exist yet answers 403 instead of 404 (NoSuchKey).
+    sid       = "TellMissingKeysApart"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+data "aws_iam_policy_document" "on_pipeline_event" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["on-pipeline-event"].arn}:*"]
+  }
+  statement {
+    # Reads the execution's trigger and variables (BERTH_SERVICE, BERTH_RELEASE, BERTH_ROLLBACK).
+    sid       = "ReadBerthPipelineExecutions"
+    actions   = ["codepipeline:GetPipelineExecution"]
+    resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
   }
   statement {
     sid       = "ReadWriteReleaseRecords"

@@ -38,6 +38,11 @@ output "migrate_function_name" {
   value       = aws_lambda_function.function["migrate"].function_name
 }
 
+output "on_pipeline_event_function_arn" {
+  description = "ARN of on-pipeline-event."
+  value       = aws_lambda_function.function["on-pipeline-event"].arn
+}
+
 output "function_role_arns" {
   description = "Execution role ARN of each function, by function name."
   value       = { for name, role in aws_iam_role.function : name => role.arn }

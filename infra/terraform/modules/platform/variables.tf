@@ -1,5 +1,5 @@
 variable "code_bucket" {
-  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip), in this region."
+  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip, on-pipeline-event.zip), in this region."
   type        = string
 }
 
@@ -49,7 +49,7 @@ variable "services_path" {
 }
 
 variable "pipeline_name_prefix" {
-  description = "Every berth pipeline is named <this><service>; on-manifest may start only those."
+  description = "Every berth pipeline is named <this><service>. on-manifest may start only those, and only their execution state changes reach on-pipeline-event."
   type        = string
   default     = "berth-"
 }

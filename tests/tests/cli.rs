@@ -1,0 +1,221 @@
+//! The `berth` command line: offline validate/render, and history/status/rollback against moto.
+
+use std::process::{Command, Output};
+
+use berth_tests::runtime::function_binary;
+use berth_tests::*;
+use serde_json::{Value, json};
+
+fn berth(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(function_binary("berth"));
+    cmd.env_clear().args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("berth runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write(dir: &std::path::Path, name: &str, v: &Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+    p.display().to_string()
+}
+
+const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("berth-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn validate_lists_every_problem_and_exits_1() {
+    let dir = scratch("validate");
+    let good = write(
+        &dir,
+        "good.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "v1",
+        "images": {"app": format!("{}@{DIGEST}", repo_uri("web/app"))}}),
+    );
+    let out = berth(&["validate", &good], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid manifest for web/v1"));
+
+    let bad = write(
+        &dir,
+        "bad.json",
+        &json!({"schema": "berth/v2", "service": "web", "release": "v 1",
+        "images": {"app": format!("{}:latest", repo_uri("web/app")), "worker": "docker.io/x:1"}, "extra": 1}),
+    );
+    let out = berth(&["validate", &bad], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    for field in [
+        "schema:",
+        "release:",
+        "images.app:",
+        "images.worker:",
+        "extra: unknown field",
+    ] {
+        assert!(stdout.contains(field), "{field} missing from:\n{stdout}");
+    }
+    // With the registry entry, unknown containers are named too.
+    let registry = write(&dir, "registry.json", &web_registry(&["subnet-1".into()]));
+    let out = berth(&["validate", &good, "--registry", &registry], &[]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let odd = write(
+        &dir,
+        "odd.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "v1",
+        "images": {"sidecar": format!("{}@{DIGEST}", repo_uri("web/app"))}}),
+    );
+    let out = berth(&["validate", &odd, "--registry", &registry], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("images.sidecar: container \"sidecar\" is not in the registry")
+    );
+
+    let out = berth(&["validate"], &[]);
+    assert_eq!(out.status.code(), Some(2), "usage error");
+    let out = berth(&["validate", "/no/such/file.json"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn render_offline_shows_the_three_files() {
+    let dir = scratch("render");
+    let manifest = write(
+        &dir,
+        "m.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "v1",
+        "images": {"app": format!("{}@{DIGEST}", repo_uri("web/app")), "nginx": format!("{}:1.27", repo_uri("web/nginx"))}}),
+    );
+    let registry = write(&dir, "registry.json", &web_registry(&["subnet-1".into()]));
+    let taskdef = write(
+        &dir,
+        "td.json",
+        &json!({"taskDefinition": {
+        "family": "web", "revision": 4, "status": "ACTIVE",
+        "containerDefinitions": [
+            {"name": "app", "image": format!("{}:old", repo_uri("web/app"))},
+            {"name": "nginx", "image": format!("{}:old", repo_uri("web/nginx"))},
+            {"name": "log-router", "image": "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"}]}}),
+    );
+    let out = berth(
+        &[
+            "render",
+            &manifest,
+            "--task-def",
+            &taskdef,
+            "--registry",
+            &registry,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}@{DIGEST}", repo_uri("web/app"))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("aws-for-fluent-bit:stable"),
+        "sidecar untouched"
+    );
+    assert!(!stdout.contains("\"revision\""), "read-only fields dropped");
+    assert!(stdout.contains("ContainerName: \"nginx\""));
+    assert!(stdout.contains("\"ImageURI\""));
+    assert!(text(&out.stderr).contains("tags stay tags: nginx (1.27)"));
+
+    let out = berth(&["render", &manifest, "--task-def", &taskdef], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "offline render needs the registry"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn releases_rollback_and_status_against_moto() {
+    let env = Env::start().await;
+    let vars = vec![
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_ENDPOINT_URL", env.moto.endpoint.clone()),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ("BERTH_RELEASE_BUCKET", BUCKET.to_owned()),
+    ];
+    let out = berth(&["rollback", "web"], &vars);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no release has succeeded"));
+
+    let history = berth::history::History::new(
+        env.clients.codepipeline.clone(),
+        berth::store::Bucket::new(env.clients.s3.clone(), BUCKET),
+    );
+    for (release, tag, state) in [
+        ("v1", "v1.0.0", "SUCCEEDED"),
+        ("v2", "3f9c2e1", "FAILED"),
+        ("v3", "v1.4.2", "SUCCEEDED"),
+    ] {
+        let out = env.release_web(release, tag).await;
+        let change = berth::history::PipelineStateChange {
+            pipeline: "berth-web".into(),
+            execution_id: out["pipeline_execution_id"].as_str().unwrap().into(),
+            state: state.into(),
+        };
+        history
+            .record_state(&change, std::time::SystemTime::now())
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+
+    let out = berth(&["releases", "web", "--output", "json"], &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["release"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["v3", "v2", "v1"]);
+    assert_eq!(rows[1]["status"], "FAILED");
+    assert!(
+        rows[0]["images"]["app"]
+            .as_str()
+            .unwrap()
+            .contains("@sha256:")
+    );
+    let table = berth(&["releases", "web"], &vars);
+    assert!(
+        text(&table.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("RELEASE")
+    );
+
+    let out = berth(&["rollback", "web", "--output", "json"], &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["release"], "v1", "failed v2 is skipped");
+    assert!(r["pipeline_execution_id"].is_string());
+
+    let out = berth(&["status", "web", "--output", "json"], &vars);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["pipeline"], "berth-web");
+    assert_eq!(s["latest_release"]["release"], "v3");
+    assert_eq!(
+        s["current_execution"]["id"], r["pipeline_execution_id"],
+        "the rollback is the newest execution"
+    );
+}

@@ -1,0 +1,171 @@
+//! Release status tracking (on-pipeline-event) and rollback to the last known good release,
+//! against moto.
+
+use std::time::SystemTime;
+
+use berth::handlers;
+use berth::history::History;
+use berth::store::Bucket;
+use berth_tests::*;
+use serde_json::Value;
+
+fn history(env: &Env) -> History {
+    History::new(
+        env.clients.codepipeline.clone(),
+        Bucket::new(env.clients.s3.clone(), BUCKET),
+    )
+}
+
+async fn finish(env: &Env, execution: &str, state: &str) -> Value {
+    let event = serde_json::from_value(pipeline_event_json("berth-web", execution, state)).unwrap();
+    handlers::on_pipeline_event(&history(env), event)
+        .await
+        .expect("handled")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn states_are_recorded_and_rollback_skips_failed_releases() {
+    let env = Env::start().await;
+    let mut executions = Vec::new();
+    for (release, tag) in [("v1", "v1.0.0"), ("v2", "3f9c2e1"), ("v3", "v1.4.2")] {
+        let out = env.release_web(release, tag).await;
+        assert_eq!(out["outcome"], "started", "{out}");
+        executions.push(out["pipeline_execution_id"].as_str().unwrap().to_owned());
+        // Distinct start times (records carry seconds).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let out = finish(&env, &executions[0], "STARTED").await;
+    assert_eq!(out["status"], "IN_PROGRESS", "{out}");
+    for (execution, state) in [
+        (&executions[0], "SUCCEEDED"),
+        (&executions[1], "FAILED"),
+        (&executions[2], "SUCCEEDED"),
+    ] {
+        let out = finish(&env, execution, state).await;
+        assert_eq!(out["outcome"], "recorded", "{out}");
+        assert!(out["duration_seconds"].is_u64(), "{out}");
+    }
+    let v2 = env.get_json("releases/web/v2.json").await.unwrap();
+    assert_eq!(v2["status"], "FAILED");
+    assert!(v2["finished_at"].is_string());
+
+    let records = history(&env).releases("web").await.unwrap();
+    let names: Vec<&str> = records.iter().map(|r| r.release.as_str()).collect();
+    assert_eq!(names, ["v3", "v2", "v1"], "newest first");
+
+    // Last known good from v3 is v1: v2 failed.
+    let r = history(&env)
+        .rollback("web", None, SystemTime::now())
+        .await
+        .unwrap()
+        .expect("a target");
+    assert_eq!(r.release, "v1");
+    let v1 = env.get_json("releases/web/v1.json").await.unwrap();
+    assert_eq!(
+        r.artifact_version_id,
+        v1["artifact_version_id"].as_str().unwrap()
+    );
+    let sent = env.pipeline_requests.bodies("StartPipelineExecution");
+    let last = sent.last().unwrap();
+    assert_eq!(
+        last["sourceRevisions"][0]["revisionValue"],
+        v1["artifact_version_id"]
+    );
+    assert!(
+        last["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "BERTH_ROLLBACK" && v["value"] == "true")
+    );
+    assert_eq!(
+        v1["redeployments"][0]["pipeline_execution_id"],
+        r.pipeline_execution_id.as_str()
+    );
+
+    // The rollback execution's success lands on v1's record...
+    let out = finish(&env, &r.pipeline_execution_id, "SUCCEEDED").await;
+    assert_eq!(
+        (out["release"].as_str(), out["rollback"].as_bool()),
+        (Some("v1"), Some(true)),
+        "{out}"
+    );
+    let v1 = env.get_json("releases/web/v1.json").await.unwrap();
+    assert_eq!(v1["redeployments"][0]["status"], "SUCCEEDED");
+    assert_eq!(
+        v1["status"], "SUCCEEDED",
+        "the original status is untouched"
+    );
+    // ...and v1 is now current: nothing older is known good.
+    let refused = history(&env)
+        .rollback("web", None, SystemTime::now())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        refused.contains("nothing to roll back to") && refused.contains("v1"),
+        "{refused}"
+    );
+
+    // An explicit target works; an unknown one is refused.
+    let r = history(&env)
+        .rollback("web", Some("v3"), SystemTime::now())
+        .await
+        .unwrap()
+        .expect("v3");
+    assert_eq!(r.release, "v3");
+    let refused = history(&env)
+        .rollback("web", Some("v9"), SystemTime::now())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.contains("no release \"v9\""), "{refused}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_gone_artifact_and_foreign_executions_are_handled() {
+    let env = Env::start().await;
+    let out = env.release_web("v1", "v1.0.0").await;
+    let execution = out["pipeline_execution_id"].as_str().unwrap().to_owned();
+    let artifact = out["artifact_version_id"].as_str().unwrap().to_owned();
+    finish(&env, &execution, "SUCCEEDED").await;
+    env.clients
+        .s3
+        .delete_object()
+        .bucket(BUCKET)
+        .key("artifacts/web/source.zip")
+        .version_id(&artifact)
+        .send()
+        .await
+        .unwrap();
+    let refused = history(&env)
+        .rollback("web", Some("v1"), SystemTime::now())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(refused.contains("is gone"), "{refused}");
+
+    // An execution berth did not start (no BERTH_ variables) is ignored.
+    let foreign = env
+        .clients
+        .codepipeline
+        .start_pipeline_execution()
+        .name("berth-web")
+        .send()
+        .await
+        .unwrap()
+        .pipeline_execution_id
+        .unwrap();
+    let out = finish(&env, &foreign, "SUCCEEDED").await;
+    assert_eq!(out["outcome"], "ignored");
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not started by berth"),
+        "{out}"
+    );
+    // STOPPING changes nothing.
+    let out = finish(&env, &execution, "STOPPING").await;
+    assert_eq!(out["outcome"], "ignored");
+}
