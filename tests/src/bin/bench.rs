@@ -12,7 +12,7 @@ use berth_tests::runtime::{Function, JobApi, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
-const FUNCTIONS: [&str; 3] = ["on-image-push", "on-manifest", "migrate"];
+const FUNCTIONS: [&str; 4] = ["on-image-push", "on-manifest", "migrate", "on-pipeline-event"];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -36,7 +36,8 @@ fn cheap_event(name: &str) -> Value {
             .replace(BUCKET, "elsewhere")
             .parse()
             .unwrap_or(Value::Null),
-        _ => job_event_json("cold", "nope.zip", false, Some("not-a-token")),
+        "migrate" => job_event_json("cold", "nope.zip", false, Some("not-a-token")),
+        _ => pipeline_event_json("berth-web", "e", "STOPPING"),
     }
 }
 
