@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 from conftest import (
     ACCOUNT,
@@ -13,6 +14,10 @@ from conftest import (
     PLATFORM_PARAMETERS,
     PLATFORM_TEMPLATE,
     REGION,
+    SLACK_WEBHOOK_URL,
+    SLACK_WEBHOOK_URLS_ACCEPTED,
+    SLACK_WEBHOOK_URLS_REFUSED,
+    create_stack,
     load_template,
     resource_types,
 )
@@ -124,6 +129,7 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
         cfg = lam.get_function(FunctionName=f"berth-{name}")["Configuration"]
         assert cfg["Runtime"] == "provided.al2023"
         assert cfg["Handler"] == "bootstrap"
+        # No SlackWebhookUrl given: no BERTH_SLACK_WEBHOOK_URL either, not even an empty one.
         assert cfg["Environment"]["Variables"] == {
             "BERTH_RELEASE_BUCKET": RELEASE_BUCKET,
             "BERTH_SERVICES_PREFIX": "/berth/services/",
@@ -145,6 +151,62 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
         assert RESOURCES[f"{i}Function"]["Properties"]["Code"]["S3Key"] == {"Fn::Sub": f"${{CodePrefix}}{name}.zip"}
     # The dummy zips were read from the code bucket.
     assert session.client("s3").list_objects_v2(Bucket=CODE_BUCKET, Prefix=CODE_PREFIX)["KeyCount"] == len(FUNCTIONS)
+
+
+def _refers_to(value, parameter: str) -> bool:
+    """Whether a template fragment reads a parameter (Ref, or ${...} in Fn::Sub)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == parameter:
+            return True
+        sub = value.get("Fn::Sub")
+        template = sub[0] if isinstance(sub, list) else sub
+        if isinstance(template, str) and re.search(r"\$\{" + re.escape(parameter) + r"\}", template):
+            return True
+        return any(_refers_to(v, parameter) for v in value.values())
+    if isinstance(value, list):
+        return any(_refers_to(v, parameter) for v in value)
+    return False
+
+
+def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_reads():
+    parameter = TEMPLATE["Parameters"]["SlackWebhookUrl"]
+    assert parameter["Type"] == "String"
+    assert parameter["NoEcho"] is True
+    assert parameter["Default"] == ""
+    assert "incoming-webhook" in parameter["Description"]
+    assert "Empty disables notifications" in parameter["Description"]
+    pattern = re.compile(parameter["AllowedPattern"])
+    for url in SLACK_WEBHOOK_URLS_ACCEPTED:
+        assert pattern.fullmatch(url), url
+    for url in SLACK_WEBHOOK_URLS_REFUSED:
+        assert not pattern.fullmatch(url), url
+
+    assert TEMPLATE["Conditions"]["HasSlackWebhook"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SlackWebhookUrl"}, ""]}]}
+    env = RESOURCES["OnPipelineEventFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["BERTH_SLACK_WEBHOOK_URL"] == {
+        "Fn::If": ["HasSlackWebhook", {"Ref": "SlackWebhookUrl"}, {"Ref": "AWS::NoValue"}]
+    }
+    # The secret goes to that one variable and nowhere else: no other resource, output or metadata.
+    assert {name for name, r in RESOURCES.items() if _refers_to(r, "SlackWebhookUrl")} == {"OnPipelineEventFunction"}
+    assert not _refers_to({k: v for k, v in env.items() if k != "BERTH_SLACK_WEBHOOK_URL"}, "SlackWebhookUrl")
+    assert not _refers_to(TEMPLATE["Outputs"], "SlackWebhookUrl")
+    assert not _refers_to(TEMPLATE.get("Metadata", {}), "SlackWebhookUrl")
+
+
+def test_only_on_pipeline_event_gets_the_slack_webhook_when_set(code_uploaded):
+    cloudformation = code_uploaded.client("cloudformation")
+    parameters = {**PLATFORM_PARAMETERS, "SlackWebhookUrl": SLACK_WEBHOOK_URL}
+    stack, _ = create_stack(cloudformation, "berth-platform", PLATFORM_TEMPLATE, parameters)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+
+    lam = code_uploaded.client("lambda")
+    common = {"BERTH_RELEASE_BUCKET": RELEASE_BUCKET, "BERTH_SERVICES_PREFIX": "/berth/services/"}
+    for name in FUNCTIONS:
+        env = lam.get_function(FunctionName=f"berth-{name}")["Configuration"]["Environment"]["Variables"]
+        if name == "on-pipeline-event":
+            assert env == {**common, "BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL}
+        else:
+            assert env == common, f"{name} must not get the webhook"
 
 
 def test_async_failures_end_in_the_failed_events_queue(platform_stack):

@@ -9,7 +9,15 @@ import json
 import re
 
 import pytest
-from conftest import TF, load_tf_dir, tf_blocks
+from conftest import (
+    FUNCTIONS,
+    SLACK_WEBHOOK_URL,
+    SLACK_WEBHOOK_URLS_ACCEPTED,
+    SLACK_WEBHOOK_URLS_REFUSED,
+    TF,
+    load_tf_dir,
+    tf_blocks,
+)
 
 MODULES = {"platform": TF / "modules" / "platform", "service": TF / "modules" / "service"}
 EXAMPLES = TF / "examples"
@@ -129,7 +137,8 @@ def test_functions_match_the_runtime_contract():
     assert tf_blocks(files, "variable")["architecture"]["default"] == "arm64"
     assert fn["handler"] == "bootstrap"
     (env,) = fn["environment"]
-    assert set(env["variables"]) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+    for function in FUNCTIONS:
+        assert set(_environment(env["variables"], function, "")) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
     assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate", "on-pipeline-event"}
@@ -162,6 +171,88 @@ def test_functions_match_the_runtime_contract():
     assert retry == {"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": 86400}
     permission = resources["aws_lambda_permission.on_pipeline_event_events"]
     assert permission["source_arn"] == "${aws_cloudwatch_event_rule.pipeline_state.arn}"
+
+
+# The function environment is merge(<map every function gets>, <condition> ? <map> : {}); the
+# condition and the conditional map are evaluated below by translating them to Python. Only the
+# few HCL forms they use are translated; anything else fails the test (eval raises).
+_ENVIRONMENT = re.compile(
+    r"^\$\{merge\((?P<common>\{.*?\}), (?P<condition>each\.key .+?) \? (?P<extra>\{[^{}]*\}) : \{\}\)\}$"
+)
+
+
+def _evaluate(expression: str, function: str, slack_webhook_url: str):
+    """Evaluates a small HCL expression over each.key and var.slack_webhook_url."""
+    # Sensitivity does not change a value.
+    python = expression.replace("nonsensitive(", "(")
+    python = python.replace("&&", " and ").replace("||", " or ")
+    python = python.replace("can(regex(", "_matches((")
+    python = re.sub(r"\{(\w+) = ", r'{"\1": ', python)
+    # Values last, so that nothing above rewrites them.
+    python = python.replace("each.key", json.dumps(function))
+    python = python.replace("var.slack_webhook_url", json.dumps(slack_webhook_url))
+
+    def _matches(args):
+        pattern, value = args
+        return re.search(pattern, value) is not None
+
+    return eval(python, {"__builtins__": {}}, {"_matches": _matches})  # noqa: S307 - test input from this repository
+
+
+def _environment(variables: str, function: str, slack_webhook_url: str) -> dict:
+    """The names (and the webhook's value) of one function's environment variables."""
+    m = _ENVIRONMENT.match(variables)
+    assert m, f"environment is not merge(common, condition ? map : {{}}): {variables}"
+    env = {name: "..." for name in re.findall(r"(\w+) = ", m["common"])}
+    if _evaluate(m["condition"], function, slack_webhook_url):
+        env.update(_evaluate(m["extra"], function, slack_webhook_url))
+    return env
+
+
+def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
+    files = load_tf_dir(MODULES["platform"])
+    variable = tf_blocks(files, "variable")["slack_webhook_url"]
+    assert variable["type"] == "string"
+    assert variable["default"] == ""
+    assert variable["sensitive"] is True
+    assert variable["nullable"] is False
+    # A variable validation would print the refused value: the check is a precondition instead.
+    assert "validation" not in variable
+
+    resources = tf_blocks(files, "resource")
+    fn = resources["aws_lambda_function.function"]
+    (env,) = fn["environment"]
+    for function in FUNCTIONS:
+        assert "BERTH_SLACK_WEBHOOK_URL" not in _environment(env["variables"], function, "")
+        expected = {"BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL} if function == "on-pipeline-event" else {}
+        got = _environment(env["variables"], function, SLACK_WEBHOOK_URL)
+        assert {k: v for k, v in got.items() if k.startswith("BERTH_SLACK")} == expected, function
+        assert set(got) - set(expected) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+
+    (lifecycle,) = fn["lifecycle"]
+    (precondition,) = lifecycle["precondition"]
+    condition = precondition["condition"].removeprefix("${").removesuffix("}")
+    for url in SLACK_WEBHOOK_URLS_ACCEPTED:
+        assert all(_evaluate(condition, function, url) for function in FUNCTIONS), url
+    for url in SLACK_WEBHOOK_URLS_REFUSED:
+        assert not _evaluate(condition, "on-pipeline-event", url), url
+    assert "slack_webhook_url" in precondition["error_message"]
+
+    # The secret reaches that one resource, and no output.
+    users = {
+        name
+        for kind in ("resource", "data", "output", "module")
+        for name, body in tf_blocks(files, kind).items()
+        if any("var.slack_webhook_url" in e for e in _expressions(body))
+    }
+    assert users == {"aws_lambda_function.function"}
+    assert not any("var.slack_webhook_url" in e for e in _expressions(tf_blocks(files, "locals")))
+
+    # The example passes it through from a sensitive variable of its own.
+    example = load_tf_dir(EXAMPLES)
+    assert tf_blocks(example, "module")["platform"]["slack_webhook_url"] == "${var.slack_webhook_url}"
+    example_variable = tf_blocks(example, "variable")["slack_webhook_url"]
+    assert (example_variable["default"], example_variable["sensitive"]) == ("", True)
 
 
 def test_pipeline_matches_the_handoff_contract():

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 use crate::history::{History, PipelineStateChange, Recorded};
 use crate::images::Home;
+use crate::notify::{self, Notifier};
 use crate::push::{self, EcrImageAction, PushOutcome};
 use crate::registry::Registry;
 use crate::release::{self, Outcome, Releaser};
@@ -162,7 +163,11 @@ pub async fn on_image_push(
 
 /// `on-pipeline-event`: an EventBridge "CodePipeline Pipeline Execution State Change" event.
 /// Logs one line per finished release (service, release, images, migration, result, duration).
-pub async fn on_pipeline_event(history: &History, event: EventBridgeEvent<Value>) -> Result<Value> {
+pub async fn on_pipeline_event(
+    history: &History,
+    notifier: &Notifier,
+    event: EventBridgeEvent<Value>,
+) -> Result<Value> {
     if event.source != "aws.codepipeline"
         || event.detail_type != "CodePipeline Pipeline Execution State Change"
     {
@@ -196,7 +201,26 @@ pub async fn on_pipeline_event(history: &History, event: EventBridgeEvent<Value>
         } => {
             let migration = record.migration.as_ref().map(|m| m.outcome.clone());
             let seconds = finished.as_ref().and_then(|f| f.seconds);
+            let mut notified = false;
             if finished.is_some() {
+                let text = notify::message(&notify::Finished {
+                    service: &service,
+                    release: &release,
+                    status,
+                    rollback,
+                    images: &record.images,
+                    migration: migration.as_deref(),
+                    seconds,
+                    pipeline_execution_id: &change.execution_id,
+                });
+                if notifier.enabled() {
+                    match notifier.send(&text).await {
+                        Ok(()) => notified = true,
+                        Err(reason) => {
+                            tracing::warn!(%reason, %service, %release, "release notification not delivered")
+                        }
+                    }
+                }
                 tracing::info!(
                     %service, %release, status = ?status, rollback, images = ?record.images,
                     migration = migration.as_deref().unwrap_or("none"),
@@ -208,7 +232,7 @@ pub async fn on_pipeline_event(history: &History, event: EventBridgeEvent<Value>
             Ok(
                 json!({"outcome": "recorded", "service": service, "release": release,
                       "status": status, "rollback": rollback, "migration": migration,
-                      "duration_seconds": seconds, "images": record.images}),
+                      "duration_seconds": seconds, "images": record.images, "notified": notified}),
             )
         }
     }

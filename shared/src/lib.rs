@@ -11,6 +11,7 @@ pub mod keys;
 pub mod manifest;
 pub mod migrate;
 pub mod migration;
+pub mod notify;
 pub mod pipeline;
 pub mod push;
 pub mod record;

@@ -100,7 +100,7 @@ pub struct Redeployment {
 
 /// RFC 3339 UTC time, the format of every timestamp berth writes.
 pub fn timestamp(at: SystemTime) -> String {
-    DateTime::from(at)
+    DateTime::from_secs(DateTime::from(at).secs())
         .fmt(Format::DateTime)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }

@@ -328,7 +328,8 @@ pub fn moto_env(endpoint: &str) -> Vec<(&'static str, String)> {
 }
 
 /// A stand-in for CodePipeline's job API (`PutJobSuccessResult`, `PutJobFailureResult`), which
-/// moto does not implement: records each request body and answers `{}`.
+/// moto does not implement, and for a Slack incoming webhook: records each request body and
+/// answers `{}`.
 pub struct JobApi {
     pub endpoint: String,
     pub calls: Arc<Mutex<Vec<(String, Value)>>>,
@@ -353,6 +354,7 @@ impl JobApi {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let record = record.clone();
                         async move {
+                            let path = req.uri().path().to_owned();
                             let target = req
                                 .headers()
                                 .get("x-amz-target")
@@ -366,11 +368,17 @@ impl JobApi {
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
                             let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            let op = target.rsplit('.').next().unwrap_or_default().to_owned();
-                            let known = matches!(
-                                op.as_str(),
-                                "PutJobSuccessResult" | "PutJobFailureResult"
-                            );
+                            // No X-Amz-Target: a webhook post (Slack), recorded by path.
+                            let op = if target.is_empty() {
+                                format!("POST {path}")
+                            } else {
+                                target.rsplit('.').next().unwrap_or_default().to_owned()
+                            };
+                            let known = target.is_empty()
+                                || matches!(
+                                    op.as_str(),
+                                    "PutJobSuccessResult" | "PutJobFailureResult"
+                                );
                             record.lock().expect("lock").push((op, json));
                             let mut r = reply(
                                 if known {

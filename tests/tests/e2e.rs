@@ -287,3 +287,44 @@ async fn faults_are_function_errors_so_lambda_retries() {
         "{status:?}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn pipeline_state_changes_update_the_record_and_notify_slack() {
+    let env = Env::start().await;
+    let out = env.release_web("v4.0.0", "v1.4.2").await;
+    let execution = out["pipeline_execution_id"].as_str().unwrap().to_owned();
+    let slack = JobApi::start().await;
+    let mut vars = moto_env(&env.moto.endpoint);
+    vars.push((
+        "BERTH_SLACK_WEBHOOK_URL",
+        format!("{}/services/T000/B000/XXXX", slack.endpoint),
+    ));
+    let mut f = Function::spawn("on-pipeline-event", &vars).await;
+
+    let out = f
+        .invoke(&pipeline_event_json("berth-web", &execution, "STARTED"))
+        .await
+        .response();
+    assert_eq!(
+        (out["status"].as_str(), out["notified"].as_bool()),
+        (Some("IN_PROGRESS"), Some(false)),
+        "{out}"
+    );
+    assert!(slack.last().is_none(), "nothing to say until it ends");
+
+    let out = f
+        .invoke(&pipeline_event_json("berth-web", &execution, "SUCCEEDED"))
+        .await
+        .response();
+    assert_eq!(out["notified"], true, "{out}");
+    let (op, body) = slack.last().unwrap();
+    assert_eq!(op, "POST /services/T000/B000/XXXX");
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("web release v4.0.0 succeeded") && text.contains("@sha256:"),
+        "{text}"
+    );
+    let record = env.get_json("releases/web/v4.0.0.json").await.unwrap();
+    assert_eq!(record["status"], "SUCCEEDED");
+    assert!(record["finished_at"].is_string());
+}

@@ -18,7 +18,8 @@ fn history(env: &Env) -> History {
 
 async fn finish(env: &Env, execution: &str, state: &str) -> Value {
     let event = serde_json::from_value(pipeline_event_json("berth-web", execution, state)).unwrap();
-    handlers::on_pipeline_event(&history(env), event)
+    let notifier = berth::notify::Notifier::new(None).unwrap();
+    handlers::on_pipeline_event(&history(env), &notifier, event)
         .await
         .expect("handled")
 }

@@ -2,7 +2,9 @@
 //! See berth::history.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use berth::{aws::Clients, handlers, history::History, settings::Settings, store::Bucket};
+use berth::{
+    aws::Clients, handlers, history::History, notify::Notifier, settings::Settings, store::Bucket,
+};
 use lambda_runtime::{Error, LambdaEvent, service_fn, tracing};
 use serde_json::Value;
 
@@ -15,10 +17,11 @@ async fn main() -> Result<(), Error> {
         clients.codepipeline.clone(),
         Bucket::new(clients.s3.clone(), &settings.release_bucket),
     );
-    let history = &history;
+    let notifier = Notifier::from_env()?;
+    let (history, notifier) = (&history, &notifier);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent<Value>>| async move {
-            handlers::on_pipeline_event(history, event.payload)
+            handlers::on_pipeline_event(history, notifier, event.payload)
                 .await
                 .map_err(Error::from)
         },

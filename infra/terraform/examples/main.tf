@@ -3,6 +3,8 @@
 #   terraform init
 #   terraform apply -var code_bucket=my-artifacts -var code_prefix=berth/0.1.0/
 #
+# Release notifications to Slack are optional: export TF_VAR_slack_webhook_url first.
+#
 # The values below describe an example "web" service; replace them with your own.
 
 terraform {
@@ -37,6 +39,13 @@ variable "code_prefix" {
   default     = "berth/"
 }
 
+variable "slack_webhook_url" {
+  description = "Optional Slack incoming-webhook URL for release notifications (a secret: pass it as TF_VAR_slack_webhook_url, not on the command line). Empty disables them."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 data "aws_caller_identity" "current" {}
 
 locals {
@@ -51,6 +60,8 @@ module "platform" {
 
   cluster_arns       = ["arn:aws:ecs:${var.region}:${local.account_id}:cluster/prod"]
   passable_role_arns = ["arn:aws:iam::${local.account_id}:role/web-task", "arn:aws:iam::${local.account_id}:role/web-task-execution"]
+
+  slack_webhook_url = var.slack_webhook_url
 
   tags = { app = "berth" }
 }

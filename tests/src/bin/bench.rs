@@ -12,7 +12,12 @@ use berth_tests::runtime::{Function, JobApi, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
-const FUNCTIONS: [&str; 4] = ["on-image-push", "on-manifest", "migrate", "on-pipeline-event"];
+const FUNCTIONS: [&str; 4] = [
+    "on-image-push",
+    "on-manifest",
+    "migrate",
+    "on-pipeline-event",
+];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -257,7 +262,10 @@ async fn main() {
 fn short(ops: &[String]) -> String {
     ops.iter()
         .map(|o| {
-            if let Some((svc, op)) = o.split_once('.') {
+            let rest = o
+                .split_once(' ')
+                .filter(|(m, _)| matches!(*m, "GET" | "PUT" | "HEAD" | "POST" | "DELETE"));
+            if let (None, Some((svc, op))) = (rest, o.split_once('.')) {
                 let svc = if svc.contains("EC2ContainerRegistry") {
                     "ecr"
                 } else if svc.contains("EC2ContainerService") {

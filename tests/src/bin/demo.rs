@@ -8,8 +8,7 @@
 
 use std::time::Instant;
 
-use berth::pipeline;
-use berth_tests::runtime::{Function, JobApi, Outcome, moto_env};
+use berth_tests::runtime::{self, Function, JobApi, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
@@ -99,10 +98,11 @@ async fn main() {
     let mut push = Function::spawn("on-image-push", &vars).await;
     let mut manifest = Function::spawn("on-manifest", &vars).await;
     let mut migrate = Function::spawn("migrate", &migrate_vars).await;
+    let mut events = Function::spawn("on-pipeline-event", &vars).await;
     t.step(
         at,
         "runtime",
-        "3 function binaries behind local Runtime APIs",
+        "4 function binaries behind local Runtime APIs",
         true,
         "",
     );
@@ -229,29 +229,90 @@ async fn main() {
         &errors.join("\n"),
     );
 
-    // 5. Rollback: v1.5.0's exact artifact version again, migration skipped.
+    // 5. CodePipeline reports both executions finished: on-pipeline-event records it.
     let at = Instant::now();
-    let rollback = pipeline::start(
-        &env.clients.codepipeline,
-        &pipeline::Execution {
-            pipeline: "berth-web",
-            service: "web",
-            release: "v1.5.0",
-            artifact_version_id: &first_artifact,
-            rollback: true,
-            client_request_token: &pipeline::request_token(&["rollback", "web", "v1.5.0"]),
-        },
-    )
-    .await;
+    let mut statuses = Vec::new();
+    for release in ["v1.5.0", "v1.6.0"] {
+        let record = env
+            .get_json(&format!("releases/web/{release}.json"))
+            .await
+            .unwrap_or_default();
+        let out = events
+            .invoke(&pipeline_event_json(
+                "berth-web",
+                s(&record["pipeline_execution_id"]),
+                "SUCCEEDED",
+            ))
+            .await;
+        statuses.push(match out {
+            Outcome::Response(v) => v["status"].as_str().unwrap_or("-").to_owned(),
+            Outcome::Error(e) => e.to_string(),
+        });
+    }
+    t.step(
+        at,
+        "on-pipeline-event",
+        "both executions SUCCEEDED → release records",
+        statuses.iter().all(|st| st == "SUCCEEDED"),
+        &format!("v1.5.0 {} · v1.6.0 {}", statuses[0], statuses[1]),
+    );
+
+    // 6. The operator's view, and a rollback to the last known good release.
+    let cli_env = {
+        let mut v = moto_env(&env.moto.endpoint);
+        v.retain(|(k, _)| *k != "AWS_LAMBDA_LOG_FORMAT");
+        v
+    };
+    let berth = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(runtime::function_binary("berth"));
+        cmd.env_clear().args(args);
+        for (k, v) in &cli_env {
+            cmd.env(k, v);
+        }
+        cmd.output()
+    };
+    let at = Instant::now();
+    let listed = berth(&["releases", "web"]);
+    let listing = listed
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    t.step(
+        at,
+        "berth releases",
+        "history, newest first",
+        listed.as_ref().is_ok_and(|o| o.status.success())
+            && listing.contains("v1.6.0")
+            && listing.contains("v1.5.0"),
+        &format!("$ berth releases web\n{listing}"),
+    );
+    let at = Instant::now();
+    let rolled = berth(&["rollback", "web"]);
+    let rollback_text = rolled
+        .as_ref()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     let (_, op, body) = migrate_job(&mut migrate, &jobs, "job-2", &artifact, true).await;
-    let sent = env.pipeline_requests.bodies("StartPipelineExecution");
-    let pinned = sent
-        .last()
-        .is_some_and(|b| b["sourceRevisions"][0]["revisionValue"] == first_artifact.as_str());
-    t.step(at, "pipeline+migrate", "rollback to v1.5.0 (same artifact bytes)",
-        rollback.is_ok() && pinned && op == "PutJobSuccessResult" && body["outputVariables"]["MIGRATION"] == "skipped",
-        &format!("execution {} · source revision {first_artifact} · BERTH_ROLLBACK=true\n{op}: MIGRATION={}",
-            rollback.as_deref().unwrap_or("-"), s(&body["outputVariables"]["MIGRATION"])));
+    let v15 = env
+        .get_json("releases/web/v1.5.0.json")
+        .await
+        .unwrap_or_default();
+    let pinned = v15["redeployments"][0]["pipeline_execution_id"].is_string()
+        && v15["artifact_version_id"] == first_artifact.as_str();
+    t.step(
+        at,
+        "berth rollback",
+        "to the last known good: v1.5.0, same bytes",
+        rolled.as_ref().is_ok_and(|o| o.status.success())
+            && rollback_text.contains("back to v1.5.0")
+            && pinned
+            && op == "PutJobSuccessResult"
+            && body["outputVariables"]["MIGRATION"] == "skipped",
+        &format!(
+            "$ berth rollback web\n{rollback_text}migrate (rollback execution): {op} MIGRATION={}",
+            s(&body["outputVariables"]["MIGRATION"])
+        ),
+    );
 
     println!(
         "\n{} artifact versions, {} pipeline executions.",
@@ -259,7 +320,7 @@ async fn main() {
         env.executions("berth-web").await.len()
     );
     let failures = t.failures;
-    drop((push, manifest, migrate));
+    drop((push, manifest, migrate, events));
     drop(env); // stops moto by PID
     if failures == 0 {
         println!("demo: every step matched what was expected.");

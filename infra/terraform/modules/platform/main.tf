@@ -34,7 +34,7 @@ locals {
       max_event_age_sec = 3600
     }
     "on-pipeline-event" = {
-      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json."
+      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json; posts finished releases to Slack if a webhook is set."
       memory_size       = 256
       timeout           = 30
       max_event_age_sec = 21600
@@ -284,7 +284,7 @@ resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the failed-events queue through the on-failure destination of aws_lambda_function_event_invoke_config (a superset of a DLQ).
   #checkov:skip=CKV_AWS_117:The functions only call public AWS APIs; the migration task itself runs in the service's private subnets.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is left to the account; reserving it fails on accounts with the default low concurrency quota.
-  #checkov:skip=CKV_AWS_173:The environment holds only a bucket name and an SSM path, no secrets.
+  #checkov:skip=CKV_AWS_173:The environment holds a bucket name, an SSM path and, for on-pipeline-event if set, the Slack webhook URL. Lambda encrypts it at rest with its AWS managed key; a customer managed key would only add key grants, and the URL stays readable to whoever may read the function configuration (see infra/README.md).
   #checkov:skip=CKV_AWS_50:X-Ray is not used; active tracing would need xray:Put* on "*".
   #checkov:skip=CKV_AWS_272:The code is built from this repository and uploaded by the infra team; Lambda code signing needs an AWS Signer profile the project does not assume.
   for_each      = local.functions
@@ -300,10 +300,16 @@ resource "aws_lambda_function" "function" {
   s3_key        = "${var.code_prefix}${each.key}.zip"
 
   environment {
-    variables = {
-      BERTH_RELEASE_BUCKET  = local.release_bucket_name
-      BERTH_SERVICES_PREFIX = "${var.services_path}/"
-    }
+    variables = merge(
+      {
+        BERTH_RELEASE_BUCKET  = local.release_bucket_name
+        BERTH_SERVICES_PREFIX = "${var.services_path}/"
+      },
+      # Only on-pipeline-event posts release notifications; without a webhook the variable is absent.
+      # Whether a webhook is set is no secret: nonsensitive() keeps the condition from marking the
+      # other functions' environments sensitive in plans (the URL itself stays sensitive).
+      each.key == "on-pipeline-event" && nonsensitive(var.slack_webhook_url != "") ? { BERTH_SLACK_WEBHOOK_URL = var.slack_webhook_url } : {},
+    )
   }
 
   logging_config {
@@ -315,6 +321,14 @@ resource "aws_lambda_function" "function" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.function]
+
+  lifecycle {
+    precondition {
+      # Here rather than in a variable validation, whose error message would print the URL.
+      condition     = each.key != "on-pipeline-event" || var.slack_webhook_url == "" || can(regex("^https://\\S+$", var.slack_webhook_url))
+      error_message = "slack_webhook_url must be empty or an https:// URL without spaces."
+    }
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "function" {

@@ -121,6 +121,16 @@ variable "alarm_topic_arn" {
   default     = null
 }
 
+variable "slack_webhook_url" {
+  description = "Optional Slack incoming-webhook URL (https://hooks.slack.com/services/...); on-pipeline-event posts one message per finished release to it. Empty disables notifications. A secret: it is kept in the Terraform state and readable by anyone who can read the function's configuration."
+  type        = string
+  default     = ""
+  nullable    = false
+  sensitive   = true
+  # Checked by a precondition of aws_lambda_function.function: a failed variable validation
+  # would print the value.
+}
+
 variable "tags" {
   description = "Tags added to every resource that takes tags."
   type        = map(string)
