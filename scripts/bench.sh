@@ -75,7 +75,7 @@ mkdir -p docs
 
 ### What the tuning is
 
-- `[profile.release]`: `opt-level = "s"`, `lto = "fat"`, `codegen-units = 1`, `strip = "symbols"`,
+- `[profile.release]`: `opt-level = "z"`, `lto = "fat"`, `codegen-units = 1`, `strip = "symbols"`,
   `panic = "abort"`. With `abort`, a panic ends the process instead of unwinding: Lambda reports
   the invocation as failed (`Runtime exited with error: signal: aborted`), discards the execution
   environment, and the next invocation starts cold. Asynchronous events are retried by Lambda as for
