@@ -68,7 +68,7 @@ mkdir -p docs
     echo "arm64 (cargo-lambda): $arm64."
   fi
   echo
-  echo "Build time on this machine: tuned release $((t1 - t0)) s, default release $((t2 - t1)) s (incremental on whatever was built before)."
+  echo "Build time on this machine: tuned release $((t1 - t0)) s, default release $((t2 - t1)) s (incremental: 0 s means nothing had changed since the last build)."
   echo
   BERTH_MOTO_SERVER="$PWD/.venv/bin/moto_server" target/debug/bench target/release target/baseline "$runs"
   cat <<'TXT'
