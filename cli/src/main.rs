@@ -573,7 +573,7 @@ async fn releases(service: &str, output: Output) -> Res {
             "{:<20} {:<12} {:<21} {:<10} {:>8}  {}",
             r.release,
             status,
-            r.pipeline_started_at.as_deref().unwrap_or(&r.created_at),
+            display_time(r.pipeline_started_at.as_deref().unwrap_or(&r.created_at)),
             r.migration
                 .as_ref()
                 .map(|m| m.outcome.as_str())
@@ -591,12 +591,20 @@ async fn releases(service: &str, output: Output) -> Res {
                     .and_then(|s| serde_json::to_value(s).ok())
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
-                d.started_at,
+                display_time(&d.started_at),
                 d.pipeline_execution_id
             );
         }
     }
     Ok(())
+}
+
+/// `2026-11-23T20:09:56Z` for a table: fractions of a second dropped.
+fn display_time(at: &str) -> String {
+    match at.split_once('.') {
+        Some((whole, _)) => format!("{whole}Z"),
+        None => at.to_owned(),
+    }
 }
 
 fn short_digest(image: &str) -> String {

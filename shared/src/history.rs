@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::pipeline;
-use crate::record::{Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, timestamp};
+use crate::record::{
+    Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, instant, timestamp,
+};
 use crate::store::{Bucket, Condition, Written};
 
 /// `detail` of the EventBridge "CodePipeline Pipeline Execution State Change" event.
@@ -218,7 +220,7 @@ impl History {
             .flatten()
             .map(|s| s.value)
             .collect();
-        records.sort_by(|a, b| started(b).cmp(started(a)));
+        records.sort_by_key(|r| std::cmp::Reverse(started(r)));
         Ok(records)
     }
 
@@ -334,8 +336,8 @@ pub struct Rollback {
     pub pipeline_execution_id: String,
 }
 
-fn started(r: &ReleaseRecord) -> &str {
-    r.pipeline_started_at.as_deref().unwrap_or(&r.created_at)
+fn started(r: &ReleaseRecord) -> Option<(i64, u32)> {
+    instant(r.pipeline_started_at.as_deref().unwrap_or(&r.created_at))
 }
 
 fn started_epoch(r: &ReleaseRecord, execution_id: &str) -> Option<u64> {
@@ -352,13 +354,15 @@ fn started_epoch(r: &ReleaseRecord, execution_id: &str) -> Option<u64> {
 
 /// When a release last became what runs: its own successful execution or a successful
 /// redeployment (rollback) of it, whichever is newer.
-fn last_success(r: &ReleaseRecord) -> Option<&str> {
-    let own = (r.status == ReleaseStatus::Succeeded).then(|| started(r));
+fn last_success(r: &ReleaseRecord) -> Option<(i64, u32)> {
+    let own = (r.status == ReleaseStatus::Succeeded)
+        .then(|| started(r))
+        .flatten();
     let redeployed = r
         .redeployments
         .iter()
         .filter(|d| d.status == Some(ReleaseStatus::Succeeded))
-        .map(|d| d.started_at.as_str())
+        .filter_map(|d| instant(&d.started_at))
         .max();
     own.into_iter().chain(redeployed).max()
 }
@@ -370,14 +374,14 @@ pub fn last_known_good(records: &[ReleaseRecord]) -> std::result::Result<&Releas
     let current = records
         .iter()
         .filter_map(|r| last_success(r).map(|at| (at, r)))
-        .max_by(|a, b| a.0.cmp(b.0))
+        .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, r)| r)
         .ok_or_else(|| "no release has succeeded yet, so nothing is known good".to_owned())?;
     records
         .iter()
         .filter(|r| r.status == ReleaseStatus::Succeeded && r.artifact_version_id.is_some())
         .filter(|r| started(r) < started(current))
-        .max_by(|a, b| started(a).cmp(started(b)))
+        .max_by_key(|r| started(r))
         .ok_or_else(|| {
             format!(
                 "no succeeded release is older than the current one ({}); nothing to roll back to",
@@ -459,6 +463,15 @@ mod tests {
                     rec("v3", "2026-01-03T00:00:00Z", Succeeded),
                 ],
                 Err("no succeeded release is older"),
+            ),
+            (
+                "fractions of a second order releases started in the same second",
+                vec![
+                    rec("v1", "2026-01-01T00:00:00.25Z", Succeeded),
+                    rec("v2", "2026-01-01T00:00:00.5Z", Succeeded),
+                    rec("v3", "2026-01-01T00:00:00.75Z", Succeeded),
+                ],
+                Ok("v2"),
             ),
             (
                 "nothing succeeded",

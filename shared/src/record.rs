@@ -100,7 +100,7 @@ pub struct Redeployment {
 
 /// RFC 3339 UTC time, the format of every timestamp berth writes.
 pub fn timestamp(at: SystemTime) -> String {
-    DateTime::from_secs(DateTime::from(at).secs())
+    DateTime::from(at)
         .fmt(Format::DateTime)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
@@ -110,6 +110,14 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     DateTime::from_str(s, Format::DateTime)
         .ok()
         .map(|d| d.secs())
+}
+
+/// A timestamp as a sortable instant (seconds, nanoseconds). Timestamps carry fractions, so
+/// comparing them as strings would misorder `…:56.5Z` and `…:56Z`.
+pub fn instant(s: &str) -> Option<(i64, u32)> {
+    DateTime::from_str(s, Format::DateTime)
+        .ok()
+        .map(|d| (d.secs(), d.subsec_nanos()))
 }
 
 pub fn epoch_seconds(at: SystemTime) -> u64 {
@@ -129,6 +137,9 @@ mod tests {
         assert_eq!(timestamp(t), "2026-11-18T11:06:40Z");
         assert_eq!(epoch_seconds(t), 1_795_000_000);
         assert_eq!(parse_timestamp(&timestamp(t)), Some(1_795_000_000));
+        let later = timestamp(t + Duration::from_millis(500));
+        assert!(instant(&later) > instant(&timestamp(t)), "{later}");
+        assert!(later < timestamp(t), "as strings the order would be wrong");
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 
