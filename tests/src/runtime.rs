@@ -421,3 +421,33 @@ impl Drop for JobApi {
         self.server.abort();
     }
 }
+
+/// The Migrate action played as CodePipeline plays it: the job event, then the job again with
+/// each continuation token `migrate` reported, until a result without a token. Returns the
+/// number of re-invocations and the last job result (`PutJobSuccessResult`/`PutJobFailureResult`
+/// and its body). Panics if `migrate` answers with an error, reports for another job, or sends
+/// a token over CodePipeline's 2048 characters.
+pub async fn play_migrate_job(
+    migrate: &mut Function,
+    jobs: &JobApi,
+    job_id: &str,
+    artifact_key: &str,
+    rollback: bool,
+) -> (usize, String, Value) {
+    let mut token: Option<String> = None;
+    for polls in 0..20 {
+        let event = crate::job_event_json(job_id, artifact_key, rollback, token.as_deref());
+        let answer = migrate.invoke(&event).await.response();
+        let (op, body) = jobs.last().expect("migrate reported a job result");
+        assert_eq!(body["jobId"], job_id, "a result for this job");
+        match body["continuationToken"].as_str() {
+            Some(t) if op == "PutJobSuccessResult" => {
+                assert!(t.len() <= 2048, "continuation token of {} chars", t.len());
+                assert_eq!(answer["result"], "continue", "{answer}");
+                token = Some(t.to_owned());
+            }
+            _ => return (polls, op, body),
+        }
+    }
+    panic!("job {job_id} did not finish in 20 re-invocations");
+}

@@ -2,7 +2,7 @@
 //! Runtime API, against moto. CodePipeline's job API (absent from moto) is a recording
 //! stand-in that `migrate` reaches through the standard `AWS_ENDPOINT_URL_CODEPIPELINE`.
 
-use berth_tests::runtime::{Function, JobApi, Outcome, moto_env};
+use berth_tests::runtime::{Function, JobApi, Outcome, moto_env, play_migrate_job};
 use berth_tests::*;
 use serde_json::{Value, json};
 
@@ -26,38 +26,14 @@ async fn functions(env: &Env) -> Functions {
     }
 }
 
-/// Runs the Migrate action as CodePipeline does: the job, then the job again with each
-/// continuation token, until a result without a token. Returns the last reported request.
 async fn run_migrate_job(
     f: &mut Functions,
     job_id: &str,
     artifact: &str,
     rollback: bool,
 ) -> (String, Value) {
-    let mut token: Option<String> = None;
-    for _ in 0..20 {
-        let out = f
-            .migrate
-            .invoke(&job_event_json(
-                job_id,
-                artifact,
-                rollback,
-                token.as_deref(),
-            ))
-            .await
-            .response();
-        let (op, body) = f.jobs.last().expect("a job result was reported");
-        assert_eq!(body["jobId"], job_id);
-        match body["continuationToken"].as_str() {
-            Some(t) if op == "PutJobSuccessResult" => {
-                assert_eq!(out["result"], "continue");
-                assert!(t.len() <= 2048);
-                token = Some(t.to_owned());
-            }
-            _ => return (op, body),
-        }
-    }
-    panic!("the migration did not finish in 20 polls");
+    let (_, op, body) = play_migrate_job(&mut f.migrate, &f.jobs, job_id, artifact, rollback).await;
+    (op, body)
 }
 
 #[tokio::test(flavor = "current_thread")]

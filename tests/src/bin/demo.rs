@@ -45,32 +45,6 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("-")
 }
 
-/// The Migrate action as CodePipeline runs it; returns (polls, last reported request).
-async fn migrate_job(
-    f: &mut Function,
-    jobs: &JobApi,
-    job_id: &str,
-    artifact: &str,
-    rollback: bool,
-) -> (usize, String, Value) {
-    let mut token: Option<String> = None;
-    for polls in 0..20 {
-        f.invoke(&job_event_json(
-            job_id,
-            artifact,
-            rollback,
-            token.as_deref(),
-        ))
-        .await;
-        let Some((op, body)) = jobs.last() else { break };
-        match body["continuationToken"].as_str() {
-            Some(t) => token = Some(t.to_owned()),
-            None => return (polls, op, body),
-        }
-    }
-    (20, "none".into(), Value::Null)
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut t = Timeline {
@@ -157,7 +131,8 @@ async fn main() {
     // 2. The pipeline's Migrate action.
     let at = Instant::now();
     let artifact = env.stage_artifact(&first_artifact, "v1.5.0").await;
-    let (polls, op, body) = migrate_job(&mut migrate, &jobs, "job-1", &artifact, false).await;
+    let (polls, op, body) =
+        runtime::play_migrate_job(&mut migrate, &jobs, "job-1", &artifact, false).await;
     let record = env
         .get_json("releases/web/v1.5.0.json")
         .await
@@ -292,7 +267,8 @@ async fn main() {
         .as_ref()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    let (_, op, body) = migrate_job(&mut migrate, &jobs, "job-2", &artifact, true).await;
+    let (_, op, body) =
+        runtime::play_migrate_job(&mut migrate, &jobs, "job-2", &artifact, true).await;
     let v15 = env
         .get_json("releases/web/v1.5.0.json")
         .await
