@@ -1,17 +1,9 @@
-//! Release history: execution states into release records (`on-pipeline-event`), the list of a
-//! service's releases, and rollback to the last known good release.
-
-use std::time::SystemTime;
+//! Release history (pure core): what a pipeline execution's state means for a release record,
+//! and which release a rollback returns to.
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::keys;
-use crate::pipeline;
-use crate::record::{
-    Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, instant, timestamp,
-};
-use crate::store::{Bucket, Condition, Written};
+use crate::record::{Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, instant};
 
 /// `detail` of the EventBridge "CodePipeline Pipeline Execution State Change" event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,312 +27,59 @@ pub fn status_of(state: &str) -> Option<ReleaseStatus> {
     }
 }
 
-/// What a state change did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    Release {
-        service: String,
-        release: String,
-        status: ReleaseStatus,
-        rollback: bool,
-        /// Set once the execution reached a final state.
-        finished: Option<Finished>,
-        record: Box<ReleaseRecord>,
-    },
-    Ignored {
-        reason: String,
-    },
+/// Which of the release's executions a state change was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The release's own execution.
+    Own,
+    /// A rollback execution that redeployed this release's artifact.
+    Redeployment,
+    /// Neither: nothing was changed.
+    Unrelated,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finished {
-    pub seconds: Option<u64>,
-}
-
-/// Release history over the release bucket and CodePipeline.
-#[derive(Debug, Clone)]
-pub struct History {
-    pub codepipeline: aws_sdk_codepipeline::Client,
-    pub bucket: Bucket,
-}
-
-impl History {
-    pub fn new(codepipeline: aws_sdk_codepipeline::Client, bucket: Bucket) -> Self {
-        Self {
-            codepipeline,
-            bucket,
+/// Applies execution `execution_id`'s new `status` (at time `at`) to the record.
+pub fn apply(
+    record: &mut ReleaseRecord,
+    execution_id: &str,
+    status: ReleaseStatus,
+    rollback: bool,
+    at: &str,
+) -> Applied {
+    let finished = status.is_final().then(|| at.to_owned());
+    if record.pipeline_execution_id.as_deref() == Some(execution_id) {
+        record.status = status;
+        if finished.is_some() {
+            record.finished_at = finished;
         }
+        return Applied::Own;
     }
-
-    /// Records an execution's new state in its release record. Executions berth did not start
-    /// (no `BERTH_SERVICE`/`BERTH_RELEASE` variables) are ignored.
-    pub async fn record_state(
-        &self,
-        change: &PipelineStateChange,
-        now: SystemTime,
-    ) -> Result<Recorded> {
-        let Some(status) = status_of(&change.state) else {
-            return Ok(Recorded::Ignored {
-                reason: format!("state {} changes no release status", change.state),
-            });
-        };
-        let exec = self
-            .codepipeline
-            .get_pipeline_execution()
-            .pipeline_name(&change.pipeline)
-            .pipeline_execution_id(&change.execution_id)
-            .send()
-            .await
-            .map_err(Error::aws(format!(
-                "codepipeline:GetPipelineExecution {} {}",
-                change.pipeline, change.execution_id
-            )))?;
-        let var = |name: &str| {
-            exec.pipeline_execution()
-                .map(|e| e.variables())
-                .unwrap_or_default()
-                .iter()
-                .find(|v| v.name() == Some(name))
-                .and_then(|v| v.resolved_value())
-                .map(str::to_owned)
-        };
-        let (Some(service), Some(release)) = (var("BERTH_SERVICE"), var("BERTH_RELEASE")) else {
-            return Ok(Recorded::Ignored {
-                reason: format!(
-                    "execution {} of {} was not started by berth",
-                    change.execution_id, change.pipeline
-                ),
-            });
-        };
-        let rollback = var("BERTH_ROLLBACK").as_deref() == Some("true");
-        let key = keys::release_key(&service, &release);
-        for _ in 0..5 {
-            let Some(stored) = self.bucket.get_json::<ReleaseRecord>(&key).await? else {
-                return Ok(Recorded::Ignored {
-                    reason: format!("no release record {key}"),
-                });
-            };
-            let mut record = stored.value;
-            let at = timestamp(now);
-            let finished = status.is_final().then(|| Finished {
-                seconds: started_epoch(&record, &change.execution_id)
-                    .map(|s| epoch_seconds(now).saturating_sub(s)),
-            });
-            if record.pipeline_execution_id.as_deref() == Some(change.execution_id.as_str()) {
-                record.status = status;
-                if status.is_final() {
-                    record.finished_at = Some(at.clone());
-                }
-            } else if rollback {
-                match record
-                    .redeployments
-                    .iter_mut()
-                    .find(|r| r.pipeline_execution_id == change.execution_id)
-                {
-                    Some(r) => {
-                        r.status = Some(status);
-                        if status.is_final() {
-                            r.finished_at = Some(at.clone());
-                        }
-                    }
-                    None => record.redeployments.push(Redeployment {
-                        pipeline_execution_id: change.execution_id.clone(),
-                        started_at: at.clone(),
-                        status: Some(status),
-                        finished_at: status.is_final().then(|| at.clone()),
-                    }),
-                }
-            } else {
-                return Ok(Recorded::Ignored {
-                    reason: format!(
-                        "execution {} is not the one recorded for {service}/{release}",
-                        change.execution_id
-                    ),
-                });
-            }
-            record.updated_at = at;
-            match self
-                .bucket
-                .put_json(&key, &record, Condition::Matches(&stored.etag))
-                .await?
-            {
-                Written::Ok { .. } => {
-                    return Ok(Recorded::Release {
-                        service,
-                        release,
-                        status,
-                        rollback,
-                        finished,
-                        record: Box::new(record),
-                    });
-                }
-                Written::ConditionFailed => continue,
-            }
-        }
-        Err(Error::Busy {
-            service,
-            release,
-            until: "the record kept changing".into(),
-        })
+    if !rollback {
+        return Applied::Unrelated;
     }
-
-    /// Every release record of `service`, newest first.
-    pub async fn releases(&self, service: &str) -> Result<Vec<ReleaseRecord>> {
-        let prefix = format!("releases/{service}/");
-        let mut keys_found = Vec::new();
-        let mut pages = self
-            .bucket
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket.name)
-            .prefix(&prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(Error::aws(format!(
-                "s3:ListObjectsV2 s3://{}/{prefix}",
-                self.bucket.name
-            )))?;
-            keys_found.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter(|k| k.ends_with(".json"))
-                    .map(str::to_owned),
-            );
+    match record
+        .redeployments
+        .iter_mut()
+        .find(|r| r.pipeline_execution_id == execution_id)
+    {
+        Some(r) => {
+            r.status = Some(status);
+            if finished.is_some() {
+                r.finished_at = finished;
+            }
         }
-        let reads = keys_found
-            .iter()
-            .map(|k| self.bucket.get_json::<ReleaseRecord>(k));
-        let mut records: Vec<ReleaseRecord> = futures_util::future::join_all(reads)
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .map(|s| s.value)
-            .collect();
-        records.sort_by_key(|r| std::cmp::Reverse(started(r)));
-        Ok(records)
+        None => record.redeployments.push(Redeployment {
+            pipeline_execution_id: execution_id.to_owned(),
+            started_at: at.to_owned(),
+            status: Some(status),
+            finished_at: finished,
+        }),
     }
-
-    /// Starts a rollback execution of `service` to `to`, or to the last known good release.
-    /// `Ok(Err(reason))` when there is nothing to roll back to.
-    pub async fn rollback(
-        &self,
-        service: &str,
-        to: Option<&str>,
-        now: SystemTime,
-    ) -> Result<std::result::Result<Rollback, String>> {
-        let records = self.releases(service).await?;
-        let target = match to {
-            Some(name) => match records.iter().find(|r| r.release == name) {
-                Some(r) => r,
-                None => {
-                    return Ok(Err(format!("service {service:?} has no release {name:?}")));
-                }
-            },
-            None => match last_known_good(&records) {
-                Ok(r) => r,
-                Err(reason) => return Ok(Err(reason)),
-            },
-        };
-        let Some(version) = target.artifact_version_id.as_deref() else {
-            return Ok(Err(format!(
-                "release {:?} never produced an artifact (status {:?})",
-                target.release, target.status
-            )));
-        };
-        let artifact_key = keys::artifact_key(service);
-        let exists = self
-            .bucket
-            .s3
-            .head_object()
-            .bucket(&self.bucket.name)
-            .key(&artifact_key)
-            .version_id(version)
-            .send()
-            .await;
-        if let Err(e) = exists {
-            let missing = e.as_service_error().is_some_and(|se| se.is_not_found())
-                || e.raw_response()
-                    .is_some_and(|r| matches!(r.status().as_u16(), 400 | 404));
-            if missing {
-                return Ok(Err(format!(
-                    "the artifact of release {:?} (s3://{}/{artifact_key} version {version}) is gone; it cannot be redeployed",
-                    target.release, self.bucket.name
-                )));
-            }
-            return Err(Error::aws(format!("s3:HeadObject {artifact_key}"))(e));
-        }
-        let token = pipeline::request_token(&[
-            "rollback",
-            service,
-            &target.release,
-            &epoch_seconds(now).to_string(),
-        ]);
-        let execution_id = pipeline::start(
-            &self.codepipeline,
-            &pipeline::Execution {
-                pipeline: &target.pipeline,
-                service,
-                release: &target.release,
-                artifact_version_id: version,
-                rollback: true,
-                client_request_token: &token,
-            },
-        )
-        .await?;
-        let key = keys::release_key(service, &target.release);
-        for _ in 0..5 {
-            let Some(stored) = self.bucket.get_json::<ReleaseRecord>(&key).await? else {
-                break;
-            };
-            let mut record = stored.value;
-            if !record
-                .redeployments
-                .iter()
-                .any(|r| r.pipeline_execution_id == execution_id)
-            {
-                record.redeployments.push(Redeployment {
-                    pipeline_execution_id: execution_id.clone(),
-                    started_at: timestamp(now),
-                    status: Some(ReleaseStatus::InProgress),
-                    finished_at: None,
-                });
-            }
-            record.updated_at = timestamp(now);
-            if let Written::Ok { .. } = self
-                .bucket
-                .put_json(&key, &record, Condition::Matches(&stored.etag))
-                .await?
-            {
-                break;
-            }
-        }
-        Ok(Ok(Rollback {
-            release: target.release.clone(),
-            artifact_version_id: version.to_owned(),
-            pipeline: target.pipeline.clone(),
-            pipeline_execution_id: execution_id,
-        }))
-    }
+    Applied::Redeployment
 }
 
-/// A started rollback.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rollback {
-    pub release: String,
-    pub artifact_version_id: String,
-    pub pipeline: String,
-    pub pipeline_execution_id: String,
-}
-
-fn started(r: &ReleaseRecord) -> Option<(i64, u32)> {
-    instant(r.pipeline_started_at.as_deref().unwrap_or(&r.created_at))
-}
-
-fn started_epoch(r: &ReleaseRecord, execution_id: &str) -> Option<u64> {
+/// When the release's own execution (or the given redeployment) started, in epoch seconds.
+pub fn started_epoch(r: &ReleaseRecord, execution_id: &str) -> Option<u64> {
     let at = if r.pipeline_execution_id.as_deref() == Some(execution_id) {
         r.pipeline_started_at.as_deref()
     } else {
@@ -350,6 +89,20 @@ fn started_epoch(r: &ReleaseRecord, execution_id: &str) -> Option<u64> {
             .map(|d| d.started_at.as_str())
     }?;
     crate::record::parse_timestamp(at).and_then(|s| u64::try_from(s).ok())
+}
+
+/// Seconds from the execution's start to `now`, when its start is recorded.
+pub fn seconds_since_start(
+    r: &ReleaseRecord,
+    execution_id: &str,
+    now: std::time::SystemTime,
+) -> Option<u64> {
+    started_epoch(r, execution_id).map(|s| epoch_seconds(now).saturating_sub(s))
+}
+
+/// The instant a release started (its pipeline start, else its claim).
+pub fn started(r: &ReleaseRecord) -> Option<(i64, u32)> {
+    instant(r.pipeline_started_at.as_deref().unwrap_or(&r.created_at))
 }
 
 /// When a release last became what runs: its own successful execution or a successful
@@ -370,7 +123,7 @@ fn last_success(r: &ReleaseRecord) -> Option<(i64, u32)> {
 /// The rollback target: the current release is the one that most recently succeeded (its
 /// own deployment or a rollback to it); the target is the newest release older than it whose
 /// own deployment succeeded. Failed, stopped and superseded releases are never targets.
-pub fn last_known_good(records: &[ReleaseRecord]) -> std::result::Result<&ReleaseRecord, String> {
+pub fn last_known_good(records: &[ReleaseRecord]) -> Result<&ReleaseRecord, String> {
     let current = records
         .iter()
         .filter_map(|r| last_success(r).map(|at| (at, r)))
@@ -393,35 +146,17 @@ pub fn last_known_good(records: &[ReleaseRecord]) -> std::result::Result<&Releas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::ManifestSource;
-    use std::collections::BTreeMap;
+    use crate::record::Redeployment;
+    use crate::record::tests::record;
 
     fn rec(release: &str, started: &str, status: ReleaseStatus) -> ReleaseRecord {
-        ReleaseRecord {
-            schema: "berth/release-record/v1".into(),
-            service: "web".into(),
-            release: release.into(),
-            status,
-            manifest: ManifestSource {
-                bucket: "b".into(),
-                key: format!("manifests/web/{release}.json"),
-                version_id: "v".into(),
-            },
-            pipeline: "berth-web".into(),
-            task_family: "web".into(),
-            images: BTreeMap::new(),
-            migration_plan: None,
-            migration: None,
-            rollback_of: None,
-            artifact_version_id: Some(format!("a-{release}")),
-            pipeline_execution_id: Some(format!("e-{release}")),
-            created_at: started.into(),
-            updated_at: started.into(),
-            pipeline_started_at: Some(started.into()),
-            finished_at: None,
-            lease_until_epoch: None,
-            redeployments: vec![],
-        }
+        let mut r = record(release, status);
+        r.artifact_version_id = Some(format!("a-{release}"));
+        r.pipeline_execution_id = Some(format!("e-{release}"));
+        r.created_at = started.into();
+        r.updated_at = started.into();
+        r.pipeline_started_at = Some(started.into());
+        r
     }
 
     use ReleaseStatus::*;
@@ -503,6 +238,34 @@ mod tests {
         });
         let records = [v1, v2, v3];
         assert_eq!(last_known_good(&records).unwrap().release, "v1");
+    }
+
+    #[test]
+    fn state_changes_apply_to_the_own_execution_or_a_redeployment() {
+        let at = "2026-01-05T00:00:00Z";
+        let mut r = rec("v1", "2026-01-01T00:00:00Z", InProgress);
+        assert_eq!(apply(&mut r, "e-v1", Succeeded, false, at), Applied::Own);
+        assert_eq!((r.status, r.finished_at.as_deref()), (Succeeded, Some(at)));
+        assert_eq!(
+            apply(&mut r, "other", Failed, false, at),
+            Applied::Unrelated
+        );
+        assert_eq!(r.status, Succeeded);
+        assert_eq!(
+            apply(&mut r, "r1", InProgress, true, at),
+            Applied::Redeployment
+        );
+        assert_eq!(r.redeployments[0].started_at, at);
+        assert_eq!(r.redeployments[0].finished_at, None);
+        let later = "2026-01-05T00:10:00Z";
+        assert_eq!(
+            apply(&mut r, "r1", Succeeded, true, later),
+            Applied::Redeployment
+        );
+        assert_eq!(r.redeployments.len(), 1);
+        assert_eq!(r.redeployments[0].finished_at.as_deref(), Some(later));
+        assert_eq!(r.status, Succeeded, "the release's own status is untouched");
+        assert_eq!(started_epoch(&r, "r1"), Some(1_767_571_200));
     }
 
     #[test]

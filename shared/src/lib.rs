@@ -1,25 +1,53 @@
-//! berth's library: everything the Lambda functions do, testable without Lambda.
+//! berth's library: everything the Lambda functions and the CLI do, testable without Lambda.
 //!
-//! The binaries in `functions/` only parse their event, call into here, and report.
+//! The map, from the inside out:
+//!
+//! - **Pure cores** (no I/O, table-tested): [`keys`] (bucket layout, S3 key decoding),
+//!   [`manifest`] (strict validation, every problem at once), [`registry`] (entry parsing),
+//!   [`images`] (image references), [`plan`] (which image each container runs), [`render`]
+//!   (the artifact files), [`claim`] (the release claim rules), [`migration`] (what a task's
+//!   state means), [`history`] (execution states, last known good), [`push`] (which pushes
+//!   release what), [`record`] (the release record), [`retry`] (named retry policies).
+//! - **AWS adapters** (thin, over the SDK): [`aws`] (clients), [`store`] (S3 reads and
+//!   conditional writes), [`records`] (the release-record update loop), [`taskdef`] (the
+//!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
+//!   digests), [`registry::Registry`] (SSM), [`notify`] (Slack).
+//! - **Functions** (one module each: a `Context` built once at init and a `handle`):
+//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`on_pipeline_event`]; and
+//!   [`releases`], the history and rollback the CLI uses.
+//! - Shared plumbing: [`error`] (faults and their Lambda `errorType`), [`settings`]
+//!   (environment), [`invocation`] (what the runtime tells an invocation).
 
 pub mod aws;
+pub mod claim;
 pub mod error;
-pub mod handlers;
 pub mod history;
 pub mod images;
+pub mod invocation;
 pub mod keys;
 pub mod manifest;
 pub mod migrate;
 pub mod migration;
 pub mod notify;
+pub mod on_image_push;
+pub mod on_manifest;
+pub mod on_pipeline_event;
 pub mod pipeline;
+pub mod plan;
 pub mod push;
 pub mod record;
+pub mod records;
 pub mod registry;
-pub mod release;
+pub mod releases;
 pub mod render;
+pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod taskdef;
 
 pub use error::{Error, Result};
+
+/// Sets up logging as Lambda expects (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+pub fn init_tracing() {
+    lambda_runtime::tracing::init_default_subscriber();
+}

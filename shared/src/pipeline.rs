@@ -8,6 +8,13 @@ use crate::error::{Error, Result};
 /// Name of the pipeline's source action the revision override applies to.
 pub const SOURCE_ACTION: &str = "Source";
 
+/// The pipeline variables berth sets on every execution it starts (CONTRACT §5). An execution
+/// without them was not started by berth.
+pub const VAR_SERVICE: &str = "BERTH_SERVICE";
+pub const VAR_RELEASE: &str = "BERTH_RELEASE";
+/// `"true"` when the execution redeploys an earlier artifact (no migration).
+pub const VAR_ROLLBACK: &str = "BERTH_ROLLBACK";
+
 /// What one execution deploys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Execution<'a> {
@@ -37,12 +44,9 @@ pub async fn start(client: &aws_sdk_codepipeline::Client, exec: &Execution<'_>) 
         .source_revisions(revision)
         .client_request_token(exec.client_request_token);
     for (name, value) in [
-        ("BERTH_SERVICE", exec.service),
-        ("BERTH_RELEASE", exec.release),
-        (
-            "BERTH_ROLLBACK",
-            if exec.rollback { "true" } else { "false" },
-        ),
+        (VAR_SERVICE, exec.service),
+        (VAR_RELEASE, exec.release),
+        (VAR_ROLLBACK, if exec.rollback { "true" } else { "false" }),
     ] {
         req = req.variables(
             PipelineVariable::builder()
@@ -52,7 +56,7 @@ pub async fn start(client: &aws_sdk_codepipeline::Client, exec: &Execution<'_>) 
                 .map_err(built)?,
         );
     }
-    let out = req.send().await.map_err(Error::aws(format!(
+    let out = req.send().await.map_err(Error::sdk(format!(
         "codepipeline:StartPipelineExecution {}",
         exec.pipeline
     )))?;

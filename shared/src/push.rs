@@ -1,16 +1,14 @@
-//! The use case behind `on-image-push`: an ECR push of a release tag becomes a single-image
-//! manifest in the release bucket, the one funnel every release goes through.
+//! Pushes (pure core): which ECR pushes start a release of which service, and the single-image
+//! manifest a push becomes. The I/O is `on_image_push`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
 use crate::images::{Home, is_sha256_digest, is_valid_tag};
 use crate::keys;
 use crate::manifest::{Manifest, SCHEMA};
-use crate::registry::{Registry, Service};
-use crate::store::{Bucket, Condition, Written};
+use crate::registry::Service;
 
 /// `detail` of the EventBridge "ECR Image Action" event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,27 +21,6 @@ pub struct EcrImageAction {
     pub image_digest: Option<String>,
     #[serde(default)]
     pub image_tag: Option<String>,
-}
-
-/// How a push event ended. All are successes for Lambda.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PushOutcome {
-    /// A manifest was written for this release.
-    Written {
-        service: String,
-        release: String,
-        key: String,
-        version_id: Option<String>,
-    },
-    /// The manifest for this release already exists (a repeated delivery, or a re-push of a
-    /// tag that was already released); nothing was written.
-    Exists {
-        service: String,
-        key: String,
-    },
-    Ignored {
-        reason: String,
-    },
 }
 
 /// The services whose push trigger fires for a push of `tag` to `repository_name` in `home`.
@@ -83,72 +60,31 @@ pub fn manifest_for_push(service: &Service, tag: &str, digest: &str) -> Option<M
     })
 }
 
-/// Handles one push event from account/region `home`.
-pub async fn handle_push(
-    registry: &Registry,
-    bucket: &Bucket,
-    home: &Home,
-    detail: &EcrImageAction,
-) -> Result<Vec<PushOutcome>> {
-    let ignore = |reason: String| Ok(vec![PushOutcome::Ignored { reason }]);
+/// The tag and digest of a push that may start a release, or why it cannot.
+pub fn screen(detail: &EcrImageAction) -> Result<(&str, &str), String> {
     if detail.action_type != "PUSH" {
-        return ignore(format!("action {:?} is not a PUSH", detail.action_type));
+        return Err(format!("action {:?} is not a PUSH", detail.action_type));
     }
     if detail.result != "SUCCESS" {
-        return ignore(format!("push result is {:?}", detail.result));
+        return Err(format!("push result is {:?}", detail.result));
     }
     let Some(tag) = detail.image_tag.as_deref().filter(|t| !t.is_empty()) else {
-        return ignore("push has no tag".into());
+        return Err("push has no tag".into());
     };
     if tag == "latest" {
-        return ignore("the tag \"latest\" never triggers a release".into());
+        return Err("the tag \"latest\" never triggers a release".into());
     }
     if !is_valid_tag(tag) || !keys::is_valid_name(tag) {
-        return ignore(format!("tag {tag:?} cannot name a release"));
+        return Err(format!("tag {tag:?} cannot name a release"));
     }
     let Some(digest) = detail
         .image_digest
         .as_deref()
         .filter(|d| is_sha256_digest(d))
     else {
-        return ignore(format!("push of {tag:?} has no sha256 digest"));
+        return Err(format!("push of {tag:?} has no sha256 digest"));
     };
-    let services = registry.all(home).await?;
-    let matching = triggered(&services, home, &detail.repository_name, tag);
-    if matching.is_empty() {
-        return ignore(format!(
-            "no service has a push trigger for {}:{tag}",
-            detail.repository_name
-        ));
-    }
-    let mut outcomes = Vec::with_capacity(matching.len());
-    for service in matching {
-        let Some(manifest) = manifest_for_push(service, tag, digest) else {
-            continue;
-        };
-        let key = keys::manifest_key(&manifest.service, &manifest.release);
-        // Absent-only: repeated deliveries write nothing, and a re-pushed tag does not
-        // replace a release that already exists.
-        match bucket.put_json(&key, &manifest, Condition::Absent).await? {
-            Written::Ok { version_id, .. } => {
-                tracing::info!(service = %manifest.service, release = %manifest.release, digest, key = %key, "manifest written");
-                outcomes.push(PushOutcome::Written {
-                    service: manifest.service,
-                    release: manifest.release,
-                    key,
-                    version_id,
-                });
-            }
-            Written::ConditionFailed => {
-                tracing::info!(service = %manifest.service, release = %manifest.release, key = %key, "manifest already exists; nothing written");
-                outcomes.push(PushOutcome::Exists {
-                    service: manifest.service,
-                    key,
-                });
-            }
-        }
-    }
-    Ok(outcomes)
+    Ok((tag, digest))
 }
 
 #[cfg(test)]

@@ -26,6 +26,18 @@ pub enum ReleaseStatus {
 }
 
 impl ReleaseStatus {
+    /// The name as records and the contract spell it (`IN_PROGRESS`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rendering => "RENDERING",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Stopped => "STOPPED",
+            Self::Superseded => "SUPERSEDED",
+        }
+    }
+
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -127,9 +139,39 @@ pub fn epoch_seconds(at: SystemTime) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// A record of release `release` of `web`, from manifest version `m1`, started at
+    /// 2026-11-01T00:00:00Z, with an artifact and an execution named after the release.
+    pub(crate) fn record(release: &str, status: ReleaseStatus) -> ReleaseRecord {
+        ReleaseRecord {
+            schema: RECORD_SCHEMA.into(),
+            service: "web".into(),
+            release: release.into(),
+            status,
+            manifest: ManifestSource {
+                bucket: "b".into(),
+                key: format!("manifests/web/{release}.json"),
+                version_id: "m1".into(),
+            },
+            pipeline: "berth-web".into(),
+            task_family: "web".into(),
+            images: BTreeMap::new(),
+            migration_plan: None,
+            migration: None,
+            rollback_of: None,
+            artifact_version_id: None,
+            pipeline_execution_id: None,
+            created_at: "2026-11-01T00:00:00Z".into(),
+            updated_at: "2026-11-01T00:00:00Z".into(),
+            pipeline_started_at: None,
+            finished_at: None,
+            lease_until_epoch: None,
+            redeployments: Vec::new(),
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
@@ -158,5 +200,15 @@ mod tests {
             ["\"IN_PROGRESS\"", "\"SUCCEEDED\"", "\"SUPERSEDED\""]
         );
         assert!(ReleaseStatus::Stopped.is_final() && !ReleaseStatus::Rendering.is_final());
+        for s in [
+            ReleaseStatus::Rendering,
+            ReleaseStatus::InProgress,
+            ReleaseStatus::Succeeded,
+            ReleaseStatus::Failed,
+            ReleaseStatus::Stopped,
+            ReleaseStatus::Superseded,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.name());
+        }
     }
 }

@@ -75,96 +75,123 @@ impl Service {
     ) -> Result<Self, Vec<String>> {
         let config: ServiceConfig = serde_json::from_str(value)
             .map_err(|e| vec![format!("registry parameter {parameter}: {e}")])?;
-        let mut errors = Vec::new();
-        let mut err = |field: &str, msg: String| {
-            errors.push(format!("registry parameter {parameter}: {field}: {msg}"))
-        };
-        if let Some(expected) = expected_service
-            && config.service != expected
-        {
-            err(
-                "service",
-                format!(
-                    "is {:?}, but the parameter is for {expected:?}",
-                    config.service
-                ),
-            );
-        }
-        if !is_valid_name(&config.service) {
-            err("service", "must match [A-Za-z0-9._-]{1,64}".into());
-        }
-        for (field, value) in [
-            ("cluster", &config.cluster),
-            ("ecs_service", &config.ecs_service),
-            ("pipeline", &config.pipeline),
-            ("task_family", &config.task_family),
-        ] {
-            if value.trim().is_empty() {
-                err(field, "must not be empty".into());
-            }
-        }
-        if config.containers.is_empty() {
-            err("containers", "must map at least one container".into());
-        }
-        let mut repositories = BTreeMap::new();
-        for (container, repo) in &config.containers {
-            match Repository::parse(repo, home) {
-                Ok(r) => {
-                    repositories.insert(container.clone(), r);
-                }
-                Err(e) => err(&format!("containers.{container}"), e),
-            }
-        }
-        let mut tag_pattern = None;
-        if let Some(trigger) = &config.push_trigger {
-            if !config.containers.contains_key(&trigger.container) {
-                err(
-                    "push_trigger.container",
-                    format!("{:?} is not in containers", trigger.container),
-                );
-            }
-            match regex_lite::Regex::new(&trigger.tag_pattern) {
-                Ok(re) => tag_pattern = Some(re),
-                Err(e) => err("push_trigger.tag_pattern", format!("invalid regex: {e}")),
-            }
-        }
-        if let Some(m) = &config.migration {
-            if !config.containers.contains_key(&m.container) {
-                err(
-                    "migration.container",
-                    format!("{:?} is not in containers", m.container),
-                );
-            }
-            if m.command.is_empty() {
-                err("migration.command", "must not be empty".into());
-            }
-            if !(1..=MAX_MIGRATION_TIMEOUT_SECONDS).contains(&m.timeout_seconds) {
-                err(
-                    "migration.timeout_seconds",
-                    format!("must be 1..={MAX_MIGRATION_TIMEOUT_SECONDS}"),
-                );
-            }
-            if m.subnets.is_empty() {
-                err("migration.subnets", "must name at least one subnet".into());
-            }
-        }
-        if config.appspec.container.trim().is_empty() {
-            err("appspec.container", "must not be empty".into());
-        }
-        if errors.is_empty() {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let mut err = |field: &str, msg: String| problems.push((field.to_owned(), msg));
+        check_names(&config, expected_service, &mut err);
+        let repositories = check_containers(&config, home, &mut err);
+        let tag_pattern = check_push_trigger(&config, &mut err);
+        check_migration(&config, &mut err);
+        if problems.is_empty() {
             Ok(Self {
                 config,
                 repositories,
                 tag_pattern,
             })
         } else {
-            Err(errors)
+            Err(problems
+                .into_iter()
+                .map(|(field, msg)| format!("registry parameter {parameter}: {field}: {msg}"))
+                .collect())
         }
     }
 
     /// Whether a pushed tag starts a release: it must match the pattern, and `latest` never does.
     pub fn tag_triggers(&self, tag: &str) -> bool {
         tag != "latest" && self.tag_pattern.as_ref().is_some_and(|re| re.is_match(tag))
+    }
+}
+
+/// `service` (a legal name, the one the parameter is for) and the non-empty names.
+fn check_names(config: &ServiceConfig, expected: Option<&str>, err: &mut impl FnMut(&str, String)) {
+    if let Some(expected) = expected
+        && config.service != expected
+    {
+        err(
+            "service",
+            format!(
+                "is {:?}, but the parameter is for {expected:?}",
+                config.service
+            ),
+        );
+    }
+    if !is_valid_name(&config.service) {
+        err("service", "must match [A-Za-z0-9._-]{1,64}".into());
+    }
+    for (field, value) in [
+        ("cluster", &config.cluster),
+        ("ecs_service", &config.ecs_service),
+        ("pipeline", &config.pipeline),
+        ("task_family", &config.task_family),
+        ("appspec.container", &config.appspec.container),
+    ] {
+        if value.trim().is_empty() {
+            err(field, "must not be empty".into());
+        }
+    }
+}
+
+/// `containers`: at least one, each an ECR repository.
+fn check_containers(
+    config: &ServiceConfig,
+    home: &Home,
+    err: &mut impl FnMut(&str, String),
+) -> BTreeMap<String, Repository> {
+    if config.containers.is_empty() {
+        err("containers", "must map at least one container".into());
+    }
+    let mut repositories = BTreeMap::new();
+    for (container, repo) in &config.containers {
+        match Repository::parse(repo, home) {
+            Ok(r) => {
+                repositories.insert(container.clone(), r);
+            }
+            Err(e) => err(&format!("containers.{container}"), e),
+        }
+    }
+    repositories
+}
+
+/// `push_trigger`: a registry container and a regular expression that compiles.
+fn check_push_trigger(
+    config: &ServiceConfig,
+    err: &mut impl FnMut(&str, String),
+) -> Option<regex_lite::Regex> {
+    let trigger = config.push_trigger.as_ref()?;
+    if !config.containers.contains_key(&trigger.container) {
+        err(
+            "push_trigger.container",
+            format!("{:?} is not in containers", trigger.container),
+        );
+    }
+    match regex_lite::Regex::new(&trigger.tag_pattern) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            err("push_trigger.tag_pattern", format!("invalid regex: {e}"));
+            None
+        }
+    }
+}
+
+/// `migration`: a registry container, a command, a timeout in range, subnets.
+fn check_migration(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) {
+    let Some(m) = &config.migration else { return };
+    if !config.containers.contains_key(&m.container) {
+        err(
+            "migration.container",
+            format!("{:?} is not in containers", m.container),
+        );
+    }
+    if m.command.is_empty() {
+        err("migration.command", "must not be empty".into());
+    }
+    if !(1..=MAX_MIGRATION_TIMEOUT_SECONDS).contains(&m.timeout_seconds) {
+        err(
+            "migration.timeout_seconds",
+            format!("must be 1..={MAX_MIGRATION_TIMEOUT_SECONDS}"),
+        );
+    }
+    if m.subnets.is_empty() {
+        err("migration.subnets", "must name at least one subnet".into());
     }
 }
 
@@ -175,8 +202,13 @@ pub struct Registry {
     prefix: String,
 }
 
-/// A registry lookup that found nothing usable; the user's problem, not a fault.
-pub type Lookup = std::result::Result<Service, Vec<String>>;
+/// What a registry lookup found. An unusable entry is the user's problem, not a fault.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Box<Service>),
+    /// Missing or invalid: every reason, each naming its field.
+    Unusable(Vec<String>),
+}
 
 impl Registry {
     pub fn new(ssm: aws_sdk_ssm::Client, prefix: impl Into<String>) -> Self {
@@ -190,7 +222,7 @@ impl Registry {
         format!("{}{}", self.prefix, service)
     }
 
-    /// One service's entry. A missing or invalid parameter is `Ok(Err(reasons))`.
+    /// One service's entry.
     pub async fn service(&self, service: &str, home: &Home) -> Result<Lookup> {
         let name = self.parameter_name(service);
         let value = match self.ssm.get_parameter().name(&name).send().await {
@@ -198,16 +230,21 @@ impl Registry {
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), GetParameterError::ParameterNotFound(_)) =>
             {
-                return Ok(Err(vec![format!(
+                return Ok(Lookup::Unusable(vec![format!(
                     "service {service:?} is not in the registry (no SSM parameter {name})"
                 )]));
             }
-            Err(e) => return Err(Error::aws(format!("ssm:GetParameter {name}"))(e)),
+            Err(e) => return Err(Error::sdk(format!("ssm:GetParameter {name}"))(e)),
         };
         let Some(value) = value else {
-            return Ok(Err(vec![format!("registry parameter {name} has no value")]));
+            return Ok(Lookup::Unusable(vec![format!(
+                "registry parameter {name} has no value"
+            )]));
         };
-        Ok(Service::parse(&name, Some(service), &value, home))
+        Ok(match Service::parse(&name, Some(service), &value, home) {
+            Ok(s) => Lookup::Found(Box::new(s)),
+            Err(reasons) => Lookup::Unusable(reasons),
+        })
     }
 
     /// Every entry under the prefix, valid ones only; invalid ones are logged and skipped so a
@@ -222,7 +259,7 @@ impl Registry {
             .send();
         let mut services = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(Error::aws(format!(
+            let page = page.map_err(Error::sdk(format!(
                 "ssm:GetParametersByPath {}",
                 self.prefix
             )))?;

@@ -40,13 +40,16 @@ impl Intercept for RawBody {
     }
 }
 
+/// A release's template, or why there is none (a configuration problem to report, not a
+/// fault to retry).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Template {
+    Found(Value),
+    Missing(String),
+}
+
 /// The latest ACTIVE revision of `family` as ECS's JSON (`taskDefinition` object).
-/// `Ok(Err(reason))` when the family has no such revision: a configuration problem to report,
-/// not a fault to retry.
-pub async fn latest_active(
-    ecs: &aws_sdk_ecs::Client,
-    family: &str,
-) -> Result<Result<Value, String>> {
+pub async fn latest_active(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Template> {
     let raw = RawBody::default();
     let sent = ecs
         .describe_task_definition()
@@ -61,13 +64,13 @@ pub async fn latest_active(
             if matches!(e.err(), DescribeTaskDefinitionError::ClientException(_))
                 || e.err().code() == Some("TaskDefinitionNotFoundException") =>
         {
-            return Ok(Err(format!(
+            return Ok(Template::Missing(format!(
                 "task definition family {family:?} has no ACTIVE revision to use as the template ({})",
                 e.err().message().unwrap_or("not found")
             )));
         }
         Err(e) => {
-            return Err(Error::aws(format!("ecs:DescribeTaskDefinition {family}"))(
+            return Err(Error::sdk(format!("ecs:DescribeTaskDefinition {family}"))(
                 e,
             ));
         }
@@ -88,7 +91,7 @@ pub async fn latest_active(
         ))
     })?;
     match doc.get_mut("taskDefinition").map(Value::take) {
-        Some(td @ Value::Object(_)) => Ok(Ok(td)),
+        Some(td @ Value::Object(_)) => Ok(Template::Found(td)),
         _ => Err(Error::Corrupt(format!(
             "ecs:DescribeTaskDefinition {family}: response has no taskDefinition"
         ))),

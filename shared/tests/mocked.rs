@@ -17,7 +17,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use berth::aws::Clients;
 use berth::images::{self, ImageRef};
-use berth::release::{Releaser, Upload};
+use berth::on_manifest::{Context, Upload};
 use berth::settings::Settings;
 
 const REPO: &str = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app";
@@ -228,7 +228,7 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
         release_bucket: "rel".into(),
         services_prefix: "/berth/services/".into(),
     };
-    let releaser = Releaser::new(clients, settings);
+    let releaser = Context::new(clients, settings);
     let upload = Upload {
         bucket: "rel".into(),
         key: "manifests/web/v1.json".into(),

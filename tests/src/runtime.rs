@@ -16,6 +16,8 @@ use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::StandIn;
+
 /// What the function answered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -327,101 +329,6 @@ pub fn moto_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A stand-in for CodePipeline's job API (`PutJobSuccessResult`, `PutJobFailureResult`), which
-/// moto does not implement, and for a Slack incoming webhook: records each request body and
-/// answers `{}`.
-pub struct JobApi {
-    pub endpoint: String,
-    pub calls: Arc<Mutex<Vec<(String, Value)>>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl JobApi {
-    pub async fn start() -> JobApi {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind job API");
-        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let calls: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-        let record = calls.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let record = record.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let record = record.clone();
-                        async move {
-                            let path = req.uri().path().to_owned();
-                            let target = req
-                                .headers()
-                                .get("x-amz-target")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default()
-                                .to_owned();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            // No X-Amz-Target: a webhook post (Slack), recorded by path.
-                            let op = if target.is_empty() {
-                                format!("POST {path}")
-                            } else {
-                                target.rsplit('.').next().unwrap_or_default().to_owned()
-                            };
-                            let known = target.is_empty()
-                                || matches!(
-                                    op.as_str(),
-                                    "PutJobSuccessResult" | "PutJobFailureResult"
-                                );
-                            record.lock().expect("lock").push((op, json));
-                            let mut r = reply(
-                                if known {
-                                    StatusCode::OK
-                                } else {
-                                    StatusCode::BAD_REQUEST
-                                },
-                                if known {
-                                    "{}"
-                                } else {
-                                    r#"{"__type":"UnknownOperationException"}"#
-                                },
-                            );
-                            if let Ok(v) = "application/x-amz-json-1.1".parse() {
-                                r.headers_mut().insert("content-type", v);
-                            }
-                            Ok::<_, Infallible>(r)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        JobApi {
-            endpoint,
-            calls,
-            server,
-        }
-    }
-
-    pub fn last(&self) -> Option<(String, Value)> {
-        self.calls.lock().expect("lock").last().cloned()
-    }
-}
-
-impl Drop for JobApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
 /// The Migrate action played as CodePipeline plays it: the job event, then the job again with
 /// each continuation token `migrate` reported, until a result without a token. Returns the
 /// number of re-invocations and the last job result (`PutJobSuccessResult`/`PutJobFailureResult`
@@ -429,7 +336,7 @@ impl Drop for JobApi {
 /// a token over CodePipeline's 2048 characters.
 pub async fn play_migrate_job(
     migrate: &mut Function,
-    jobs: &JobApi,
+    jobs: &StandIn,
     job_id: &str,
     artifact_key: &str,
     rollback: bool,

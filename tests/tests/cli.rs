@@ -155,25 +155,15 @@ async fn releases_rollback_and_status_against_moto() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("no release has succeeded"));
 
-    let history = berth::history::History::new(
-        env.clients.codepipeline.clone(),
-        berth::store::Bucket::new(env.clients.s3.clone(), BUCKET),
-    );
     for (release, tag, state) in [
         ("v1", "v1.0.0", "SUCCEEDED"),
         ("v2", "3f9c2e1", "FAILED"),
         ("v3", "v1.4.2", "SUCCEEDED"),
     ] {
         let out = env.release_web(release, tag).await;
-        let change = berth::history::PipelineStateChange {
-            pipeline: "berth-web".into(),
-            execution_id: out["pipeline_execution_id"].as_str().unwrap().into(),
-            state: state.into(),
-        };
-        history
-            .record_state(&change, std::time::SystemTime::now())
-            .await
-            .unwrap();
+        let execution = out["pipeline_execution_id"].as_str().unwrap();
+        let recorded = env.pipeline_event(execution, state).await;
+        assert_eq!(recorded["outcome"], "recorded", "{recorded}");
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     }
 
@@ -217,5 +207,182 @@ async fn releases_rollback_and_status_against_moto() {
     assert_eq!(
         s["current_execution"]["id"], r["pipeline_execution_id"],
         "the rollback is the newest execution"
+    );
+}
+
+fn moto_vars(env: &Env) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_ENDPOINT_URL", env.moto.endpoint.clone()),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ("BERTH_RELEASE_BUCKET", BUCKET.to_owned()),
+        ("BERTH_ACCOUNT_ID", ACCOUNT.to_owned()),
+    ]
+}
+
+/// The dry run resolves tags as a release would and shows, container by container, what
+/// changes against the task definition the ECS service runs now.
+#[tokio::test(flavor = "current_thread")]
+async fn render_against_aws_diffs_with_what_the_service_runs() {
+    let env = Env::start().await;
+    let dir = scratch("render-online");
+    let path = write(
+        &dir,
+        "m.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "v1.4.2",
+                "images": {"app": format!("{}:v1.4.2", repo_uri("web/app"))}}),
+    );
+    let out = berth(&["render", &path], &moto_vars(&env));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let app = repo_uri("web/app");
+    let pinned = format!("{app}@{}", env.digest("web/app:v1.4.2"));
+    assert!(
+        stdout.contains("--- diff against the running task definition (arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:1) ---"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("- app: {app}:v1.0.0\n+ app: {pinned}")),
+        "{stdout}"
+    );
+    let nginx = format!("{}@{}", repo_uri("web/nginx"), env.digest("web/nginx:1.25"));
+    assert!(
+        stdout.contains(&format!(
+            "- nginx: {}:1.25\n+ nginx: {nginx}",
+            repo_uri("web/nginx")
+        )),
+        "nginx is not named: it keeps its image, now pinned\n{stdout}"
+    );
+    assert!(
+        stdout.contains("  datadog: public.ecr.aws/datadog/agent:7 (unchanged)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("\"ImageURI\": \"{pinned}\"")),
+        "{stdout}"
+    );
+
+    // A tag ECR does not have is refused, naming the field.
+    let bad = write(
+        &dir,
+        "bad.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "v9",
+                "images": {"app": format!("{app}:0badc0de")}}),
+    );
+    let out = berth(&["render", &bad], &moto_vars(&env));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("images.app: tag \"0badc0de\" not found"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A stand-in for CodePipeline's execution reads: each execution answers `InProgress` twice,
+/// then its final status; stage states come with it.
+async fn pipeline_reads(final_status: &'static str) -> StandIn {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    StandIn::start(std::sync::Arc::new(move |op, body| match op {
+        "GetPipelineExecution" => {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let status = if n < 2 { "InProgress" } else { final_status };
+            (200, json!({"pipelineExecution": {"pipelineName": body["pipelineName"],
+                "pipelineExecutionId": body["pipelineExecutionId"], "status": status}}))
+        }
+        "GetPipelineState" => (200, json!({"pipelineName": body["name"], "stageStates": [
+            {"stageName": "Source", "latestExecution": {"pipelineExecutionId": "x", "status": "Succeeded"}},
+            {"stageName": "Release", "latestExecution": {"pipelineExecutionId": "x", "status": "InProgress"}}]})),
+        _ => (400, json!({"__type": "UnknownOperationException"})),
+    }))
+    .await
+}
+
+/// Uploads with `berth release --wait`, plays on-manifest for the upload, and returns the
+/// command's exit code and output.
+async fn release_and_wait(
+    env: &Env,
+    release: &str,
+    app: &str,
+    reads: &StandIn,
+) -> (Option<i32>, String, String) {
+    let dir = scratch(&format!("wait-{release}"));
+    let path = write(
+        &dir,
+        "m.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": release,
+                "images": {"app": app}, "migration": null}),
+    );
+    let mut vars = moto_vars(env);
+    vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", reads.endpoint.clone()));
+    let mut cmd = tokio::process::Command::new(function_binary("berth"));
+    cmd.env_clear()
+        .args([
+            "release",
+            &path,
+            "--wait",
+            "--poll-seconds",
+            "1",
+            "--timeout-seconds",
+            "60",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in &vars {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("berth runs");
+    let key = format!("manifests/web/{release}.json");
+    let version = loop {
+        if let Some(v) = env.versions(&key).await.first() {
+            break v.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    env.deliver(&key, &version)
+        .await
+        .expect("on-manifest handles it");
+    let out = child.wait_with_output().await.expect("berth ends");
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn release_wait_follows_the_execution_to_its_end() {
+    let env = Env::start().await;
+    let app = format!("{}:v1.4.2", repo_uri("web/app"));
+    let reads = pipeline_reads("Succeeded").await;
+    let (code, stdout, stderr) = release_and_wait(&env, "v5.0.0", &app, &reads).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("uploaded s3://berth-releases/manifests/web/v5.0.0.json"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("pipeline berth-web execution "),
+        "{stdout}"
+    );
+    assert_eq!(
+        &lines[2..],
+        [
+            "InProgress  Source:Succeeded Release:InProgress",
+            "Succeeded  Source:Succeeded Release:InProgress"
+        ],
+        "one line per change"
+    );
+
+    let reads = pipeline_reads("Failed").await;
+    let (code, stdout, stderr) = release_and_wait(&env, "v5.0.1", &app, &reads).await;
+    assert_eq!(code, Some(4), "{stdout}\n{stderr}");
+    assert!(stderr.contains("ended Failed"), "{stderr}");
+
+    let latest = format!("{}:latest", repo_uri("web/app"));
+    let (code, _, stderr) = release_and_wait(&env, "v5.0.2", &latest, &reads).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rejected:") && stderr.contains("images.app"),
+        "{stderr}"
     );
 }

@@ -2,7 +2,8 @@
 //! Runtime API, against moto. CodePipeline's job API (absent from moto) is a recording
 //! stand-in that `migrate` reaches through the standard `AWS_ENDPOINT_URL_CODEPIPELINE`.
 
-use berth_tests::runtime::{Function, JobApi, Outcome, moto_env, play_migrate_job};
+use berth_tests::StandIn;
+use berth_tests::runtime::{Function, Outcome, moto_env, play_migrate_job};
 use berth_tests::*;
 use serde_json::{Value, json};
 
@@ -10,12 +11,12 @@ struct Functions {
     push: Function,
     manifest: Function,
     migrate: Function,
-    jobs: JobApi,
+    jobs: StandIn,
 }
 
 async fn functions(env: &Env) -> Functions {
     let vars = moto_env(&env.moto.endpoint);
-    let jobs = JobApi::start().await;
+    let jobs = StandIn::job_api().await;
     let mut migrate_vars = vars.clone();
     migrate_vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", jobs.endpoint.clone()));
     Functions {
@@ -250,6 +251,8 @@ async fn faults_are_function_errors_so_lambda_retries() {
         panic!("a missing bucket must be an error: {out:?}")
     };
     assert!(e.to_string().contains("no-such-bucket"), "{e}");
+    // Lambda's errorType names the kind of fault, not a Rust type.
+    assert_eq!(e["errorType"], "AwsRefused", "{e}");
 
     // A function without its bucket setting refuses to start, naming the variable.
     let status = std::process::Command::new(berth_tests::runtime::function_binary("on-manifest"))
@@ -269,7 +272,7 @@ async fn pipeline_state_changes_update_the_record_and_notify_slack() {
     let env = Env::start().await;
     let out = env.release_web("v4.0.0", "v1.4.2").await;
     let execution = out["pipeline_execution_id"].as_str().unwrap().to_owned();
-    let slack = JobApi::start().await;
+    let slack = StandIn::job_api().await;
     let mut vars = moto_env(&env.moto.endpoint);
     vars.push((
         "BERTH_SLACK_WEBHOOK_URL",

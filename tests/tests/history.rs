@@ -3,25 +3,25 @@
 
 use std::time::SystemTime;
 
-use berth::handlers;
-use berth::history::History;
-use berth::store::Bucket;
+use berth::releases::{Rollback, RollbackOutcome};
 use berth_tests::*;
 use serde_json::Value;
 
-fn history(env: &Env) -> History {
-    History::new(
-        env.clients.codepipeline.clone(),
-        Bucket::new(env.clients.s3.clone(), BUCKET),
-    )
+async fn finish(env: &Env, execution: &str, state: &str) -> Value {
+    env.pipeline_event(execution, state).await
 }
 
-async fn finish(env: &Env, execution: &str, state: &str) -> Value {
-    let event = serde_json::from_value(pipeline_event_json("berth-web", execution, state)).unwrap();
-    let notifier = berth::notify::Notifier::new(None).unwrap();
-    handlers::on_pipeline_event(&history(env), &notifier, event)
+/// A rollback of `web`, or why it was refused.
+async fn rollback(env: &Env, to: Option<&str>) -> Result<Rollback, String> {
+    match env
+        .releases()
+        .rollback("web", to, SystemTime::now())
         .await
-        .expect("handled")
+        .unwrap()
+    {
+        RollbackOutcome::Started(r) => Ok(r),
+        RollbackOutcome::Refused(reason) => Err(reason),
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -50,16 +50,12 @@ async fn states_are_recorded_and_rollback_skips_failed_releases() {
     assert_eq!(v2["status"], "FAILED");
     assert!(v2["finished_at"].is_string());
 
-    let records = history(&env).releases("web").await.unwrap();
+    let records = env.releases().list("web").await.unwrap();
     let names: Vec<&str> = records.iter().map(|r| r.release.as_str()).collect();
     assert_eq!(names, ["v3", "v2", "v1"], "newest first");
 
     // Last known good from v3 is v1: v2 failed.
-    let r = history(&env)
-        .rollback("web", None, SystemTime::now())
-        .await
-        .unwrap()
-        .expect("a target");
+    let r = rollback(&env, None).await.expect("a target");
     assert_eq!(r.release, "v1");
     let v1 = env.get_json("releases/web/v1.json").await.unwrap();
     assert_eq!(
@@ -98,28 +94,16 @@ async fn states_are_recorded_and_rollback_skips_failed_releases() {
         "the original status is untouched"
     );
     // ...and v1 is now current: nothing older is known good.
-    let refused = history(&env)
-        .rollback("web", None, SystemTime::now())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let refused = rollback(&env, None).await.unwrap_err();
     assert!(
         refused.contains("nothing to roll back to") && refused.contains("v1"),
         "{refused}"
     );
 
     // An explicit target works; an unknown one is refused.
-    let r = history(&env)
-        .rollback("web", Some("v3"), SystemTime::now())
-        .await
-        .unwrap()
-        .expect("v3");
+    let r = rollback(&env, Some("v3")).await.expect("v3");
     assert_eq!(r.release, "v3");
-    let refused = history(&env)
-        .rollback("web", Some("v9"), SystemTime::now())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let refused = rollback(&env, Some("v9")).await.unwrap_err();
     assert!(refused.contains("no release \"v9\""), "{refused}");
 }
 
@@ -139,11 +123,7 @@ async fn a_gone_artifact_and_foreign_executions_are_handled() {
         .send()
         .await
         .unwrap();
-    let refused = history(&env)
-        .rollback("web", Some("v1"), SystemTime::now())
-        .await
-        .unwrap()
-        .unwrap_err();
+    let refused = rollback(&env, Some("v1")).await.unwrap_err();
     assert!(refused.contains("is gone"), "{refused}");
 
     // An execution berth did not start (no BERTH_ variables) is ignored.

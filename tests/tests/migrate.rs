@@ -1,20 +1,33 @@
 //! migrate against moto (ECS tasks, S3 artifacts, the release record) with CodePipeline's job
 //! API mocked, since moto does not implement PutJobSuccessResult/PutJobFailureResult.
 
-use std::sync::{Arc, Mutex};
-
 use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
 use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
-use berth::handlers;
-use berth::migrate::Migrator;
-use berth::release::Releaser;
 use berth_tests::*;
 use serde_json::{Value, json};
 
-/// What the function reported to CodePipeline, in order.
+/// The migrate function's context, answering with its JSON output.
+struct Migrator(berth::migrate::Context);
+
+impl Migrator {
+    fn new(clients: berth::aws::Clients, bucket: &str) -> Self {
+        Self(berth::migrate::Context::new(clients, bucket))
+    }
+
+    async fn handle(
+        &self,
+        job: aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent,
+    ) -> berth::Result<Value> {
+        let out = self.0.on_job(job).await?;
+        Ok(serde_json::to_value(out).expect("output serializes"))
+    }
+}
+
+/// What the function reported to CodePipeline, in order (mocked job API rules that record into
+/// the harness's one [`Recorder`]).
 #[derive(Clone, Default)]
-struct Reports(Arc<Mutex<Vec<Value>>>);
+struct Reports(Recorder);
 
 impl Reports {
     fn rules(&self) -> (Rule, Rule) {
@@ -25,11 +38,14 @@ impl Reports {
                     .output_variables()
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
                     .unwrap_or_default();
-                ok.0.lock().unwrap().push(json!({
-                    "kind": "success", "job": r.job_id(), "token": r.continuation_token(),
-                    "variables": vars,
-                    "summary": r.execution_details().and_then(|d| d.summary()),
-                }));
+                ok.0.push(
+                    "PutJobSuccessResult",
+                    json!({
+                        "kind": "success", "job": r.job_id(), "token": r.continuation_token(),
+                        "variables": vars,
+                        "summary": r.execution_details().and_then(|d| d.summary()),
+                    }),
+                );
                 true
             })
             .then_output(|| PutJobSuccessResultOutput::builder().build());
@@ -37,11 +53,14 @@ impl Reports {
         let failure = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
             .match_requests(move |r| {
                 let d = r.failure_details();
-                bad.0.lock().unwrap().push(json!({
-                    "kind": "failure", "job": r.job_id(),
-                    "type": d.map(|d| d.r#type().as_str().to_owned()),
-                    "message": d.map(|d| d.message().to_owned()),
-                }));
+                bad.0.push(
+                    "PutJobFailureResult",
+                    json!({
+                        "kind": "failure", "job": r.job_id(),
+                        "type": d.map(|d| d.r#type().as_str().to_owned()),
+                        "message": d.map(|d| d.message().to_owned()),
+                    }),
+                );
                 true
             })
             .then_output(|| PutJobFailureResultOutput::builder().build());
@@ -49,29 +68,26 @@ impl Reports {
     }
 
     fn last(&self) -> Value {
-        self.0
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .unwrap_or(Value::Null)
+        self.0.last().map(|(_, body)| body).unwrap_or(Value::Null)
     }
 
     fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
+        self.0.count()
     }
 }
 
 /// A released artifact (through on-manifest) and a migrator whose CodePipeline is mocked.
 async fn released(env: &Env, release: &str, timeout_seconds: u64) -> (String, Migrator, Reports) {
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let key = format!("manifests/web/{release}.json");
     let doc = json!({"schema": "berth/v1", "service": "web", "release": release,
         "images": {"app": format!("{}:v1.4.2", repo_uri("web/app"))},
         "migration": {"timeout_seconds": timeout_seconds}});
     let version = env.put_manifest(&key, doc.to_string().as_bytes()).await;
-    let out = handlers::on_manifest(&releaser, s3_event(&key, &version), &env.invocation())
+    let out = releaser
+        .on_event(s3_event(&key, &version), &env.invocation())
         .await
+        .map(|o| serde_json::to_value(o).unwrap())
         .unwrap();
     assert_eq!(out["results"][0]["outcome"], "started", "{out}");
     let artifact_version = out["results"][0]["artifact_version_id"]
@@ -330,13 +346,14 @@ async fn run_task_throttling_is_retried_and_placement_failures_fail_the_job() {
                 .build()
         })
         .build();
-    let mut m = migrator.clone();
-    m.clients.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&register, &run], |c| c
+    let mut context = migrator.0.clone();
+    context.clients.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&register, &run], |c| c
         .retry_config(
             aws_smithy_types::retry::RetryConfig::standard()
                 .with_max_attempts(3)
                 .with_initial_backoff(std::time::Duration::from_millis(1))
         ));
+    let m = Migrator(context);
 
     let out = m
         .handle(job("job-6", &artifact, false, None))

@@ -1,7 +1,5 @@
 //! on-manifest and on-image-push against a moto server: real HTTP round trips, real event JSON.
 
-use berth::handlers;
-use berth::release::Releaser;
 use berth::render::{self, ArtifactRelease};
 use berth_tests::*;
 use serde_json::{Value, json};
@@ -21,10 +19,35 @@ fn manifest(release: &str, app: &str, nginx: Option<&str>) -> Value {
     })
 }
 
-async fn deliver(env: &Env, releaser: &Releaser, key_encoded: &str, version: &str) -> Value {
-    handlers::on_manifest(releaser, s3_event(key_encoded, version), &env.invocation())
+async fn deliver(
+    env: &Env,
+    releaser: &berth::on_manifest::Context,
+    key_encoded: &str,
+    version: &str,
+) -> Value {
+    let out = releaser
+        .on_event(s3_event(key_encoded, version), &env.invocation())
         .await
-        .expect("handled")
+        .expect("handled");
+    serde_json::to_value(out).unwrap()
+}
+
+/// Delivers an ECR push event to on-image-push; its answer as JSON.
+async fn push(
+    env: &Env,
+    releaser: &berth::on_manifest::Context,
+    event: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value>,
+) -> Value {
+    let context = berth::on_image_push::Context {
+        registry: releaser.registry.clone(),
+        bucket: releaser.bucket.clone(),
+        region: REGION.into(),
+    };
+    let out = context
+        .on_event(event, &env.invocation())
+        .await
+        .expect("handled");
+    serde_json::to_value(out).unwrap()
 }
 
 fn artifact_file(zip: &[u8], name: &str) -> Vec<u8> {
@@ -34,7 +57,7 @@ fn artifact_file(zip: &[u8], name: &str) -> Vec<u8> {
 #[tokio::test(flavor = "current_thread")]
 async fn a_two_image_manifest_becomes_a_pinned_artifact_and_one_execution() {
     let env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let nginx_digest = env.digest("web/nginx:1.27").to_owned();
     let doc = manifest(
         "v1.4.2",
@@ -158,7 +181,7 @@ async fn a_two_image_manifest_becomes_a_pinned_artifact_and_one_execution() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_same_event_three_times_starts_one_execution_and_a_second_upload_is_rejected() {
     let env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let key = "manifests/web/v2.json";
     let doc = manifest("v2", &format!("{}:v1.4.2", repo_uri("web/app")), None);
     let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
@@ -211,7 +234,7 @@ async fn the_same_event_three_times_starts_one_execution_and_a_second_upload_is_
 #[tokio::test(flavor = "current_thread")]
 async fn a_bad_manifest_writes_every_error_and_starts_nothing() {
     let env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let key = "manifests/web/v3.json";
     let doc = json!({
         "schema": "berth/v1",
@@ -294,7 +317,7 @@ async fn a_bad_manifest_writes_every_error_and_starts_nothing() {
 #[tokio::test(flavor = "current_thread")]
 async fn keys_arrive_url_encoded() {
     let env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     // A key with characters S3 encodes: the release name is invalid, so it is rejected, and
     // the rejection lands at the decoded path.
     let key = "manifests/web/v 5+b.json";
@@ -317,17 +340,12 @@ async fn keys_arrive_url_encoded() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_image_push_releases_one_container_and_keeps_the_others() {
     let mut env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
-    let registry = releaser.registry.clone();
-    let bucket = releaser.bucket.clone();
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let digest = env.push_image("web/app", "v1.5.0").await;
-    let push = ecr_event("PUSH", "SUCCESS", "web/app", "v1.5.0", &digest);
+    let push_event = ecr_event("PUSH", "SUCCESS", "web/app", "v1.5.0", &digest);
 
     for _ in 0..3 {
-        let out =
-            handlers::on_image_push(&registry, &bucket, push.clone(), &env.invocation(), REGION)
-                .await
-                .expect("handled");
+        let out = push(&env, &releaser, push_event.clone()).await;
         let outcome = out["results"][0]["outcome"].as_str().unwrap().to_owned();
         assert!(outcome == "written" || outcome == "exists", "{out}");
     }
@@ -369,9 +387,7 @@ async fn an_image_push_releases_one_container_and_keeps_the_others() {
     ];
     for event in ignored {
         let tag = event.detail["image-tag"].clone();
-        let out = handlers::on_image_push(&registry, &bucket, event, &env.invocation(), REGION)
-            .await
-            .expect("handled");
+        let out = push(&env, &releaser, event).await;
         assert_eq!(out["results"][0]["outcome"], "ignored", "{tag}: {out}");
     }
     let all = env
@@ -391,7 +407,7 @@ async fn an_image_push_releases_one_container_and_keeps_the_others() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
     let mut env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let first = env.push_image("web/app", "v6.0.0").await;
     let key = "manifests/web/v6.0.0.json";
     let doc = manifest("v6.0.0", &format!("{}@{first}", repo_uri("web/app")), None);
@@ -420,7 +436,8 @@ async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
     .await;
 
     let recorder = Recorder::default();
-    let counted = Releaser::new(recorded_clients(&env.config, &recorder), env.settings());
+    let counted =
+        berth::on_manifest::Context::new(recorded_clients(&env.config, &recorder), env.settings());
     let second = env.push_image("web/app", "v6.0.1").await;
     let key = "manifests/web/v6.0.1.json";
     let doc = manifest("v6.0.1", &format!("{}@{second}", repo_uri("web/app")), None);
@@ -445,7 +462,7 @@ async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_crashed_delivery_is_resumed_with_its_artifact_and_a_live_one_is_left_alone() {
     let env = Env::start().await;
-    let releaser = Releaser::new(env.clients.clone(), env.settings());
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let key = "manifests/web/v7.json";
     let doc = manifest("v7", &format!("{}:v1.4.2", repo_uri("web/app")), None);
     let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
@@ -482,8 +499,10 @@ async fn a_crashed_delivery_is_resumed_with_its_artifact_and_a_live_one_is_left_
         claim(now + 300).to_string().as_bytes(),
     )
     .await;
-    let err = handlers::on_manifest(&releaser, s3_event(key, &version), &env.invocation())
+    let err = releaser
+        .on_event(s3_event(key, &version), &env.invocation())
         .await
+        .map(|o| serde_json::to_value(o).unwrap())
         .expect_err("a live claim makes the retry wait");
     assert!(err.to_string().contains("retry later"), "{err}");
     assert!(env.executions("berth-web").await.is_empty());

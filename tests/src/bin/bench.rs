@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use berth::handlers;
-use berth::release::Releaser;
-use berth_tests::runtime::{Function, JobApi, Outcome, moto_env};
+use berth_tests::StandIn;
+use berth_tests::runtime::{Function, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
@@ -52,7 +51,7 @@ async fn cold_start(
     name: &str,
     runs: usize,
     endpoint: &str,
-    jobs: &JobApi,
+    jobs: &StandIn,
 ) -> [f64; 4] {
     let mut next = Vec::new();
     let mut first = Vec::new();
@@ -102,7 +101,7 @@ async fn main() {
 
     let mut env = Env::start().await;
     immediate_task_progress(&env.moto.endpoint).await;
-    let jobs = JobApi::start().await;
+    let jobs = StandIn::job_api().await;
 
     println!("### Cold start (local Runtime API, {runs} fresh processes each)\n");
     println!(
@@ -174,7 +173,8 @@ async fn main() {
 
     // AWS calls per release (library with every client recorded).
     let recorder = Recorder::default();
-    let releaser = Releaser::new(recorded_clients(&env.config, &recorder), env.settings());
+    let releaser =
+        berth::on_manifest::Context::new(recorded_clients(&env.config, &recorder), env.settings());
     println!("\n### AWS calls per release (on-manifest)\n");
     println!("| release | calls | of which ECR | operations |");
     println!("|---|---:|---:|---|");
@@ -187,8 +187,10 @@ async fn main() {
     );
     let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
     recorder.clear();
-    let out = handlers::on_manifest(&releaser, s3_event(key, &version), &env.invocation())
+    let out = releaser
+        .on_event(s3_event(key, &version), &env.invocation())
         .await
+        .map(|o| serde_json::to_value(o).unwrap())
         .expect("handled");
     assert_eq!(out["results"][0]["outcome"], "started", "{out}");
     let ops = recorder.operations();
@@ -240,8 +242,10 @@ async fn main() {
             )
             .await;
         recorder.clear();
-        handlers::on_manifest(&releaser, s3_event(&key, &version), &env.invocation())
+        releaser
+            .on_event(s3_event(&key, &version), &env.invocation())
             .await
+            .map(|o| serde_json::to_value(o).unwrap())
             .expect("handled");
         let ops = recorder.operations();
         let ecr = ops

@@ -8,7 +8,8 @@
 
 use std::time::Instant;
 
-use berth_tests::runtime::{self, Function, JobApi, Outcome, moto_env};
+use berth_tests::StandIn;
+use berth_tests::runtime::{self, Function, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
@@ -66,7 +67,7 @@ async fn main() {
 
     let at = Instant::now();
     let vars = moto_env(&env.moto.endpoint);
-    let jobs = JobApi::start().await;
+    let jobs = StandIn::job_api().await;
     let mut migrate_vars = vars.clone();
     migrate_vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", jobs.endpoint.clone()));
     let mut push = Function::spawn("on-image-push", &vars).await;

@@ -1,14 +1,11 @@
-//! ECR repositories and image references: parsing what users write, and resolving tags to
-//! digests with one `BatchGetImage` per repository, all repositories concurrently.
+//! ECR repositories and image references: parsing what users write (pure), and resolving tags
+//! to digests ([`resolve`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod resolve;
+
+pub use resolve::{Resolution, resolve};
+
 use std::fmt;
-
-use aws_sdk_ecr::error::SdkError;
-use aws_sdk_ecr::operation::batch_get_image::BatchGetImageError;
-use aws_sdk_ecr::types::ImageIdentifier;
-
-use crate::error::{Error, Result};
 
 /// The account and region berth runs in: bare repository names in the registry live here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,130 +205,6 @@ pub fn is_valid_tag(t: &str) -> bool {
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
-/// Manifest media types asked of `BatchGetImage`. Without them ECR may convert a manifest to
-/// Docker schema 1 and answer with the digest of that conversion, which no one can pull.
-const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-];
-
-/// What became of each reference: its digest, or why it cannot be used (the user's problem).
-pub type Resolution = BTreeMap<ImageRef, Result<String, String>>;
-
-/// Resolves every reference to a digest: one `BatchGetImage` per repository, concurrently.
-/// Missing tags, digests and repositories are per-image answers; any other ECR failure is an
-/// `Err`, since a retry may succeed.
-pub async fn resolve(
-    ecr_for_region: impl Fn(&str) -> aws_sdk_ecr::Client,
-    refs: impl IntoIterator<Item = ImageRef>,
-) -> Result<Resolution> {
-    let mut by_repo: BTreeMap<Repository, BTreeSet<Reference>> = BTreeMap::new();
-    for r in refs {
-        by_repo.entry(r.repository).or_default().insert(r.reference);
-    }
-    let lookups = by_repo.into_iter().map(|(repo, wanted)| {
-        let client = ecr_for_region(&repo.region);
-        async move {
-            let answers = lookup_repository(&client, &repo, &wanted).await?;
-            Ok::<_, Error>(
-                wanted
-                    .into_iter()
-                    .zip(answers)
-                    .map(|(reference, answer)| {
-                        (
-                            ImageRef {
-                                repository: repo.clone(),
-                                reference,
-                            },
-                            answer,
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        }
-    });
-    let mut out = Resolution::new();
-    for answers in futures_util::future::join_all(lookups).await {
-        out.extend(answers?);
-    }
-    Ok(out)
-}
-
-/// One `BatchGetImage` call; answers in the order of `wanted`.
-async fn lookup_repository(
-    client: &aws_sdk_ecr::Client,
-    repo: &Repository,
-    wanted: &BTreeSet<Reference>,
-) -> Result<Vec<Result<String, String>>> {
-    let ids = wanted.iter().map(|r| match r {
-        Reference::Tag(t) => ImageIdentifier::builder().image_tag(t).build(),
-        Reference::Digest(d) => ImageIdentifier::builder().image_digest(d).build(),
-    });
-    let mut req = client
-        .batch_get_image()
-        .registry_id(&repo.registry_id)
-        .repository_name(&repo.name)
-        .set_image_ids(Some(ids.collect()));
-    for media_type in ACCEPTED_MEDIA_TYPES {
-        req = req.accepted_media_types(media_type);
-    }
-    let out = match req.send().await {
-        Ok(out) => out,
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), BatchGetImageError::RepositoryNotFoundException(_)) =>
-        {
-            let msg = format!("repository {repo} does not exist");
-            return Ok(wanted.iter().map(|_| Err(msg.clone())).collect());
-        }
-        Err(e) => {
-            return Err(Error::aws(format!("ecr:BatchGetImage on {repo}"))(e));
-        }
-    };
-    let found: Vec<(Option<&str>, Option<&str>)> = out
-        .images()
-        .iter()
-        .filter_map(|i| i.image_id())
-        .map(|id| (id.image_tag(), id.image_digest()))
-        .collect();
-    let failure_reason = |reference: &Reference| {
-        out.failures().iter().find_map(|f| {
-            let id = f.image_id()?;
-            let hit = match reference {
-                Reference::Tag(t) => id.image_tag() == Some(t.as_str()),
-                Reference::Digest(d) => id.image_digest() == Some(d.as_str()),
-            };
-            hit.then(|| f.failure_reason().unwrap_or("not found").to_owned())
-        })
-    };
-    Ok(wanted
-        .iter()
-        .map(|reference| {
-            let digest = match reference {
-                Reference::Tag(t) => found
-                    .iter()
-                    .find(|(tag, _)| *tag == Some(t.as_str()))
-                    .and_then(|(_, d)| *d),
-                Reference::Digest(d) => found
-                    .iter()
-                    .find(|(_, digest)| *digest == Some(d.as_str()))
-                    .and_then(|(_, d)| *d),
-            };
-            match digest {
-                Some(d) if is_sha256_digest(d) => Ok(d.to_owned()),
-                Some(d) => Err(format!(
-                    "{reference} in {repo} resolved to an unsupported digest {d:?}"
-                )),
-                None => {
-                    let why = failure_reason(reference).unwrap_or_else(|| "not found".into());
-                    Err(format!("{reference} not found in {repo} ({why})"))
-                }
-            }
-        })
-        .collect())
 }
 
 #[cfg(test)]

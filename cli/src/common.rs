@@ -1,0 +1,111 @@
+//! What several commands share: AWS set-up, reading local files, output formats.
+
+use std::path::Path;
+
+use berth::aws::Clients;
+use berth::images::{Home, ImageRef};
+use berth::keys::ManifestKey;
+use berth::registry::Service;
+use berth::settings::Settings;
+use clap::ValueEnum;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::exit::Failure;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Clients and settings from the standard AWS environment and `BERTH_*` variables.
+pub async fn aws() -> Result<(Clients, Settings), Failure> {
+    let settings = Settings::from_env()?;
+    Ok((Clients::from_env().await, settings))
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::failed(format!("reading {}: {e}", path.display())))
+}
+
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::failed(format!("writing JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// The key a manifest will be uploaded under, from its own `service` and `release`.
+pub fn own_key(bytes: &[u8]) -> ManifestKey {
+    let doc: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let field = |f: &str| {
+        doc.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    ManifestKey {
+        service: field("service"),
+        release: field("release"),
+    }
+}
+
+/// Account and region for bare repository names offline: the manifest's own images decide.
+fn home_from_images(bytes: &[u8]) -> Home {
+    let doc: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    doc.get("images")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter_map(Value::as_str)
+        .find_map(|i| ImageRef::parse(i).ok())
+        .map(|r| Home {
+            account_id: r.repository.registry_id,
+            region: r.repository.region,
+        })
+        .unwrap_or(Home {
+            account_id: String::new(),
+            region: String::new(),
+        })
+}
+
+/// A registry entry from a local file, for offline checks of `manifest_bytes`.
+pub fn offline_registry(path: &Path, manifest_bytes: &[u8]) -> Result<Service, Failure> {
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| Failure::failed(format!("{} is not UTF-8", path.display())))?;
+    let home = home_from_images(manifest_bytes);
+    Service::parse(&path.display().to_string(), None, &text, &home)
+        .map_err(|errors| Failure::refused(errors.join("\n")))
+}
+
+/// The account the credentials belong to, for bare repository names; ECR's registry id.
+pub async fn account_of(clients: &Clients) -> String {
+    if let Ok(a) = std::env::var("BERTH_ACCOUNT_ID") {
+        return a;
+    }
+    clients
+        .ecr
+        .describe_registry()
+        .send()
+        .await
+        .ok()
+        .and_then(|r| r.registry_id().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `2026-11-23T20:09:56Z` for a table: fractions of a second dropped.
+pub fn display_time(at: &str) -> String {
+    match at.split_once('.') {
+        Some((whole, _)) => format!("{whole}Z"),
+        None => at.to_owned(),
+    }
+}
+
+/// `sha256:` and the first 12 hex digits of a pinned image's digest.
+pub fn short_digest(image: &str) -> String {
+    match image.split_once("@sha256:") {
+        Some((_, d)) => format!("sha256:{}", &d[..d.len().min(12)]),
+        None => image.to_owned(),
+    }
+}

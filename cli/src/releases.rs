@@ -1,0 +1,98 @@
+//! `berth releases`: a service's release history, newest first.
+
+use berth::record::{ReleaseRecord, parse_timestamp};
+use berth::releases::Releases;
+use berth::store::Bucket;
+use serde_json::{Value, json};
+
+use crate::common::{Output, aws, display_time, print_json, short_digest};
+use crate::exit::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct ReleasesArgs {
+    service: String,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+pub async fn run(args: ReleasesArgs) -> Outcome {
+    let (clients, settings) = aws().await?;
+    let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
+    let records = Releases::new(clients.codepipeline.clone(), bucket)
+        .list(&args.service)
+        .await?;
+    if args.output == Output::Json {
+        return print_json(&records.iter().map(row).collect::<Vec<_>>());
+    }
+    if records.is_empty() {
+        println!("no releases of {}", args.service);
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<12} {:<21} {:<10} {:>8}  images",
+        "RELEASE", "STATUS", "STARTED", "MIGRATION", "SECONDS"
+    );
+    for r in &records {
+        print_row(r);
+    }
+    Ok(())
+}
+
+fn print_row(r: &ReleaseRecord) {
+    let images: Vec<String> = r
+        .images
+        .iter()
+        .map(|(c, i)| format!("{c}={}", short_digest(i)))
+        .collect();
+    println!(
+        "{:<20} {:<12} {:<21} {:<10} {:>8}  {}",
+        r.release,
+        r.status.name(),
+        display_time(started(r)),
+        r.migration
+            .as_ref()
+            .map(|m| m.outcome.as_str())
+            .unwrap_or("-"),
+        duration(r)
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "-".into()),
+        images.join(" ")
+    );
+    for d in &r.redeployments {
+        println!(
+            "{:<20} {:<12} {:<21} rollback execution {}",
+            "",
+            d.status.map(|s| s.name()).unwrap_or_default(),
+            display_time(&d.started_at),
+            d.pipeline_execution_id
+        );
+    }
+}
+
+fn started(r: &ReleaseRecord) -> &str {
+    r.pipeline_started_at.as_deref().unwrap_or(&r.created_at)
+}
+
+/// Seconds from the pipeline's start to the release's end.
+pub fn duration(r: &ReleaseRecord) -> Option<i64> {
+    Some(
+        parse_timestamp(r.finished_at.as_deref()?)?
+            - parse_timestamp(r.pipeline_started_at.as_deref()?)?,
+    )
+}
+
+/// A release as `--output json` shows it.
+pub fn row(r: &ReleaseRecord) -> Value {
+    let rollbacks: Vec<Value> = r
+        .redeployments
+        .iter()
+        .map(|d| json!({"execution": d.pipeline_execution_id, "started": d.started_at, "status": d.status}))
+        .collect();
+    json!({
+        "release": r.release, "status": r.status, "images": r.images,
+        "started": started(r), "finished": r.finished_at,
+        "migration": r.migration.as_ref().map(|m| m.outcome.clone()),
+        "duration_seconds": duration(r), "pipeline_execution_id": r.pipeline_execution_id,
+        "artifact_version_id": r.artifact_version_id, "rollbacks": rollbacks,
+    })
+}

@@ -1,0 +1,186 @@
+//! `berth render`: the files a manifest would produce — offline from local files (tags stay
+//! tags), or against AWS exactly as a release would resolve them, with a per-container diff
+//! against the task definition the ECS service runs now (a dry run).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth::aws::Clients;
+use berth::images::{Home, Reference};
+use berth::manifest::{self, Problem};
+use berth::on_manifest::{self, Rendering};
+use berth::plan;
+use berth::registry::{Lookup, Registry, Service};
+use berth::render;
+use serde_json::Value;
+
+use crate::common::{account_of, aws, offline_registry, own_key, read};
+use crate::exit::{Failure, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    manifest: PathBuf,
+    /// A task definition (JSON) to render from offline; needs --registry.
+    #[arg(long)]
+    task_def: Option<PathBuf>,
+    /// The service's registry entry (JSON), for offline rendering.
+    #[arg(long)]
+    registry: Option<PathBuf>,
+}
+
+pub async fn run(args: RenderArgs) -> Outcome {
+    let bytes = read(&args.manifest)?;
+    match (args.task_def, args.registry) {
+        (Some(td), Some(registry)) => offline(&bytes, &td, &registry),
+        (Some(_), None) => Err(Failure::usage(
+            "--task-def needs --registry (the service's registry entry) to render offline",
+        )),
+        (None, _) => online(&bytes).await,
+    }
+}
+
+fn offline(bytes: &[u8], td_path: &Path, registry: &Path) -> Outcome {
+    let service = offline_registry(registry, bytes)?;
+    let m = manifest::validate(bytes, &own_key(bytes), Some(&service)).map_err(refused)?;
+    let td: Value = serde_json::from_slice(&read(td_path)?)
+        .map_err(|e| Failure::refused(format!("{}: {e}", td_path.display())))?;
+    let td = td.get("taskDefinition").cloned().unwrap_or(td);
+    let mut images = BTreeMap::new();
+    let mut unresolved = Vec::new();
+    for (container, image) in &m.images {
+        let shown = match &image.reference {
+            Reference::Digest(d) => image.repository.pinned(d),
+            Reference::Tag(t) => {
+                unresolved.push(format!("{container} ({t})"));
+                format!("{}:{t}", image.repository.uri())
+            }
+        };
+        images.insert(container.clone(), shown);
+    }
+    let taskdef =
+        render::render_task_definition(&td, &images).map_err(|e| Failure::refused(e.join("\n")))?;
+    let primary = plan::primary_container(&service.config, &images)
+        .map(|(_, image)| image.clone())
+        .unwrap_or_default();
+    print_rendered(
+        &taskdef,
+        &render::render_appspec(&service.config.appspec),
+        &render::render_image_detail(&primary),
+    );
+    if !unresolved.is_empty() {
+        eprintln!(
+            "note: offline, tags stay tags: {}; a release resolves them to digests",
+            unresolved.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn online(bytes: &[u8]) -> Outcome {
+    let (clients, settings) = aws().await?;
+    let key = own_key(bytes);
+    let home = Home {
+        account_id: account_of(&clients).await,
+        region: clients.region().to_owned(),
+    };
+    let registry = Registry::new(clients.ssm.clone(), &settings.services_prefix);
+    let service = match registry.service(&key.service, &home).await? {
+        Lookup::Found(s) => *s,
+        Lookup::Unusable(reasons) => return Err(Failure::refused(reasons.join("\n"))),
+    };
+    let m = manifest::validate(bytes, &key, Some(&service)).map_err(refused)?;
+    let rendered = match on_manifest::render(&clients, &service, &m).await? {
+        Rendering::Ready(r) => r,
+        Rendering::Refused(problems) => return Err(refused(problems)),
+    };
+    print_rendered(
+        &rendered.task_definition,
+        &rendered.appspec,
+        &rendered.image_detail,
+    );
+    let (running, before) = running_images(&clients, &service).await?;
+    println!(
+        "--- diff against the running task definition ({}) ---",
+        running.as_deref().unwrap_or("none")
+    );
+    for line in diff(&before, &rendered.task_definition) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// The task definition the ECS service runs now, and its container images.
+async fn running_images(
+    clients: &Clients,
+    service: &Service,
+) -> Result<(Option<String>, BTreeMap<String, String>), Failure> {
+    let cfg = &service.config;
+    let services = clients
+        .ecs
+        .describe_services()
+        .cluster(&cfg.cluster)
+        .services(&cfg.ecs_service)
+        .send()
+        .await
+        .map_err(berth::Error::sdk(format!(
+            "ecs:DescribeServices {}/{}",
+            cfg.cluster, cfg.ecs_service
+        )))?;
+    let Some(arn) = services
+        .services()
+        .first()
+        .and_then(|s| s.task_definition())
+        .map(str::to_owned)
+    else {
+        return Ok((None, BTreeMap::new()));
+    };
+    let described = clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(&arn)
+        .send()
+        .await
+        .map_err(berth::Error::sdk(format!(
+            "ecs:DescribeTaskDefinition {arn}"
+        )))?;
+    let images = described
+        .task_definition()
+        .map(|t| {
+            t.container_definitions()
+                .iter()
+                .map(|c| {
+                    let name = c.name().unwrap_or_default().to_owned();
+                    (name, c.image().unwrap_or_default().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((Some(arn), images))
+}
+
+/// One line per container of the rendered task definition: unchanged, changed or new.
+fn diff(before: &BTreeMap<String, String>, rendered: &Value) -> Vec<String> {
+    render::container_names(rendered)
+        .into_iter()
+        .map(|c| {
+            let after = render::container_image(rendered, &c).unwrap_or_default();
+            match before.get(&c) {
+                Some(b) if b == after => format!("  {c}: {after} (unchanged)"),
+                Some(b) => format!("- {c}: {b}\n+ {c}: {after}"),
+                None => format!("+ {c}: {after}"),
+            }
+        })
+        .collect()
+}
+
+fn print_rendered(taskdef: &Value, appspec: &str, detail: &Value) {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    println!("--- taskdef.json ---\n{}", pretty(taskdef));
+    println!("--- appspec.yaml ---\n{appspec}");
+    println!("--- imageDetail.json ---\n{}", pretty(detail));
+}
+
+fn refused(problems: Vec<Problem>) -> Failure {
+    let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    Failure::refused(lines.join("\n"))
+}

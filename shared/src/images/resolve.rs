@@ -1,0 +1,128 @@
+//! Resolving image references to digests: one `BatchGetImage` per repository, repositories
+//! looked up concurrently (at most [`ECR_CONCURRENCY`] at once).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ecr::error::SdkError;
+use aws_sdk_ecr::operation::batch_get_image::{BatchGetImageError, BatchGetImageOutput};
+use aws_sdk_ecr::types::ImageIdentifier;
+use futures_util::StreamExt;
+
+use super::{ImageRef, Reference, Repository, is_sha256_digest};
+use crate::error::{Error, Result};
+
+/// Repositories looked up at once: ECR's `BatchGetImage` is one repository per call, and a
+/// release may name dozens.
+pub const ECR_CONCURRENCY: usize = 16;
+
+/// Manifest media types asked of `BatchGetImage`. Without them ECR may convert a manifest to
+/// Docker schema 1 and answer with the digest of that conversion, which no one can pull.
+const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+];
+
+/// What became of each reference: its digest, or why it cannot be used (the user's problem).
+pub type Resolution = BTreeMap<ImageRef, Result<String, String>>;
+
+/// Resolves every reference to a digest. Missing tags, digests and repositories are
+/// per-image answers; any other ECR failure is an `Err`, since a retry may succeed.
+pub async fn resolve(
+    ecr_for_region: impl Fn(&str) -> aws_sdk_ecr::Client,
+    refs: impl IntoIterator<Item = ImageRef>,
+) -> Result<Resolution> {
+    let mut by_repo: BTreeMap<Repository, BTreeSet<Reference>> = BTreeMap::new();
+    for r in refs {
+        by_repo.entry(r.repository).or_default().insert(r.reference);
+    }
+    let lookups = by_repo.into_iter().map(|(repo, wanted)| {
+        let client = ecr_for_region(&repo.region);
+        async move {
+            let answers = lookup_repository(&client, &repo, &wanted).await?;
+            let refs = wanted.into_iter().map(|reference| ImageRef {
+                repository: repo.clone(),
+                reference,
+            });
+            Ok::<_, Error>(refs.zip(answers).collect::<Vec<_>>())
+        }
+    });
+    let answered: Vec<Result<Vec<_>>> = futures_util::stream::iter(lookups)
+        .buffer_unordered(ECR_CONCURRENCY)
+        .collect()
+        .await;
+    let mut out = Resolution::new();
+    for answers in answered {
+        out.extend(answers?);
+    }
+    Ok(out)
+}
+
+/// One `BatchGetImage` call; answers in the order of `wanted`.
+async fn lookup_repository(
+    client: &aws_sdk_ecr::Client,
+    repo: &Repository,
+    wanted: &BTreeSet<Reference>,
+) -> Result<Vec<Result<String, String>>> {
+    let ids = wanted.iter().map(|r| match r {
+        Reference::Tag(t) => ImageIdentifier::builder().image_tag(t).build(),
+        Reference::Digest(d) => ImageIdentifier::builder().image_digest(d).build(),
+    });
+    let mut req = client
+        .batch_get_image()
+        .registry_id(&repo.registry_id)
+        .repository_name(&repo.name)
+        .set_image_ids(Some(ids.collect()));
+    for media_type in ACCEPTED_MEDIA_TYPES {
+        req = req.accepted_media_types(media_type);
+    }
+    let out = match req.send().await {
+        Ok(out) => out,
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), BatchGetImageError::RepositoryNotFoundException(_)) =>
+        {
+            let msg = format!("repository {repo} does not exist");
+            return Ok(wanted.iter().map(|_| Err(msg.clone())).collect());
+        }
+        Err(e) => return Err(Error::sdk(format!("ecr:BatchGetImage on {repo}"))(e)),
+    };
+    Ok(wanted.iter().map(|r| answer(&out, repo, r)).collect())
+}
+
+/// The digest ECR answered for `reference`, or why there is none.
+fn answer(
+    out: &BatchGetImageOutput,
+    repo: &Repository,
+    reference: &Reference,
+) -> Result<String, String> {
+    let digest = out
+        .images()
+        .iter()
+        .filter_map(|i| i.image_id())
+        .find(|id| match reference {
+            Reference::Tag(t) => id.image_tag() == Some(t.as_str()),
+            Reference::Digest(d) => id.image_digest() == Some(d.as_str()),
+        })
+        .and_then(|id| id.image_digest());
+    match digest {
+        Some(d) if is_sha256_digest(d) => Ok(d.to_owned()),
+        Some(d) => Err(format!(
+            "{reference} in {repo} resolved to an unsupported digest {d:?}"
+        )),
+        None => {
+            let why = out
+                .failures()
+                .iter()
+                .find(|f| {
+                    f.image_id().is_some_and(|id| match reference {
+                        Reference::Tag(t) => id.image_tag() == Some(t.as_str()),
+                        Reference::Digest(d) => id.image_digest() == Some(d.as_str()),
+                    })
+                })
+                .map(|f| f.failure_reason().unwrap_or("not found").to_owned())
+                .unwrap_or_else(|| "not found".into());
+            Err(format!("{reference} not found in {repo} ({why})"))
+        }
+    }
+}

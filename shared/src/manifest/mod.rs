@@ -1,0 +1,196 @@
+//! The release manifest (CONTRACT §3): strict parsing that reports every problem at once.
+//!
+//! The document is walked as a `serde_json::Value` rather than deserialized into a struct,
+//! because serde stops at the first problem and an app team fixing a manifest wants the
+//! whole list.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::images::ImageRef;
+use crate::keys::{MAX_MANIFEST_BYTES, ManifestKey};
+use crate::registry::{MigrationDefaults, Service};
+
+mod fields;
+#[cfg(test)]
+mod tests;
+
+pub const SCHEMA: &str = "berth/v1";
+
+/// One thing wrong with a manifest, tied to the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the field (`images.app`), or `manifest` for the document as a whole.
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The manifest document as written to S3 (by app CI, `on-image-push` or the CLI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: String,
+    pub service: String,
+    pub release: String,
+    pub images: BTreeMap<String, String>,
+    /// Absent: the registry default. `null`: no migration for this release.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_double_option"
+    )]
+    pub migration: Option<Option<MigrationOverride>>,
+    #[serde(default)]
+    pub rollback_of: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+}
+
+mod serde_double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        v: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// What the release asks of the migration step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrationChoice {
+    /// Field absent: run the registry's migration, if it has one.
+    Default,
+    /// `"migration": null`.
+    Skip,
+    /// An object overriding `command` and/or `timeout_seconds` of the registry's migration.
+    Override(MigrationOverride),
+}
+
+/// A manifest that passed every check that needs no AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidManifest {
+    pub service: String,
+    pub release: String,
+    /// Container name → the image it should run.
+    pub images: BTreeMap<String, ImageRef>,
+    pub migration: MigrationChoice,
+    pub rollback_of: Option<String>,
+}
+
+/// The migration a release runs, registry defaults merged with the manifest's override.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationPlan {
+    pub container: String,
+    pub command: Vec<String>,
+    pub timeout_seconds: u64,
+    pub cluster: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+}
+
+impl ValidManifest {
+    /// The migration to run, or `None` when the release or the service has none.
+    pub fn migration_plan(&self, service: &Service) -> Option<MigrationPlan> {
+        let defaults: &MigrationDefaults = service.config.migration.as_ref()?;
+        let (command, timeout_seconds) = match &self.migration {
+            MigrationChoice::Skip => return None,
+            MigrationChoice::Default => (defaults.command.clone(), defaults.timeout_seconds),
+            MigrationChoice::Override(o) => (
+                o.command
+                    .clone()
+                    .unwrap_or_else(|| defaults.command.clone()),
+                o.timeout_seconds.unwrap_or(defaults.timeout_seconds),
+            ),
+        };
+        Some(MigrationPlan {
+            container: defaults.container.clone(),
+            command,
+            timeout_seconds,
+            cluster: service.config.cluster.clone(),
+            subnets: defaults.subnets.clone(),
+            security_groups: defaults.security_groups.clone(),
+        })
+    }
+}
+
+/// Checks a manifest read from `key`. `service` is the registry entry, when there is one;
+/// without it the container and repository checks are skipped (the caller reports why).
+pub fn validate(
+    bytes: &[u8],
+    key: &ManifestKey,
+    service: Option<&Service>,
+) -> Result<ValidManifest, Vec<Problem>> {
+    let doc = document(bytes).map_err(|p| vec![p])?;
+    let mut problems = Vec::new();
+    fields::unknown_fields(&doc, &mut problems);
+    fields::schema(&doc, &mut problems);
+    let service_name = fields::service(&doc, key, &mut problems);
+    let release = fields::release(&doc, key, &mut problems);
+    let images = fields::images(doc.get("images"), service, &mut problems);
+    let migration = fields::migration(doc.get("migration"), service, &mut problems);
+    let rollback_of = fields::rollback_of(&doc, &mut problems);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(ValidManifest {
+        service: service_name.unwrap_or_default(),
+        release: release.unwrap_or_default(),
+        images,
+        migration,
+        rollback_of,
+    })
+}
+
+/// The manifest as a JSON object, or the one problem that makes it unreadable as a whole.
+fn document(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, Problem> {
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Problem::new(
+            "manifest",
+            format!(
+                "is {} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)",
+                bytes.len()
+            ),
+        ));
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(doc)) => Ok(doc),
+        Ok(_) => Err(Problem::new("manifest", "must be a JSON object")),
+        Err(e) => Err(Problem::new("manifest", format!("not valid JSON: {e}"))),
+    }
+}

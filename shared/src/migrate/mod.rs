@@ -1,0 +1,270 @@
+//! `migrate`: the pipeline's Migrate action (CONTRACT §6). CodePipeline job in, exactly one
+//! job result out; the migration itself runs as an ECS task that this function starts and
+//! then watches through continuation tokens, never sleeping.
+//!
+//! - `job`: the job's inputs (UserParameters, the input artifact).
+//! - `start`: the first invocation: skip, or register the task definition and run the task.
+//! - `poll`: later invocations: look at the task and decide ([`crate::migration::decide`]).
+//! - `ecs`: the ECS calls.
+//!
+//! Report-or-retry: every problem that can be described to the pipeline becomes a
+//! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).
+
+mod ecs;
+mod job;
+mod poll;
+mod start;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::aws::Clients;
+use crate::error::{Error, Result};
+use crate::record::{MigrationRecord, ReleaseRecord};
+use crate::records::{Change, Records};
+use crate::settings::Settings;
+use crate::store::Bucket;
+
+pub use ecs::{awslogs, essential_containers};
+pub use job::{parse_user_parameters, started_by};
+
+/// CodePipeline's limit on a failure message.
+const MAX_MESSAGE_CHARS: usize = 5000;
+/// CodePipeline's limit on an execution summary.
+const MAX_SUMMARY_CHARS: usize = 2048;
+
+/// Everything `migrate` needs, built once per function instance.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub clients: Clients,
+    pub records: Records,
+}
+
+/// The job result to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobResult {
+    Continue {
+        token: String,
+        summary: String,
+        task_arn: String,
+    },
+    Success {
+        summary: String,
+        variables: BTreeMap<String, String>,
+        task_arn: Option<String>,
+    },
+    Failure {
+        message: String,
+        task_arn: Option<String>,
+    },
+}
+
+/// The function's answer, once the result was reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Output {
+    Continue { task_arn: String },
+    Success { variables: BTreeMap<String, String> },
+    Failure { message: String },
+}
+
+/// Why a step ends before its natural end: a failure to report to the pipeline, or a fault.
+#[derive(Debug)]
+enum Halt {
+    Report(String),
+    Fault(Error),
+}
+
+impl From<Error> for Halt {
+    fn from(e: Error) -> Self {
+        Halt::Fault(e)
+    }
+}
+
+type Step<T> = std::result::Result<T, Halt>;
+
+fn failure(message: String, task_arn: Option<String>) -> JobResult {
+    JobResult::Failure { message, task_arn }
+}
+
+impl Context {
+    pub async fn from_env() -> Result<Self> {
+        let settings = Settings::from_env()?;
+        Ok(Self::new(
+            Clients::from_env().await,
+            &settings.release_bucket,
+        ))
+    }
+
+    pub fn new(clients: Clients, release_bucket: &str) -> Self {
+        let bucket = Bucket::new(clients.s3.clone(), release_bucket);
+        Self {
+            clients,
+            records: Records::new(bucket),
+        }
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: LambdaEvent<CodePipelineJobEvent>) -> Result<Output> {
+        self.on_job(event.payload).await
+    }
+
+    /// Handles one invocation; `Ok` means a job result was reported.
+    pub async fn on_job(&self, event: CodePipelineJobEvent) -> Result<Output> {
+        let job = event.code_pipeline_job;
+        let Some(job_id) = job.id.clone().filter(|id| !id.is_empty()) else {
+            return Err(Error::Config(
+                "CodePipeline job event has no job id; nothing can be reported".into(),
+            ));
+        };
+        let span = tracing::info_span!("job", job_id = %job_id);
+        let run = async {
+            let result = match Box::pin(self.run(&job, &job_id, SystemTime::now())).await {
+                Ok(r) => r,
+                Err(Halt::Report(message)) => failure(message, None),
+                Err(Halt::Fault(e)) => failure(
+                    format!("berth migrate could not run the migration step: {e}"),
+                    None,
+                ),
+            };
+            self.report(&job_id, &result).await?;
+            Ok(match result {
+                JobResult::Continue { task_arn, .. } => Output::Continue { task_arn },
+                JobResult::Success { variables, .. } => Output::Success { variables },
+                JobResult::Failure { message, .. } => Output::Failure { message },
+            })
+        };
+        run.instrument(span).await
+    }
+
+    async fn run(
+        &self,
+        job: &aws_lambda_events::event::codepipeline_job::CodePipelineJob,
+        job_id: &str,
+        now: SystemTime,
+    ) -> Step<JobResult> {
+        match job
+            .data
+            .continuation_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            Some(raw) => {
+                let token = crate::migration::Token::decode(raw).map_err(Halt::Report)?;
+                self.poll(token, job_id, now).await
+            }
+            None => self.start(job, job_id, now).await,
+        }
+    }
+
+    async fn report(&self, job_id: &str, result: &JobResult) -> Result<()> {
+        let cp = &self.clients.codepipeline;
+        match result {
+            JobResult::Continue {
+                token,
+                summary,
+                task_arn,
+            } => {
+                cp.put_job_success_result()
+                    .job_id(job_id)
+                    .continuation_token(token)
+                    .execution_details(details(summary, Some(task_arn)))
+                    .send()
+                    .await
+                    .map_err(Error::sdk("codepipeline:PutJobSuccessResult"))?;
+            }
+            JobResult::Success {
+                summary,
+                variables,
+                task_arn,
+            } => {
+                let mut req = cp
+                    .put_job_success_result()
+                    .job_id(job_id)
+                    .execution_details(details(summary, task_arn.as_deref()));
+                for (k, v) in variables {
+                    req = req.output_variables(k, v);
+                }
+                req.send()
+                    .await
+                    .map_err(Error::sdk("codepipeline:PutJobSuccessResult"))?;
+            }
+            JobResult::Failure { message, task_arn } => {
+                let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+                let failure = FailureDetails::builder()
+                    .r#type(FailureType::JobFailed)
+                    .message(message)
+                    .set_external_execution_id(task_arn.clone())
+                    .build()
+                    .map_err(|e| Error::Corrupt(format!("failure details: {e}")))?;
+                cp.put_job_failure_result()
+                    .job_id(job_id)
+                    .failure_details(failure)
+                    .send()
+                    .await
+                    .map_err(Error::sdk("codepipeline:PutJobFailureResult"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Best-effort update of the release record's migration outcome: the job result matters
+    /// more, so a failure here is logged, not raised.
+    async fn note(&self, service: &str, release: &str, migration: MigrationRecord) {
+        let edit = |r: &mut ReleaseRecord| {
+            let mut m = migration.clone();
+            if m.task_definition_arn.is_none() {
+                m.task_definition_arn = r
+                    .migration
+                    .as_ref()
+                    .and_then(|old| old.task_definition_arn.clone());
+            }
+            r.migration = Some(m);
+            Change::Write(())
+        };
+        match self
+            .records
+            .update(service, release, SystemTime::now(), edit)
+            .await
+        {
+            Ok(crate::records::Updated::Missing) => {
+                tracing::warn!(%service, %release, "no release record to update")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%service, %release, error = %e, "migration outcome not recorded")
+            }
+        }
+    }
+}
+
+fn details(summary: &str, task_arn: Option<&str>) -> ExecutionDetails {
+    ExecutionDetails::builder()
+        .summary(summary.chars().take(MAX_SUMMARY_CHARS).collect::<String>())
+        .set_external_execution_id(task_arn.map(str::to_owned))
+        .build()
+}
+
+fn migration_record(
+    outcome: &str,
+    job_id: &str,
+    task_definition_arn: Option<&str>,
+    task_arn: Option<&str>,
+    message: Option<String>,
+) -> MigrationRecord {
+    MigrationRecord {
+        outcome: outcome.into(),
+        job_id: Some(job_id.into()),
+        task_definition_arn: task_definition_arn.map(str::to_owned),
+        task_arn: task_arn.map(str::to_owned),
+        seconds: None,
+        message,
+        updated_at: crate::record::timestamp(SystemTime::now()),
+    }
+}

@@ -1,0 +1,75 @@
+//! Re-invocations of a Migrate job: look at the task and decide
+//! ([`crate::migration::decide`]).
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use super::{Context, JobResult, Step, ecs, failure, migration_record};
+use crate::migration::{self, Step as Next, Token};
+use crate::record::epoch_seconds;
+
+impl Context {
+    pub(super) async fn poll(
+        &self,
+        token: Token,
+        job_id: &str,
+        now: SystemTime,
+    ) -> Step<JobResult> {
+        let now_epoch = epoch_seconds(now);
+        let state = match ecs::describe(&self.clients.ecs, &token.cluster, &token.task_arn).await {
+            Ok(state) => state,
+            Err(e) if now_epoch < token.deadline_epoch => {
+                tracing::warn!(error = %e, "could not look at the migration task; asking again later");
+                return Ok(continue_with(&token));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match migration::decide(&token, state.as_ref(), now_epoch) {
+            Next::Wait => Ok(continue_with(&token)),
+            Next::Succeeded { seconds } => Ok(self.succeeded(&token, job_id, seconds).await),
+            Next::TimedOut { message } => {
+                let reason = "berth: migration deadline passed";
+                ecs::stop(&self.clients.ecs, &token.cluster, &token.task_arn, reason).await?;
+                Ok(self.failed(&token, job_id, message).await)
+            }
+            Next::Failed { message } => Ok(self.failed(&token, job_id, message).await),
+        }
+    }
+
+    async fn succeeded(&self, token: &Token, job_id: &str, seconds: u64) -> JobResult {
+        tracing::info!(task_arn = %token.task_arn, duration_seconds = seconds, "migration succeeded");
+        let mut m = migration_record("succeeded", job_id, None, Some(&token.task_arn), None);
+        m.seconds = Some(seconds);
+        self.note(&token.service, &token.release, m).await;
+        JobResult::Success {
+            summary: format!("migration succeeded in {seconds} s ({})", token.task_arn),
+            variables: BTreeMap::from([
+                ("MIGRATION".into(), "succeeded".into()),
+                ("MIGRATION_TASK_ARN".into(), token.task_arn.clone()),
+                ("MIGRATION_SECONDS".into(), seconds.to_string()),
+            ]),
+            task_arn: Some(token.task_arn.clone()),
+        }
+    }
+
+    async fn failed(&self, token: &Token, job_id: &str, message: String) -> JobResult {
+        tracing::warn!(task_arn = %token.task_arn, %message, "migration failed");
+        let m = migration_record(
+            "failed",
+            job_id,
+            None,
+            Some(&token.task_arn),
+            Some(message.clone()),
+        );
+        self.note(&token.service, &token.release, m).await;
+        failure(message, Some(token.task_arn.clone()))
+    }
+}
+
+fn continue_with(token: &Token) -> JobResult {
+    JobResult::Continue {
+        token: token.encode().unwrap_or_default(),
+        summary: format!("migration task {} running", token.task_arn),
+        task_arn: token.task_arn.clone(),
+    }
+}

@@ -1,0 +1,253 @@
+//! The migration decision table.
+
+use super::*;
+
+fn token() -> Token {
+    Token {
+        v: 1,
+        service: "web".into(),
+        release: "v1".into(),
+        cluster: "prod".into(),
+        task_arn: "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/0123456789abcdef".into(),
+        container: "app".into(),
+        essential: vec!["app".into(), "nginx".into()],
+        started_epoch: 1_000,
+        deadline_epoch: 2_800,
+        log_group: Some("/ecs/web".into()),
+        log_stream_prefix: Some("web".into()),
+    }
+}
+
+fn c(name: &str, exit: Option<i32>) -> ContainerState {
+    ContainerState {
+        name: name.into(),
+        exit_code: exit,
+        reason: None,
+    }
+}
+
+fn task(status: &str, stop: Option<&str>, containers: Vec<ContainerState>) -> TaskState {
+    TaskState {
+        last_status: status.into(),
+        stop_code: stop.map(str::to_owned),
+        stopped_reason: stop.map(|s| format!("reason for {s}")),
+        containers,
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Want {
+    Wait,
+    Ok,
+    TimedOut,
+    Fail(&'static [&'static str]),
+}
+
+#[test]
+fn decisions() {
+    let ok = || vec![c("app", Some(0)), c("nginx", Some(0))];
+    let cases: Vec<(&str, Option<TaskState>, u64, Want)> = vec![
+        (
+            "provisioning",
+            Some(task("PROVISIONING", None, vec![])),
+            1_500,
+            Want::Wait,
+        ),
+        (
+            "pending",
+            Some(task("PENDING", None, vec![])),
+            1_500,
+            Want::Wait,
+        ),
+        (
+            "running",
+            Some(task("RUNNING", None, ok())),
+            2_799,
+            Want::Wait,
+        ),
+        (
+            "deprovisioning",
+            Some(task(
+                "DEPROVISIONING",
+                Some("EssentialContainerExited"),
+                ok(),
+            )),
+            2_000,
+            Want::Wait,
+        ),
+        (
+            "running at deadline",
+            Some(task("RUNNING", None, ok())),
+            2_800,
+            Want::TimedOut,
+        ),
+        (
+            "pending past deadline",
+            Some(task("PENDING", None, vec![])),
+            9_999,
+            Want::TimedOut,
+        ),
+        (
+            "exit 0",
+            Some(task("STOPPED", Some("EssentialContainerExited"), ok())),
+            1_300,
+            Want::Ok,
+        ),
+        (
+            "exit 0 after deadline still counts",
+            Some(task("STOPPED", Some("EssentialContainerExited"), ok())),
+            9_000,
+            Want::Ok,
+        ),
+        (
+            "non-zero exit",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![c("app", Some(1)), c("nginx", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&[
+                "container app exited with code 1",
+                "stop code EssentialContainerExited",
+                "stream web/app/0123456789abcdef",
+            ]),
+        ),
+        (
+            "null exit code",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![c("app", None), c("nginx", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&["container app has no exit code"]),
+        ),
+        (
+            "failed to start",
+            Some(task(
+                "STOPPED",
+                Some("TaskFailedToStart"),
+                vec![c("app", None), c("nginx", None)],
+            )),
+            1_300,
+            Want::Fail(&[
+                "stop code TaskFailedToStart",
+                "reason for TaskFailedToStart",
+            ]),
+        ),
+        (
+            "failed to start with zero exits",
+            Some(task("STOPPED", Some("TaskFailedToStart"), ok())),
+            1_300,
+            Want::Fail(&["TaskFailedToStart"]),
+        ),
+        (
+            "user stopped, killed",
+            Some(task(
+                "STOPPED",
+                Some("UserInitiated"),
+                vec![c("app", Some(137)), c("nginx", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&["code 137", "stop code UserInitiated"]),
+        ),
+        (
+            "scheduler stopped",
+            Some(task(
+                "STOPPED",
+                Some("ServiceSchedulerInitiated"),
+                vec![c("app", Some(143)), c("nginx", Some(143))],
+            )),
+            1_300,
+            Want::Fail(&["app exited with code 143", "nginx exited with code 143"]),
+        ),
+        (
+            "spot interruption",
+            Some(task(
+                "STOPPED",
+                Some("SpotInterruption"),
+                vec![c("app", None), c("nginx", None)],
+            )),
+            1_300,
+            Want::Fail(&["SpotInterruption"]),
+        ),
+        (
+            "sidecar non-zero is ignored",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![
+                    c("app", Some(0)),
+                    c("nginx", Some(0)),
+                    c("datadog", Some(2)),
+                ],
+            )),
+            1_300,
+            Want::Ok,
+        ),
+        (
+            "essential missing",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![c("app", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&["container nginx was not reported"]),
+        ),
+        (
+            "unknown task",
+            None,
+            1_300,
+            Want::Fail(&["unknown to ECS", "group /ecs/web"]),
+        ),
+    ];
+    for (name, state, now, want) in cases {
+        let step = decide(&token(), state.as_ref(), now);
+        match (&want, &step) {
+            (Want::Wait, Step::Wait) => {}
+            (Want::Ok, Step::Succeeded { seconds }) => {
+                assert_eq!(*seconds, now - 1_000, "{name}")
+            }
+            (Want::TimedOut, Step::TimedOut { message }) => {
+                assert!(message.contains("within 1800 seconds"), "{name}: {message}")
+            }
+            (Want::Fail(words), Step::Failed { message }) => {
+                for w in *words {
+                    assert!(message.contains(w), "{name}: {w:?} not in {message}");
+                }
+                assert!(message.contains(&token().task_arn), "{name}");
+            }
+            _ => panic!("{name}: wanted {want:?}, got {step:?}"),
+        }
+    }
+}
+
+#[test]
+fn tokens_round_trip_and_respect_the_limit() {
+    let t = token();
+    let s = t.encode().unwrap();
+    assert!(s.len() <= MAX_TOKEN_CHARS);
+    assert_eq!(Token::decode(&s).unwrap(), t);
+    let mut huge = token();
+    huge.essential = (0..500).map(|i| format!("container-{i}")).collect();
+    assert_eq!(huge.encode(), None);
+    assert!(Token::decode("A continuation token if continuing job").is_err());
+}
+
+#[test]
+fn log_hints() {
+    let mut t = token();
+    assert_eq!(t.log_stream().as_deref(), Some("web/app/0123456789abcdef"));
+    t.log_stream_prefix = None;
+    let Step::Failed { message } = decide(&t, None, 0) else {
+        panic!()
+    };
+    assert!(message.contains("stream name is not known"), "{message}");
+    t.log_group = None;
+    let Step::Failed { message } = decide(&t, None, 0) else {
+        panic!()
+    };
+    assert!(message.contains("no awslogs configuration"), "{message}");
+}

@@ -1,0 +1,193 @@
+//! After the claim: the artifact version, the pipeline execution, and the final record write.
+//! The record is written once, at the end; a crash before that is resumed through the
+//! artifact's metadata. On failure the claim is handed back.
+
+use std::time::SystemTime;
+
+use super::claim::ARTIFACT_MANIFEST_VERSION;
+use super::release::{Claimed, Valid};
+use super::{Context, Outcome};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::pipeline;
+use crate::record::{RECORD_SCHEMA, ReleaseRecord, ReleaseStatus, epoch_seconds, timestamp};
+use crate::render::{self as artifact, ARTIFACT_SCHEMA, ArtifactRelease};
+use crate::store::{Condition, Written};
+
+impl Context {
+    /// [`Context::deploy`], handing the claim back on failure so Lambda's retry need not wait
+    /// for the lease.
+    pub(super) async fn deploy_or_hand_back(
+        &self,
+        claimed: Claimed,
+        valid: &Valid,
+        now: SystemTime,
+    ) -> Result<Outcome> {
+        match self.deploy(claimed, valid, now).await {
+            Ok(outcome) => Ok(outcome),
+            Err((e, mut c)) => {
+                c.record.lease_until_epoch = None;
+                if let Err(release_err) = self
+                    .bucket
+                    .put_json(&c.key, &c.record, Condition::Matches(&c.etag))
+                    .await
+                {
+                    tracing::warn!(error = %release_err, "could not hand the claim back; it lapses at the lease time");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Artifact, pipeline, record: the steps after the claim. The record is written once, at
+    /// the end; a crash before that is resumed through the artifact's metadata.
+    async fn deploy(
+        &self,
+        mut claimed: Claimed,
+        valid: &Valid,
+        now: SystemTime,
+    ) -> std::result::Result<Outcome, (Error, Claimed)> {
+        let artifact_version_id = match claimed.record.artifact_version_id.clone() {
+            Some(v) => v,
+            None => match self.write_artifact(valid, now).await {
+                Ok(v) => v,
+                Err(e) => return Err((e, claimed)),
+            },
+        };
+        claimed.record.artifact_version_id = Some(artifact_version_id.clone());
+        let source = &valid.source;
+        let token = pipeline::request_token(&[&source.bucket, &source.key, &source.version_id]);
+        let execution = pipeline::Execution {
+            pipeline: &valid.service.config.pipeline,
+            service: &valid.manifest.service,
+            release: &valid.manifest.release,
+            artifact_version_id: &artifact_version_id,
+            rollback: false,
+            client_request_token: &token,
+        };
+        let execution_id = match pipeline::start(&self.clients.codepipeline, &execution).await {
+            Ok(id) => id,
+            Err(e) => return Err((e, claimed)),
+        };
+        let started_at = timestamp(SystemTime::now());
+        let r = &mut claimed.record;
+        r.status = ReleaseStatus::InProgress;
+        r.pipeline_execution_id = Some(execution_id.clone());
+        r.pipeline_started_at = Some(started_at.clone());
+        r.updated_at = started_at;
+        r.lease_until_epoch = None;
+        if let Err(e) = self.save(&mut claimed).await {
+            return Err((e, claimed));
+        }
+        tracing::info!(
+            service = %valid.manifest.service,
+            release = %valid.manifest.release,
+            %artifact_version_id,
+            pipeline_execution_id = %execution_id,
+            images = ?claimed.record.images,
+            "pipeline started"
+        );
+        Ok(Outcome::Started {
+            service: valid.manifest.service.clone(),
+            release: valid.manifest.release.clone(),
+            artifact_version_id,
+            pipeline_execution_id: execution_id,
+        })
+    }
+
+    /// Zips the artifact and writes it as a new version of `artifacts/<service>/source.zip`.
+    async fn write_artifact(&self, valid: &Valid, now: SystemTime) -> Result<String> {
+        let (service, manifest, rendered) = (&valid.service, &valid.manifest, &valid.rendered);
+        let release_doc = ArtifactRelease {
+            schema: ARTIFACT_SCHEMA.into(),
+            service: manifest.service.clone(),
+            release: manifest.release.clone(),
+            task_family: service.config.task_family.clone(),
+            manifest: valid.source.clone(),
+            images: rendered.images.clone(),
+            migration: manifest.migration_plan(service),
+            rollback_of: manifest.rollback_of.clone(),
+            rendered_at: timestamp(now),
+        };
+        let zip = artifact::zip_artifact(
+            &rendered.task_definition,
+            &rendered.appspec,
+            &rendered.image_detail,
+            &release_doc,
+        )
+        .map_err(|e| Error::Corrupt(format!("zipping the artifact: {e}")))?;
+        let artifact_key = keys::artifact_key(&manifest.service);
+        let metadata = [
+            (ARTIFACT_MANIFEST_VERSION, valid.source.version_id.as_str()),
+            ("berth-release", manifest.release.as_str()),
+        ];
+        let written = self
+            .bucket
+            .put_with_metadata(
+                &artifact_key,
+                zip,
+                "application/zip",
+                Condition::None,
+                &metadata,
+            )
+            .await?;
+        match written {
+            Written::Ok {
+                version_id: Some(v),
+                ..
+            } => Ok(v),
+            _ => Err(Error::Config(format!(
+                "s3://{}/{artifact_key} has no version id: the release bucket must have versioning enabled",
+                self.bucket.name
+            ))),
+        }
+    }
+
+    async fn save(&self, claimed: &mut Claimed) -> Result<()> {
+        match self
+            .bucket
+            .put_json(
+                &claimed.key,
+                &claimed.record,
+                Condition::Matches(&claimed.etag),
+            )
+            .await?
+        {
+            Written::Ok { etag, .. } => {
+                claimed.etag = etag;
+                Ok(())
+            }
+            Written::ConditionFailed => Err(Error::Busy {
+                service: claimed.record.service.clone(),
+                release: claimed.record.release.clone(),
+                until: "the record changed under this invocation".into(),
+            }),
+        }
+    }
+}
+
+/// The claim: a new record in `RENDERING`, leased to this invocation until `lease_until`.
+pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime) -> ReleaseRecord {
+    let (service, manifest) = (&valid.service, &valid.manifest);
+    ReleaseRecord {
+        schema: RECORD_SCHEMA.into(),
+        service: manifest.service.clone(),
+        release: manifest.release.clone(),
+        status: ReleaseStatus::Rendering,
+        manifest: valid.source.clone(),
+        pipeline: service.config.pipeline.clone(),
+        task_family: service.config.task_family.clone(),
+        images: valid.rendered.images.clone(),
+        migration_plan: manifest.migration_plan(service),
+        migration: None,
+        rollback_of: manifest.rollback_of.clone(),
+        artifact_version_id: None,
+        pipeline_execution_id: None,
+        created_at: timestamp(now),
+        updated_at: timestamp(now),
+        pipeline_started_at: None,
+        finished_at: None,
+        lease_until_epoch: Some(epoch_seconds(lease_until)),
+        redeployments: Vec::new(),
+    }
+}

@@ -1,0 +1,247 @@
+//! `on-pipeline-event`: CodePipeline "Pipeline Execution State Change" → the release record's
+//! status (decisions in [`crate::history`]), one `release finished` log line and an optional
+//! notification per finished release.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::Clients;
+use crate::error::{Error, Result};
+use crate::history::{self, Applied, PipelineStateChange};
+use crate::notify::{self, Notifier};
+use crate::pipeline::{VAR_RELEASE, VAR_ROLLBACK, VAR_SERVICE};
+use crate::record::{ReleaseRecord, ReleaseStatus, timestamp};
+use crate::records::{Change, Records, Updated};
+use crate::settings::Settings;
+use crate::store::Bucket;
+
+/// Everything `on-pipeline-event` needs, built once per function instance.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub records: Records,
+    pub notifier: Notifier,
+}
+
+/// What a state change did. Every variant is a success for Lambda.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Output {
+    Recorded {
+        service: String,
+        release: String,
+        status: ReleaseStatus,
+        rollback: bool,
+        migration: Option<String>,
+        duration_seconds: Option<u64>,
+        images: BTreeMap<String, String>,
+        notified: bool,
+    },
+    Ignored {
+        reason: String,
+    },
+}
+
+/// The execution berth started, as its variables name it.
+struct Execution {
+    service: String,
+    release: String,
+    rollback: bool,
+}
+
+impl Context {
+    pub async fn from_env() -> Result<Self> {
+        let settings = Settings::from_env()?;
+        let notifier = Notifier::from_env()?;
+        let clients = Clients::from_env().await;
+        Ok(Self::new(&clients, &settings, notifier))
+    }
+
+    pub fn new(clients: &Clients, settings: &Settings, notifier: Notifier) -> Self {
+        let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
+        Self {
+            codepipeline: clients.codepipeline.clone(),
+            records: Records::new(bucket),
+            notifier,
+        }
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Output> {
+        self.on_event(event.payload, SystemTime::now()).await
+    }
+
+    pub async fn on_event(
+        &self,
+        event: EventBridgeEvent<Value>,
+        now: SystemTime,
+    ) -> Result<Output> {
+        if event.source != "aws.codepipeline"
+            || event.detail_type != "CodePipeline Pipeline Execution State Change"
+        {
+            return Ok(ignored(format!(
+                "not a pipeline execution state change ({} / {})",
+                event.source, event.detail_type
+            )));
+        }
+        let change: PipelineStateChange = match serde_json::from_value(event.detail) {
+            Ok(c) => c,
+            Err(e) => return Ok(ignored(format!("unreadable state change detail: {e}"))),
+        };
+        let Some(status) = history::status_of(&change.state) else {
+            return Ok(ignored(format!(
+                "state {} changes no release status",
+                change.state
+            )));
+        };
+        let Some(exec) = self.execution(&change).await? else {
+            return Ok(ignored(format!(
+                "execution {} of {} was not started by berth",
+                change.execution_id, change.pipeline
+            )));
+        };
+        self.record(&change, &exec, status, now).await
+    }
+
+    /// The berth variables of the execution, if berth started it.
+    async fn execution(&self, change: &PipelineStateChange) -> Result<Option<Execution>> {
+        let out = self
+            .codepipeline
+            .get_pipeline_execution()
+            .pipeline_name(&change.pipeline)
+            .pipeline_execution_id(&change.execution_id)
+            .send()
+            .await
+            .map_err(Error::sdk(format!(
+                "codepipeline:GetPipelineExecution {} {}",
+                change.pipeline, change.execution_id
+            )))?;
+        let var = |name: &str| {
+            out.pipeline_execution()
+                .map(|e| e.variables())
+                .unwrap_or_default()
+                .iter()
+                .find(|v| v.name() == Some(name))
+                .and_then(|v| v.resolved_value())
+                .map(str::to_owned)
+        };
+        let (Some(service), Some(release)) = (var(VAR_SERVICE), var(VAR_RELEASE)) else {
+            return Ok(None);
+        };
+        let rollback = var(VAR_ROLLBACK).as_deref() == Some("true");
+        Ok(Some(Execution {
+            service,
+            release,
+            rollback,
+        }))
+    }
+
+    /// Applies the new status to the release record, then logs and notifies a finished one.
+    async fn record(
+        &self,
+        change: &PipelineStateChange,
+        exec: &Execution,
+        status: ReleaseStatus,
+        now: SystemTime,
+    ) -> Result<Output> {
+        let execution_id = change.execution_id.as_str();
+        let at = timestamp(now);
+        let updated = self
+            .records
+            .update(&exec.service, &exec.release, now, |r| {
+                let seconds = history::seconds_since_start(r, execution_id, now);
+                match history::apply(r, execution_id, status, exec.rollback, &at) {
+                    Applied::Unrelated => Change::Keep(None),
+                    Applied::Own | Applied::Redeployment => Change::Write(Some(seconds)),
+                }
+            })
+            .await?;
+        let (seconds, record) = match updated {
+            Updated::Written {
+                value: Some(seconds),
+                record,
+            } => (seconds, record),
+            Updated::Written { value: None, .. } | Updated::Kept { .. } => {
+                return Ok(ignored(format!(
+                    "execution {execution_id} is not the one recorded for {}/{}",
+                    exec.service, exec.release
+                )));
+            }
+            Updated::Missing => {
+                return Ok(ignored(format!(
+                    "no release record for {}/{}",
+                    exec.service, exec.release
+                )));
+            }
+        };
+        let notified = if status.is_final() {
+            self.finished(exec, status, seconds, &record, execution_id)
+                .await
+        } else {
+            false
+        };
+        Ok(Output::Recorded {
+            service: exec.service.clone(),
+            release: exec.release.clone(),
+            status,
+            rollback: exec.rollback,
+            migration: record.migration.as_ref().map(|m| m.outcome.clone()),
+            duration_seconds: seconds.filter(|_| status.is_final()),
+            images: record.images.clone(),
+            notified,
+        })
+    }
+
+    /// Logs the `release finished` line and sends the notification; whether it was delivered.
+    async fn finished(
+        &self,
+        exec: &Execution,
+        status: ReleaseStatus,
+        seconds: Option<u64>,
+        record: &ReleaseRecord,
+        execution_id: &str,
+    ) -> bool {
+        let migration = record.migration.as_ref().map(|m| m.outcome.as_str());
+        let text = notify::message(&notify::Finished {
+            service: &exec.service,
+            release: &exec.release,
+            status,
+            rollback: exec.rollback,
+            images: &record.images,
+            migration,
+            seconds,
+            pipeline_execution_id: execution_id,
+        });
+        let mut notified = false;
+        if self.notifier.enabled() {
+            match self.notifier.send(&text).await {
+                Ok(()) => notified = true,
+                Err(reason) => {
+                    tracing::warn!(%reason, service = %exec.service, release = %exec.release, "release notification not delivered")
+                }
+            }
+        }
+        tracing::info!(
+            service = %exec.service,
+            release = %exec.release,
+            status = status.name(),
+            rollback = exec.rollback,
+            images = ?record.images,
+            migration = migration.unwrap_or("none"),
+            duration_seconds = seconds,
+            pipeline_execution_id = %execution_id,
+            "release finished"
+        );
+        notified
+    }
+}
+
+fn ignored(reason: String) -> Output {
+    tracing::info!(%reason, "event ignored");
+    Output::Ignored { reason }
+}

@@ -1,0 +1,321 @@
+//! Seeding moto with what a real account would have before a release: the bucket, ECR
+//! repositories and images, the cluster and task definition, the registry entry, the pipeline.
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::{Value, json};
+
+use crate::{ACCOUNT, BUCKET, Env, REGION, raw_json, raw_query, repo_uri, urlencode, web_registry};
+
+impl Env {
+    pub(crate) async fn seed(&mut self) {
+        let s3 = &self.clients.s3;
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create bucket");
+        s3.put_bucket_versioning()
+            .bucket(BUCKET)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable versioning");
+        for repo in ["web/app", "web/nginx"] {
+            self.clients
+                .ecr
+                .create_repository()
+                .repository_name(repo)
+                .send()
+                .await
+                .expect("create repository");
+        }
+        for (repo, tag) in [
+            ("web/app", "v1.0.0"),
+            ("web/app", "3f9c2e1"),
+            ("web/app", "v1.4.2"),
+            ("web/nginx", "1.25"),
+            ("web/nginx", "1.27"),
+        ] {
+            self.push_image(repo, tag).await;
+        }
+        self.clients
+            .ecs
+            .create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .expect("create cluster");
+        self.register_task_definition().await;
+        self.create_ecs_service("web", "web:1").await;
+        let subnets = self.default_subnets().await;
+        self.put_registry(&web_registry(&subnets)).await;
+        self.create_pipeline("berth-web").await;
+    }
+
+    /// The ECS service in cluster `prod`, running `task_definition`.
+    pub async fn create_ecs_service(&self, name: &str, task_definition: &str) {
+        self.clients
+            .ecs
+            .create_service()
+            .cluster("prod")
+            .service_name(name)
+            .task_definition(task_definition)
+            .desired_count(1)
+            .send()
+            .await
+            .expect("create service");
+    }
+
+    /// Pushes an image (a manifest with a unique layer) and records its digest.
+    pub async fn push_image(&mut self, repo: &str, tag: &str) -> String {
+        let layer = format!(
+            "sha256:{:064x}",
+            self.digests.len() as u64 + 1 + (tag.len() as u64) * 1000
+        );
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1000,
+                       "digest": format!("sha256:{:064x}", self.digests.len() + 77)},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2000, "digest": layer}]
+        });
+        let out = self
+            .clients
+            .ecr
+            .put_image()
+            .repository_name(repo)
+            .image_tag(tag)
+            .image_manifest(manifest.to_string())
+            .send()
+            .await
+            .expect("put image");
+        let digest = out
+            .image()
+            .and_then(|i| i.image_id())
+            .and_then(|id| id.image_digest())
+            .expect("digest")
+            .to_owned();
+        self.digests.insert(format!("{repo}:{tag}"), digest.clone());
+        digest
+    }
+
+    pub fn digest(&self, repo_tag: &str) -> &str {
+        &self.digests[repo_tag]
+    }
+
+    /// The template: app and nginx by tag, and a sidecar berth does not manage.
+    pub async fn register_task_definition(&self) {
+        use aws_sdk_ecs::types::{
+            Compatibility, ContainerDefinition, LogConfiguration, LogDriver, NetworkMode,
+        };
+        let app = ContainerDefinition::builder()
+            .name("app")
+            .image(format!("{}:v1.0.0", repo_uri("web/app")))
+            .memory(512)
+            .essential(true)
+            .log_configuration(
+                LogConfiguration::builder()
+                    .log_driver(LogDriver::Awslogs)
+                    .options("awslogs-group", "/ecs/web")
+                    .options("awslogs-region", REGION)
+                    .options("awslogs-stream-prefix", "web")
+                    .build()
+                    .expect("log config"),
+            )
+            .build();
+        // Not essential here only because moto reports just the first container of a task;
+        // the essential-container rule itself is covered by berth::migration's unit tests.
+        let nginx = ContainerDefinition::builder()
+            .name("nginx")
+            .image(format!("{}:1.25", repo_uri("web/nginx")))
+            .memory(128)
+            .essential(false)
+            .build();
+        let sidecar = ContainerDefinition::builder()
+            .name("datadog")
+            .image("public.ecr.aws/datadog/agent:7")
+            .memory(128)
+            .essential(false)
+            .build();
+        self.clients
+            .ecs
+            .register_task_definition()
+            .family("web")
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("512")
+            .memory("1024")
+            .execution_role_arn(format!("arn:aws:iam::{ACCOUNT}:role/web-exec"))
+            .container_definitions(app)
+            .container_definitions(nginx)
+            .container_definitions(sidecar)
+            .send()
+            .await
+            .expect("register task definition");
+    }
+
+    pub async fn put_registry(&self, entry: &Value) {
+        let name = format!(
+            "/berth/services/{}",
+            entry["service"].as_str().unwrap_or("web")
+        );
+        self.clients
+            .ssm
+            .put_parameter()
+            .name(name)
+            .value(entry.to_string())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .expect("put registry parameter");
+    }
+
+    /// Subnet ids of moto's default VPC (RunTask needs real ones).
+    pub async fn default_subnets(&self) -> Vec<String> {
+        let xml = raw_query(
+            &self.moto.endpoint,
+            "ec2",
+            "Action=DescribeSubnets&Version=2016-11-15",
+        )
+        .await;
+        xml.split("<subnetId>")
+            .skip(1)
+            .filter_map(|s| s.split("</subnetId>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Migrate (Lambda) ▸ Deploy.
+    pub async fn create_pipeline(&self, name: &str) {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+        let role = format!("{name}-role");
+        raw_query(
+            &self.moto.endpoint,
+            "iam",
+            &format!(
+                "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument={}",
+                urlencode(&trust.to_string())
+            ),
+        )
+        .await;
+        let pipeline = json!({
+            "pipeline": {
+                "name": name,
+                "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{role}"),
+                "artifactStore": {"type": "S3", "location": "berth-artifact-store"},
+                "pipelineType": "V2",
+                "executionMode": "QUEUED",
+                "variables": [
+                    {"name": "BERTH_SERVICE", "defaultValue": "none"},
+                    {"name": "BERTH_RELEASE", "defaultValue": "none"},
+                    {"name": "BERTH_ROLLBACK", "defaultValue": "false"}
+                ],
+                "stages": [
+                    {"name": "Source", "actions": [{"name": "Source",
+                        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                        "configuration": {"S3Bucket": BUCKET, "S3ObjectKey": "artifacts/web/source.zip", "PollForSourceChanges": "false"},
+                        "outputArtifacts": [{"name": "SourceArtifact"}]}]},
+                    {"name": "Migrate", "actions": [{"name": "Migrate",
+                        "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+                        "configuration": {"FunctionName": "berth-migrate", "UserParameters": "{\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"},
+                        "inputArtifacts": [{"name": "SourceArtifact"}]}]},
+                    {"name": "Deploy", "actions": [{"name": "Deploy",
+                        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
+                        "configuration": {"ApplicationName": "web", "DeploymentGroupName": "web",
+                            "TaskDefinitionTemplateArtifact": "SourceArtifact", "TaskDefinitionTemplatePath": "taskdef.json",
+                            "AppSpecTemplateArtifact": "SourceArtifact", "AppSpecTemplatePath": "appspec.yaml"},
+                        "inputArtifacts": [{"name": "SourceArtifact"}]}]}
+                ]
+            }
+        });
+        raw_json(
+            &self.moto.endpoint,
+            "codepipeline",
+            "CodePipeline_20150709.CreatePipeline",
+            &pipeline.to_string(),
+        )
+        .await;
+    }
+
+    /// Copies an artifact version into the pipeline's artifact store location, as the Source
+    /// action does, and returns the key the Migrate action's job event names.
+    pub async fn stage_artifact(&self, artifact_version: &str, release: &str) -> String {
+        let zip = self
+            .get_object("artifacts/web/source.zip", Some(artifact_version))
+            .await
+            .expect("artifact version exists");
+        let key = format!("berth-web/SourceArti/{release}.zip");
+        self.clients
+            .s3
+            .put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(ByteStream::from(zip))
+            .send()
+            .await
+            .expect("stage artifact");
+        key
+    }
+
+    /// A service `wide<n>` with `n` containers, each from its own repository `wide<n>/c<i>`
+    /// holding one image tagged `v1`; returns the manifest images naming them all by tag.
+    pub async fn seed_wide_service(&mut self, n: usize) -> Value {
+        use aws_sdk_ecs::types::ContainerDefinition;
+        let service = format!("wide{n}");
+        let mut containers = serde_json::Map::new();
+        let mut images = serde_json::Map::new();
+        let mut register = self
+            .clients
+            .ecs
+            .register_task_definition()
+            .family(&service)
+            .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+            .cpu("1024")
+            .memory("4096");
+        for i in 0..n {
+            let repo = format!("{service}/c{i}");
+            self.clients
+                .ecr
+                .create_repository()
+                .repository_name(&repo)
+                .send()
+                .await
+                .expect("create repository");
+            self.push_image(&repo, "v1").await;
+            containers.insert(format!("c{i}"), json!(repo));
+            images.insert(format!("c{i}"), json!(format!("{}:v1", repo_uri(&repo))));
+            register = register.container_definitions(
+                ContainerDefinition::builder()
+                    .name(format!("c{i}"))
+                    .image(format!("{}:v0", repo_uri(&repo)))
+                    .memory(64)
+                    .essential(i == 0)
+                    .build(),
+            );
+        }
+        register
+            .send()
+            .await
+            .expect("register wide task definition");
+        let entry = json!({
+            "service": service, "cluster": "prod", "ecs_service": service,
+            "pipeline": format!("berth-{service}"), "task_family": service,
+            "containers": containers,
+            "appspec": { "container": "c0", "port": 80 }
+        });
+        self.put_registry(&entry).await;
+        self.create_pipeline(&format!("berth-{service}")).await;
+        Value::Object(images)
+    }
+}
