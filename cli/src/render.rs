@@ -12,6 +12,7 @@ use berth::on_manifest::{self, Rendering};
 use berth::plan;
 use berth::registry::{Lookup, Registry, Service};
 use berth::render;
+use berth::taskdef::{self, Template};
 use serde_json::Value;
 
 use crate::common::{account_of, aws, offline_registry, own_key, read};
@@ -109,53 +110,32 @@ async fn online(bytes: &[u8]) -> Outcome {
     Ok(())
 }
 
-/// The task definition the ECS service runs now, and its container images.
+/// The task definition the ECS service runs now (what a release starts from), and its
+/// container images.
 async fn running_images(
     clients: &Clients,
     service: &Service,
 ) -> Result<(Option<String>, BTreeMap<String, String>), Failure> {
     let cfg = &service.config;
-    let services = clients
-        .ecs
-        .describe_services()
-        .cluster(&cfg.cluster)
-        .services(&cfg.ecs_service)
-        .send()
-        .await
-        .map_err(berth::Error::sdk(format!(
-            "ecs:DescribeServices {}/{}",
-            cfg.cluster, cfg.ecs_service
-        )))?;
-    let Some(arn) = services
-        .services()
-        .first()
-        .and_then(|s| s.task_definition())
-        .map(str::to_owned)
+    let Template::Found(td) =
+        taskdef::running(&clients.ecs, &cfg.cluster, &cfg.ecs_service).await?
     else {
         return Ok((None, BTreeMap::new()));
     };
-    let described = clients
-        .ecs
-        .describe_task_definition()
-        .task_definition(&arn)
-        .send()
-        .await
-        .map_err(berth::Error::sdk(format!(
-            "ecs:DescribeTaskDefinition {arn}"
-        )))?;
-    let images = described
-        .task_definition()
-        .map(|t| {
-            t.container_definitions()
-                .iter()
-                .map(|c| {
-                    let name = c.name().unwrap_or_default().to_owned();
-                    (name, c.image().unwrap_or_default().to_owned())
-                })
-                .collect()
+    let arn = td
+        .get("taskDefinitionArn")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let images = render::container_names(&td)
+        .into_iter()
+        .map(|c| {
+            let image = render::container_image(&td, &c)
+                .unwrap_or_default()
+                .to_owned();
+            (c, image)
         })
-        .unwrap_or_default();
-    Ok((Some(arn), images))
+        .collect();
+    Ok((arn, images))
 }
 
 /// One line per container of the rendered task definition: unchanged, changed or new.

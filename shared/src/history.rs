@@ -34,8 +34,23 @@ pub enum Applied {
     Own,
     /// A rollback execution that redeployed this release's artifact.
     Redeployment,
-    /// Neither: nothing was changed.
+    /// A late or repeated event: the record already says this, or already holds a final
+    /// status that a non-final one must not undo. Nothing was changed.
+    Stale,
+    /// Neither execution: nothing was changed.
     Unrelated,
+}
+
+/// Whether a state change may replace `current`. CodePipeline's events reach EventBridge
+/// "best effort" and may arrive late or more than once, so a non-final status (a late
+/// `STARTED`) never replaces a final one, and the same final status twice changes nothing (no
+/// second notification). A final status may follow another one (a failed stage retried until
+/// the execution succeeds).
+fn advances(current: Option<ReleaseStatus>, new: ReleaseStatus) -> bool {
+    match current {
+        Some(c) if c.is_final() => new.is_final() && new != c,
+        _ => true,
+    }
 }
 
 /// Applies execution `execution_id`'s new `status` (at time `at`) to the record.
@@ -48,6 +63,9 @@ pub fn apply(
 ) -> Applied {
     let finished = status.is_final().then(|| at.to_owned());
     if record.pipeline_execution_id.as_deref() == Some(execution_id) {
+        if !advances(Some(record.status), status) {
+            return Applied::Stale;
+        }
         record.status = status;
         if finished.is_some() {
             record.finished_at = finished;
@@ -62,6 +80,7 @@ pub fn apply(
         .iter_mut()
         .find(|r| r.pipeline_execution_id == execution_id)
     {
+        Some(r) if !advances(r.status, status) => return Applied::Stale,
         Some(r) => {
             r.status = Some(status);
             if finished.is_some() {
@@ -73,6 +92,7 @@ pub fn apply(
             started_at: at.to_owned(),
             status: Some(status),
             finished_at: finished,
+            migration: None,
         }),
     }
     Applied::Redeployment
@@ -235,6 +255,7 @@ mod tests {
             started_at: "2026-01-04T00:00:00Z".into(),
             status: Some(Succeeded),
             finished_at: None,
+            migration: None,
         });
         let records = [v1, v2, v3];
         assert_eq!(last_known_good(&records).unwrap().release, "v1");
@@ -266,6 +287,35 @@ mod tests {
         assert_eq!(r.redeployments[0].finished_at.as_deref(), Some(later));
         assert_eq!(r.status, Succeeded, "the release's own status is untouched");
         assert_eq!(started_epoch(&r, "r1"), Some(1_767_571_200));
+    }
+
+    /// Pipeline events arrive late and more than once.
+    #[test]
+    fn late_and_repeated_events_change_nothing() {
+        let at = "2026-01-05T00:00:00Z";
+        let mut r = rec("v1", "2026-01-01T00:00:00Z", InProgress);
+        assert_eq!(apply(&mut r, "e-v1", Succeeded, false, at), Applied::Own);
+        let done = r.clone();
+        for late in [InProgress, Succeeded] {
+            assert_eq!(
+                apply(&mut r, "e-v1", late, false, "2026-01-06T00:00:00Z"),
+                Applied::Stale
+            );
+            assert_eq!(r, done, "{late:?} after SUCCEEDED");
+        }
+        // A failed stage retried: FAILED, then RESUMED (ignored), then SUCCEEDED.
+        let mut f = rec("v2", "2026-01-01T00:00:00Z", Failed);
+        assert_eq!(apply(&mut f, "e-v2", InProgress, false, at), Applied::Stale);
+        assert_eq!(apply(&mut f, "e-v2", Succeeded, false, at), Applied::Own);
+        assert_eq!(f.status, Succeeded);
+        // The same for a rollback's redeployment.
+        assert_eq!(
+            apply(&mut r, "r1", Succeeded, true, at),
+            Applied::Redeployment
+        );
+        assert_eq!(apply(&mut r, "r1", InProgress, true, at), Applied::Stale);
+        assert_eq!(apply(&mut r, "r1", Succeeded, true, at), Applied::Stale);
+        assert_eq!(r.redeployments[0].status, Some(Succeeded));
     }
 
     #[test]

@@ -41,6 +41,19 @@ pub fn plan(service: &Service, manifest: &ValidManifest, template: &Value) -> Pl
         )
     };
     let mut plan = Plan::default();
+    let family = template
+        .get("family")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if family != cfg.task_family {
+        plan.problems.push(Problem::new(
+            "task_family",
+            format!(
+                "the ECS service {:?} runs a revision of family {family:?}, but the registry names family {:?}",
+                cfg.ecs_service, cfg.task_family
+            ),
+        ));
+    }
     for (container, image) in &manifest.images {
         let field = format!("images.{container}");
         if in_template.contains(container) {

@@ -49,10 +49,17 @@ impl ReleaseStatus {
 /// What the migration step did for this release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationRecord {
-    /// `pending`, `running`, `skipped`, `succeeded` or `failed`.
+    /// `starting` (task definition registered, task being started), `running`, `skipped`,
+    /// `succeeded`, `failed`, or `stopped` (its pipeline execution ended while it ran).
     pub outcome: String,
     #[serde(default)]
     pub job_id: Option<String>,
+    /// The pipeline execution the Migrate action ran in, when the action names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_id: Option<String>,
+    /// When the action was first invoked for this job: the migration deadline counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_invoked_epoch: Option<u64>,
     #[serde(default)]
     pub task_definition_arn: Option<String>,
     #[serde(default)]
@@ -108,6 +115,9 @@ pub struct Redeployment {
     pub status: Option<ReleaseStatus>,
     #[serde(default)]
     pub finished_at: Option<String>,
+    /// What the Migrate action did in this execution (`skipped`: a rollback never migrates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
 }
 
 /// RFC 3339 UTC time, the format of every timestamp berth writes.

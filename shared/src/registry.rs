@@ -54,8 +54,11 @@ pub struct AppSpecTarget {
     pub port: u16,
 }
 
-/// Longest migration berth will wait for, in seconds (a day).
-pub const MAX_MIGRATION_TIMEOUT_SECONDS: u64 = 86_400;
+/// Longest migration berth will wait for, in seconds: 23 hours. CodePipeline fails a Lambda
+/// invoke action after 24 hours ("If not successful after 24 hours, CodePipeline sets the
+/// Lambda invoke action state to failed" — CodePipeline quotas), and then never invokes it
+/// again; the hour of margin covers the time before the task starts and the last poll.
+pub const MAX_MIGRATION_TIMEOUT_SECONDS: u64 = 82_800;
 
 /// A registry entry with its repositories resolved against the home account and region.
 #[derive(Debug, Clone)]
@@ -349,7 +352,7 @@ pub(crate) mod tests {
         v["containers"]["app"] = "docker.io/app".into();
         v["push_trigger"]["container"] = "worker".into();
         v["push_trigger"]["tag_pattern"] = "(".into();
-        v["migration"]["timeout_seconds"] = 0.into();
+        v["migration"]["timeout_seconds"] = 82_801.into();
         v["migration"]["subnets"] = serde_json::json!([]);
         let errors = Service::parse("/berth/services/web", Some("web"), &v.to_string(), &home())
             .unwrap_err();

@@ -201,6 +201,7 @@ impl Releases {
                     started_at: timestamp(now),
                     status: Some(ReleaseStatus::InProgress),
                     finished_at: None,
+                    migration: None,
                 });
                 Change::Write(())
             })

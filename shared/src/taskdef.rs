@@ -1,4 +1,10 @@
-//! Reading the task definition template as the raw JSON ECS returned.
+//! The template of a release: the task definition the ECS service runs now, as the raw JSON
+//! ECS returned.
+//!
+//! Not the family's latest ACTIVE revision: every release registers revisions (migrate before
+//! the deployment, CodeDeploy for it), and a release that failed or was rolled back leaves its
+//! revision as the newest. Taking that as the template would ship the failed release's images
+//! for every container the next release does not name.
 //!
 //! The SDK's typed `TaskDefinition` cannot be serialized back to JSON, and a hand-written
 //! conversion would silently drop any field newer than the SDK. So the response body of
@@ -6,8 +12,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
+use aws_sdk_ecs::types::{DeploymentControllerType, Service};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
@@ -48,52 +53,179 @@ pub enum Template {
     Missing(String),
 }
 
-/// The latest ACTIVE revision of `family` as ECS's JSON (`taskDefinition` object).
-pub async fn latest_active(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Template> {
+/// The task definition ECS service `service` in `cluster` runs now, as ECS's JSON.
+pub async fn running(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> Result<Template> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "ecs:DescribeServices {cluster}/{service}"
+        )))?;
+    let found = out.services().iter().find(|s| {
+        s.service_name() == Some(service)
+            || s.service_arn()
+                .is_some_and(|a| a.ends_with(&format!("/{service}")))
+    });
+    let arn = match found.map(running_task_definition) {
+        Some(Ok(arn)) => arn,
+        Some(Err(reason)) => return Ok(Template::Missing(reason)),
+        None => {
+            let why = out
+                .failures()
+                .iter()
+                .filter_map(|f| f.reason())
+                .next()
+                .unwrap_or("MISSING");
+            return Ok(Template::Missing(format!(
+                "ECS service {service:?} in cluster {cluster:?} was not found ({why}); the release's template is the task definition it runs"
+            )));
+        }
+    };
+    describe(ecs, &arn).await.map(Template::Found)
+}
+
+/// Which task definition a described service runs: for a CODE_DEPLOY (or EXTERNAL) service the
+/// one of its PRIMARY task set, the task set serving production traffic; for an ECS-controlled
+/// service the one of its PRIMARY deployment.
+pub fn running_task_definition(s: &Service) -> Result<String, String> {
+    let name = s.service_name().unwrap_or("?");
+    if s.status() != Some("ACTIVE") {
+        return Err(format!(
+            "ECS service {name:?} is {}, not ACTIVE",
+            s.status().unwrap_or("of unknown status")
+        ));
+    }
+    let controller = s
+        .deployment_controller()
+        .map(|d| d.r#type().clone())
+        .unwrap_or(DeploymentControllerType::Ecs);
+    let primary = match controller {
+        DeploymentControllerType::Ecs => s
+            .deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .and_then(|d| d.task_definition())
+            .or(s.task_definition()),
+        _ => s
+            .task_sets()
+            .iter()
+            .find(|t| t.status() == Some("PRIMARY"))
+            .and_then(|t| t.task_definition()),
+    };
+    primary.map(str::to_owned).ok_or_else(|| {
+        format!(
+            "ECS service {name:?} ({} controller) has no PRIMARY task set, so nothing runs that a release could start from",
+            controller.as_str()
+        )
+    })
+}
+
+/// One task definition revision as ECS's JSON (`taskDefinition` object).
+pub async fn describe(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
     let raw = RawBody::default();
-    let sent = ecs
-        .describe_task_definition()
-        .task_definition(family)
+    ecs.describe_task_definition()
+        .task_definition(arn)
         .customize()
         .interceptor(raw.clone())
         .send()
-        .await;
-    match sent {
-        Ok(_) => {}
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), DescribeTaskDefinitionError::ClientException(_))
-                || e.err().code() == Some("TaskDefinitionNotFoundException") =>
-        {
-            return Ok(Template::Missing(format!(
-                "task definition family {family:?} has no ACTIVE revision to use as the template ({})",
-                e.err().message().unwrap_or("not found")
-            )));
-        }
-        Err(e) => {
-            return Err(Error::sdk(format!("ecs:DescribeTaskDefinition {family}"))(
-                e,
-            ));
-        }
-    }
+        .await
+        .map_err(Error::sdk(format!("ecs:DescribeTaskDefinition {arn}")))?;
+    let corrupt = |what: &str| Error::Corrupt(format!("ecs:DescribeTaskDefinition {arn}: {what}"));
     let body = raw
         .0
         .lock()
         .ok()
         .and_then(|mut b| b.take())
-        .ok_or_else(|| {
-            Error::Corrupt(format!(
-                "ecs:DescribeTaskDefinition {family}: response body was not captured"
-            ))
-        })?;
-    let mut doc: Value = serde_json::from_slice(&body).map_err(|e| {
-        Error::Corrupt(format!(
-            "ecs:DescribeTaskDefinition {family}: bad JSON: {e}"
-        ))
-    })?;
+        .ok_or_else(|| corrupt("response body was not captured"))?;
+    let mut doc: Value =
+        serde_json::from_slice(&body).map_err(|e| corrupt(&format!("bad JSON: {e}")))?;
     match doc.get_mut("taskDefinition").map(Value::take) {
-        Some(td @ Value::Object(_)) => Ok(Template::Found(td)),
-        _ => Err(Error::Corrupt(format!(
-            "ecs:DescribeTaskDefinition {family}: response has no taskDefinition"
-        ))),
+        Some(td @ Value::Object(_)) => Ok(td),
+        _ => Err(corrupt("response has no taskDefinition")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{DeploymentController, TaskSet};
+
+    const TD1: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:1";
+    const TD2: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:2";
+
+    fn service(
+        controller: DeploymentControllerType,
+    ) -> aws_sdk_ecs::types::builders::ServiceBuilder {
+        Service::builder()
+            .service_name("web")
+            .status("ACTIVE")
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(controller)
+                    .build()
+                    .unwrap(),
+            )
+    }
+
+    fn task_set(status: &str, td: &str) -> TaskSet {
+        TaskSet::builder()
+            .status(status)
+            .task_definition(td)
+            .build()
+    }
+
+    #[test]
+    fn the_template_is_what_serves_production_traffic() {
+        let deployment = |status: &str, td: &str| {
+            aws_sdk_ecs::types::Deployment::builder()
+                .status(status)
+                .task_definition(td)
+                .build()
+        };
+        let cases: Vec<(&str, Service, Result<&str, &str>)> = vec![
+            (
+                "blue/green: the PRIMARY task set, not a newer ACTIVE one",
+                service(DeploymentControllerType::CodeDeploy)
+                    .task_sets(task_set("ACTIVE", TD2))
+                    .task_sets(task_set("PRIMARY", TD1))
+                    .task_definition(TD2)
+                    .build(),
+                Ok(TD1),
+            ),
+            (
+                "blue/green without a PRIMARY task set",
+                service(DeploymentControllerType::CodeDeploy)
+                    .task_sets(task_set("ACTIVE", TD2))
+                    .build(),
+                Err("has no PRIMARY task set"),
+            ),
+            (
+                "rolling: the PRIMARY deployment",
+                service(DeploymentControllerType::Ecs)
+                    .deployments(deployment("ACTIVE", TD1))
+                    .deployments(deployment("PRIMARY", TD2))
+                    .build(),
+                Ok(TD2),
+            ),
+            (
+                "a draining service",
+                service(DeploymentControllerType::CodeDeploy)
+                    .status("DRAINING")
+                    .task_sets(task_set("PRIMARY", TD1))
+                    .build(),
+                Err("is DRAINING, not ACTIVE"),
+            ),
+        ];
+        for (name, svc, want) in cases {
+            let got = running_task_definition(&svc);
+            match (got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{name}"),
+                (Err(g), Err(w)) => assert!(g.contains(w), "{name}: {g}"),
+                (g, w) => panic!("{name}: got {g:?}, want {w:?}"),
+            }
+        }
     }
 }

@@ -136,6 +136,11 @@ const REGISTRY: &str = r#"{"service":"web","cluster":"prod","ecs_service":"web",
   "task_family":"web","containers":{"app":"web/app"},
   "appspec":{"container":"app","port":80}}"#;
 
+const RUNNING: &str = r#"{"services":[{"serviceName":"web","status":"ACTIVE",
+  "deploymentController":{"type":"CODE_DEPLOY"},
+  "taskSets":[{"status":"PRIMARY","taskDefinition":"arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:3"}]}],
+  "failures":[]}"#;
+
 const TASKDEF: &str = r#"{"taskDefinition":{"family":"web","revision":3,"status":"ACTIVE",
   "containerDefinitions":[{"name":"app","image":"123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app:v0"}]}}"#;
 
@@ -198,6 +203,12 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
             )
             .build()
     });
+    let running = mock!(aws_sdk_ecs::Client::describe_services).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(200).unwrap(),
+            SdkBody::from(RUNNING),
+        )
+    });
     let ecs_rule = mock!(aws_sdk_ecs::Client::describe_task_definition).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(
             StatusCode::try_from(200).unwrap(),
@@ -221,7 +232,7 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
     let mut clients = Clients::new(&config);
     clients.s3 = s3;
     clients.ssm = mock_client!(aws_sdk_ssm, [&ssm_rule]);
-    clients.ecs = mock_client!(aws_sdk_ecs, [&ecs_rule]);
+    clients.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&running, &ecs_rule]);
     clients.ecr = mock_client!(aws_sdk_ecr, [&ecr_rule]);
     clients.codepipeline = mock_client!(aws_sdk_codepipeline, [&start]);
     let settings = Settings {

@@ -45,25 +45,81 @@ pub fn ecr_event(
         .expect("ECR event")
 }
 
-/// The CodePipeline job event for the Migrate action (fixtures/codepipeline-job.json).
+/// The Migrate (or Scan) action's job, as CodePipeline hands it to the function.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    /// Where the Source action put the artifact (see `Env::stage_artifact`).
+    pub artifact_key: String,
+    /// `BERTH_RELEASE` as the execution resolved it.
+    pub release: String,
+    pub rollback: bool,
+    /// `#{codepipeline.PipelineExecutionId}`.
+    pub execution: String,
+}
+
+impl Job {
+    /// A job of execution `exec-<id>` for the artifact at `artifact_key`. The release is the
+    /// one `Env::stage_artifact` named the key after (`.../<release>.zip`).
+    pub fn new(id: &str, artifact_key: &str) -> Job {
+        let release = artifact_key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".zip"))
+            .unwrap_or("(none)")
+            .to_owned();
+        Job {
+            id: id.to_owned(),
+            artifact_key: artifact_key.to_owned(),
+            release,
+            rollback: false,
+            execution: format!("exec-{id}"),
+        }
+    }
+
+    /// The same job in a rollback execution.
+    pub fn rollback(mut self, rollback: bool) -> Job {
+        self.rollback = rollback;
+        self
+    }
+
+    /// The event (fixtures/codepipeline-job.json), with a continuation token or none.
+    pub fn event_json(&self, token: Option<&str>) -> Value {
+        let user_parameters = json!({"release": self.release,
+            "rollback": if self.rollback { "true" } else { "false" }, "execution": self.execution})
+        .to_string();
+        let text = include_str!("../fixtures/codepipeline-job.json")
+            .replace("{{JOB_ID}}", &self.id)
+            .replace("{{BUCKET}}", BUCKET)
+            .replace("{{KEY}}", &self.artifact_key)
+            .replace("{{USER_PARAMETERS}}", &json!(user_parameters).to_string())
+            .replace(
+                "{{TOKEN}}",
+                &token
+                    .map(|t| json!(t).to_string())
+                    .unwrap_or_else(|| "null".into()),
+            );
+        serde_json::from_str(&text).expect("job fixture")
+    }
+
+    pub fn event(
+        &self,
+        token: Option<&str>,
+    ) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
+        serde_json::from_value(self.event_json(token)).expect("job event")
+    }
+}
+
+/// [`Job::event_json`] of the job `job_id` for `artifact_key`.
 pub fn job_event_json(
     job_id: &str,
     artifact_key: &str,
     rollback: bool,
     token: Option<&str>,
 ) -> Value {
-    let text = include_str!("../fixtures/codepipeline-job.json")
-        .replace("{{JOB_ID}}", job_id)
-        .replace("{{BUCKET}}", BUCKET)
-        .replace("{{KEY}}", artifact_key)
-        .replace("{{ROLLBACK}}", if rollback { "true" } else { "false" })
-        .replace(
-            "{{TOKEN}}",
-            &token
-                .map(|t| json!(t).to_string())
-                .unwrap_or_else(|| "null".into()),
-        );
-    serde_json::from_str(&text).expect("job fixture")
+    Job::new(job_id, artifact_key)
+        .rollback(rollback)
+        .event_json(token)
 }
 
 pub fn job_event(
@@ -72,8 +128,9 @@ pub fn job_event(
     rollback: bool,
     token: Option<&str>,
 ) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
-    serde_json::from_value(job_event_json(job_id, artifact_key, rollback, token))
-        .expect("job event")
+    Job::new(job_id, artifact_key)
+        .rollback(rollback)
+        .event(token)
 }
 
 /// The EventBridge "CodePipeline Pipeline Execution State Change" event.

@@ -13,6 +13,18 @@ pub async fn immediate_task_progress(endpoint: &str) {
     .await;
 }
 
+/// Keeps moto's ECS tasks in their first state (they never finish): for deadline tests. moto's
+/// containers always report exit code 0, so a task it lets progress would look finished.
+pub async fn tasks_never_finish(endpoint: &str) {
+    http_post(
+        endpoint,
+        "/moto-api/state-manager/set-transition",
+        &[("content-type", "application/json")],
+        r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#,
+    )
+    .await;
+}
+
 /// Percent-encodes everything but unreserved characters.
 pub fn urlencode(s: &str) -> String {
     s.bytes()

@@ -61,18 +61,56 @@ impl Env {
         self.create_pipeline("berth-web").await;
     }
 
-    /// The ECS service in cluster `prod`, running `task_definition`.
+    /// The ECS service `name` in cluster `prod` with the CODE_DEPLOY deployment controller,
+    /// its PRIMARY task set running `task_definition` (what CodeDeploy leaves after a deployment).
     pub async fn create_ecs_service(&self, name: &str, task_definition: &str) {
+        use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
         self.clients
             .ecs
             .create_service()
             .cluster("prod")
             .service_name(name)
-            .task_definition(task_definition)
             .desired_count(1)
+            .deployment_controller(
+                DeploymentController::builder()
+                    .r#type(DeploymentControllerType::CodeDeploy)
+                    .build()
+                    .expect("controller"),
+            )
             .send()
             .await
             .expect("create service");
+        self.deploy(name, task_definition).await;
+    }
+
+    /// What a finished CodeDeploy deployment leaves: a task set running `task_definition` that
+    /// serves production traffic (PRIMARY).
+    pub async fn deploy(&self, service: &str, task_definition: &str) {
+        let task_set = self
+            .clients
+            .ecs
+            .create_task_set()
+            .cluster("prod")
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .expect("create task set");
+        // moto matches the primary task set by ARN only (AWS takes the id or the ARN).
+        let arn = task_set
+            .task_set()
+            .and_then(|t| t.task_set_arn())
+            .expect("task set ARN")
+            .to_owned();
+        self.clients
+            .ecs
+            .update_service_primary_task_set()
+            .cluster("prod")
+            .service(service)
+            .primary_task_set(arn)
+            .send()
+            .await
+            .expect("make the task set primary");
     }
 
     /// Pushes an image (a manifest with a unique layer) and records its digest.
@@ -195,7 +233,7 @@ impl Env {
             .collect()
     }
 
-    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Migrate (Lambda) ▸ Deploy.
+    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Release [Migrate (Lambda) ▸ Deploy].
     pub async fn create_pipeline(&self, name: &str) {
         let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
@@ -217,20 +255,23 @@ impl Env {
                 "pipelineType": "V2",
                 "executionMode": "QUEUED",
                 "variables": [
-                    {"name": "BERTH_SERVICE", "defaultValue": "none"},
-                    {"name": "BERTH_RELEASE", "defaultValue": "none"},
+                    {"name": "BERTH_SERVICE", "defaultValue": "(none)"},
+                    {"name": "BERTH_RELEASE", "defaultValue": "(none)"},
                     {"name": "BERTH_ROLLBACK", "defaultValue": "false"}
                 ],
+                // Migrate and Deploy in one stage: CodePipeline locks a stage while an execution
+                // is in it, so release N+1 cannot migrate while release N still deploys.
                 "stages": [
                     {"name": "Source", "actions": [{"name": "Source",
                         "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
                         "configuration": {"S3Bucket": BUCKET, "S3ObjectKey": "artifacts/web/source.zip", "PollForSourceChanges": "false"},
                         "outputArtifacts": [{"name": "SourceArtifact"}]}]},
-                    {"name": "Migrate", "actions": [{"name": "Migrate",
+                    {"name": "Release", "actions": [
+                        {"name": "Migrate", "runOrder": 1,
                         "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
-                        "configuration": {"FunctionName": "berth-migrate", "UserParameters": "{\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"},
-                        "inputArtifacts": [{"name": "SourceArtifact"}]}]},
-                    {"name": "Deploy", "actions": [{"name": "Deploy",
+                        "configuration": {"FunctionName": "berth-migrate", "UserParameters": berth::migrate::USER_PARAMETERS},
+                        "inputArtifacts": [{"name": "SourceArtifact"}]},
+                        {"name": "Deploy", "runOrder": 2,
                         "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
                         "configuration": {"ApplicationName": "web", "DeploymentGroupName": "web",
                             "TaskDefinitionTemplateArtifact": "SourceArtifact", "TaskDefinitionTemplatePath": "taskdef.json",

@@ -108,6 +108,7 @@ async fn an_image_push_goes_through_every_function_to_a_migrated_release() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_migration_past_its_deadline_is_stopped_and_fails_the_job() {
     let env = Env::start().await;
+    tasks_never_finish(&env.moto.endpoint).await;
     let mut f = functions(&env).await;
     let key = "manifests/web/v2.1.0.json";
     let doc = json!({"schema": "berth/v1", "service": "web", "release": "v2.1.0",
@@ -306,4 +307,17 @@ async fn pipeline_state_changes_update_the_record_and_notify_slack() {
     let record = env.get_json("releases/web/v4.0.0.json").await.unwrap();
     assert_eq!(record["status"], "SUCCEEDED");
     assert!(record["finished_at"].is_string());
+
+    // CodePipeline's events reach EventBridge "best effort": late and repeated. A repeated
+    // SUCCEEDED sends no second message; a late STARTED does not reopen the release.
+    for late in ["SUCCEEDED", "STARTED", "RESUMED"] {
+        let out = f
+            .invoke(&pipeline_event_json("berth-web", &execution, late))
+            .await
+            .response();
+        assert_eq!(out["outcome"], "ignored", "{late}: {out}");
+    }
+    assert_eq!(slack.calls.count(), 1, "one message per finished release");
+    let again = env.get_json("releases/web/v4.0.0.json").await.unwrap();
+    assert_eq!(again, record, "nothing changed");
 }

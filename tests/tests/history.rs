@@ -146,6 +146,36 @@ async fn a_gone_artifact_and_foreign_executions_are_handled() {
             .contains("not started by berth"),
         "{out}"
     );
+    // Real executions berth did not start carry the variables' defaults, `(none)`, which are
+    // not names: ignored too.
+    let defaults = |name: &str| {
+        aws_sdk_codepipeline::types::PipelineVariable::builder()
+            .name(name)
+            .value("(none)")
+            .build()
+            .unwrap()
+    };
+    let manual = env
+        .clients
+        .codepipeline
+        .start_pipeline_execution()
+        .name("berth-web")
+        .variables(defaults("BERTH_SERVICE"))
+        .variables(defaults("BERTH_RELEASE"))
+        .send()
+        .await
+        .unwrap()
+        .pipeline_execution_id
+        .unwrap();
+    let out = finish(&env, &manual, "SUCCEEDED").await;
+    assert_eq!(out["outcome"], "ignored", "{out}");
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not started by berth"),
+        "{out}"
+    );
     // STOPPING changes nothing.
     let out = finish(&env, &execution, "STOPPING").await;
     assert_eq!(out["outcome"], "ignored");

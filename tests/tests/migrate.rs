@@ -71,9 +71,6 @@ impl Reports {
         self.0.last().map(|(_, body)| body).unwrap_or(Value::Null)
     }
 
-    fn len(&self) -> usize {
-        self.0.count()
-    }
 }
 
 /// A released artifact (through on-manifest) and a migrator whose CodePipeline is mocked.
@@ -229,6 +226,7 @@ async fn first_invocation_starts_a_task_then_polls_to_success() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_task_past_its_deadline_is_stopped_and_the_job_fails_with_forensics() {
     let env = Env::start().await;
+    tasks_never_finish(&env.moto.endpoint).await;
     // Tasks stay RUNNING (no immediate progression); a 1-second deadline passes.
     let (artifact, migrator, reports) = released(&env, "v8", 1).await;
     migrator
@@ -263,20 +261,50 @@ async fn a_task_past_its_deadline_is_stopped_and_the_job_fails_with_forensics() 
     assert_eq!(record["migration"]["outcome"], "failed");
 }
 
+/// A rollback execution skips the migration and says so on its redeployment; the restored
+/// release keeps its own migration outcome.
 #[tokio::test(flavor = "current_thread")]
 async fn rollbacks_and_releases_without_migration_skip_it() {
     let env = Env::start().await;
+    immediate_task_progress(&env.moto.endpoint).await;
     let (artifact, migrator, reports) = released(&env, "v9", 60).await;
-    let out = migrator
-        .handle(job("job-3", &artifact, true, None))
+    let mut token: Option<String> = None;
+    for _ in 0..10 {
+        let out = migrator
+            .handle(job("job-2a", &artifact, false, token.as_deref()))
+            .await
+            .unwrap();
+        if out["result"] != "continue" {
+            assert_eq!(out["result"], "success", "{out}");
+            break;
+        }
+        token = reports.last()["token"].as_str().map(str::to_owned);
+    }
+    let tasks_before = tasks(&env).await.len();
+    let berth::releases::RollbackOutcome::Started(rollback) = env
+        .releases()
+        .rollback("web", Some("v9"), std::time::SystemTime::now())
         .await
-        .unwrap();
+        .unwrap()
+    else {
+        panic!("v9 has an artifact to redeploy")
+    };
+    let mut redeploy = Job::new("job-3", &artifact).rollback(true);
+    redeploy.execution = rollback.pipeline_execution_id.clone();
+    let out = migrator.handle(redeploy.event(None)).await.unwrap();
     assert_eq!(out["result"], "success", "{out}");
     assert_eq!(reports.last()["variables"], json!({"MIGRATION": "skipped"}));
-    assert!(tasks(&env).await.is_empty());
-    assert_eq!(reports.len(), 1);
+    assert_eq!(tasks(&env).await.len(), tasks_before, "no migration task");
     let record = env.get_json("releases/web/v9.json").await.unwrap();
-    assert_eq!(record["migration"]["outcome"], "skipped");
+    assert_eq!(
+        record["migration"]["outcome"], "succeeded",
+        "v9 keeps its own migration outcome"
+    );
+    assert_eq!(
+        record["redeployments"][0]["pipeline_execution_id"],
+        rollback.pipeline_execution_id.as_str()
+    );
+    assert_eq!(record["redeployments"][0]["migration"], "skipped");
 
     // A token that is not berth's, and an artifact that is missing, fail the job clearly.
     migrator
@@ -382,5 +410,282 @@ async fn run_task_throttling_is_retried_and_placement_failures_fail_the_job() {
             .unwrap()
             .contains("RESOURCE:MEMORY"),
         "{failure}"
+    );
+}
+
+/// The migrator of `released`, with ECS answering from `rules` (no SDK retries, so each rule
+/// answer reaches the function as ECS gave it).
+fn with_ecs(migrator: &Migrator, rules: &[&aws_smithy_mocks::Rule]) -> Migrator {
+    let mut context = migrator.0.clone();
+    context.clients.ecs =
+        aws_smithy_mocks::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
+    Migrator(context)
+}
+
+fn registered() -> Rule {
+    use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
+    use aws_sdk_ecs::types::TaskDefinition;
+    mock!(aws_sdk_ecs::Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .task_definition_arn(
+                        "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:9",
+                    )
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn http(status: u16, body: &'static str) -> aws_smithy_runtime_api::http::Response {
+    aws_smithy_runtime_api::http::Response::new(
+        aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+        aws_smithy_types::body::SdkBody::from(body),
+    )
+}
+
+const TASK: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/first";
+
+/// A first invocation that registered the task definition and then failed to hear RunTask's
+/// answer is invoked again: it registers nothing new (the revision was recorded before
+/// RunTask), and RunTask's answer to the repeated client token — ConflictException naming the
+/// task already started — is followed, not reported as a failure.
+#[tokio::test(flavor = "current_thread")]
+async fn a_repeated_start_registers_once_and_follows_the_task_its_client_token_started() {
+    let env = Env::start().await;
+    let (artifact, migrator, reports) = released(&env, "v12", 600).await;
+    let register = registered();
+    let run = mock!(aws_sdk_ecs::Client::run_task)
+        .sequence()
+        .http_response(|| http(500, r#"{"__type":"ServerException","message":"internal"}"#))
+        .http_response(|| {
+            http(
+                400,
+                r#"{"__type":"ConflictException","message":"The provided clientToken is already in use with a different RunTask request.","resourceIds":["arn:aws:ecs:ap-northeast-1:123456789012:task/prod/first"]}"#,
+            )
+        })
+        .build();
+    let m = with_ecs(&migrator, &[&register, &run]);
+
+    let out = m
+        .handle(job("job-12", &artifact, false, None))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    let pending = reports.last()["token"].as_str().unwrap().to_owned();
+    assert!(pending.contains("\"phase\":\"starting\""), "{pending}");
+    let record = env.get_json("releases/web/v12.json").await.unwrap();
+    assert_eq!(record["migration"]["outcome"], "starting");
+    assert_eq!(
+        record["migration"]["task_definition_arn"],
+        "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:9"
+    );
+
+    let out = m
+        .handle(job("job-12", &artifact, false, Some(&pending)))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    assert_eq!(out["task_arn"], TASK);
+    assert_eq!(register.num_calls(), 1, "one revision per job");
+    assert_eq!(run.num_calls(), 2);
+    let token: Value = serde_json::from_str(reports.last()["token"].as_str().unwrap()).unwrap();
+    assert_eq!(token["task_arn"], TASK);
+    let first: Value = serde_json::from_str(&pending).unwrap();
+    assert_eq!(
+        token["deadline_epoch"], first["deadline_epoch"],
+        "the deadline counts from the action's first invocation"
+    );
+    let record = env.get_json("releases/web/v12.json").await.unwrap();
+    assert_eq!(
+        (
+            record["migration"]["outcome"].as_str(),
+            record["migration"]["task_arn"].as_str()
+        ),
+        (Some("running"), Some(TASK))
+    );
+}
+
+/// Fargate without capacity and concurrent registrations of one family are passing: the job
+/// answers with a continuation token and tries again on the next invocation — until the
+/// migration's deadline, counted from the first invocation.
+#[tokio::test(flavor = "current_thread")]
+async fn passing_ecs_faults_are_retried_through_the_token_until_the_deadline() {
+    use aws_sdk_ecs::operation::run_task::RunTaskOutput;
+    use aws_sdk_ecs::types::{Failure, Task};
+    let env = Env::start().await;
+    let (artifact, migrator, reports) = released(&env, "v13", 600).await;
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition)
+        .sequence()
+        .http_response(|| {
+            http(
+                400,
+                r#"{"__type":"ClientException","message":"Too many concurrent attempts to create a new revision of the specified family."}"#,
+            )
+        })
+        .build();
+    let no_capacity = || {
+        RunTaskOutput::builder()
+            .failures(
+                Failure::builder()
+                    .reason("Capacity is unavailable at this time. Please try again later or in a different availability zone")
+                    .build(),
+            )
+            .build()
+    };
+    let run = mock!(aws_sdk_ecs::Client::run_task)
+        .sequence()
+        .output(no_capacity)
+        .output(|| {
+            RunTaskOutput::builder()
+                .tasks(Task::builder().task_arn(TASK).build())
+                .build()
+        })
+        .build();
+    let registered = registered();
+    let m = with_ecs(&migrator, &[&register, &registered, &run]);
+    let mut token: Option<String> = None;
+    let mut summaries = Vec::new();
+    for _ in 0..3 {
+        let out = m
+            .handle(job("job-13", &artifact, false, token.as_deref()))
+            .await
+            .unwrap();
+        assert_eq!(out["result"], "continue", "{out}");
+        summaries.push(
+            reports.last()["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        token = reports.last()["token"].as_str().map(str::to_owned);
+    }
+    assert!(
+        summaries[0].contains("Too many concurrent attempts"),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries[1].contains("Capacity is unavailable") && summaries[1].contains("attempt 2"),
+        "{summaries:?}"
+    );
+    assert_eq!(summaries[2], format!("migration task {TASK} started"));
+    assert_eq!(
+        reports
+            .0
+            .all()
+            .iter()
+            .filter(|(op, _)| op == "PutJobFailureResult")
+            .count(),
+        0
+    );
+
+    // With a deadline that passes while ECS has no capacity, the job fails saying so.
+    let (artifact, migrator, reports) = released(&env, "v14", 1).await;
+    let run = mock!(aws_sdk_ecs::Client::run_task).then_output(no_capacity);
+    let m = with_ecs(&migrator, &[&registered, &run]);
+    m.handle(job("job-14", &artifact, false, None))
+        .await
+        .unwrap();
+    let pending = reports.last()["token"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let out = m
+        .handle(job("job-14", &artifact, false, Some(&pending)))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "failure", "{out}");
+    let message = reports.last()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("could not be started within 1 seconds (2 attempts)")
+            && message.contains("Capacity is unavailable"),
+        "{message}"
+    );
+}
+
+/// A job that no longer takes a result (a repeated delivery already reported it, or its
+/// execution ended) answers InvalidJobStateException: the invocation is done, not an error for
+/// Lambda to retry into the failed-events queue.
+#[tokio::test(flavor = "current_thread")]
+async fn a_job_already_reported_is_done_not_an_error() {
+    let env = Env::start().await;
+    let (artifact, migrator, _) = released(&env, "v15", 60).await;
+    let gone = mock!(aws_sdk_codepipeline::Client::put_job_success_result).then_http_response(|| {
+        http(400, r#"{"__type":"InvalidJobStateException","message":"The job state was specified in an invalid format."}"#)
+    });
+    let mut context = migrator.0.clone();
+    context.clients.codepipeline = aws_smithy_mocks::mock_client!(aws_sdk_codepipeline, [&gone]);
+    let out = Migrator(context)
+        .handle(Job::new("job-15", &artifact).rollback(true).event(None))
+        .await
+        .expect("a late report is not a fault");
+    assert_eq!(out["result"], "success");
+    assert_eq!(gone.num_calls(), 1);
+
+    let broken = mock!(aws_sdk_codepipeline::Client::put_job_success_result)
+        .then_http_response(|| http(500, r#"{"__type":"InternalServerError","message":"x"}"#));
+    let mut context = migrator.0.clone();
+    context.clients.codepipeline =
+        aws_smithy_mocks::mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&broken], |c| c
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
+    let err = Migrator(context)
+        .handle(Job::new("job-16", &artifact).rollback(true).event(None))
+        .await
+        .expect_err("a result that could not be reported is an error, so Lambda retries");
+    assert!(
+        err.to_string().contains("codepipeline:PutJobSuccessResult"),
+        "{err}"
+    );
+}
+
+/// An execution berth did not start (pipeline creation, the console's Release change) runs
+/// with the variables' defaults: the job fails, saying how to release, and starts nothing.
+#[tokio::test(flavor = "current_thread")]
+async fn an_execution_berth_did_not_start_migrates_nothing() {
+    let env = Env::start().await;
+    let (artifact, migrator, reports) = released(&env, "v17", 60).await;
+    let mut manual = Job::new("job-17", &artifact);
+    manual.release = "(none)".into();
+    let out = migrator.handle(manual.event(None)).await.unwrap();
+    assert_eq!(out["result"], "failure", "{out}");
+    let message = reports.last()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("not started by berth") && message.contains("berth release"),
+        "{message}"
+    );
+    assert!(tasks(&env).await.is_empty());
+}
+
+/// CodePipeline fails a Lambda action after 24 hours, and "Stop and abandon" never invokes it
+/// again: when the execution ends while the migration task runs, on-pipeline-event stops the
+/// task, naming the execution, and records it.
+#[tokio::test(flavor = "current_thread")]
+async fn an_execution_that_ends_while_its_migration_runs_stops_the_task() {
+    let env = Env::start().await;
+    tasks_never_finish(&env.moto.endpoint).await;
+    let (artifact, migrator, _) = released(&env, "v18", 600).await;
+    let record = env.get_json("releases/web/v18.json").await.unwrap();
+    let execution = record["pipeline_execution_id"].as_str().unwrap().to_owned();
+    let mut job = Job::new("job-18", &artifact);
+    job.execution = execution.clone();
+    let out = migrator.handle(job.event(None)).await.unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+
+    let out = env.pipeline_event(&execution, "STOPPED").await;
+    assert_eq!(out["status"], "STOPPED", "{out}");
+    assert_eq!(out["migration"], "stopped", "{out}");
+    let task = &tasks(&env).await[0];
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    assert_eq!(
+        task.stopped_reason(),
+        Some(format!("berth: pipeline execution {execution} ended STOPPED").as_str())
+    );
+    let record = env.get_json("releases/web/v18.json").await.unwrap();
+    assert_eq!(record["migration"]["outcome"], "stopped");
+    assert!(
+        record["migration"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&execution)
     );
 }

@@ -402,10 +402,11 @@ async fn an_image_push_releases_one_container_and_keeps_the_others() {
     assert_eq!(all.contents().len(), 1, "only v1.5.0 has a manifest");
 }
 
-/// Once CodeDeploy has registered a pinned revision, a single-image release looks up only the
-/// pushed repository, keeps the other digests, and stays within 8 AWS calls.
+/// Once CodeDeploy has deployed a pinned revision, a single-image release looks up only the
+/// pushed repository, keeps the other digests, and stays within 9 AWS calls (the template takes
+/// two: DescribeServices for what runs, DescribeTaskDefinition for its JSON).
 #[tokio::test(flavor = "current_thread")]
-async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
+async fn a_steady_state_push_release_makes_nine_calls_and_one_ecr_lookup() {
     let mut env = Env::start().await;
     let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let first = env.push_image("web/app", "v6.0.0").await;
@@ -434,6 +435,8 @@ async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
         &taskdef.to_string(),
     )
     .await;
+    // ...and shift production traffic to a task set running it.
+    env.deploy("web", "web:2").await;
 
     let recorder = Recorder::default();
     let counted =
@@ -453,7 +456,104 @@ async fn a_steady_state_push_release_makes_eight_calls_and_one_ecr_lookup() {
     let ops = recorder.operations();
     let ecr = ops.iter().filter(|o| o.contains("BatchGetImage")).count();
     assert_eq!(ecr, 1, "{ops:#?}");
-    assert!(ops.len() <= 8, "{} calls: {ops:#?}", ops.len());
+    assert!(ops.len() <= 9, "{} calls: {ops:#?}", ops.len());
+}
+
+/// The template is the task definition the service runs now, not the family's newest
+/// revision: a failed release leaves its revision behind as the newest ACTIVE one, and the next
+/// release must not pick up its images for the containers it does not name.
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_releases_revision_does_not_ride_into_the_next_release() {
+    let env = Env::start().await;
+    // What a failed release leaves: web:2, registered (by migrate and by CodeDeploy) but never
+    // serving production traffic; the PRIMARY task set still runs web:1.
+    let failed_nginx = format!("{}@{}", repo_uri("web/nginx"), env.digest("web/nginx:1.27"));
+    let mut taskdef: Value = serde_json::from_str(
+        &raw_json(
+            &env.moto.endpoint,
+            "ecs",
+            "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition",
+            r#"{"taskDefinition": "web:1"}"#,
+        )
+        .await,
+    )
+    .unwrap();
+    let mut td = taskdef["taskDefinition"].take();
+    td["containerDefinitions"][1]["image"] = json!(failed_nginx);
+    for field in [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+    ] {
+        td.as_object_mut().unwrap().remove(field);
+    }
+    raw_json(
+        &env.moto.endpoint,
+        "ecs",
+        "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+        &td.to_string(),
+    )
+    .await;
+
+    let out = env.release_web("v8.0.0", "v1.4.2").await;
+    assert_eq!(out["outcome"], "started", "{out}");
+    let record = env.get_json("releases/web/v8.0.0.json").await.unwrap();
+    assert_eq!(
+        record["images"]["nginx"],
+        format!("{}@{}", repo_uri("web/nginx"), env.digest("web/nginx:1.25")),
+        "nginx keeps what the PRIMARY task set runs, not the failed release's 1.27"
+    );
+}
+
+/// A service that does not exist, or that runs nothing yet, is a rejection naming it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_service_or_one_without_a_primary_task_set_is_a_rejection() {
+    let env = Env::start().await;
+    let mut entry = web_registry(&env.default_subnets().await);
+    entry["ecs_service"] = json!("nope");
+    env.put_registry(&entry).await;
+    let out = env.release_web("v8.1.0", "v1.4.2").await;
+    assert_eq!(out["outcome"], "rejected", "{out}");
+    let errors: Vec<&str> = out["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        errors.iter().any(|e| e
+            .starts_with("ecs_service: ECS service \"nope\" in cluster \"prod\" was not found")),
+        "{errors:?}"
+    );
+
+    env.clients
+        .ecs
+        .create_service()
+        .cluster("prod")
+        .service_name("fresh")
+        .deployment_controller(
+            aws_sdk_ecs::types::DeploymentController::builder()
+                .r#type(aws_sdk_ecs::types::DeploymentControllerType::CodeDeploy)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    entry["ecs_service"] = json!("fresh");
+    env.put_registry(&entry).await;
+    let out = env.release_web("v8.1.1", "v1.4.2").await;
+    assert_eq!(out["outcome"], "rejected", "{out}");
+    assert!(
+        out["errors"]
+            .to_string()
+            .contains("has no PRIMARY task set"),
+        "{out}"
+    );
 }
 
 /// A delivery that crashed after writing the artifact (record claimed, lease lapsed) is

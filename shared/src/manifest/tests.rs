@@ -227,7 +227,7 @@ fn bad_manifests_name_the_field() {
         ),
         (
             "migration huge timeout",
-            |d| d["migration"]["timeout_seconds"] = json!(86_401),
+            |d| d["migration"]["timeout_seconds"] = json!(82_801),
             "migration.timeout_seconds",
             "from 1 to",
         ),

@@ -1,5 +1,7 @@
 //! The ECS calls of the migration step, and what it reads from a task definition.
 
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, ContainerOverride, LaunchType,
     NetworkConfiguration, TaskOverride,
@@ -22,9 +24,22 @@ use crate::pipeline::request_token;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Placement {
     Started(String),
-    /// ECS refused to place the task (capacity, bad subnet, ...): the reasons it gave.
+    /// An earlier `RunTask` with this job's client token already started this task.
+    Adopted(String),
+    /// ECS cannot place the task now (Fargate capacity); asking again later may.
+    Later(String),
+    /// ECS refused to place the task (bad subnet, ...): the reasons it gave.
     Refused(String),
 }
+
+/// RunTask's failure reason when Fargate has no capacity: "Capacity is unavailable at this
+/// time. Please try again later or in a different availability zone" (AWS re:Post knowledge
+/// center, ecs-fargate-runtask-capacity: "wait before you retry the RunTask API").
+const NO_CAPACITY: &str = "Capacity is unavailable";
+
+/// RegisterTaskDefinition's ClientException when revisions of one family are registered at
+/// the same moment; it is a passing condition, like throttling.
+const CONCURRENT_REVISIONS: &str = "Too many concurrent attempts";
 
 /// Registers `taskdef.json` exactly as the Deploy action will, and returns the revision ARN.
 pub(super) async fn register(ecs: &aws_sdk_ecs::Client, taskdef: &Value) -> Result<String> {
@@ -43,7 +58,21 @@ pub(super) async fn register(ecs: &aws_sdk_ecs::Client, taskdef: &Value) -> Resu
         .interceptor(ReplaceBody(body))
         .send()
         .await
-        .map_err(Error::sdk(format!("ecs:RegisterTaskDefinition {family}")))?;
+        .map_err(|e| {
+            let concurrent = e
+                .as_service_error()
+                .and_then(|se| se.message())
+                .is_some_and(|m| m.contains(CONCURRENT_REVISIONS));
+            let err = Error::sdk(format!("ecs:RegisterTaskDefinition {family}"))(e);
+            match err {
+                Error::Aws { action, source, .. } if concurrent => Error::Aws {
+                    action,
+                    source,
+                    fault: crate::error::AwsFault::Throttled,
+                },
+                other => other,
+            }
+        })?;
     out.task_definition()
         .and_then(|t| t.task_definition_arn())
         .map(str::to_owned)
@@ -85,11 +114,23 @@ pub(super) async fn run_task(
         .started_by(started_by(release))
         .client_token(request_token(&[job_id]))
         .send()
-        .await
-        .map_err(Error::sdk(format!(
-            "ecs:RunTask in cluster {}",
-            plan.cluster
-        )))?;
+        .await;
+    let action = || format!("ecs:RunTask in cluster {}", plan.cluster);
+    let out = match out {
+        Ok(out) => out,
+        // "The provided clientToken is already in use with a different RunTask request. The
+        // resourceIds are the existing task ARNs which are already associated with the
+        // clientToken." (ConflictException, ECS API reference): that task is this job's.
+        Err(SdkError::ServiceError(se)) => {
+            if let RunTaskError::ConflictException(c) = se.err()
+                && let Some(arn) = c.resource_ids().first()
+            {
+                return Ok(Placement::Adopted(arn.clone()));
+            }
+            return Err(Error::sdk(action())(SdkError::ServiceError(se)));
+        }
+        Err(e) => return Err(Error::sdk(action())(e)),
+    };
     Ok(placement(&out, &plan.cluster))
 }
 
@@ -114,9 +155,12 @@ fn placement(out: &aws_sdk_ecs::operation::run_task::RunTaskOutput, cluster: &st
     } else {
         reasons.join("; ")
     };
-    Placement::Refused(format!(
-        "ECS did not start the migration task in cluster {cluster}: {why}"
-    ))
+    let message = format!("ECS did not start the migration task in cluster {cluster}: {why}");
+    if why.contains(NO_CAPACITY) {
+        Placement::Later(message)
+    } else {
+        Placement::Refused(message)
+    }
 }
 
 /// The task's state, or `None` when ECS does not return it.

@@ -26,13 +26,14 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
+use crate::migration::Continuation;
 use crate::record::{MigrationRecord, ReleaseRecord};
 use crate::records::{Change, Records};
 use crate::settings::Settings;
 use crate::store::Bucket;
 
 pub use ecs::{awslogs, essential_containers};
-pub use job::{parse_user_parameters, started_by};
+pub use job::{Parameters, USER_PARAMETERS, parse_user_parameters, started_by};
 
 /// CodePipeline's limit on a failure message.
 const MAX_MESSAGE_CHARS: usize = 5000;
@@ -52,7 +53,8 @@ pub enum JobResult {
     Continue {
         token: String,
         summary: String,
-        task_arn: String,
+        /// `None` while ECS has not started the task yet.
+        task_arn: Option<String>,
     },
     Success {
         summary: String,
@@ -69,15 +71,19 @@ pub enum JobResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Output {
-    Continue { task_arn: String },
+    Continue { task_arn: Option<String> },
     Success { variables: BTreeMap<String, String> },
     Failure { message: String },
 }
 
-/// Why a step ends before its natural end: a failure to report to the pipeline, or a fault.
+/// Why a step ends before its natural end.
 #[derive(Debug)]
 enum Halt {
+    /// A failure to report to the pipeline.
     Report(String),
+    /// The task could not be started for a passing reason: ask again next invocation.
+    Retry(String),
+    /// A fault: reported as a failure naming it.
     Fault(Error),
 }
 
@@ -128,6 +134,7 @@ impl Context {
             let result = match Box::pin(self.run(&job, &job_id, SystemTime::now())).await {
                 Ok(r) => r,
                 Err(Halt::Report(message)) => failure(message, None),
+                Err(Halt::Retry(reason)) => failure(reason, None),
                 Err(Halt::Fault(e)) => failure(
                     format!("berth migrate could not run the migration step: {e}"),
                     None,
@@ -155,15 +162,30 @@ impl Context {
             .as_deref()
             .filter(|t| !t.is_empty())
         {
-            Some(raw) => {
-                let token = crate::migration::Token::decode(raw).map_err(Halt::Report)?;
-                self.poll(token, job_id, now).await
-            }
-            None => self.start(job, job_id, now).await,
+            Some(raw) => match Continuation::decode(raw).map_err(Halt::Report)? {
+                Continuation::Running(token) => self.poll(token, job_id, now).await,
+                Continuation::Starting(pending) => {
+                    self.start(job, job_id, now, Some(pending)).await
+                }
+            },
+            None => self.start(job, job_id, now, None).await,
         }
     }
 
+    /// Reports the result. A job that no longer takes results (already reported by an earlier
+    /// delivery of this invocation, or its execution was stopped) answers
+    /// InvalidJobStateException: that is done, not a fault to retry.
     async fn report(&self, job_id: &str, result: &JobResult) -> Result<()> {
+        match self.send_result(job_id, result).await {
+            Err(Error::Aws { action, source, .. }) if is_invalid_job_state(source.as_ref()) => {
+                tracing::info!(%job_id, %action, "the job no longer takes a result (already reported, or its execution ended); nothing to do");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn send_result(&self, job_id: &str, result: &JobResult) -> Result<()> {
         let cp = &self.clients.codepipeline;
         match result {
             JobResult::Continue {
@@ -174,7 +196,7 @@ impl Context {
                 cp.put_job_success_result()
                     .job_id(job_id)
                     .continuation_token(token)
-                    .execution_details(details(summary, Some(task_arn)))
+                    .execution_details(details(summary, task_arn.as_deref()))
                     .send()
                     .await
                     .map_err(Error::sdk("codepipeline:PutJobSuccessResult"))?;
@@ -219,11 +241,13 @@ impl Context {
     async fn note(&self, service: &str, release: &str, migration: MigrationRecord) {
         let edit = |r: &mut ReleaseRecord| {
             let mut m = migration.clone();
-            if m.task_definition_arn.is_none() {
-                m.task_definition_arn = r
-                    .migration
-                    .as_ref()
-                    .and_then(|old| old.task_definition_arn.clone());
+            // What this job noted earlier and the new note does not repeat is kept.
+            if let Some(old) = r.migration.as_ref().filter(|o| o.job_id == m.job_id) {
+                m.task_definition_arn = m.task_definition_arn.or(old.task_definition_arn.clone());
+                m.pipeline_execution_id = m
+                    .pipeline_execution_id
+                    .or(old.pipeline_execution_id.clone());
+                m.first_invoked_epoch = m.first_invoked_epoch.or(old.first_invoked_epoch);
             }
             r.migration = Some(m);
             Change::Write(())
@@ -244,6 +268,21 @@ impl Context {
     }
 }
 
+fn is_invalid_job_state(source: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    use aws_sdk_codepipeline::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultError;
+    use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultError;
+    type Raw = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    let code = if let Some(e) = source.downcast_ref::<SdkError<PutJobSuccessResultError, Raw>>() {
+        e.code()
+    } else if let Some(e) = source.downcast_ref::<SdkError<PutJobFailureResultError, Raw>>() {
+        e.code()
+    } else {
+        None
+    };
+    code == Some("InvalidJobStateException")
+}
+
 fn details(summary: &str, task_arn: Option<&str>) -> ExecutionDetails {
     ExecutionDetails::builder()
         .summary(summary.chars().take(MAX_SUMMARY_CHARS).collect::<String>())
@@ -261,6 +300,8 @@ fn migration_record(
     MigrationRecord {
         outcome: outcome.into(),
         job_id: Some(job_id.into()),
+        pipeline_execution_id: None,
+        first_invoked_epoch: None,
         task_definition_arn: task_definition_arn.map(str::to_owned),
         task_arn: task_arn.map(str::to_owned),
         seconds: None,

@@ -70,6 +70,6 @@ fn continue_with(token: &Token) -> JobResult {
     JobResult::Continue {
         token: token.encode().unwrap_or_default(),
         summary: format!("migration task {} running", token.task_arn),
-        task_arn: token.task_arn.clone(),
+        task_arn: Some(token.task_arn.clone()),
     }
 }

@@ -1,18 +1,30 @@
-//! The first invocation of a Migrate job: skip, or register the release's task definition and
-//! start the migration task, answering with a continuation token.
+//! The first invocation of a Migrate job (and the retries of one whose task ECS could not
+//! start yet): refuse executions berth did not start, skip, or register the release's task
+//! definition and start the migration task, answering with a continuation token.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineJob;
+use serde_json::Value;
 use tracing::Instrument;
 
 use super::ecs::{self, Placement};
-use super::job::{self, Artifact};
+use super::job::{self, Artifact, Parameters};
 use super::{Context, Halt, JobResult, Step, migration_record};
 use crate::manifest::MigrationPlan;
-use crate::migration::{self, Token};
-use crate::record::{MigrationRecord, epoch_seconds};
+use crate::migration::{self, Pending, Token};
+use crate::record::{MigrationRecord, ReleaseRecord, epoch_seconds};
+use crate::records::{Change, Updated};
+
+/// Where the job's attempts stand: when it began, until when it may try.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    started_epoch: u64,
+    deadline_epoch: u64,
+    attempt: u32,
+    now_epoch: u64,
+}
 
 impl Context {
     pub(super) async fn start(
@@ -20,6 +32,7 @@ impl Context {
         job: &CodePipelineJob,
         job_id: &str,
         now: SystemTime,
+        pending: Option<Pending>,
     ) -> Step<JobResult> {
         let parameters = job
             .data
@@ -27,32 +40,48 @@ impl Context {
             .configuration
             .user_parameters
             .as_deref();
-        let rollback = job::parse_user_parameters(parameters).map_err(Halt::Report)?;
+        let params = job::parse_user_parameters(parameters).map_err(Halt::Report)?;
         let artifact = job::read_artifact(&self.clients.config, job).await?;
         let release = &artifact.release;
+        params
+            .check_release(&release.release)
+            .map_err(Halt::Report)?;
         let span =
             tracing::info_span!("release", service = %release.service, release = %release.release);
         async {
-            match (&release.migration, rollback) {
-                (Some(plan), false) => self.run_migration(&artifact, plan, job_id, now).await,
-                _ => Ok(self.skip(&artifact, rollback, job_id).await),
+            match (&release.migration, params.rollback) {
+                (Some(plan), false) => {
+                    let run = self.run_migration(&artifact, plan, &params, job_id, now, pending);
+                    run.await
+                }
+                _ => Ok(self.skip(&artifact, &params, job_id).await),
             }
         }
         .instrument(span)
         .await
     }
 
-    /// A rollback execution, or a release without a migration.
-    async fn skip(&self, artifact: &Artifact, rollback: bool, job_id: &str) -> JobResult {
-        let why = if rollback {
+    /// A rollback execution, or a release without a migration. A rollback's skip is noted on
+    /// its redeployment: the restored release keeps its own migration outcome.
+    async fn skip(&self, artifact: &Artifact, params: &Parameters, job_id: &str) -> JobResult {
+        let r = &artifact.release;
+        let why = if params.rollback {
+            self.note_rollback_skip(&r.service, &r.release, params.execution.as_deref())
+                .await;
             "rollback execution"
         } else {
+            let mut record = migration_record(
+                "skipped",
+                job_id,
+                None,
+                None,
+                Some("release has no migration".into()),
+            );
+            record.pipeline_execution_id = params.execution.clone();
+            self.note(&r.service, &r.release, record).await;
             "release has no migration"
         };
         tracing::info!(reason = why, "migration skipped");
-        let r = &artifact.release;
-        let record = migration_record("skipped", job_id, None, None, Some(why.into()));
-        self.note(&r.service, &r.release, record).await;
         JobResult::Success {
             summary: format!("migration skipped: {why}"),
             variables: BTreeMap::from([("MIGRATION".into(), "skipped".into())]),
@@ -60,19 +89,60 @@ impl Context {
         }
     }
 
+    async fn note_rollback_skip(&self, service: &str, release: &str, execution: Option<&str>) {
+        let Some(execution) = execution else { return };
+        let edit = |r: &mut ReleaseRecord| match r
+            .redeployments
+            .iter_mut()
+            .find(|d| d.pipeline_execution_id == execution)
+        {
+            Some(d) => {
+                d.migration = Some("skipped".into());
+                Change::Write(())
+            }
+            None => Change::Keep(()),
+        };
+        if let Err(e) = self
+            .records
+            .update(service, release, SystemTime::now(), edit)
+            .await
+        {
+            tracing::warn!(%service, %release, error = %e, "rollback's migration skip not recorded");
+        }
+    }
+
     async fn run_migration(
         &self,
         artifact: &Artifact,
         plan: &MigrationPlan,
+        params: &Parameters,
         job_id: &str,
         now: SystemTime,
+        pending: Option<Pending>,
     ) -> Step<JobResult> {
         let r = &artifact.release;
         let taskdef = artifact.task_definition()?;
-        let (task_definition_arn, task_arn) =
-            self.start_task(artifact, plan, &taskdef, job_id).await?;
+        let previous = self
+            .previous_attempt(&r.service, &r.release, job_id)
+            .await?;
+        let clock = clock(
+            plan,
+            pending.as_ref(),
+            previous.as_ref(),
+            epoch_seconds(now),
+        );
+        let started = self
+            .start_task(artifact, plan, &taskdef, job_id, params, previous, clock)
+            .await;
+        let (task_definition_arn, task_arn) = match started {
+            Ok(arns) => arns,
+            Err(Halt::Retry(reason)) => {
+                return Ok(self.start_later(artifact, job_id, clock, &reason).await);
+            }
+            Err(other) => return Err(other),
+        };
         tracing::info!(%task_arn, cluster = %plan.cluster, "migration task started");
-        let token = token(artifact, plan, &taskdef, &task_arn, now);
+        let token = token(artifact, plan, &taskdef, &task_arn, clock);
         let Some(encoded) = token.encode() else {
             let message = format!(
                 "migration task {task_arn} started, but its state does not fit CodePipeline's {}-character continuation token",
@@ -80,53 +150,135 @@ impl Context {
             );
             return Ok(super::failure(message, Some(task_arn)));
         };
-        let running = migration_record(
+        let mut running = migration_record(
             "running",
             job_id,
             Some(&task_definition_arn),
             Some(&task_arn),
             None,
         );
+        running.pipeline_execution_id = params.execution.clone();
+        running.first_invoked_epoch = Some(clock.started_epoch);
         self.note(&r.service, &r.release, running).await;
         Ok(JobResult::Continue {
             token: encoded,
             summary: format!("migration task {task_arn} started"),
-            task_arn,
+            task_arn: Some(task_arn),
         })
     }
 
-    /// Registers the task definition and runs the task, once per job: a repeated first
-    /// invocation finds both in the release record. Returns (task definition ARN, task ARN).
+    /// ECS could not start the task now: ask again through a continuation token, until the
+    /// migration's deadline.
+    async fn start_later(
+        &self,
+        artifact: &Artifact,
+        job_id: &str,
+        clock: Clock,
+        reason: &str,
+    ) -> JobResult {
+        let r = &artifact.release;
+        if clock.now_epoch >= clock.deadline_epoch {
+            let message = format!(
+                "the migration task could not be started within {} seconds ({} attempts); last: {reason}",
+                clock.deadline_epoch.saturating_sub(clock.started_epoch),
+                clock.attempt
+            );
+            let record = migration_record("failed", job_id, None, None, Some(message.clone()));
+            self.note(&r.service, &r.release, record).await;
+            return super::failure(message, None);
+        }
+        tracing::warn!(%reason, attempt = clock.attempt, "migration task not started yet; asking again on the next invocation");
+        let pending = Pending::new(
+            clock.started_epoch,
+            clock.deadline_epoch,
+            clock.attempt,
+            reason,
+        );
+        JobResult::Continue {
+            token: pending.encode(),
+            summary: format!(
+                "waiting to start the migration task (attempt {}): {reason}",
+                clock.attempt
+            ),
+            task_arn: None,
+        }
+    }
+
+    /// Registers the task definition and runs the task, once per job: the revision is
+    /// recorded before `RunTask`, so a repeated first invocation reuses it, and `RunTask`'s
+    /// client token (the job id) makes a repeated start find the task it started. Returns
+    /// (task definition ARN, task ARN).
+    #[allow(clippy::too_many_arguments)]
     async fn start_task(
         &self,
         artifact: &Artifact,
         plan: &MigrationPlan,
-        taskdef: &serde_json::Value,
+        taskdef: &Value,
         job_id: &str,
+        params: &Parameters,
+        previous: Option<MigrationRecord>,
+        clock: Clock,
     ) -> Step<(String, String)> {
         let r = &artifact.release;
-        let previous = self
-            .previous_attempt(&r.service, &r.release, job_id)
-            .await?;
+        let ecs = &self.clients.ecs;
         let task_definition_arn = match previous
             .as_ref()
             .and_then(|m| m.task_definition_arn.clone())
         {
             Some(arn) => arn,
-            None => ecs::register(&self.clients.ecs, taskdef).await?,
+            None => ecs::register(ecs, taskdef)
+                .await
+                .map_err(retry_if_transient)?,
         };
         if let Some(task_arn) = previous.and_then(|m| m.task_arn) {
             return Ok((task_definition_arn, task_arn));
         }
-        let ecs = &self.clients.ecs;
-        match ecs::run_task(ecs, plan, &r.release, &task_definition_arn, job_id).await? {
-            Placement::Started(task_arn) => Ok((task_definition_arn, task_arn)),
+        let mut starting =
+            migration_record("starting", job_id, Some(&task_definition_arn), None, None);
+        starting.pipeline_execution_id = params.execution.clone();
+        starting.first_invoked_epoch = Some(clock.started_epoch);
+        self.note_before_run(&r.service, &r.release, starting)
+            .await?;
+        let placed = ecs::run_task(ecs, plan, &r.release, &task_definition_arn, job_id).await;
+        match placed.map_err(retry_if_transient)? {
+            Placement::Started(arn) => Ok((task_definition_arn, arn)),
+            Placement::Adopted(arn) => {
+                tracing::info!(task_arn = %arn, "RunTask's client token names a task this job already started; following it");
+                Ok((task_definition_arn, arn))
+            }
+            Placement::Later(reason) => Err(Halt::Retry(reason)),
             Placement::Refused(message) => {
                 let tda = Some(task_definition_arn.as_str());
                 let m = migration_record("failed", job_id, tda, None, Some(message.clone()));
                 self.note(&r.service, &r.release, m).await;
                 Err(Halt::Report(message))
             }
+        }
+    }
+
+    /// Records the registered revision before the task runs. This write matters (it is what
+    /// keeps a retry from registering again), so a passing failure retries the start.
+    async fn note_before_run(
+        &self,
+        service: &str,
+        release: &str,
+        record: MigrationRecord,
+    ) -> Step<()> {
+        let edit = |r: &mut ReleaseRecord| {
+            r.migration = Some(record.clone());
+            Change::Write(())
+        };
+        match self
+            .records
+            .update(service, release, SystemTime::now(), edit)
+            .await
+        {
+            Ok(Updated::Missing) => {
+                tracing::warn!(%service, %release, "no release record to note the migration in");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(retry_if_transient(e)),
         }
     }
 
@@ -144,26 +296,55 @@ impl Context {
     }
 }
 
+/// A fault that waiting may cure becomes a retry through the continuation token.
+fn retry_if_transient(e: crate::Error) -> Halt {
+    if e.is_transient() {
+        Halt::Retry(e.to_string())
+    } else {
+        Halt::Fault(e)
+    }
+}
+
+/// The deadline counts from the action's first invocation: the pending token's, else the
+/// one the release record noted for this job, else now.
+fn clock(
+    plan: &MigrationPlan,
+    pending: Option<&Pending>,
+    previous: Option<&MigrationRecord>,
+    now_epoch: u64,
+) -> Clock {
+    let started_epoch = pending
+        .map(|p| p.started_epoch)
+        .or_else(|| previous.and_then(|m| m.first_invoked_epoch))
+        .unwrap_or(now_epoch);
+    Clock {
+        started_epoch,
+        deadline_epoch: started_epoch + plan.timeout_seconds,
+        attempt: pending.map_or(1, |p| p.attempts + 1),
+        now_epoch,
+    }
+}
+
 /// What the next invocations need: the task, its deadline, and where its logs go.
 fn token(
     artifact: &Artifact,
     plan: &MigrationPlan,
-    taskdef: &serde_json::Value,
+    taskdef: &Value,
     task_arn: &str,
-    now: SystemTime,
+    clock: Clock,
 ) -> Token {
     let (log_group, log_stream_prefix) = ecs::awslogs(taskdef, &plan.container);
-    let started_epoch = epoch_seconds(now);
     Token {
-        v: 1,
+        v: 2,
         service: artifact.release.service.clone(),
         release: artifact.release.release.clone(),
         cluster: plan.cluster.clone(),
         task_arn: task_arn.to_owned(),
         container: plan.container.clone(),
         essential: ecs::essential_containers(taskdef),
-        started_epoch,
-        deadline_epoch: started_epoch + plan.timeout_seconds,
+        started_epoch: clock.started_epoch,
+        deadline_epoch: clock.deadline_epoch,
+        run_epoch: Some(clock.now_epoch),
         log_group,
         log_stream_prefix,
     }

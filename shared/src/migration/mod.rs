@@ -1,19 +1,26 @@
-//! The migration step (CONTRACT §6): a pure state machine that decides what a migration task's
-//! state means, and the CodePipeline/ECS adapters around it.
+//! The migration step (CONTRACT §6), pure core: what a continuation token carries and what a
+//! migration task's state means. The I/O is `crate::migrate`.
 //!
 //! The function never sleeps while the task runs. The first invocation starts the task and
 //! answers with a continuation token; CodePipeline re-invokes with the token until the step
-//! reports success or failure.
+//! reports success or failure. A task ECS could not start yet (Fargate capacity, throttling)
+//! is retried the same way, with a token that says the task is still to start.
 
 use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 mod tests;
 
-/// CodePipeline's limit on a continuation token.
+/// CodePipeline's limit on a continuation token (PutJobSuccessResult: "Maximum length of 2048").
 pub const MAX_TOKEN_CHARS: usize = 2048;
 
-/// What berth needs to carry from one invocation to the next.
+/// How long a task `DescribeTasks` does not return right after `RunTask` is looked for again
+/// before it counts as gone. The ECS API reference (RunTask): "The Amazon ECS API follows an
+/// eventual consistency model ... run the DescribeTasks command repeatedly, starting with a
+/// couple of seconds of wait time and increasing gradually up to five minutes of wait time."
+pub const EVENTUAL_CONSISTENCY_GRACE_SECONDS: u64 = 300;
+
+/// What berth carries from one invocation to the next while the migration task runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub v: u8,
@@ -21,16 +28,59 @@ pub struct Token {
     pub release: String,
     pub cluster: String,
     pub task_arn: String,
-    /// The container whose command was overridden (for the failure message and logs).
+    /// The migration container: its exit code is the verdict.
     pub container: String,
-    /// Essential containers: all must exit 0.
+    /// Essential containers, named in the failure message.
+    #[serde(default)]
     pub essential: Vec<String>,
+    /// The action's first invocation: the deadline counts from here.
     pub started_epoch: u64,
     pub deadline_epoch: u64,
+    /// When `RunTask` started the task (defaults to `started_epoch` in older tokens).
+    #[serde(default)]
+    pub run_epoch: Option<u64>,
     #[serde(default)]
     pub log_group: Option<String>,
     #[serde(default)]
     pub log_stream_prefix: Option<String>,
+}
+
+/// The token of a job whose task is still to start: ECS could not start it yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub v: u8,
+    /// Always `starting`.
+    pub phase: String,
+    pub started_epoch: u64,
+    pub deadline_epoch: u64,
+    pub attempts: u32,
+    /// Why the last attempt did not start the task (cut to fit the token).
+    pub last_reason: String,
+}
+
+/// A decoded continuation token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Continuation {
+    Running(Token),
+    Starting(Pending),
+}
+
+const PENDING_PHASE: &str = "starting";
+
+impl Continuation {
+    pub fn decode(s: &str) -> Result<Self, String> {
+        let not_ours = |e: serde_json::Error| format!("continuation token is not berth's: {e}");
+        let value: serde_json::Value = serde_json::from_str(s).map_err(not_ours)?;
+        if value.get("phase").and_then(|p| p.as_str()) == Some(PENDING_PHASE) {
+            serde_json::from_value(value)
+                .map(Continuation::Starting)
+                .map_err(not_ours)
+        } else {
+            serde_json::from_value(value)
+                .map(Continuation::Running)
+                .map_err(not_ours)
+        }
+    }
 }
 
 impl Token {
@@ -41,15 +91,41 @@ impl Token {
             .filter(|s| s.len() <= MAX_TOKEN_CHARS)
     }
 
-    pub fn decode(s: &str) -> Result<Self, String> {
-        serde_json::from_str(s).map_err(|e| format!("continuation token is not berth's: {e}"))
-    }
-
     /// `<prefix>/<container>/<task id>`: the awslogs driver's stream name.
     pub fn log_stream(&self) -> Option<String> {
         let prefix = self.log_stream_prefix.as_deref()?;
         let task_id = self.task_arn.rsplit('/').next()?;
         Some(format!("{prefix}/{}/{task_id}", self.container))
+    }
+
+    fn run_epoch(&self) -> u64 {
+        self.run_epoch.unwrap_or(self.started_epoch)
+    }
+}
+
+impl Pending {
+    pub fn new(started_epoch: u64, deadline_epoch: u64, attempts: u32, reason: &str) -> Self {
+        Self {
+            v: 2,
+            phase: PENDING_PHASE.into(),
+            started_epoch,
+            deadline_epoch,
+            attempts,
+            last_reason: reason.chars().take(1200).collect(),
+        }
+    }
+
+    /// Serialized token; the reason is cut to keep it within CodePipeline's limit.
+    pub fn encode(&self) -> String {
+        let mut p = self.clone();
+        loop {
+            let s = serde_json::to_string(&p).unwrap_or_default();
+            if s.len() <= MAX_TOKEN_CHARS || p.last_reason.is_empty() {
+                return s;
+            }
+            let keep = p.last_reason.chars().count() / 2;
+            p.last_reason = p.last_reason.chars().take(keep).collect();
+        }
     }
 }
 
@@ -87,86 +163,105 @@ pub enum Step {
     },
 }
 
-/// Decides the next step from the task's state (`None`: ECS does not know the task), the
+/// Decides the next step from the task's state (`None`: ECS did not return the task), the
 /// current time and the token's deadline.
 pub fn decide(token: &Token, task: Option<&TaskState>, now_epoch: u64) -> Step {
     let Some(task) = task else {
-        return Step::Failed {
-            message: format!(
-                "migration task {} is unknown to ECS in cluster {} (stopped tasks are forgotten after about an hour); {}",
-                token.task_arn,
-                token.cluster,
-                logs_hint(token)
-            ),
-        };
+        return unknown(token, now_epoch);
     };
-    if task.last_status != "STOPPED" {
-        if now_epoch >= token.deadline_epoch {
-            return Step::TimedOut {
-                message: format!(
-                    "migration task {} did not finish within {} seconds (last status {}); it was stopped. {}",
-                    token.task_arn,
-                    token.deadline_epoch.saturating_sub(token.started_epoch),
-                    task.last_status,
-                    logs_hint(token)
-                ),
-            };
-        }
+    if task.last_status == "STOPPED" {
+        return stopped(token, task, now_epoch);
+    }
+    if now_epoch < token.deadline_epoch {
         return Step::Wait;
     }
-    stopped(token, task, now_epoch)
+    // The migration container has exited and ECS is only tearing the task down
+    // (DEPROVISIONING: "for tasks that use the awsvpc network mode, the elastic network
+    // interface needs to be detached and deleted"): its exit code is the verdict, not the clock.
+    let tearing_down = matches!(
+        task.last_status.as_str(),
+        "DEACTIVATING" | "STOPPING" | "DEPROVISIONING"
+    );
+    if tearing_down && migration_container(token, task).is_some_and(|c| c.exit_code.is_some()) {
+        return stopped(token, task, now_epoch);
+    }
+    Step::TimedOut {
+        message: format!(
+            "migration task {} did not finish within {} seconds (last status {}); it was stopped. {}",
+            token.task_arn,
+            token.deadline_epoch.saturating_sub(token.started_epoch),
+            task.last_status,
+            logs_hint(token)
+        ),
+    }
 }
 
-/// The verdict on a task that has stopped.
-fn stopped(token: &Token, task: &TaskState, now_epoch: u64) -> Step {
-    let failed_to_start = task.stop_code.as_deref() == Some("TaskFailedToStart");
-    let bad: Vec<&ContainerState> = token
-        .essential
-        .iter()
-        .map(|name| task.containers.iter().find(|c| &c.name == name).ok_or(name))
-        .filter_map(|c| match c {
-            Ok(c) if c.exit_code == Some(0) => None,
-            Ok(c) => Some(c),
-            Err(_) => None,
-        })
-        .collect();
-    let missing: Vec<&String> = token
-        .essential
-        .iter()
-        .filter(|n| !task.containers.iter().any(|c| &c.name == *n))
-        .collect();
-    if !failed_to_start && bad.is_empty() && missing.is_empty() {
-        return Step::Succeeded {
-            seconds: now_epoch.saturating_sub(token.started_epoch),
-        };
-    }
-    let mut exits: Vec<String> = bad
-        .iter()
-        .map(|c| match (c.exit_code, &c.reason) {
-            (Some(code), _) => format!("container {} exited with code {code}", c.name),
-            (None, Some(reason)) => {
-                format!("container {} has no exit code ({reason})", c.name)
-            }
-            (None, None) => format!("container {} has no exit code", c.name),
-        })
-        .collect();
-    exits.extend(
-        missing
-            .iter()
-            .map(|n| format!("container {n} was not reported by ECS")),
-    );
-    if exits.is_empty() {
-        exits.push("every essential container exited 0".into());
+/// `DescribeTasks` did not return the task: right after `RunTask` that is eventual
+/// consistency; later, ECS has forgotten it.
+fn unknown(token: &Token, now_epoch: u64) -> Step {
+    let age = now_epoch.saturating_sub(token.run_epoch());
+    if age < EVENTUAL_CONSISTENCY_GRACE_SECONDS && now_epoch < token.deadline_epoch {
+        return Step::Wait;
     }
     Step::Failed {
         message: format!(
-            "migration task {} failed: {}; stop code {}; stopped reason {:?}; {}",
+            "migration task {} is unknown to ECS in cluster {} (stopped tasks are forgotten after about an hour); {}",
             token.task_arn,
-            exits.join(", "),
+            token.cluster,
+            logs_hint(token)
+        ),
+    }
+}
+
+fn migration_container<'a>(token: &Token, task: &'a TaskState) -> Option<&'a ContainerState> {
+    task.containers.iter().find(|c| c.name == token.container)
+}
+
+/// The verdict on a stopped task: the migration container's exit code. When it exits, ECS
+/// stops the other containers ("If the essential parameter of a container is marked as true,
+/// and that container fails or stops for any reason, all other containers that are part of the
+/// task are stopped" — ContainerDefinition, ECS API reference): a sidecar then reports 143 or
+/// 137, and a container still waiting on `dependsOn` never started and has no exit code. Those
+/// are diagnostics, never the verdict.
+fn stopped(token: &Token, task: &TaskState, now_epoch: u64) -> Step {
+    let migration = migration_container(token, task);
+    let failed_to_start = task.stop_code.as_deref() == Some("TaskFailedToStart");
+    if !failed_to_start && migration.and_then(|c| c.exit_code) == Some(0) {
+        return Step::Succeeded {
+            seconds: now_epoch.saturating_sub(token.run_epoch()),
+        };
+    }
+    let verdict = match migration {
+        Some(c) => describe_exit(c),
+        None => format!("container {} was not reported by ECS", token.container),
+    };
+    let others: Vec<String> = task
+        .containers
+        .iter()
+        .filter(|c| c.name != token.container)
+        .map(describe_exit)
+        .collect();
+    let others = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (other containers: {})", others.join(", "))
+    };
+    Step::Failed {
+        message: format!(
+            "migration task {} failed: {verdict}{others}; stop code {}; stopped reason {:?}; {}",
+            token.task_arn,
             task.stop_code.as_deref().unwrap_or("none"),
             task.stopped_reason.as_deref().unwrap_or(""),
             logs_hint(token)
         ),
+    }
+}
+
+fn describe_exit(c: &ContainerState) -> String {
+    match (c.exit_code, &c.reason) {
+        (Some(code), _) => format!("container {} exited with code {code}", c.name),
+        (None, Some(reason)) => format!("container {} has no exit code ({reason})", c.name),
+        (None, None) => format!("container {} has no exit code", c.name),
     }
 }
 

@@ -13,6 +13,7 @@ fn token() -> Token {
         essential: vec!["app".into(), "nginx".into()],
         started_epoch: 1_000,
         deadline_epoch: 2_800,
+        run_epoch: None,
         log_group: Some("/ecs/web".into()),
         log_stream_prefix: Some("web".into()),
     }
@@ -77,7 +78,11 @@ fn decisions() {
         ),
         (
             "running at deadline",
-            Some(task("RUNNING", None, ok())),
+            Some(task(
+                "RUNNING",
+                None,
+                vec![c("app", None), c("nginx", None)],
+            )),
             2_800,
             Want::TimedOut,
         ),
@@ -187,14 +192,86 @@ fn decisions() {
             Want::Ok,
         ),
         (
-            "essential missing",
+            "another essential container not reported is a diagnostic",
             Some(task(
                 "STOPPED",
                 Some("EssentialContainerExited"),
                 vec![c("app", Some(0))],
             )),
             1_300,
-            Want::Fail(&["container nginx was not reported"]),
+            Want::Ok,
+        ),
+        (
+            "sidecars stopped by ECS after the migration exited 0",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![
+                    c("app", Some(0)),
+                    c("nginx", Some(143)),
+                    c("datadog", Some(137)),
+                ],
+            )),
+            1_300,
+            Want::Ok,
+        ),
+        (
+            "a dependsOn container that never started has no exit code",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![c("app", Some(0)), c("worker", None)],
+            )),
+            1_300,
+            Want::Ok,
+        ),
+        (
+            "a failed migration names the other containers as diagnostics",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![c("app", Some(3)), c("nginx", Some(143))],
+            )),
+            1_300,
+            Want::Fail(&[
+                "container app exited with code 3 (other containers: container nginx exited with code 143)",
+            ]),
+        ),
+        (
+            "the migration container not reported",
+            Some(task(
+                "STOPPED",
+                Some("EssentialContainerExited"),
+                vec![c("nginx", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&["container app was not reported by ECS"]),
+        ),
+        (
+            "exited 0 and still deprovisioning at the deadline",
+            Some(task(
+                "DEPROVISIONING",
+                Some("EssentialContainerExited"),
+                ok(),
+            )),
+            2_900,
+            Want::Ok,
+        ),
+        (
+            "exited 1 and still deprovisioning at the deadline",
+            Some(task(
+                "DEPROVISIONING",
+                Some("EssentialContainerExited"),
+                vec![c("app", Some(1))],
+            )),
+            2_900,
+            Want::Fail(&["container app exited with code 1"]),
+        ),
+        (
+            "not returned right after RunTask (eventual consistency)",
+            None,
+            1_100,
+            Want::Wait,
         ),
         (
             "unknown task",
@@ -229,11 +306,41 @@ fn tokens_round_trip_and_respect_the_limit() {
     let t = token();
     let s = t.encode().unwrap();
     assert!(s.len() <= MAX_TOKEN_CHARS);
-    assert_eq!(Token::decode(&s).unwrap(), t);
+    assert_eq!(Continuation::decode(&s).unwrap(), Continuation::Running(t));
     let mut huge = token();
     huge.essential = (0..500).map(|i| format!("container-{i}")).collect();
     assert_eq!(huge.encode(), None);
-    assert!(Token::decode("A continuation token if continuing job").is_err());
+    assert!(Continuation::decode("A continuation token if continuing job").is_err());
+
+    let pending = Pending::new(
+        1_000,
+        2_800,
+        3,
+        &"Capacity is unavailable at this time. ".repeat(100),
+    );
+    let s = pending.encode();
+    assert!(s.len() <= MAX_TOKEN_CHARS, "{}", s.len());
+    let Continuation::Starting(back) = Continuation::decode(&s).unwrap() else {
+        panic!("a pending token decodes as one")
+    };
+    assert_eq!(
+        (back.started_epoch, back.deadline_epoch, back.attempts),
+        (1_000, 2_800, 3)
+    );
+    assert!(back.last_reason.starts_with("Capacity is unavailable"));
+}
+
+/// A token written before `run_epoch` existed still decodes; its task started when the
+/// action did.
+#[test]
+fn older_tokens_still_decode() {
+    let v1 = r#"{"v":1,"service":"web","release":"v1","cluster":"prod","task_arn":"arn:x/t","container":"app",
+        "essential":["app"],"started_epoch":10,"deadline_epoch":20}"#;
+    let Continuation::Running(t) = Continuation::decode(v1).unwrap() else {
+        panic!()
+    };
+    assert_eq!((t.run_epoch, t.log_group.as_deref()), (None, None));
+    assert_eq!(decide(&t, None, 12), Step::Wait);
 }
 
 #[test]
@@ -241,12 +348,12 @@ fn log_hints() {
     let mut t = token();
     assert_eq!(t.log_stream().as_deref(), Some("web/app/0123456789abcdef"));
     t.log_stream_prefix = None;
-    let Step::Failed { message } = decide(&t, None, 0) else {
+    let Step::Failed { message } = decide(&t, None, 5_000) else {
         panic!()
     };
     assert!(message.contains("stream name is not known"), "{message}");
     t.log_group = None;
-    let Step::Failed { message } = decide(&t, None, 0) else {
+    let Step::Failed { message } = decide(&t, None, 5_000) else {
         panic!()
     };
     assert!(message.contains("no awslogs configuration"), "{message}");

@@ -29,25 +29,40 @@ pub enum Rendering {
     Refused(Vec<Problem>),
 }
 
-/// Template, digests and the artifact files for `manifest`.
+/// Template, digests and the artifact files for `manifest`. The manifest's own images are
+/// looked up while the template is read; only an unnamed container whose template image is a
+/// tag needs a second lookup.
 pub async fn render(
     clients: &Clients,
     service: &Service,
     manifest: &ValidManifest,
 ) -> Result<Rendering> {
     let cfg = &service.config;
-    let template = match taskdef::latest_active(&clients.ecs, &cfg.task_family).await? {
+    let ecr = |region: &str| clients.ecr_in(region);
+    let (template, named) = tokio::join!(
+        taskdef::running(&clients.ecs, &cfg.cluster, &cfg.ecs_service),
+        images::resolve(ecr, plan::named_lookups(manifest)),
+    );
+    let template = match template? {
         Template::Found(t) => t,
         Template::Missing(reason) => {
             return Ok(Rendering::Refused(vec![Problem::new(
-                "task_family",
+                "ecs_service",
                 reason,
             )]));
         }
     };
+    let mut resolution = named?;
     let plan = plan::plan(service, manifest, &template);
-    let lookups = plan.lookups.values().map(|(r, _)| r.clone());
-    let resolution = images::resolve(|region| clients.ecr_in(region), lookups).await?;
+    let more: Vec<_> = plan
+        .lookups
+        .values()
+        .map(|(r, _)| r.clone())
+        .filter(|r| !resolution.contains_key(r))
+        .collect();
+    if !more.is_empty() {
+        resolution.extend(images::resolve(ecr, more).await?);
+    }
     let pinned = match plan::pin(&plan, &resolution) {
         Ok(p) => p,
         Err(problems) => return Ok(Rendering::Refused(problems)),

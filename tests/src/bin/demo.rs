@@ -63,7 +63,7 @@ async fn main() {
     let mut env = Env::start().await;
     immediate_task_progress(&env.moto.endpoint).await;
     t.step(at, "setup", "moto started, sample service provisioned", true,
-        &format!("endpoint {}\nECR web/app, web/nginx · ECS cluster prod, family web · SSM /berth/services/web\nbucket {BUCKET} (versioned) · pipeline berth-web (V2: Source ▸ Migrate ▸ Deploy)", env.moto.endpoint));
+        &format!("endpoint {}\nECR web/app, web/nginx · ECS cluster prod, family web · SSM /berth/services/web\nbucket {BUCKET} (versioned) · pipeline berth-web (V2: Source ▸ Release [Migrate ▸ Deploy])", env.moto.endpoint));
 
     let at = Instant::now();
     let vars = moto_env(&env.moto.endpoint);

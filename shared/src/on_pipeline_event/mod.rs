@@ -1,6 +1,9 @@
 //! `on-pipeline-event`: CodePipeline "Pipeline Execution State Change" → the release record's
 //! status (decisions in [`crate::history`]), one `release finished` log line and an optional
-//! notification per finished release.
+//! notification per finished release; a migration task left running by an execution that
+//! ended is stopped (`abandoned`).
+
+mod abandoned;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -13,6 +16,7 @@ use serde_json::Value;
 use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::history::{self, Applied, PipelineStateChange};
+use crate::keys::is_valid_name;
 use crate::notify::{self, Notifier};
 use crate::pipeline::{VAR_RELEASE, VAR_ROLLBACK, VAR_SERVICE};
 use crate::record::{ReleaseRecord, ReleaseStatus, timestamp};
@@ -24,6 +28,7 @@ use crate::store::Bucket;
 #[derive(Debug, Clone)]
 pub struct Context {
     pub codepipeline: aws_sdk_codepipeline::Client,
+    pub ecs: aws_sdk_ecs::Client,
     pub records: Records,
     pub notifier: Notifier,
 }
@@ -66,6 +71,7 @@ impl Context {
         let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
         Self {
             codepipeline: clients.codepipeline.clone(),
+            ecs: clients.ecs.clone(),
             records: Records::new(bucket),
             notifier,
         }
@@ -130,9 +136,14 @@ impl Context {
                 .and_then(|v| v.resolved_value())
                 .map(str::to_owned)
         };
+        // The variables' defaults (`(none)`) are not names: such an execution was started by
+        // the pipeline's creation or the console, not by berth.
         let (Some(service), Some(release)) = (var(VAR_SERVICE), var(VAR_RELEASE)) else {
             return Ok(None);
         };
+        if !is_valid_name(&service) || !is_valid_name(&release) {
+            return Ok(None);
+        }
         let rollback = var(VAR_ROLLBACK).as_deref() == Some("true");
         Ok(Some(Execution {
             service,
@@ -156,21 +167,30 @@ impl Context {
             .update(&exec.service, &exec.release, now, |r| {
                 let seconds = history::seconds_since_start(r, execution_id, now);
                 match history::apply(r, execution_id, status, exec.rollback, &at) {
-                    Applied::Unrelated => Change::Keep(None),
-                    Applied::Own | Applied::Redeployment => Change::Write(Some(seconds)),
+                    applied @ (Applied::Unrelated | Applied::Stale) => {
+                        Change::Keep((applied, seconds))
+                    }
+                    applied => Change::Write((applied, seconds)),
                 }
             })
             .await?;
-        let (seconds, record) = match updated {
-            Updated::Written {
-                value: Some(seconds),
-                record,
-            } => (seconds, record),
-            Updated::Written { value: None, .. } | Updated::Kept { .. } => {
-                return Ok(ignored(format!(
-                    "execution {execution_id} is not the one recorded for {}/{}",
-                    exec.service, exec.release
-                )));
+        let ((applied, seconds), record) = match updated {
+            Updated::Written { value, record } => (value, record),
+            Updated::Kept {
+                value: (applied, _),
+                ..
+            } => {
+                let reason = match applied {
+                    Applied::Stale => format!(
+                        "late or repeated {} of execution {execution_id}: {}/{} already recorded it",
+                        change.state, exec.service, exec.release
+                    ),
+                    _ => format!(
+                        "execution {execution_id} is not the one recorded for {}/{}",
+                        exec.service, exec.release
+                    ),
+                };
+                return Ok(ignored(reason));
             }
             Updated::Missing => {
                 return Ok(ignored(format!(
@@ -179,6 +199,11 @@ impl Context {
                 )));
             }
         };
+        let mut record = record;
+        if applied == Applied::Own && status.is_final() && status != ReleaseStatus::Succeeded {
+            self.stop_abandoned_migration(&mut record, execution_id, status, now)
+                .await;
+        }
         let notified = if status.is_final() {
             self.finished(exec, status, seconds, &record, execution_id)
                 .await
