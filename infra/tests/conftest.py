@@ -179,3 +179,54 @@ def policy_statements_tf(document: dict) -> list[dict]:
         for content in dynamic.get("statement", {}).get("content", []):
             statements.append(content)
     return statements
+
+
+# ------------------------------------------------------------------ CloudFormation Rules
+# moto does not evaluate a template's Rules section; these evaluate it as CloudFormation does
+# (AWS rule functions: Fn::And, Fn::Or, Fn::Not, Fn::Equals, Fn::Contains, Fn::EachMemberIn,
+# Fn::EachMemberEquals, Ref), so the tests can show which parameter sets a stack refuses.
+
+
+def parameter_values(template: dict, given: dict) -> dict:
+    values = {}
+    for name, spec in template["Parameters"].items():
+        raw = str(given[name]) if name in given else str(spec.get("Default", ""))
+        values[name] = raw.split(",") if spec["Type"] in ("CommaDelimitedList", "List<String>") else raw
+    return values
+
+
+def _rule_value(node, values):
+    if isinstance(node, dict):
+        (fn, arg), *rest = node.items()
+        assert not rest, node
+        if fn == "Ref":
+            return values[arg]
+        if fn == "Fn::And":
+            return all(_rule_value(a, values) for a in arg)
+        if fn == "Fn::Or":
+            return any(_rule_value(a, values) for a in arg)
+        if fn == "Fn::Not":
+            return not _rule_value(arg[0], values)
+        if fn == "Fn::Equals":
+            return _rule_value(arg[0], values) == _rule_value(arg[1], values)
+        if fn == "Fn::Contains":
+            return _rule_value(arg[1], values) in _rule_value(arg[0], values)
+        if fn == "Fn::EachMemberIn":
+            return set(_rule_value(arg[0], values)) <= set(_rule_value(arg[1], values))
+        if fn == "Fn::EachMemberEquals":
+            return all(v == _rule_value(arg[1], values) for v in _rule_value(arg[0], values))
+        raise AssertionError(f"rule function {fn} not supported here")
+    if isinstance(node, list):
+        return [_rule_value(v, values) for v in node]
+    return node
+
+
+def failed_rules(template: dict, given: dict) -> list[str]:
+    """The AssertDescriptions of every rule assertion the parameters break."""
+    values = parameter_values(template, given)
+    failed = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        failed += [a["AssertDescription"] for a in rule["Assertions"] if not _rule_value(a["Assert"], values)]
+    return failed

@@ -36,6 +36,7 @@ STAR_READ_ONLY = {
     "elasticloadbalancing:DescribeTargetGroups",  # Describe* accept only "*"
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
+    "lambda:ListFunctions",  # no resource-level permission; CodePipeline's Lambda invoke action needs it
 }
 STAR_WRITE_WITH_CONDITION = {
     "codepipeline:PutJobSuccessResult",  # the API accepts only "*"

@@ -4,12 +4,16 @@ moto cannot create, checked from the template."""
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from conftest import (
     ACCOUNT,
+    PLATFORM_TEMPLATE,
     REGION,
     SERVICE_TEMPLATE,
     create_stack,
+    failed_rules,
     load_template,
     resource_types,
 )
@@ -65,6 +69,7 @@ WEB_REGISTRY_ENTRY = {
         "security_groups": ["sg-0d4e5f"],
     },
     "appspec": {"container": "nginx", "port": 80},
+    "deployment": {"application": "berth-web", "group": "web"},
 }
 
 # Field names of the registry entry the functions accept (they refuse unknown fields).
@@ -78,6 +83,7 @@ REGISTRY_FIELDS = {
     "push_trigger",
     "migration",
     "appspec",
+    "deployment",
 }
 
 
@@ -133,6 +139,7 @@ def test_manifest_only_service_has_null_push_trigger_and_migration(platform_stac
     assert entry["task_family"] == "worker-task"
     assert entry["pipeline"] == "berth-worker"
     assert entry["containers"] == {"worker": "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/worker/app"}
+    assert entry["deployment"] == {"application": "berth-worker", "group": "worker"}
 
 
 def test_quotes_and_backslashes_in_parameters_stay_valid_json(platform_stack):
@@ -154,12 +161,135 @@ def test_quotes_and_backslashes_in_parameters_stay_valid_json(platform_stack):
     assert entry["migration"]["timeout_seconds"] == 60
 
 
+# Every string parameter that reaches the registry entry, with a value full of the two characters
+# JSON must escape. (Real AWS would refuse some of them by their AllowedPattern first; moto does not
+# check patterns, which lets this test show the escaping itself.)
+NASTY = 'a"b\\c'
+ESCAPED_PARAMETERS = {
+    "EcsServiceName": NASTY,
+    "TaskFamily": NASTY,
+    "Containers": f'{NASTY}=web/{NASTY},nginx=web/nginx',
+    "PushTriggerContainer": NASTY,
+    "PushTriggerTagPattern": NASTY,
+    "MigrationContainer": NASTY,
+    "MigrationCommand": f"{NASTY},x",
+    "MigrationSubnets": f"{NASTY},subnet-2",
+    "MigrationSecurityGroups": f"sg-1,{NASTY}",
+    "AppSpecContainer": NASTY,
+}
+
+
+def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_stack):
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(session, "berth-nasty", dict(WEB, ServiceName="nasty", **ESCAPED_PARAMETERS))
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    entry = registry_entry(session, "nasty")  # json.loads succeeded
+    assert entry["ecs_service"] == NASTY
+    assert entry["task_family"] == NASTY
+    assert entry["containers"] == {NASTY: f"web/{NASTY}", "nginx": "web/nginx"}
+    assert entry["push_trigger"] == {"container": NASTY, "tag_pattern": NASTY}
+    assert entry["migration"]["container"] == NASTY
+    assert entry["migration"]["command"] == [NASTY, "x"]
+    assert entry["migration"]["subnets"] == [NASTY, "subnet-2"]
+    assert entry["migration"]["security_groups"] == ["sg-1", NASTY]
+    assert entry["appspec"]["container"] == NASTY
+
+
+def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_cover():
+    """Parameters that reach the JSON either have a pattern without quotes and backslashes (and are
+    not escaped) or are escaped; all of them refuse control characters."""
+    value = RESOURCES["RegistryParameter"]["Properties"]["Value"]["Fn::Sub"]
+    template, variables = value
+    used = set(re.findall(r"\$\{([A-Za-z]+)\}", template))
+    for name, spec in TEMPLATE["Parameters"].items():
+        if spec["Type"] == "Number" or not _reaches(RESOURCES["RegistryParameter"], name):
+            continue
+        if name == "PlatformStackName":  # only names the exports read, never part of the JSON
+            continue
+        pattern = re.compile(spec["AllowedPattern"])
+        for bad in ("a\nb", "a\tb", "\x00"):
+            assert not pattern.fullmatch(bad), (name, bad)
+        if name in used:  # put in the JSON as is: the pattern must keep JSON specials out
+            assert name in ("ServiceName", "ClusterName"), name
+            assert not pattern.fullmatch('a"b') and not pattern.fullmatch("a\\b"), name
+        else:
+            assert name in ESCAPED_PARAMETERS, f"{name} reaches the registry entry: escape it and test it"
+    # The platform's pipeline name prefix goes in unescaped too.
+    platform = load_template(PLATFORM_TEMPLATE)
+    prefix = re.compile(platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"])
+    assert not prefix.fullmatch('a"b') and not prefix.fullmatch("a\\b") and not prefix.fullmatch("a\nb")
+
+
+def _reaches(node, parameter) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") == parameter:
+            return True
+        if isinstance(node.get("Fn::Sub"), list) and f"${{{parameter}}}" in node["Fn::Sub"][0]:
+            return True
+        if isinstance(node.get("Fn::Sub"), str) and f"${{{parameter}}}" in node["Fn::Sub"]:
+            return True
+        return any(_reaches(v, parameter) for v in node.values())
+    if isinstance(node, list):
+        return any(_reaches(v, parameter) for v in node)
+    return False
+
+
+def test_every_pipeline_name_fits_codepipeline():
+    """CodePipeline API reference: pipeline names have "Maximum length of 100". CloudFormation Rules
+    cannot measure a string nor read the platform's export, so the platform bounds its prefix
+    instead: the longest prefix plus the longest service name is 100."""
+    platform = load_template(PLATFORM_TEMPLATE)
+    prefix_max = int(re.search(r"\{1,(\d+)\}\$$", platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"])[1])
+    service_max = int(re.search(r"\{1,(\d+)\}\$$", TEMPLATE["Parameters"]["ServiceName"]["AllowedPattern"])[1])
+    assert prefix_max + service_max == 100
+    assert re.fullmatch(platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"], "p" * 36)
+    assert not re.fullmatch(platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"], "p" * 37)
+
+
+def test_migration_timeout_stays_an_hour_under_codepipelines_24_hours():
+    parameter = TEMPLATE["Parameters"]["MigrationTimeoutSeconds"]
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (1, 82800)
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        {"MigrationSubnets": ""},
+        {"MigrationSecurityGroups": ""},
+        {"MigrationCommand": ""},
+        {"MigrationSubnets": "", "MigrationSecurityGroups": "", "MigrationCommand": ""},
+    ],
+)
+def test_a_migration_without_network_or_command_is_refused(missing):
+    refused = failed_rules(TEMPLATE, {**WEB, **missing})
+    assert len(refused) == len(missing)
+    for parameter in missing:
+        assert any(parameter in r for r in refused), (parameter, refused)
+
+
+def test_complete_migrations_and_services_without_one_pass_the_rules():
+    assert failed_rules(TEMPLATE, WEB) == []
+    no_migration = {k: v for k, v in WEB.items() if not k.startswith("Migration")}
+    assert failed_rules(TEMPLATE, no_migration) == []
+
+
 def test_roles_of_the_service(platform_stack):
     session, _, _ = platform_stack
     deploy_service(session, "berth-web", WEB)
     iam = session.client("iam")
     names = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("berth-web-")]
     assert sorted(n.split("-")[2] for n in names) == ["CodeDeployRole", "PipelineRole"]
+    (codedeploy,) = [n for n in names if "CodeDeploy" in n]
+    (policy,) = iam.list_role_policies(RoleName=codedeploy)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=codedeploy, PolicyName=policy)["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else __import__("ast").literal_eval(doc)
+    (create,) = [st for st in doc["Statement"] if st["Sid"] == "CreateReplacementTaskSet"]
+    assert create["Condition"] == {
+        "ArnEquals": {
+            "ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod",
+            "ecs:service": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web",
+        }
+    }
     for name in names:
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         principal = trust["Statement"][0]["Principal"]["Service"]
@@ -177,12 +307,21 @@ def test_pipeline_is_v2_queued_with_the_berth_variables():
     p = _pipeline()
     assert p["PipelineType"] == "V2"
     assert p["ExecutionMode"] == "QUEUED"
+    # "(none)" is not a legal release name: executions berth did not start are recognised.
     assert {v["Name"]: v["DefaultValue"] for v in p["Variables"]} == {
-        "BERTH_SERVICE": {"Ref": "ServiceName"},
-        "BERTH_RELEASE": "manual",
+        "BERTH_SERVICE": "(none)",
+        "BERTH_RELEASE": "(none)",
         "BERTH_ROLLBACK": "false",
     }
-    assert [s["Name"] for s in p["Stages"]] == ["Source", "Migrate", "Deploy"]
+    assert not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", "(none)")
+    assert [s["Name"] for s in p["Stages"]] == ["Source", "Release"]
+
+
+def test_one_release_stage_migrates_then_deploys_under_one_stage_lock():
+    (release,) = [s for s in _pipeline()["Stages"] if s["Name"] == "Release"]
+    assert [(a["Name"], a["RunOrder"]) for a in release["Actions"]] == [("Migrate", 1), ("Deploy", 2)]
+    # The Deploy action names the deployment group, so the pipeline waits for it.
+    assert RESOURCES["Pipeline"]["DependsOn"] == "DeploymentGroup"
 
 
 def test_source_action_reads_the_service_artifact_without_polling():
@@ -195,10 +334,17 @@ def test_source_action_reads_the_service_artifact_without_polling():
     assert cfg["S3Bucket"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-ReleaseBucketName"}}
 
 
-def test_migrate_action_passes_the_rollback_variable():
-    (action,) = _pipeline()["Stages"][1]["Actions"]
+def _action(name):
+    (action,) = [a for s in _pipeline()["Stages"] for a in s["Actions"] if a["Name"] == name]
+    return action
+
+
+def test_migrate_action_passes_the_release_and_rollback_variables():
+    action = _action("Migrate")
     assert action["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
-    assert action["Configuration"]["UserParameters"] == '{"rollback":"#{variables.BERTH_ROLLBACK}"}'
+    assert action["Configuration"]["UserParameters"] == (
+        '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
+    )
     assert action["Configuration"]["FunctionName"] == {
         "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-MigrateFunctionName"}
     }
@@ -206,7 +352,7 @@ def test_migrate_action_passes_the_rollback_variable():
 
 
 def test_deploy_action_uses_the_rendered_taskdef_and_appspec_without_image_placeholders():
-    (action,) = _pipeline()["Stages"][2]["Actions"]
+    action = _action("Deploy")
     assert action["ActionTypeId"]["Provider"] == "CodeDeployToECS"
     cfg = action["Configuration"]
     assert cfg["TaskDefinitionTemplateArtifact"] == "Release"

@@ -18,6 +18,7 @@ from conftest import (
     load_tf_dir,
     tf_blocks,
 )
+from hcl_eval import evaluate, resolve_locals
 
 MODULES = {"platform": TF / "modules" / "platform", "service": TF / "modules" / "service"}
 EXAMPLES = TF / "examples"
@@ -256,27 +257,119 @@ def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
 
 
 def test_pipeline_matches_the_handoff_contract():
-    resources = tf_blocks(load_tf_dir(MODULES["service"]), "resource")
+    files = load_tf_dir(MODULES["service"])
+    resources = tf_blocks(files, "resource")
     p = resources["aws_codepipeline.service"]
     assert (p["pipeline_type"], p["execution_mode"]) == ("V2", "QUEUED")
     assert {v["name"]: v["default_value"] for v in p["variable"]} == {
-        "BERTH_SERVICE": "${var.service_name}",
-        "BERTH_RELEASE": "manual",
+        "BERTH_SERVICE": "(none)",
+        "BERTH_RELEASE": "(none)",
         "BERTH_ROLLBACK": "false",
     }
-    stages = {s["name"]: s["action"][0] for s in p["stage"]}
-    assert list(stages) == ["Source", "Migrate", "Deploy"]
-    assert stages["Source"]["name"] == "Source"
-    assert stages["Source"]["configuration"]["PollForSourceChanges"] == "false"
-    assert stages["Source"]["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
-    assert json.loads(stages["Migrate"]["configuration"]["UserParameters"]) == {
-        "rollback": "#{variables.BERTH_ROLLBACK}"
-    }
-    assert stages["Deploy"]["provider"] == "CodeDeployToECS"
-    assert not any(k.startswith("Image") for k in stages["Deploy"]["configuration"])
+    stages = {s["name"]: s["action"] for s in p["stage"]}
+    assert list(stages) == ["Source", "Release"]
+    (source,) = stages["Source"]
+    assert source["name"] == "Source"
+    assert source["configuration"]["PollForSourceChanges"] == "false"
+    assert source["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
+    actions = {a["name"]: a for a in stages["Release"]}
+    assert [(a["name"], a["run_order"]) for a in stages["Release"]] == [("Migrate", 1), ("Deploy", 2)]
+    user_parameters = tf_blocks(files, "locals")["lambda_user_parameters"]
+    assert actions["Migrate"]["configuration"]["UserParameters"] == "${local.lambda_user_parameters}"
+    assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
+    assert actions["Deploy"]["provider"] == "CodeDeployToECS"
+    assert not any(k.startswith("Image") for k in actions["Deploy"]["configuration"])
+    # The Deploy action reads the deployment group's name from the resource: Terraform creates the
+    # group first (the CloudFormation template says DependsOn).
+    assert actions["Deploy"]["configuration"]["DeploymentGroupName"] == (
+        "${aws_codedeploy_deployment_group.service.deployment_group_name}"
+    )
 
     dg = resources["aws_codedeploy_deployment_group.service"]
     (rollback,) = dg["auto_rollback_configuration"]
     assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
     (style,) = dg["deployment_style"]
     assert style == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+
+
+def _service_env(service_name="web", prefix="berth-", **variables):
+    files = load_tf_dir(MODULES["service"])
+    env = {"var": {"service_name": service_name, "pipeline_name_prefix": prefix, **variables}, "local": {}}
+    locals_ = tf_blocks(files, "locals")
+    env["local"]["pipeline_name"] = evaluate(locals_["pipeline_name"], env)
+    return files, env
+
+
+def test_pipeline_names_over_100_characters_are_refused():
+    files, _ = _service_env()
+    (lifecycle,) = tf_blocks(files, "resource")["aws_codepipeline.service"]["lifecycle"]
+    (precondition,) = lifecycle["precondition"]
+    for prefix, service, ok in (("berth-", "web", True), ("p" * 36, "s" * 64, True), ("p" * 37, "s" * 64, False)):
+        _, env = _service_env(service, prefix)
+        assert evaluate(precondition["condition"], env) is ok, (len(prefix), len(service))
+    # The platform keeps every prefix it accepts at 36 characters or fewer.
+    (validation,) = tf_blocks(load_tf_dir(MODULES["platform"]), "variable")["pipeline_name_prefix"]["validation"]
+    for prefix, ok in (("berth-", True), ("p" * 36, True), ("p" * 37, False), ("bad/", False)):
+        assert evaluate(validation["condition"], {"var": {"pipeline_name_prefix": prefix}}) is ok, prefix
+
+
+@pytest.mark.parametrize(
+    "service",
+    ["web", "Web_App.v2", "UPPER", "a" * 64, "...", "_-_", "x.y", "a" * 20 + "_" + "b" * 43],
+)
+def test_artifact_bucket_names_are_valid_for_every_legal_service_name(service):
+    """S3: "Bucket names must be between 3 (min) and 63 (max) characters long" and "can consist
+    only of lowercase letters, numbers, periods (.), and hyphens (-)", starting and ending with a
+    letter or number. bucket_prefix is followed by 26 generated characters (digits)."""
+    files, env = _service_env(service)
+    resolve_locals(tf_blocks(files, "locals"), env, ["artifact_bucket_base", "artifact_bucket_name"])
+    prefix = evaluate(tf_blocks(files, "resource")["aws_s3_bucket.artifacts"]["bucket_prefix"], env)
+    assert len(prefix) <= 37, prefix
+    name = prefix + "0" * 26
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", name), name
+    assert not name.startswith("xn--")
+
+
+def test_long_service_names_keep_distinct_artifact_bucket_prefixes():
+    names = set()
+    for service in ("a" * 40 + "x", "a" * 40 + "y"):
+        files, env = _service_env(service)
+        resolve_locals(tf_blocks(files, "locals"), env, ["artifact_bucket_base", "artifact_bucket_name"])
+        names.add(env["local"]["artifact_bucket_name"])
+    assert len(names) == 2
+
+
+MIGRATION = {
+    "container": "app",
+    "command": ["bin/rails", "db:migrate"],
+    "timeout_seconds": 1800,
+    "subnets": ["subnet-1"],
+    "security_groups": ["sg-1"],
+}
+
+
+@pytest.mark.parametrize(
+    "migration, ok",
+    [
+        (None, True),
+        (MIGRATION, True),
+        ({**MIGRATION, "timeout_seconds": 82800}, True),
+        ({**MIGRATION, "timeout_seconds": 82801}, False),
+        ({**MIGRATION, "timeout_seconds": 0}, False),
+        ({**MIGRATION, "subnets": []}, False),
+        ({**MIGRATION, "security_groups": []}, False),
+        ({**MIGRATION, "command": []}, False),
+        ({**MIGRATION, "subnets": [""]}, False),
+    ],
+)
+def test_migration_validation(migration, ok):
+    validations = tf_blocks(load_tf_dir(MODULES["service"]), "variable")["migration"]["validation"]
+    results = [evaluate(v["condition"], {"var": {"migration": migration}}) for v in validations]
+    assert all(results) is ok, results
+
+
+def test_registry_entry_names_the_deployment():
+    files, env = _service_env()
+    entry = tf_blocks(files, "locals")["registry_entry"]
+    assert entry["deployment"] == {"application": "${local.codedeploy_app_name}", "group": "${var.service_name}"}
+    assert tf_blocks(files, "locals")["codedeploy_app_name"] == "${local.pipeline_name}"

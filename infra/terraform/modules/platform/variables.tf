@@ -35,6 +35,11 @@ variable "release_bucket_name_prefix" {
   description = "The release bucket is named <this>-<account id>-<region>."
   type        = string
   default     = "berth-releases"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,30}$", var.release_bucket_name_prefix))
+    error_message = "release_bucket_name_prefix must be 2 to 31 lowercase letters, digits or hyphens, starting with a letter or digit."
+  }
 }
 
 variable "services_path" {
@@ -49,9 +54,14 @@ variable "services_path" {
 }
 
 variable "pipeline_name_prefix" {
-  description = "Every berth pipeline is named <this><service>. on-manifest may start only those, and only their execution state changes reach on-pipeline-event."
+  description = "Every berth pipeline is named <this><service>. on-manifest may start only those, and only their execution state changes reach on-pipeline-event. At most 36 characters, so that every legal service name (64) fits CodePipeline's 100."
   type        = string
   default     = "berth-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.@_-]{1,36}$", var.pipeline_name_prefix))
+    error_message = "pipeline_name_prefix must be 1 to 36 of A-Z a-z 0-9 . @ _ - (a pipeline name is at most 100 characters)."
+  }
 }
 
 variable "cluster_arns" {

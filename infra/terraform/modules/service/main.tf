@@ -22,6 +22,17 @@ locals {
   passable_role_arns  = compact([var.task_execution_role_arn, var.task_role_arn])
   codedeploy_app_name = local.pipeline_name
 
+  # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
+  lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
+
+  # The artifact bucket's name prefix (bucket_prefix adds 26 characters, so at most 37): service
+  # names may hold uppercase letters, "_" and ".", which S3 bucket names may not ("Bucket names can
+  # consist only of lowercase letters, numbers, periods (.), and hyphens (-)"; dots are avoided
+  # too). Lowercased, every other character replaced by "-", and a long name shortened with a hash
+  # of the full pipeline name so two long services stay distinguishable.
+  artifact_bucket_base = coalesce(trim(replace(lower(local.pipeline_name), "/[^a-z0-9-]+/", "-"), "-"), "berth")
+  artifact_bucket_name = length(local.artifact_bucket_base) <= 26 ? local.artifact_bucket_base : "${substr(local.artifact_bucket_base, 0, 17)}-${substr(sha256(local.pipeline_name), 0, 8)}"
+
   # The registry entry, exactly the JSON of CONTRACT §2.
   registry_entry = {
     service     = var.service_name
@@ -45,6 +56,10 @@ locals {
       container = var.appspec_container
       port      = var.appspec_port
     }
+    deployment = {
+      application = local.codedeploy_app_name
+      group       = var.service_name
+    }
   }
 }
 
@@ -67,7 +82,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_144:Transient pipeline copies; cross-region replication adds nothing.
   #checkov:skip=CKV_AWS_145:CodePipeline writes its artifacts with the AWS managed aws/s3 KMS key; the bucket default (SSE-S3) only covers anything else.
   #checkov:skip=CKV2_AWS_62:Nothing needs to react to pipeline artifact writes.
-  bucket_prefix = substr("${local.pipeline_name}-artifacts-", 0, 37)
+  bucket_prefix = "${local.artifact_bucket_name}-artifacts-"
   tags          = var.tags
 }
 
@@ -186,10 +201,16 @@ data "aws_iam_policy_document" "codedeploy" {
     sid       = "CreateReplacementTaskSet"
     actions   = ["ecs:CreateTaskSet"]
     resources = ["*"]
+    # No resource-level permission; both condition keys exist for CreateTaskSet.
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
       values   = [local.cluster_arn]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:service"
+      values   = [local.service_arn]
     }
   }
   statement {
@@ -354,6 +375,13 @@ data "aws_iam_policy_document" "pipeline" {
     resources = [local.migrate_function]
   }
   statement {
+    # Lambda developer guide: "To invoke a function, a CodePipeline pipeline needs permission to use
+    # the following API operations: ListFunctions, InvokeFunction". No resource-level permission.
+    sid       = "ListFunctionsForInvokeActions"
+    actions   = ["lambda:ListFunctions"]
+    resources = ["*"]
+  }
+  statement {
     sid       = "DeployWithCodeDeploy"
     actions   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"]
     resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app_name}/${var.service_name}"]
@@ -415,16 +443,18 @@ resource "aws_codepipeline" "service" {
     location = aws_s3_bucket.artifacts.bucket
   }
 
+  # "(none)" is not a legal release name: an execution berth did not start keeps these defaults,
+  # and the Release stage's first action recognises and refuses it.
   variable {
     name          = "BERTH_SERVICE"
-    default_value = var.service_name
-    description   = "Service being released (set by on-manifest)."
+    default_value = "(none)"
+    description   = "Service being released (set by on-manifest and berth rollback)."
   }
 
   variable {
     name          = "BERTH_RELEASE"
-    default_value = "manual"
-    description   = "Release name (set by on-manifest)."
+    default_value = "(none)"
+    description   = "Release name (set by on-manifest and berth rollback)."
   }
 
   variable {
@@ -451,31 +481,34 @@ resource "aws_codepipeline" "service" {
     }
   }
 
+  # One stage for migration and deployment: "Because each stage can process only one execution at a
+  # time, the stage is locked while in progress" (CodePipeline User Guide). With separate stages,
+  # release N+1 would migrate while release N still deploys.
   stage {
-    name = "Migrate"
+    name = "Release"
+
     action {
       name            = "Migrate"
       category        = "Invoke"
       owner           = "AWS"
       provider        = "Lambda"
       version         = "1"
+      run_order       = 1
       namespace       = "Migration"
       input_artifacts = ["Release"]
       configuration = {
         FunctionName   = var.migrate_function_name
-        UserParameters = "{\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
+        UserParameters = local.lambda_user_parameters
       }
     }
-  }
 
-  stage {
-    name = "Deploy"
     action {
       name            = "Deploy"
       category        = "Deploy"
       owner           = "AWS"
       provider        = "CodeDeployToECS"
       version         = "1"
+      run_order       = 2
       input_artifacts = ["Release"]
       configuration = {
         ApplicationName                = aws_codedeploy_app.service.name
@@ -490,4 +523,12 @@ resource "aws_codepipeline" "service" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.pipeline]
+
+  lifecycle {
+    precondition {
+      # CodePipeline pipeline names are at most 100 characters (API reference, pipelineName).
+      condition     = length(local.pipeline_name) <= 100
+      error_message = "The pipeline name <pipeline_name_prefix><service_name> must be at most 100 characters."
+    }
+  }
 }

@@ -80,6 +80,23 @@ variable "migration" {
     security_groups = list(string)
   })
   default = null
+
+  validation {
+    # CodePipeline fails a Lambda invoke action that has not succeeded after 24 hours; berth keeps
+    # an hour of margin to stop the task and report.
+    # A conditional, not ||: Terraform evaluates both sides of || (attribute of null fails).
+    condition     = var.migration == null ? true : var.migration.timeout_seconds >= 1 && var.migration.timeout_seconds <= 82800
+    error_message = "migration.timeout_seconds must be between 1 and 82800 (23 hours)."
+  }
+
+  validation {
+    # The migration runs as a Fargate task in private subnets: it cannot run without these.
+    condition = var.migration == null ? true : (
+      length(var.migration.command) > 0 && length(var.migration.subnets) > 0 && length(var.migration.security_groups) > 0 &&
+      alltrue([for v in concat(var.migration.command, var.migration.subnets, var.migration.security_groups) : v != ""])
+    )
+    error_message = "migration needs a command, subnets and security_groups (none of them empty)."
+  }
 }
 
 variable "appspec_container" {
