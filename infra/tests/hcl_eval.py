@@ -79,6 +79,8 @@ FUNCTIONS = {
     "max": max,
     "tostring": str,
     "keys": lambda m: sorted(m),
+    "sort": sorted,
+    "merge": lambda *ms: {k: v for m in ms for k, v in m.items()},
     "values": lambda m: [m[k] for k in sorted(m)],
     "distinct": lambda xs: list(dict.fromkeys(xs)),
     "flatten": lambda xs: [y for x in xs for y in (x if isinstance(x, list) else [x])],
@@ -386,6 +388,9 @@ class _Parser:
         return items
 
     def object(self):
+        kind, value, _ = self._peek()
+        if kind == "name" and value == "for":
+            return self._object_for()
         out = {}
         while not self._accept("}"):
             kind, key = self._next()
@@ -396,6 +401,44 @@ class _Parser:
             out[key] = self.expr()
             self._accept(",")
         return out
+
+
+def _object_for_impl(self):
+    self._next()
+    names = [self._next()[1]]
+    if self._accept(","):
+        names.append(self._next()[1])
+    if self._next()[1] != "in":
+        raise HclError("expected in")
+    collection = self.expr()
+    self._expect(":")
+    body_start = self.pos
+    items = collection.items() if isinstance(collection, dict) else enumerate(collection)
+    out = {}
+    end = None
+    for k, v in items:
+        env = dict(self.env)
+        if len(names) == 2:
+            env[names[0]], env[names[1]] = k, v
+        else:
+            env[names[0]] = v
+        sub = _Parser(self.text, env)
+        sub.pos = body_start
+        key = sub.expr()
+        sub._expect("=>")
+        value = sub.expr()
+        sub._expect("}")
+        end = sub.pos
+        out[key] = value
+    if end is None:
+        self._skip(stop="")
+        self._expect("}")
+    else:
+        self.pos = end
+    return out
+
+
+_Parser._object_for = _object_for_impl
 
 
 class Namespace(dict):
@@ -431,7 +474,7 @@ def resolve_locals(locals_block: dict, env: dict, names=None) -> dict:
         progressed = False
         for name, expr in list(pending.items()):
             try:
-                env["local"][name] = evaluate(expr, env) if isinstance(expr, str) else expr
+                env["local"][name] = evaluate(expr, env)
             except (KeyError, HclError):
                 continue
             del pending[name]

@@ -96,8 +96,9 @@ def test_release_bucket_is_versioned_encrypted_and_deterministically_named(platf
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    (deny,) = RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny, writers = RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert writers["Fn::If"][0] == "HasReleaseWriters"
 
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     assert outputs["ReleaseBucketName"] == RELEASE_BUCKET
@@ -130,9 +131,10 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
         assert cfg["Runtime"] == "provided.al2023"
         assert cfg["Handler"] == "bootstrap"
         # No SlackWebhookUrl given: no BERTH_SLACK_WEBHOOK_URL either, not even an empty one.
-        assert cfg["Environment"]["Variables"] == {
+        assert _env(cfg) == {
             "BERTH_RELEASE_BUCKET": RELEASE_BUCKET,
             "BERTH_SERVICES_PREFIX": "/berth/services/",
+            **FUNCTION_ENV[name],
         }
         roles.add(cfg["Role"])
     assert len(roles) == len(FUNCTIONS), "each function has its own role"
@@ -151,6 +153,20 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
         assert RESOURCES[f"{i}Function"]["Properties"]["Code"]["S3Key"] == {"Fn::Sub": f"${{CodePrefix}}{name}.zip"}
     # The dummy zips were read from the code bucket.
     assert session.client("s3").list_objects_v2(Bucket=CODE_BUCKET, Prefix=CODE_PREFIX)["KeyCount"] == len(FUNCTIONS)
+
+
+# Variables only some functions get, with the defaults of the parameters behind them.
+FUNCTION_ENV = {
+    "on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES": "60"},
+    "on-manifest": {},
+    "migrate": {},
+    "on-pipeline-event": {},
+}
+
+
+def _env(cfg) -> dict:
+    # moto keeps a Number parameter as an int where Lambda stores strings.
+    return {k: str(v) for k, v in cfg["Environment"]["Variables"].items()}
 
 
 def _refers_to(value, parameter: str) -> bool:
@@ -202,11 +218,11 @@ def test_only_on_pipeline_event_gets_the_slack_webhook_when_set(code_uploaded):
     lam = code_uploaded.client("lambda")
     common = {"BERTH_RELEASE_BUCKET": RELEASE_BUCKET, "BERTH_SERVICES_PREFIX": "/berth/services/"}
     for name in FUNCTIONS:
-        env = lam.get_function(FunctionName=f"berth-{name}")["Configuration"]["Environment"]["Variables"]
+        env = _env(lam.get_function(FunctionName=f"berth-{name}")["Configuration"])
         if name == "on-pipeline-event":
             assert env == {**common, "BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL}
         else:
-            assert env == common, f"{name} must not get the webhook"
+            assert env == {**common, **FUNCTION_ENV[name]}, f"{name} must not get the webhook"
 
 
 def test_async_failures_end_in_the_failed_events_queue(platform_stack):
@@ -276,15 +292,18 @@ def test_pipeline_state_rule_targets_on_pipeline_event_for_berth_pipelines_only(
     assert permission["SourceArn"] == {"Fn::GetAtt": ["PipelineStateRule", "Arn"]}
 
 
-def test_only_the_two_rules_may_dead_letter_into_the_failed_events_queue():
+def test_only_the_three_rules_may_dead_letter_into_the_failed_events_queue():
     # moto cannot create the queue policy: checked in the template.
-    statements = RESOURCES["FailedEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = [
+        s["Fn::If"][1] if "Fn::If" in s else s
+        for s in RESOURCES["FailedEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    ]
     allowed = {
         s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]
         for s in statements
         if s["Effect"] == "Allow"
     }
-    assert allowed == {"EcrPushRule", "PipelineStateRule"}
+    assert allowed == {"EcrPushRule", "PipelineStateRule", "PushSweepRule"}
     for s in statements:
         if s["Effect"] == "Allow":
             assert s["Principal"] == {"Service": "events.amazonaws.com"}
@@ -332,8 +351,27 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         "WriteLogs",
         "ReadBerthPipelineExecutions",
         "ReadWriteReleaseRecords",
+        "WriteReleaseIndex",
         "TellMissingKeysApart",
         "ReportFailedEvents",
+    }
+    # The release index (empty objects under index/<service>/): written by on-manifest and
+    # on-pipeline-event, listed by on-image-push's sweep.
+    for role in (manifest, pipeline_event):
+        assert role["WriteReleaseIndex"] == {
+            "Sid": "WriteReleaseIndex",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{RELEASE_BUCKET}/index/*",
+        }
+    assert push["FindRecentPushes"]["Action"] == "ecr:DescribeImages"
+    assert push["FindRecentPushes"]["Resource"] == f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*"
+    assert "FindRecentCrossAccountPushes" not in push
+    assert push["ListReleaseIndex"] == {
+        "Sid": "ListReleaseIndex",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{RELEASE_BUCKET}",
     }
     assert pipeline_event["ReadBerthPipelineExecutions"]["Action"] == "codepipeline:GetPipelineExecution"
     assert pipeline_event["ReadBerthPipelineExecutions"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
@@ -370,3 +408,61 @@ def test_exports_for_the_service_stack(platform_stack):
     assert exports["berth-platform-PipelineNamePrefix"] == "berth-"
     assert exports["berth-platform-MigrateFunctionArn"].endswith(":function:berth-migrate")
     assert exports["berth-platform-OnPipelineEventFunctionArn"].endswith(":function:berth-on-pipeline-event")
+
+
+def test_push_sweep_rule_invokes_on_image_push_on_a_schedule(platform_stack):
+    session, stack, _ = platform_stack
+    events = session.client("events")
+    rule = events.describe_rule(Name="berth-push-sweep")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["State"] == "ENABLED"
+    (target,) = events.list_targets_by_rule(Rule="berth-push-sweep")["Targets"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert target["Arn"] == outputs["OnImagePushFunctionArn"]
+    assert target["DeadLetterConfig"]["Arn"] == outputs["FailedEventsQueueArn"]
+    permission = RESOURCES["OnImagePushSweepPermission"]
+    assert permission["Condition"] == "HasPushSweep"
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["PushSweepRule", "Arn"]}
+    assert RESOURCES["PushSweepRule"]["Condition"] == "HasPushSweep"
+
+
+def test_an_empty_push_sweep_schedule_turns_the_sweep_off(code_uploaded):
+    cloudformation = code_uploaded.client("cloudformation")
+    stack, _ = create_stack(
+        cloudformation, "berth-platform", PLATFORM_TEMPLATE, {**PLATFORM_PARAMETERS, "PushSweepSchedule": ""}
+    )
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    names = [r["Name"] for r in code_uploaded.client("events").list_rules()["Rules"]]
+    assert "berth-push-sweep" not in names
+    assert "berth-ecr-image-push" in names
+    pattern = re.compile(TEMPLATE["Parameters"]["PushSweepSchedule"]["AllowedPattern"])
+    for ok in ("", "rate(5 minutes)", "cron(0/10 * * * ? *)"):
+        assert pattern.fullmatch(ok)
+    assert not pattern.fullmatch("5 minutes")
+
+
+def test_release_writers_are_the_only_principals_that_write_manifests_and_groups():
+    (statement,) = [
+        s["Fn::If"][1]
+        for s in RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if "Fn::If" in s
+    ]
+    assert statement["Sid"] == "OnlyReleaseWritersWriteManifests"
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "s3:PutObject"
+    assert statement["Resource"] == [
+        {"Fn::Sub": "${ReleaseBucket.Arn}/manifests/*"},
+        {"Fn::Sub": "${ReleaseBucket.Arn}/groups/*"},
+    ]
+    (key,) = statement["Condition"]["ArnNotLike"]
+    assert key == "aws:PrincipalArn"
+    allowed = statement["Condition"]["ArnNotLike"][key]["Fn::Split"][1]["Fn::Join"][1]
+    assert allowed == [
+        {"Fn::Join": [",", {"Ref": "ReleaseWriterArns"}]},
+        {"Fn::GetAtt": ["OnImagePushRole", "Arn"]},  # berth itself writes manifests on a push
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},  # the account can always fix things
+    ]
+    assert TEMPLATE["Conditions"]["HasReleaseWriters"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "ReleaseWriterArns"}]}, ""]}]
+    }

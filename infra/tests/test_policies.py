@@ -68,6 +68,11 @@ def tf_statements(module: str, document: str) -> list[dict]:
     return policy_statements_tf(TF_DATA[module][f"aws_iam_policy_document.{document}"])
 
 
+# Statements only Terraform has, and why: CloudFormation has no map parameter to give each service
+# its own writers (see infra/README.md, "Who may release").
+TF_ONLY_SIDS = {("platform", "release_bucket"): ("OnlyServiceReleaseWritersWriteManifests",)}
+
+
 def cfn_shape(statements) -> dict:
     shape = {}
     for st in statements:
@@ -107,7 +112,9 @@ def all_statements():
 @pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p[1])
 def test_cloudformation_and_terraform_grant_the_same(pair):
     module, document = PAIRS[pair]
-    assert cfn_shape(cfn_statements(*pair)) == tf_shape(tf_statements(module, document))
+    only_tf = TF_ONLY_SIDS.get((module, document), ())
+    tf = {sid: v for sid, v in tf_shape(tf_statements(module, document)).items() if not sid.startswith(only_tf or ("\0",))}
+    assert cfn_shape(cfn_statements(*pair)) == tf
 
 
 def test_every_role_of_the_templates_is_compared():

@@ -139,7 +139,9 @@ def test_functions_match_the_runtime_contract():
     assert fn["handler"] == "bootstrap"
     (env,) = fn["environment"]
     for function in FUNCTIONS:
-        assert set(_environment(env["variables"], function, "")) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+        extra = {"BERTH_SWEEP_LOOKBACK_MINUTES"} if function == "on-image-push" else set()
+        assert set(_environment(env["variables"], function, "")) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"} | extra
+    assert _environment(env["variables"], "on-image-push", "")["BERTH_SWEEP_LOOKBACK_MINUTES"] == "60"
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
     assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate", "on-pipeline-event"}
@@ -174,40 +176,32 @@ def test_functions_match_the_runtime_contract():
     assert permission["source_arn"] == "${aws_cloudwatch_event_rule.pipeline_state.arn}"
 
 
-# The function environment is merge(<map every function gets>, <condition> ? <map> : {}); the
-# condition and the conditional map are evaluated below by translating them to Python. Only the
-# few HCL forms they use are translated; anything else fails the test (eval raises).
-_ENVIRONMENT = re.compile(
-    r"^\$\{merge\((?P<common>\{.*?\}), (?P<condition>each\.key .+?) \? (?P<extra>\{[^{}]*\}) : \{\}\)\}$"
-)
+PLATFORM_VARIABLE_VALUES = {
+    "services_path": "/berth/services",
+    "push_sweep_lookback_minutes": 60,
+    "slack_webhook_url": "",
+}
+
+
+def _platform_env(function: str, **variables) -> dict:
+    """An evaluation environment of the platform module for one function (each.key)."""
+    files = load_tf_dir(MODULES["platform"])
+    env = {
+        "var": {**PLATFORM_VARIABLE_VALUES, **variables},
+        "each": {"key": function},
+        "local": {"release_bucket_name": "berth-releases-123456789012-ap-northeast-1"},
+    }
+    resolve_locals(tf_blocks(files, "locals"), env, ["extra_environment"])
+    return env
 
 
 def _evaluate(expression: str, function: str, slack_webhook_url: str):
-    """Evaluates a small HCL expression over each.key and var.slack_webhook_url."""
-    # Sensitivity does not change a value.
-    python = expression.replace("nonsensitive(", "(")
-    python = python.replace("&&", " and ").replace("||", " or ")
-    python = python.replace("can(regex(", "_matches((")
-    python = re.sub(r"\{(\w+) = ", r'{"\1": ', python)
-    # Values last, so that nothing above rewrites them.
-    python = python.replace("each.key", json.dumps(function))
-    python = python.replace("var.slack_webhook_url", json.dumps(slack_webhook_url))
-
-    def _matches(args):
-        pattern, value = args
-        return re.search(pattern, value) is not None
-
-    return eval(python, {"__builtins__": {}}, {"_matches": _matches})  # noqa: S307 - test input from this repository
+    return evaluate("${" + expression + "}", _platform_env(function, slack_webhook_url=slack_webhook_url))
 
 
 def _environment(variables: str, function: str, slack_webhook_url: str) -> dict:
-    """The names (and the webhook's value) of one function's environment variables."""
-    m = _ENVIRONMENT.match(variables)
-    assert m, f"environment is not merge(common, condition ? map : {{}}): {variables}"
-    env = {name: "..." for name in re.findall(r"(\w+) = ", m["common"])}
-    if _evaluate(m["condition"], function, slack_webhook_url):
-        env.update(_evaluate(m["extra"], function, slack_webhook_url))
-    return env
+    """One function's environment variables, evaluated from the module."""
+    return evaluate(variables, _platform_env(function, slack_webhook_url=slack_webhook_url))
 
 
 def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
@@ -228,7 +222,7 @@ def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
         expected = {"BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL} if function == "on-pipeline-event" else {}
         got = _environment(env["variables"], function, SLACK_WEBHOOK_URL)
         assert {k: v for k, v in got.items() if k.startswith("BERTH_SLACK")} == expected, function
-        assert set(got) - set(expected) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+        assert set(got) - set(expected) - {"BERTH_SWEEP_LOOKBACK_MINUTES"} == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
 
     (lifecycle,) = fn["lifecycle"]
     (precondition,) = lifecycle["precondition"]
@@ -373,3 +367,84 @@ def test_registry_entry_names_the_deployment():
     entry = tf_blocks(files, "locals")["registry_entry"]
     assert entry["deployment"] == {"application": "${local.codedeploy_app_name}", "group": "${var.service_name}"}
     assert tf_blocks(files, "locals")["codedeploy_app_name"] == "${local.pipeline_name}"
+
+
+def test_push_sweep_schedule_targets_on_image_push_and_can_be_turned_off():
+    files = load_tf_dir(MODULES["platform"])
+    resources = tf_blocks(files, "resource")
+    rule = resources["aws_cloudwatch_event_rule.push_sweep"]
+    assert rule["schedule_expression"] == "${var.push_sweep_schedule}"
+    assert tf_blocks(files, "variable")["push_sweep_schedule"]["default"] == "rate(5 minutes)"
+    target = resources["aws_cloudwatch_event_target.push_sweep"]
+    assert target["arn"] == '${aws_lambda_function.function["on-image-push"].arn}'
+    (dlq,) = target["dead_letter_config"]
+    assert dlq["arn"] == "${aws_sqs_queue.failed_events.arn}"
+    permission = resources["aws_lambda_permission.on_image_push_sweep"]
+    assert (permission["principal"], permission["source_arn"]) == (
+        "events.amazonaws.com",
+        "${aws_cloudwatch_event_rule.push_sweep[0].arn}",
+    )
+    for schedule, count in (("rate(5 minutes)", 1), ("cron(0/10 * * * ? *)", 1), ("", 0)):
+        env = {"var": {"push_sweep_schedule": schedule}, "local": {}}
+        resolve_locals(tf_blocks(files, "locals"), env, ["push_sweep"])
+        for name in ("aws_cloudwatch_event_rule.push_sweep", "aws_cloudwatch_event_target.push_sweep",
+                     "aws_lambda_permission.on_image_push_sweep"):
+            assert evaluate(resources[name]["count"], env) == count, (name, schedule)
+    (validation,) = tf_blocks(files, "variable")["push_sweep_schedule"]["validation"]
+    for schedule, ok in (("rate(5 minutes)", True), ("", True), ("cron(0 * * * ? *)", True), ("5 minutes", False)):
+        assert evaluate(validation["condition"], {"var": {"push_sweep_schedule": schedule}}) is ok
+
+
+def _release_bucket_statements(**variables):
+    files = load_tf_dir(MODULES["platform"])
+    env = {
+        "var": {"release_writer_arns": [], "service_release_writer_arns": {}, **variables},
+        "local": {"account_root_arn": "arn:aws:iam::123456789012:root"},
+        "aws_s3_bucket": {"release": {"arn": "arn:aws:s3:::bucket"}},
+        "aws_iam_role": {"function": {"on-image-push": {"arn": "arn:aws:iam::123456789012:role/push"}}},
+    }
+    resolve_locals(tf_blocks(files, "locals"), env, ["all_release_writers", "restrict_release_writes", "service_release_writers"])
+    doc = tf_blocks(files, "data")["aws_iam_policy_document.release_bucket"]
+    out = []
+    for dynamic in doc["dynamic"]:
+        block = dynamic["statement"]
+        for key, value in _iterate(evaluate(block["for_each"], env)):
+            env["statement"] = {"key": key, "value": value}
+            (content,) = block["content"]
+            (condition,) = content["condition"]
+            out.append(
+                {
+                    "sid": evaluate(content["sid"], env),
+                    "effect": content["effect"],
+                    "resources": evaluate(content["resources"], env),
+                    "not_like": evaluate(condition["values"], env),
+                    "test": (condition["test"], condition["variable"]),
+                }
+            )
+    return out
+
+
+def _iterate(collection):
+    return collection.items() if isinstance(collection, dict) else enumerate(collection)
+
+
+def test_release_writers_restrict_manifest_writes_platform_wide_and_per_service():
+    assert _release_bucket_statements() == []
+    ci = "arn:aws:iam::123456789012:role/ci-*"
+    web_ci = "arn:aws:iam::123456789012:role/web-ci"
+    (everyone,) = _release_bucket_statements(release_writer_arns=[ci])
+    assert everyone["sid"] == "OnlyReleaseWritersWriteManifests" and everyone["effect"] == "Deny"
+    assert everyone["resources"] == ["arn:aws:s3:::bucket/manifests/*", "arn:aws:s3:::bucket/groups/*"]
+    assert everyone["test"] == ("ArnNotLike", "aws:PrincipalArn")
+    assert everyone["not_like"] == [ci, "arn:aws:iam::123456789012:role/push", "arn:aws:iam::123456789012:root"]
+
+    statements = _release_bucket_statements(release_writer_arns=[ci], service_release_writer_arns={"web": [web_ci]})
+    everyone, web = statements
+    assert web_ci in everyone["not_like"]  # not locked out of their own service by the platform-wide deny
+    assert web["sid"] == "OnlyServiceReleaseWritersWriteManifests0"
+    assert web["resources"] == ["arn:aws:s3:::bucket/manifests/web/*"]
+    assert web["not_like"] == [web_ci, ci, "arn:aws:iam::123456789012:role/push", "arn:aws:iam::123456789012:root"]
+
+    # Per-service writers only: those services are protected, nothing platform-wide.
+    (web,) = _release_bucket_statements(service_release_writer_arns={"web": [web_ci]})
+    assert web["resources"] == ["arn:aws:s3:::bucket/manifests/web/*"]

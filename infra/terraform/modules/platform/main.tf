@@ -12,6 +12,22 @@ locals {
   release_bucket_name = "${var.release_bucket_name_prefix}-${local.account_id}-${local.region}"
   release_bucket_arn  = "arn:${local.partition}:s3:::${local.release_bucket_name}"
   registry_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.services_path}"
+  account_root_arn    = "arn:${local.partition}:iam::${local.account_id}:root"
+  push_sweep          = var.push_sweep_schedule != ""
+
+  # Variables only some functions get, by function.
+  extra_environment = {
+    "on-image-push"     = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
+    "on-manifest"       = {}
+    "migrate"           = {}
+    "on-pipeline-event" = {}
+  }
+
+  # Who may write manifests/ and groups/ (see the release bucket policy).
+  all_release_writers     = distinct(concat(var.release_writer_arns, flatten([for s, arns in var.service_release_writer_arns : arns])))
+  restrict_release_writes = length(var.release_writer_arns) > 0
+  # Statement ids must be alphanumeric: the services are numbered in name order.
+  service_release_writers = { for i, s in sort(keys(var.service_release_writer_arns)) : tostring(i) => s }
 
   # One entry per function: the zip is <code_prefix><key>.zip.
   functions = {
@@ -107,6 +123,51 @@ data "aws_iam_policy_document" "release_bucket" {
       values   = ["false"]
     }
   }
+
+  # Writing a manifest is a privilege: a manifest chooses the images and the migration command,
+  # which runs inside the VPC with the service's task role. Only the listed principals (those of
+  # every service included, so per-service writers are not locked out here), berth's on-image-push
+  # role and the account root user (who can always change this policy) may write manifests/ and
+  # groups/.
+  dynamic "statement" {
+    for_each = local.restrict_release_writes ? [1] : []
+    content {
+      sid       = "OnlyReleaseWritersWriteManifests"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.release.arn}/manifests/*", "${aws_s3_bucket.release.arn}/groups/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = concat(local.all_release_writers, [aws_iam_role.function["on-image-push"].arn, local.account_root_arn])
+      }
+    }
+  }
+
+  # Per service (Terraform only): manifests/<service>/ only for that service's writers and the
+  # platform-wide ones.
+  dynamic "statement" {
+    for_each = local.service_release_writers
+    content {
+      sid       = "OnlyServiceReleaseWritersWriteManifests${statement.key}"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.release.arn}/manifests/${statement.value}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = concat(var.service_release_writer_arns[statement.value], var.release_writer_arns, [aws_iam_role.function["on-image-push"].arn, local.account_root_arn])
+      }
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "release" {
@@ -197,6 +258,25 @@ data "aws_iam_policy_document" "failed_events" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [aws_cloudwatch_event_rule.pipeline_state.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.push_sweep ? [1] : []
+    content {
+      sid       = "PushSweepRuleDeadLetters"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.failed_events.arn]
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [aws_cloudwatch_event_rule.push_sweep[0].arn]
+      }
     }
   }
 
@@ -305,6 +385,7 @@ resource "aws_lambda_function" "function" {
         BERTH_RELEASE_BUCKET  = local.release_bucket_name
         BERTH_SERVICES_PREFIX = "${var.services_path}/"
       },
+      local.extra_environment[each.key],
       # Only on-pipeline-event posts release notifications; without a webhook the variable is absent.
       # Whether a webhook is set is no secret: nonsensitive() keeps the condition from marking the
       # other functions' environments sensitive in plans (the URL itself stays sensitive).
@@ -384,6 +465,41 @@ resource "aws_lambda_permission" "on_image_push_events" {
   source_arn    = aws_cloudwatch_event_rule.ecr_push.arn
 }
 
+# ------------------------------------------------------------------ lost-push sweep -> on-image-push
+
+resource "aws_cloudwatch_event_rule" "push_sweep" {
+  count               = local.push_sweep ? 1 : 0
+  name                = "${var.name_prefix}push-sweep"
+  description         = "berth: periodic sweep for pushes whose event never reached on-image-push."
+  schedule_expression = var.push_sweep_schedule
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "push_sweep" {
+  count     = local.push_sweep ? 1 : 0
+  rule      = aws_cloudwatch_event_rule.push_sweep[0].name
+  target_id = "on-image-push"
+  arn       = aws_lambda_function.function["on-image-push"].arn
+
+  retry_policy {
+    maximum_retry_attempts       = 185
+    maximum_event_age_in_seconds = 86400
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.failed_events.arn
+  }
+}
+
+resource "aws_lambda_permission" "on_image_push_sweep" {
+  count         = local.push_sweep ? 1 : 0
+  statement_id  = "push-sweep-rule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["on-image-push"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.push_sweep[0].arn
+}
+
 # ------------------------------------------------------------------ pipeline state changes -> on-pipeline-event
 
 resource "aws_cloudwatch_event_rule" "pipeline_state" {
@@ -442,6 +558,26 @@ data "aws_iam_policy_document" "on_image_push" {
     resources = ["${local.release_bucket_arn}/manifests/*"]
   }
   statement {
+    # The lost-push sweep reads recent pushes of the push-triggered repositories.
+    sid       = "FindRecentPushes"
+    actions   = ["ecr:DescribeImages"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*"]
+  }
+  dynamic "statement" {
+    for_each = length(var.cross_account_repository_arns) > 0 ? [1] : []
+    content {
+      sid       = "FindRecentCrossAccountPushes"
+      actions   = ["ecr:DescribeImages"]
+      resources = var.cross_account_repository_arns
+    }
+  }
+  statement {
+    # ... and lists index/<service>/ to find each service's newest release.
+    sid       = "ListReleaseIndex"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
     sid       = "ReportFailedEvents"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failed_events.arn]
@@ -485,6 +621,11 @@ data "aws_iam_policy_document" "on_manifest" {
     sid       = "WriteArtifactsAndRejections"
     actions   = ["s3:PutObject"]
     resources = ["${local.release_bucket_arn}/artifacts/*", "${local.release_bucket_arn}/rejected/*"]
+  }
+  statement {
+    sid       = "WriteReleaseIndex"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/index/*"]
   }
   statement {
     sid       = "ReadServiceRegistry"
@@ -617,6 +758,11 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     sid       = "ReadWriteReleaseRecords"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    sid       = "WriteReleaseIndex"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/index/*"]
   }
   statement {
     # Without it, reading a key that does not exist yet answers 403 instead of 404 (NoSuchKey).

@@ -141,6 +141,41 @@ variable "slack_webhook_url" {
   # would print the value.
 }
 
+variable "push_sweep_schedule" {
+  description = "EventBridge schedule expression of the lost-push sweep (on-image-push writes the manifest of any push whose event never arrived). Empty turns the sweep off."
+  type        = string
+  default     = "rate(5 minutes)"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^((rate|cron)\\([^()]+\\))?$", var.push_sweep_schedule))
+    error_message = "push_sweep_schedule must be empty, rate(...) or cron(...)."
+  }
+}
+
+variable "push_sweep_lookback_minutes" {
+  description = "How far back the sweep looks at pushes, in minutes (BERTH_SWEEP_LOOKBACK_MINUTES of on-image-push)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.push_sweep_lookback_minutes >= 1 && var.push_sweep_lookback_minutes <= 10080
+    error_message = "push_sweep_lookback_minutes must be between 1 and 10080."
+  }
+}
+
+variable "release_writer_arns" {
+  description = "ARNs (wildcards allowed) of the roles and users allowed to write manifests/ and groups/ of every service. When set, the bucket policy denies s3:PutObject there to every other principal except on-image-push and the account root user. Empty = no platform-wide restriction."
+  type        = list(string)
+  default     = []
+}
+
+variable "service_release_writer_arns" {
+  description = "Per service: ARNs (wildcards allowed) of the roles and users allowed to write manifests/<service>/ (in addition to release_writer_arns). Each listed service's prefix is denied to everyone else."
+  type        = map(list(string))
+  default     = {}
+}
+
 variable "tags" {
   description = "Tags added to every resource that takes tags."
   type        = map(string)
