@@ -44,6 +44,7 @@ FUNCTION_IDS = {
     "on-manifest": "OnManifest",
     "migrate": "Migrate",
     "on-pipeline-event": "OnPipelineEvent",
+    "verify": "Verify",
 }
 ROLES = tuple(f"{FUNCTION_IDS[name]}Role" for name in FUNCTIONS)
 TEMPLATE = load_template(PLATFORM_TEMPLATE)
@@ -158,9 +159,10 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
 # Variables only some functions get, with the defaults of the parameters behind them.
 FUNCTION_ENV = {
     "on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES": "60"},
-    "on-manifest": {},
+    "on-manifest": {"BERTH_VERIFY_FUNCTION": "berth-verify"},
     "migrate": {},
     "on-pipeline-event": {},
+    "verify": {},
 }
 
 
@@ -466,3 +468,67 @@ def test_release_writers_are_the_only_principals_that_write_manifests_and_groups
     assert TEMPLATE["Conditions"]["HasReleaseWriters"] == {
         "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "ReleaseWriterArns"}]}, ""]}]
     }
+
+
+def test_verify_runs_five_minutes_with_its_own_role_and_is_named_to_on_manifest(platform_stack):
+    session, stack, _ = platform_stack
+    lam = session.client("lambda")
+    cfg = lam.get_function(FunctionName="berth-verify")["Configuration"]
+    assert cfg["Timeout"] == 300
+    assert not cfg.get("VpcConfig", {}).get("SubnetIds")  # no VerifySubnetIds: outside any VPC
+    props = RESOURCES["VerifyFunction"]["Properties"]
+    assert props["Code"]["S3Key"] == {"Fn::Sub": "${CodePrefix}verify.zip"}
+    assert props["VpcConfig"] == {
+        "Fn::If": [
+            "HasVerifyVpc",
+            {"SubnetIds": {"Ref": "VerifySubnetIds"}, "SecurityGroupIds": {"Ref": "VerifySecurityGroupIds"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert exports["berth-platform-VerifyFunctionName"] == "berth-verify"
+    assert exports["berth-platform-VerifyFunctionArn"].endswith(":function:berth-verify")
+
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-VerifyRole-" in r["RoleName"]]
+    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+    verify = {st["Sid"]: st for st in doc["Statement"] if st is not None}
+    assert set(verify) == {
+        "WriteLogs",
+        "ReadBerthDeployments",
+        "ReportHookStatus",
+        "ReadServiceRegistry",
+        "ReadBerthPipelines",
+        "ReadWriteReleaseRecords",
+        "ListReleaseIndex",
+        "ReportFailedEvents",
+    }
+    assert verify["ReadBerthDeployments"]["Resource"] == f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:berth-*/*"
+    assert verify["ReportHookStatus"]["Resource"] == "*"
+    assert verify["ReportHookStatus"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": REGION}}
+    assert sorted(verify["ReadBerthPipelines"]["Action"]) == ["codepipeline:GetPipelineExecution", "codepipeline:GetPipelineState"]
+    assert verify["ReadBerthPipelines"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
+    assert verify["ReadWriteReleaseRecords"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/releases/*"
+    assert verify["ReadServiceRegistry"]["Action"] == "ssm:GetParametersByPath"
+
+
+def test_verify_in_a_vpc_gets_the_network_interface_permissions_lambda_needs():
+    statements = RESOURCES["VerifyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    vpc = {s["Fn::If"][1]["Sid"]: s for s in statements if "Fn::If" in s}
+    assert set(vpc) == {"ManageVpcNetworkInterfaces", "DescribeVpcNetwork"}
+    for statement in vpc.values():
+        assert statement["Fn::If"][0] == "HasVerifyVpc"
+    manage = vpc["ManageVpcNetworkInterfaces"]["Fn::If"][1]
+    assert sorted(manage["Action"]) == [
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:UnassignPrivateIpAddresses",
+    ]
+    assert manage["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"}
+    describe = vpc["DescribeVpcNetwork"]["Fn::If"][1]
+    assert (sorted(describe["Action"]), describe["Resource"]) == (
+        ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+        "*",
+    )

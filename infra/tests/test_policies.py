@@ -22,6 +22,7 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "OnManifestRole"): ("platform", "on_manifest"),
     (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
     (PLATFORM_TEMPLATE.name, "OnPipelineEventRole"): ("platform", "on_pipeline_event"),
+    (PLATFORM_TEMPLATE.name, "VerifyRole"): ("platform", "verify"),
     (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
     (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),
     (SERVICE_TEMPLATE.name, "CodeDeployRole"): ("service", "codedeploy"),
@@ -37,12 +38,15 @@ STAR_READ_ONLY = {
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
     "lambda:ListFunctions",  # no resource-level permission; CodePipeline's Lambda invoke action needs it
+    "ec2:DescribeNetworkInterfaces",  # Lambda VPC networking: "only works if it's allowed on all resources"
+    "ec2:DescribeSubnets",
 }
 STAR_WRITE_WITH_CONDITION = {
     "codepipeline:PutJobSuccessResult",  # the API accepts only "*"
     "codepipeline:PutJobFailureResult",
     "ecs:RegisterTaskDefinition",  # no resource-level permissions exist
     "ecs:CreateTaskSet",  # resource "*" only; ecs:cluster condition
+    "codedeploy:PutLifecycleEventHookExecutionStatus",  # no resource type; region condition
 }
 
 TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE)}

@@ -87,6 +87,10 @@ REGISTRY_FIELDS = {
 }
 
 
+# Written only when configured.
+OPTIONAL_REGISTRY_FIELDS = {"verify", "scan"}
+
+
 def deploy_service(session, name: str, parameters: dict):
     return create_stack(session.client("cloudformation"), name, SERVICE_TEMPLATE, parameters)
 
@@ -95,7 +99,7 @@ def registry_entry(session, service: str) -> dict:
     value = session.client("ssm").get_parameter(Name=f"/berth/services/{service}")["Parameter"]
     assert value["Type"] == "String"
     entry = json.loads(value["Value"])
-    assert set(entry) == REGISTRY_FIELDS
+    assert REGISTRY_FIELDS <= set(entry) <= REGISTRY_FIELDS | OPTIONAL_REGISTRY_FIELDS
     return entry
 
 
@@ -110,7 +114,9 @@ def test_service_stack_creates_the_registry_entry_of_the_contract(platform_stack
 
     summaries = session.client("cloudformation").list_stack_resources(StackName="berth-web")["StackResourceSummaries"]
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
-    assert created == {n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE}
+    assert created == {
+        n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and r.get("Condition") != "HasTargetGroupAlarms"
+    }
     assert created == {"RegistryParameter", "ArtifactBucket", "CodeDeployRole", "PipelineRole"}
 
     assert registry_entry(session, "web") == WEB_REGISTRY_ENTRY
@@ -176,6 +182,8 @@ ESCAPED_PARAMETERS = {
     "MigrationSubnets": f"{NASTY},subnet-2",
     "MigrationSecurityGroups": f"sg-1,{NASTY}",
     "AppSpecContainer": NASTY,
+    "VerifyBaseUrl": f"http://{NASTY}",
+    "VerifyPaths": f"/{NASTY},/ok",
 }
 
 
@@ -193,6 +201,8 @@ def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_s
     assert entry["migration"]["subnets"] == [NASTY, "subnet-2"]
     assert entry["migration"]["security_groups"] == ["sg-1", NASTY]
     assert entry["appspec"]["container"] == NASTY
+    assert entry["verify"]["base_url"] == f"http://{NASTY}"
+    assert [c["path"] for c in entry["verify"]["checks"]] == [f"/{NASTY}", "/ok"]
 
 
 def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_cover():
@@ -367,9 +377,11 @@ def test_deployment_group_is_blue_green_with_auto_rollback():
     assert dg["DeploymentStyle"] == {"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"}
     assert dg["DeploymentConfigName"] == {"Ref": "DeploymentConfigName"}
     assert TEMPLATE["Parameters"]["DeploymentConfigName"]["Default"] == "CodeDeployDefault.ECSAllAtOnce"
+    # DEPLOYMENT_STOP_ON_REQUEST: berth rollback during a deployment (StopDeployment) returns
+    # traffic to blue, and so does a hold nobody promoted in time.
     assert dg["AutoRollbackConfiguration"] == {
         "Enabled": True,
-        "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+        "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"],
     }
     assert dg["BlueGreenDeploymentConfiguration"]["TerminateBlueInstancesOnDeploymentSuccess"] == {
         "Action": "TERMINATE",
@@ -392,3 +404,122 @@ def test_artifact_store_is_encrypted_and_private():
         == "AES256"
     )
     assert all(props["PublicAccessBlockConfiguration"].values())
+
+
+
+VERIFY = {
+    "VerifyBaseUrl": "http://internal-web-123.ap-northeast-1.elb.amazonaws.com:8080",
+    "VerifyPaths": "/health,/ready",
+    "VerifyExpectedStatus": 204,
+    "VerifyAttempts": 4,
+    "VerifyIntervalSeconds": 15,
+}
+
+
+def test_verify_section_is_built_from_the_parameters(platform_stack):
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(session, "berth-web", {**WEB, **VERIFY})
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert registry_entry(session, "web")["verify"] == {
+        "base_url": "http://internal-web-123.ap-northeast-1.elb.amazonaws.com:8080",
+        "checks": [{"path": "/health", "status": 204}, {"path": "/ready", "status": 204}],
+        "attempts": 4,
+        "interval_seconds": 15,
+        "timeout_seconds": 5,
+    }
+
+
+def test_no_verify_base_url_no_verify_section_and_defaults_check_the_root(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    assert "verify" not in registry_entry(session, "web")
+    deploy_service(session, "berth-api", {**WEB, "ServiceName": "api", "VerifyBaseUrl": "https://api.test:8443"})
+    assert registry_entry(session, "api")["verify"] == {
+        "base_url": "https://api.test:8443",
+        "checks": [{"path": "/", "status": 200}],
+        "attempts": 3,
+        "interval_seconds": 10,
+        "timeout_seconds": 5,
+    }
+
+
+def test_codedeploy_may_invoke_the_verify_function_only():
+    statements = RESOURCES["CodeDeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    invokes = [st for st in statements if "lambda:InvokeFunction" in str(st.get("Action"))]
+    assert invokes == [
+        {
+            "Sid": "InvokeVerifyHook",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-VerifyFunctionArn"}},
+        }
+    ]
+
+
+def test_traffic_reroute_wait_holds_for_promotion_then_stops_the_deployment():
+    dg = RESOURCES["DeploymentGroup"]["Properties"]
+    assert dg["BlueGreenDeploymentConfiguration"]["DeploymentReadyOption"] == {
+        "Fn::If": [
+            "HasRerouteWait",
+            {"ActionOnTimeout": "STOP_DEPLOYMENT", "WaitTimeInMinutes": {"Ref": "TrafficRerouteWaitMinutes"}},
+            {"ActionOnTimeout": "CONTINUE_DEPLOYMENT", "WaitTimeInMinutes": 0},
+        ]
+    }
+    assert TEMPLATE["Parameters"]["TrafficRerouteWaitMinutes"]["Default"] == 0
+    assert TEMPLATE["Conditions"]["HasRerouteWait"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "TrafficRerouteWaitMinutes"}, 0]}]
+    }
+
+
+ALB = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/web/50dc6c495c0c9188"
+TARGET_GROUPS = {
+    "LoadBalancerArn": ALB,
+    "BlueTargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/web-blue/73e2d6bc24d8a067",
+    "GreenTargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/web-green/2453ed029918f21f",
+}
+TARGET_GROUP_ALARMS = ("BlueTarget5xxAlarm", "GreenTarget5xxAlarm", "BlueUnhealthyHostsAlarm", "GreenUnhealthyHostsAlarm")
+
+
+def test_alarms_watch_both_target_groups_because_codedeploy_swaps_them(platform_stack):
+    session, _, _ = platform_stack
+    stack, skipped = deploy_service(session, "berth-web", {**WEB, **TARGET_GROUPS})
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert set(skipped) == MOTO_CANNOT_CREATE | {"AWS::CloudWatch::Alarm"}  # moto has no CloudFormation alarms
+
+    dims = {}
+    for logical in TARGET_GROUP_ALARMS:
+        alarm = RESOURCES[logical]
+        assert alarm["Condition"] == "HasTargetGroupAlarms"
+        props = alarm["Properties"]
+        assert props["Namespace"] == "AWS/ApplicationELB"
+        assert props["TreatMissingData"] == "notBreaching"  # the idle target group has no data
+        assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        metric = props["MetricName"]
+        assert metric == ("HTTPCode_Target_5XX_Count" if "5xx" in logical else "UnHealthyHostCount")
+        dims[logical] = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+    # The metric dimensions are the ARN suffixes: "app/<name>/<id>" and "targetgroup/<name>/<id>".
+    for logical, d in dims.items():
+        colour = "Blue" if logical.startswith("Blue") else "Green"
+        assert d["TargetGroup"] == {"Fn::Select": [5, {"Fn::Split": [":", {"Ref": f"{colour}TargetGroupArn"}]}]}
+        assert d["LoadBalancer"] == {"Fn::Select": [1, {"Fn::Split": [":loadbalancer/", {"Ref": "LoadBalancerArn"}]}]}
+    assert ALB.split(":loadbalancer/")[1] == "app/web/50dc6c495c0c9188"
+    assert TARGET_GROUPS["BlueTargetGroupArn"].split(":")[5] == "targetgroup/web-blue/73e2d6bc24d8a067"
+
+    alarms = RESOURCES["DeploymentGroup"]["Properties"]["AlarmConfiguration"]["Fn::If"]
+    assert alarms[0] == "HasAnyAlarm"
+    names = alarms[1]["Alarms"]
+    for logical in TARGET_GROUP_ALARMS:
+        assert {"Fn::If": ["HasTargetGroupAlarms", {"Name": {"Ref": logical}}, {"Ref": "AWS::NoValue"}]} in names
+    # CloudFormation reference, AlarmConfiguration: "A maximum of 10 alarms can be added."
+    assert len(names) <= 10
+
+
+def test_target_group_alarms_need_all_three_arns_and_can_be_turned_off():
+    condition = TEMPLATE["Conditions"]["HasTargetGroupAlarms"]["Fn::And"]
+    assert {"Fn::Equals": [{"Ref": "CreateTargetGroupAlarms"}, "true"]} in condition
+    for parameter in TARGET_GROUPS:
+        assert {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]} in condition
+    assert TEMPLATE["Parameters"]["CreateTargetGroupAlarms"]["Default"] == "true"
+    for parameter, value in TARGET_GROUPS.items():
+        pattern = re.compile(TEMPLATE["Parameters"][parameter]["AllowedPattern"])
+        assert pattern.fullmatch(value) and pattern.fullmatch("")

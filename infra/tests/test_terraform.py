@@ -16,6 +16,7 @@ from conftest import (
     SLACK_WEBHOOK_URLS_REFUSED,
     TF,
     load_tf_dir,
+    policy_statements_tf,
     tf_blocks,
 )
 from hcl_eval import evaluate, resolve_locals
@@ -138,13 +139,14 @@ def test_functions_match_the_runtime_contract():
     assert tf_blocks(files, "variable")["architecture"]["default"] == "arm64"
     assert fn["handler"] == "bootstrap"
     (env,) = fn["environment"]
+    extras = {"on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES"}, "on-manifest": {"BERTH_VERIFY_FUNCTION"}}
     for function in FUNCTIONS:
-        extra = {"BERTH_SWEEP_LOOKBACK_MINUTES"} if function == "on-image-push" else set()
+        extra = extras.get(function, set())
         assert set(_environment(env["variables"], function, "")) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"} | extra
     assert _environment(env["variables"], "on-image-push", "")["BERTH_SWEEP_LOOKBACK_MINUTES"] == "60"
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
-    assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate", "on-pipeline-event"}
+    assert set(tf_blocks(files, "locals")["functions"]) == set(FUNCTIONS)
     assert set(tf_blocks(files, "locals")["policies"]) == set(tf_blocks(files, "locals")["functions"])
 
     (notification,) = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
@@ -177,6 +179,8 @@ def test_functions_match_the_runtime_contract():
 
 
 PLATFORM_VARIABLE_VALUES = {
+    "name_prefix": "berth-",
+    "verify_subnet_ids": [],
     "services_path": "/berth/services",
     "push_sweep_lookback_minutes": 60,
     "slack_webhook_url": "",
@@ -191,7 +195,7 @@ def _platform_env(function: str, **variables) -> dict:
         "each": {"key": function},
         "local": {"release_bucket_name": "berth-releases-123456789012-ap-northeast-1"},
     }
-    resolve_locals(tf_blocks(files, "locals"), env, ["extra_environment"])
+    resolve_locals(tf_blocks(files, "locals"), env, ["verify_function_name", "extra_environment"])
     return env
 
 
@@ -222,10 +226,13 @@ def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
         expected = {"BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL} if function == "on-pipeline-event" else {}
         got = _environment(env["variables"], function, SLACK_WEBHOOK_URL)
         assert {k: v for k, v in got.items() if k.startswith("BERTH_SLACK")} == expected, function
-        assert set(got) - set(expected) - {"BERTH_SWEEP_LOOKBACK_MINUTES"} == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+        assert set(got) - set(expected) - {"BERTH_SWEEP_LOOKBACK_MINUTES", "BERTH_VERIFY_FUNCTION"} == {
+            "BERTH_RELEASE_BUCKET",
+            "BERTH_SERVICES_PREFIX",
+        }
 
     (lifecycle,) = fn["lifecycle"]
-    (precondition,) = lifecycle["precondition"]
+    (precondition,) = [p for p in lifecycle["precondition"] if "slack" in p["error_message"]]
     condition = precondition["condition"].removeprefix("${").removesuffix("}")
     for url in SLACK_WEBHOOK_URLS_ACCEPTED:
         assert all(_evaluate(condition, function, url) for function in FUNCTIONS), url
@@ -281,7 +288,7 @@ def test_pipeline_matches_the_handoff_contract():
 
     dg = resources["aws_codedeploy_deployment_group.service"]
     (rollback,) = dg["auto_rollback_configuration"]
-    assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+    assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]
     (style,) = dg["deployment_style"]
     assert style == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
 
@@ -448,3 +455,72 @@ def test_release_writers_restrict_manifest_writes_platform_wide_and_per_service(
     # Per-service writers only: those services are protected, nothing platform-wide.
     (web,) = _release_bucket_statements(service_release_writer_arns={"web": [web_ci]})
     assert web["resources"] == ["arn:aws:s3:::bucket/manifests/web/*"]
+
+
+def test_verify_function_in_a_vpc_only_when_given_subnets():
+    files = load_tf_dir(MODULES["platform"])
+    fn = tf_blocks(files, "resource")["aws_lambda_function.function"]
+    (vpc,) = [d["vpc_config"] for d in fn["dynamic"] if "vpc_config" in d]
+    for function, subnets, count in (("verify", ["subnet-1"], 1), ("verify", [], 0), ("on-manifest", ["subnet-1"], 0)):
+        env = {"var": {"verify_subnet_ids": subnets}, "each": {"key": function}, "local": {}}
+        resolve_locals(tf_blocks(files, "locals"), env, ["verify_in_vpc"])
+        assert len(evaluate(vpc["for_each"], env)) == count, (function, subnets)
+    assert tf_blocks(files, "locals")["functions"]["verify"]["timeout"] == 300
+    doc = tf_blocks(files, "data")["aws_iam_policy_document.verify"]
+    vpc_sids = {d["statement"]["content"][0]["sid"] for d in doc["dynamic"]}
+    assert vpc_sids == {"ManageVpcNetworkInterfaces", "DescribeVpcNetwork"}
+    for d in doc["dynamic"]:
+        assert d["statement"]["for_each"] == "${local.verify_in_vpc ? [1] : []}"
+
+
+def test_service_verify_section_alarms_and_reroute_wait():
+    files = load_tf_dir(MODULES["service"])
+    locals_ = tf_blocks(files, "locals")
+    verify = {"base_url": "http://test:8080", "paths": ["/health", "/ready"], "expected_status": 204, "attempts": 4, "interval_seconds": 15}
+    env = {"var": {"verify": verify}, "local": {}}
+    section = evaluate(locals_["registry_entry"]["verify"], env)
+    assert section == {
+        "base_url": "http://test:8080",
+        "checks": [{"path": "/health", "status": 204}, {"path": "/ready", "status": 204}],
+        "attempts": 4,
+        "interval_seconds": 15,
+        "timeout_seconds": 5,
+    }
+    assert evaluate(locals_["registry_entry"]["verify"], {"var": {"verify": None}, "local": {}}) is None
+    (validation,) = tf_blocks(files, "variable")["verify"]["validation"]
+    for v, ok in ((verify, True), (None, True), ({**verify, "base_url": "ftp://x"}, False), ({**verify, "paths": ["health"]}, False)):
+        assert evaluate(validation["condition"], {"var": {"verify": v}}) is ok, v
+
+    alarms_in = {
+        "load_balancer_arn": "arn:aws:elasticloadbalancing:r:1:loadbalancer/app/web/abc",
+        "blue_target_group_arn": "arn:aws:elasticloadbalancing:r:1:targetgroup/web-blue/1",
+        "green_target_group_arn": "arn:aws:elasticloadbalancing:r:1:targetgroup/web-green/2",
+        "target_5xx_threshold": 5, "unhealthy_host_threshold": 1, "period_seconds": 60, "evaluation_periods": 2,
+    }
+    env = {"var": {"target_group_alarms": alarms_in, "blue_target_group_name": "web-blue", "green_target_group_name": "web-green"}, "local": {}}
+    alarms = evaluate(locals_["target_group_alarms"], env)
+    assert {(a["metric"], a["target_group"].split(":")[5]) for a in alarms.values()} == {
+        ("HTTPCode_Target_5XX_Count", "targetgroup/web-blue/1"),
+        ("HTTPCode_Target_5XX_Count", "targetgroup/web-green/2"),
+        ("UnHealthyHostCount", "targetgroup/web-blue/1"),
+        ("UnHealthyHostCount", "targetgroup/web-green/2"),
+    }
+    alarm = tf_blocks(files, "resource")["aws_cloudwatch_metric_alarm.target_group"]
+    env["each"] = {"key": "blue-target-5xx", "value": alarms["blue-target-5xx"]}
+    assert evaluate(alarm["dimensions"], env) == {"LoadBalancer": "app/web/abc", "TargetGroup": "targetgroup/web-blue/1"}
+    assert alarm["treat_missing_data"] == "notBreaching"
+    assert evaluate(locals_["target_group_alarms"], {"var": {"target_group_alarms": None}, "local": {}}) == {}
+    assert locals_["deployment_alarms"].startswith("${concat([for k, a in aws_cloudwatch_metric_alarm.target_group")
+    (limit,) = tf_blocks(files, "variable")["rollback_alarm_names"]["validation"]
+    assert evaluate(limit["condition"], {"var": {"rollback_alarm_names": ["a"] * 5}}) is True
+    assert evaluate(limit["condition"], {"var": {"rollback_alarm_names": ["a"] * 6}}) is False
+
+    (bg,) = tf_blocks(files, "resource")["aws_codedeploy_deployment_group.service"]["blue_green_deployment_config"]
+    (ready,) = bg["deployment_ready_option"]
+    for wait, action, minutes in ((0, "CONTINUE_DEPLOYMENT", None), (30, "STOP_DEPLOYMENT", 30)):
+        env = {"var": {"traffic_reroute_wait_minutes": wait}}
+        assert (evaluate(ready["action_on_timeout"], env), evaluate(ready["wait_time_in_minutes"], env)) == (action, minutes)
+
+    codedeploy = {st["sid"]: st for st in policy_statements_tf(tf_blocks(files, "data")["aws_iam_policy_document.codedeploy"])}
+    assert codedeploy["InvokeVerifyHook"]["actions"] == ["lambda:InvokeFunction"]
+    assert codedeploy["InvokeVerifyHook"]["resources"] == ["${local.verify_function}"]

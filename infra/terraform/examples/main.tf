@@ -73,6 +73,7 @@ module "service_web" {
   services_path         = module.platform.services_path
   pipeline_name_prefix  = module.platform.pipeline_name_prefix
   migrate_function_name = module.platform.migrate_function_name
+  verify_function_name  = module.platform.verify_function_name
 
   service_name = "web"
   cluster_name = "prod"
@@ -116,6 +117,7 @@ module "service_worker" {
   services_path         = module.platform.services_path
   pipeline_name_prefix  = module.platform.pipeline_name_prefix
   migrate_function_name = module.platform.migrate_function_name
+  verify_function_name  = module.platform.verify_function_name
 
   service_name = "worker"
   cluster_name = "prod"

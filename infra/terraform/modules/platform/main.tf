@@ -18,9 +18,11 @@ locals {
   # Variables only some functions get, by function.
   extra_environment = {
     "on-image-push"     = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
-    "on-manifest"       = {}
+    # Every rendered appspec.yaml gets "Hooks: - AfterAllowTestTraffic: <this>".
+    "on-manifest"       = { BERTH_VERIFY_FUNCTION = local.verify_function_name }
     "migrate"           = {}
     "on-pipeline-event" = {}
+    "verify"            = {}
   }
 
   # Who may write manifests/ and groups/ (see the release bucket policy).
@@ -55,13 +57,23 @@ locals {
       timeout           = 30
       max_event_age_sec = 21600
     }
+    "verify" = {
+      description       = "berth: CodeDeploy AfterAllowTestTraffic hook; checks the replacement task set through the test listener and reports the hook's status."
+      memory_size       = 256
+      timeout           = 300 # the function reports to CodeDeploy before its own deadline
+      max_event_age_sec = 3600
+    }
   }
+
+  verify_function_name = "${var.name_prefix}verify"
+  verify_in_vpc        = length(var.verify_subnet_ids) > 0
 
   policies = {
     "on-image-push"     = data.aws_iam_policy_document.on_image_push.json
     "on-manifest"       = data.aws_iam_policy_document.on_manifest.json
     "migrate"           = data.aws_iam_policy_document.migrate.json
     "on-pipeline-event" = data.aws_iam_policy_document.on_pipeline_event.json
+    "verify"            = data.aws_iam_policy_document.verify.json
   }
 }
 
@@ -362,7 +374,6 @@ resource "aws_iam_role_policy" "function" {
 
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the failed-events queue through the on-failure destination of aws_lambda_function_event_invoke_config (a superset of a DLQ).
-  #checkov:skip=CKV_AWS_117:The functions only call public AWS APIs; the migration task itself runs in the service's private subnets.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is left to the account; reserving it fails on accounts with the default low concurrency quota.
   #checkov:skip=CKV_AWS_173:The environment holds a bucket name, an SSM path and, for on-pipeline-event if set, the Slack webhook URL. Lambda encrypts it at rest with its AWS managed key; a customer managed key would only add key grants, and the URL stays readable to whoever may read the function configuration (see infra/README.md).
   #checkov:skip=CKV_AWS_50:X-Ray is not used; active tracing would need xray:Put* on "*".
@@ -393,6 +404,15 @@ resource "aws_lambda_function" "function" {
     )
   }
 
+  # Only verify, and only when given subnets: it then reaches an internal load balancer's test listener.
+  dynamic "vpc_config" {
+    for_each = each.key == "verify" && local.verify_in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.verify_subnet_ids
+      security_group_ids = var.verify_security_group_ids
+    }
+  }
+
   logging_config {
     log_format            = "JSON"
     application_log_level = var.log_level
@@ -408,6 +428,11 @@ resource "aws_lambda_function" "function" {
       # Here rather than in a variable validation, whose error message would print the URL.
       condition     = each.key != "on-pipeline-event" || var.slack_webhook_url == "" || can(regex("^https://\\S+$", var.slack_webhook_url))
       error_message = "slack_webhook_url must be empty or an https:// URL without spaces."
+    }
+    precondition {
+      # A variable validation may not read another variable before Terraform 1.9.
+      condition     = length(var.verify_security_group_ids) > 0 || length(var.verify_subnet_ids) == 0
+      error_message = "verify_security_group_ids must be set with verify_subnet_ids."
     }
   }
 }
@@ -769,6 +794,73 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     sid       = "TellMissingKeysApart"
     actions   = ["s3:ListBucket"]
     resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+data "aws_iam_policy_document" "verify" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["verify"].arn}:*"]
+  }
+  statement {
+    sid       = "ReadBerthDeployments"
+    actions   = ["codedeploy:GetDeployment"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${var.pipeline_name_prefix}*/*"]
+  }
+  statement {
+    # No resource type exists for this action (service authorization reference): "*".
+    sid       = "ReportHookStatus"
+    actions   = ["codedeploy:PutLifecycleEventHookExecutionStatus"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "ReadServiceRegistry"
+    actions   = ["ssm:GetParametersByPath"]
+    resources = [local.registry_arn_prefix, "${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ReadBerthPipelines"
+    actions   = ["codepipeline:GetPipelineState", "codepipeline:GetPipelineExecution"]
+    resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    sid       = "ListReleaseIndex"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  # In a VPC, Lambda manages the function's network interfaces with its role (the
+  # AWSLambdaVPCAccessExecutionRole actions); DescribeNetworkInterfaces only works on "*".
+  dynamic "statement" {
+    for_each = local.verify_in_vpc ? [1] : []
+    content {
+      sid       = "ManageVpcNetworkInterfaces"
+      actions   = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+      resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:*/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.verify_in_vpc ? [1] : []
+    content {
+      sid       = "DescribeVpcNetwork"
+      actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+      resources = ["*"]
+    }
   }
   statement {
     sid       = "ReportFailedEvents"

@@ -57,3 +57,13 @@ output "failed_events_queue_arn" {
   description = "ARN of the failed-events queue."
   value       = aws_sqs_queue.failed_events.arn
 }
+
+output "verify_function_name" {
+  description = "Name of verify (the AfterAllowTestTraffic hook of every rendered appspec.yaml); pass it to the service module."
+  value       = aws_lambda_function.function["verify"].function_name
+}
+
+output "verify_function_arn" {
+  description = "ARN of verify."
+  value       = aws_lambda_function.function["verify"].arn
+}

@@ -176,6 +176,18 @@ variable "service_release_writer_arns" {
   default     = {}
 }
 
+variable "verify_subnet_ids" {
+  description = "Optional subnet IDs for the verify function: set them when a test listener is on an internal load balancer (verify then runs in the VPC). Empty = outside any VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "verify_security_group_ids" {
+  description = "Security group IDs of the verify function in the VPC (they must reach the test listeners)."
+  type        = list(string)
+  default     = []
+}
+
 variable "tags" {
   description = "Tags added to every resource that takes tags."
   type        = map(string)

@@ -15,12 +15,14 @@ locals {
 
   release_bucket_arn  = "arn:${local.partition}:s3:::${var.release_bucket_name}"
   migrate_function    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.migrate_function_name}"
+  verify_function     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.verify_function_name}"
   cluster_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${var.cluster_name}"
   service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${local.ecs_service_name}"
   listener_arns       = compact([var.prod_listener_arn, var.test_listener_arn])
   listener_rule_arns  = [for arn in local.listener_arns : "${replace(arn, ":listener/", ":listener-rule/")}/*"]
   passable_role_arns  = compact([var.task_execution_role_arn, var.task_role_arn])
   codedeploy_app_name = local.pipeline_name
+  deployment_alarms   = concat([for k, a in aws_cloudwatch_metric_alarm.target_group : a.alarm_name], var.rollback_alarm_names)
 
   # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
   lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
@@ -60,6 +62,23 @@ locals {
       application = local.codedeploy_app_name
       group       = var.service_name
     }
+    verify = var.verify == null ? null : {
+      base_url         = var.verify.base_url
+      checks           = [for p in var.verify.paths : { path = p, status = var.verify.expected_status }]
+      attempts         = var.verify.attempts
+      interval_seconds = var.verify.interval_seconds
+      timeout_seconds  = 5
+    }
+  }
+
+  # The target group alarms: both target groups, because CodeDeploy swaps which one is green at
+  # every deployment ("If you do another deployment, the target group associated with the current
+  # deployment's original task set is associated with the next deployment's replacement task set").
+  target_group_alarms = var.target_group_alarms == null ? {} : {
+    "blue-target-5xx"       = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = var.blue_target_group_name }
+    "green-target-5xx"      = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = var.green_target_group_name }
+    "blue-unhealthy-hosts"  = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = var.blue_target_group_name }
+    "green-unhealthy-hosts" = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = var.green_target_group_name }
   }
 }
 
@@ -252,6 +271,31 @@ data "aws_iam_policy_document" "codedeploy" {
       values   = ["ecs-tasks.amazonaws.com"]
     }
   }
+  statement {
+    # The AfterAllowTestTraffic hook of every rendered appspec.yaml, and no other function.
+    sid       = "InvokeVerifyHook"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.verify_function]
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "target_group" {
+  for_each          = local.target_group_alarms
+  alarm_name        = "${local.pipeline_name}-${each.key}"
+  alarm_description = "berth ${var.service_name}: ${each.value.metric} of ${each.value.name}; stops and rolls back a deployment."
+  namespace         = "AWS/ApplicationELB"
+  metric_name       = each.value.metric
+  dimensions = {
+    LoadBalancer = split(":loadbalancer/", var.target_group_alarms.load_balancer_arn)[1]
+    TargetGroup  = split(":", each.value.target_group)[5]
+  }
+  statistic           = each.value.statistic
+  period              = var.target_group_alarms.period_seconds
+  evaluation_periods  = var.target_group_alarms.evaluation_periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching" # an idle target group has no data
+  tags                = var.tags
 }
 
 resource "aws_iam_role" "codedeploy" {
@@ -279,8 +323,11 @@ resource "aws_codedeploy_deployment_group" "service" {
   }
 
   blue_green_deployment_config {
+    # STOP_DEPLOYMENT: "If traffic rerouting is not started before the end of the specified wait
+    # period, the deployment status is changed to Stopped" (CodeDeploy API, DeploymentReadyOption).
     deployment_ready_option {
-      action_on_timeout = "CONTINUE_DEPLOYMENT"
+      action_on_timeout    = var.traffic_reroute_wait_minutes > 0 ? "STOP_DEPLOYMENT" : "CONTINUE_DEPLOYMENT"
+      wait_time_in_minutes = var.traffic_reroute_wait_minutes > 0 ? var.traffic_reroute_wait_minutes : null
     }
     terminate_blue_instances_on_deployment_success {
       action                           = "TERMINATE"
@@ -313,16 +360,19 @@ resource "aws_codedeploy_deployment_group" "service" {
     }
   }
 
+  # DEPLOYMENT_STOP_ON_REQUEST: a deployment stopped by berth rollback (or by the reroute wait
+  # running out) returns traffic to blue.
   auto_rollback_configuration {
     enabled = true
-    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]
   }
 
+  # At most 10 alarms per deployment group: 4 target group alarms + up to 5 of rollback_alarm_names.
   dynamic "alarm_configuration" {
-    for_each = length(var.rollback_alarm_names) > 0 ? [1] : []
+    for_each = length(local.deployment_alarms) > 0 ? [1] : []
     content {
       enabled = true
-      alarms  = var.rollback_alarm_names
+      alarms  = local.deployment_alarms
     }
   }
 
