@@ -31,6 +31,10 @@ def _regex(pattern: str, value: str):
     m = re.search(pattern, value)
     if m is None:
         raise HclError(f"regex {pattern!r} does not match {value!r}")
+    if m.re.groupindex:
+        return m.groupdict()
+    if m.re.groups:
+        return list(m.groups())
     return m.group(0)
 
 
@@ -86,7 +90,7 @@ FUNCTIONS = {
     "flatten": lambda xs: [y for x in xs for y in (x if isinstance(x, list) else [x])],
     "join": lambda sep, xs: sep.join(xs),
     "split": lambda sep, s: s.split(sep),
-    "format": lambda f, *a: f.replace("%s", "{}").format(*a),
+    "format": lambda f, *a: f.replace("%s", "{}").replace("%d", "{}").format(*a),
     "try": None,  # handled lazily
     "can": None,  # handled lazily
 }

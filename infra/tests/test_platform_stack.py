@@ -45,6 +45,7 @@ FUNCTION_IDS = {
     "migrate": "Migrate",
     "on-pipeline-event": "OnPipelineEvent",
     "verify": "Verify",
+    "scan-gate": "ScanGate",
 }
 ROLES = tuple(f"{FUNCTION_IDS[name]}Role" for name in FUNCTIONS)
 TEMPLATE = load_template(PLATFORM_TEMPLATE)
@@ -163,6 +164,7 @@ FUNCTION_ENV = {
     "migrate": {},
     "on-pipeline-event": {},
     "verify": {},
+    "scan-gate": {},
 }
 
 
@@ -355,8 +357,22 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         "ReadWriteReleaseRecords",
         "WriteReleaseIndex",
         "TellMissingKeysApart",
+        "StopAbandonedMigrationTask",
+        "ReadTaskDefinitions",
+        "DeregisterFailedReleaseTaskDefinitions",
+        "ReadRunningServices",
         "ReportFailedEvents",
     }
+    clusters = {"ArnEquals": {"ecs:cluster": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod"]}}
+    assert pipeline_event["StopAbandonedMigrationTask"]["Condition"] == clusters
+    assert pipeline_event["StopAbandonedMigrationTask"]["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/*"
+    # No resource type exists for the task definition actions; DescribeServices has one.
+    assert pipeline_event["ReadTaskDefinitions"]["Resource"] == "*"
+    assert pipeline_event["DeregisterFailedReleaseTaskDefinitions"]["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": REGION}
+    }
+    assert pipeline_event["ReadRunningServices"]["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/*"
+    assert pipeline_event["ReadRunningServices"]["Condition"] == clusters
     # The release index (empty objects under index/<service>/): written by on-manifest and
     # on-pipeline-event, listed by on-image-push's sweep.
     for role in (manifest, pipeline_event):
@@ -532,3 +548,18 @@ def test_verify_in_a_vpc_gets_the_network_interface_permissions_lambda_needs():
         ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
         "*",
     )
+
+
+def test_scan_gate_role_reports_job_results_and_gets_ecr_access_per_service(platform_stack):
+    session, _, _ = platform_stack
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
+    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+    gate = {st["Sid"]: st for st in doc["Statement"]}
+    assert set(gate) == {"WriteLogs", "ReportJobResult", "ReadWriteReleaseRecords", "TellMissingKeysApart", "ReportFailedEvents"}
+    assert not any(a.startswith("ecr:") for st in gate.values() for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert exports["berth-platform-ScanGateRoleName"] == role
+    assert exports["berth-platform-ScanGateFunctionName"] == "berth-scan-gate"
+    assert "OnManifestRole" in exports["berth-platform-OnManifestRoleName"]

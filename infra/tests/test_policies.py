@@ -23,6 +23,9 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
     (PLATFORM_TEMPLATE.name, "OnPipelineEventRole"): ("platform", "on_pipeline_event"),
     (PLATFORM_TEMPLATE.name, "VerifyRole"): ("platform", "verify"),
+    (PLATFORM_TEMPLATE.name, "ScanGateRole"): ("platform", "scan_gate"),
+    (SERVICE_TEMPLATE.name, "OnManifestServicePolicy"): ("service", "on_manifest_service"),
+    (SERVICE_TEMPLATE.name, "ScanGateServicePolicy"): ("service", "scan_gate_service"),
     (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
     (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),
     (SERVICE_TEMPLATE.name, "CodeDeployRole"): ("service", "codedeploy"),
@@ -40,6 +43,7 @@ STAR_READ_ONLY = {
     "lambda:ListFunctions",  # no resource-level permission; CodePipeline's Lambda invoke action needs it
     "ec2:DescribeNetworkInterfaces",  # Lambda VPC networking: "only works if it's allowed on all resources"
     "ec2:DescribeSubnets",
+    "ecs:ListTaskDefinitions",  # no resource type exists
 }
 STAR_WRITE_WITH_CONDITION = {
     "codepipeline:PutJobSuccessResult",  # the API accepts only "*"
@@ -47,6 +51,7 @@ STAR_WRITE_WITH_CONDITION = {
     "ecs:RegisterTaskDefinition",  # no resource-level permissions exist
     "ecs:CreateTaskSet",  # resource "*" only; ecs:cluster condition
     "codedeploy:PutLifecycleEventHookExecutionStatus",  # no resource type; region condition
+    "ecs:DeregisterTaskDefinition",  # no resource type; region condition
 }
 
 TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE)}

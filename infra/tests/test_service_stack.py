@@ -114,10 +114,9 @@ def test_service_stack_creates_the_registry_entry_of_the_contract(platform_stack
 
     summaries = session.client("cloudformation").list_stack_resources(StackName="berth-web")["StackResourceSummaries"]
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
-    assert created == {
-        n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and r.get("Condition") != "HasTargetGroupAlarms"
-    }
-    assert created == {"RegistryParameter", "ArtifactBucket", "CodeDeployRole", "PipelineRole"}
+    # Resources with a Condition are the optional ones: none of them is configured for web here.
+    assert created == {n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and "Condition" not in r}
+    assert created == {"RegistryParameter", "ArtifactBucket", "CodeDeployRole", "PipelineRole", "OnManifestServicePolicy"}
 
     assert registry_entry(session, "web") == WEB_REGISTRY_ENTRY
 
@@ -184,12 +183,15 @@ ESCAPED_PARAMETERS = {
     "AppSpecContainer": NASTY,
     "VerifyBaseUrl": f"http://{NASTY}",
     "VerifyPaths": f"/{NASTY},/ok",
+    "ScanIgnore": f"{NASTY},CVE-2024-0001",
 }
 
 
 def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_stack):
     session, _, _ = platform_stack
-    stack, _ = deploy_service(session, "berth-nasty", dict(WEB, ServiceName="nasty", **ESCAPED_PARAMETERS))
+    stack, _ = deploy_service(
+        session, "berth-nasty", dict(WEB, ServiceName="nasty", ScanBlockSeverities="CRITICAL", **ESCAPED_PARAMETERS)
+    )
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     entry = registry_entry(session, "nasty")  # json.loads succeeded
     assert entry["ecs_service"] == NASTY
@@ -203,6 +205,7 @@ def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_s
     assert entry["appspec"]["container"] == NASTY
     assert entry["verify"]["base_url"] == f"http://{NASTY}"
     assert [c["path"] for c in entry["verify"]["checks"]] == [f"/{NASTY}", "/ok"]
+    assert entry["scan"]["ignore"] == [NASTY, "CVE-2024-0001"]
 
 
 def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_cover():
@@ -219,9 +222,10 @@ def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_c
         pattern = re.compile(spec["AllowedPattern"])
         for bad in ("a\nb", "a\tb", "\x00"):
             assert not pattern.fullmatch(bad), (name, bad)
-        if name in used:  # put in the JSON as is: the pattern must keep JSON specials out
-            assert name in ("ServiceName", "ClusterName"), name
-            assert not pattern.fullmatch('a"b') and not pattern.fullmatch("a\\b"), name
+        if not pattern.fullmatch('a"b') and not pattern.fullmatch("a\\b"):
+            continue  # its pattern keeps JSON specials out: it may go in as is
+        if name in used:
+            raise AssertionError(f"{name} goes into the JSON unescaped but its pattern allows quotes or backslashes")
         else:
             assert name in ESCAPED_PARAMETERS, f"{name} reaches the registry entry: escape it and test it"
     # The platform's pipeline name prefix goes in unescaped too.
@@ -329,7 +333,13 @@ def test_pipeline_is_v2_queued_with_the_berth_variables():
 
 def test_one_release_stage_migrates_then_deploys_under_one_stage_lock():
     (release,) = [s for s in _pipeline()["Stages"] if s["Name"] == "Release"]
-    assert [(a["Name"], a["RunOrder"]) for a in release["Actions"]] == [("Migrate", 1), ("Deploy", 2)]
+    # Scan (only with a scan policy) ▸ Migrate ▸ Deploy.
+    assert [(_unwrap(a)["Name"], _unwrap(a)["RunOrder"]) for a in release["Actions"]] == [
+        ("Scan", 1),
+        ("Migrate", {"Fn::If": ["HasScan", 2, 1]}),
+        ("Deploy", {"Fn::If": ["HasScan", 3, 2]}),
+    ]
+    assert release["Actions"][0]["Fn::If"][0] == "HasScan"
     # The Deploy action names the deployment group, so the pipeline waits for it.
     assert RESOURCES["Pipeline"]["DependsOn"] == "DeploymentGroup"
 
@@ -344,8 +354,13 @@ def test_source_action_reads_the_service_artifact_without_polling():
     assert cfg["S3Bucket"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-ReleaseBucketName"}}
 
 
+def _unwrap(action):
+    """An optional action is {"Fn::If": [condition, action, AWS::NoValue]}."""
+    return action["Fn::If"][1] if "Fn::If" in action else action
+
+
 def _action(name):
-    (action,) = [a for s in _pipeline()["Stages"] for a in s["Actions"] if a["Name"] == name]
+    (action,) = [_unwrap(a) for s in _pipeline()["Stages"] for a in s["Actions"] if _unwrap(a)["Name"] == name]
     return action
 
 
@@ -523,3 +538,63 @@ def test_target_group_alarms_need_all_three_arns_and_can_be_turned_off():
     for parameter, value in TARGET_GROUPS.items():
         pattern = re.compile(TEMPLATE["Parameters"][parameter]["AllowedPattern"])
         assert pattern.fullmatch(value) and pattern.fullmatch("")
+
+
+
+SCAN = {"ScanBlockSeverities": "CRITICAL,HIGH", "ScanWaitSeconds": 600, "ScanIgnore": "CVE-2024-0001"}
+
+
+def test_scan_policy_adds_the_scan_section_action_and_grants(platform_stack):
+    session, _, _ = platform_stack
+    params = {**WEB, **SCAN, "Containers": f"app=web/app,nginx={ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/shared/nginx"}
+    stack, _ = deploy_service(session, "berth-web", params)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert registry_entry(session, "web")["scan"] == {"block": ["CRITICAL", "HIGH"], "wait_seconds": 600, "ignore": ["CVE-2024-0001"]}
+
+    scan = _action("Scan")
+    assert scan["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
+    assert scan["Configuration"]["UserParameters"] == _action("Migrate")["Configuration"]["UserParameters"]
+    assert scan["Configuration"]["FunctionName"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-ScanGateFunctionName"}}
+
+    # The per-service policy on the platform's scan-gate role: the service's repositories only.
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
+    doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    (statement,) = doc["Statement"]
+    assert sorted(statement["Action"]) == ["ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:StartImageScan"]
+    assert [r for r in statement["Resource"] if r] == [
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/web/app",
+        f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/shared/nginx",
+    ]
+
+
+def test_without_a_scan_policy_there_is_no_scan_section_nor_grant(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    assert "scan" not in registry_entry(session, "web")
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["scan-gate"]
+    (invoke,) = [
+        st["Fn::If"] for st in RESOURCES["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] if "Fn::If" in st
+    ]
+    assert invoke[0] == "HasScan" and invoke[1]["Sid"] == "InvokeScanGate"
+    assert RESOURCES["ScanGateServicePolicy"]["Condition"] == "HasScan"
+
+
+def test_on_manifest_may_describe_this_ecs_service(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-OnManifestRole-" in r["RoleName"]]
+    doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    assert doc["Statement"] == [
+        {
+            "Sid": "ReadRunningService",
+            "Effect": "Allow",
+            "Action": "ecs:DescribeServices",
+            "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web",
+        }
+    ]

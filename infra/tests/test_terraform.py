@@ -274,7 +274,18 @@ def test_pipeline_matches_the_handoff_contract():
     assert source["configuration"]["PollForSourceChanges"] == "false"
     assert source["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
     actions = {a["name"]: a for a in stages["Release"]}
-    assert [(a["name"], a["run_order"]) for a in stages["Release"]] == [("Migrate", 1), ("Deploy", 2)]
+    for scan, orders in ((None, [("Migrate", 1), ("Deploy", 2)]), ({"block": ["HIGH"]}, [("Migrate", 2), ("Deploy", 3)])):
+        env = {"var": {"scan": scan}}
+        assert [(a["name"], evaluate(a["run_order"], env)) for a in stages["Release"]] == orders
+    (release,) = [st for st in p["stage"] if st["name"] == "Release"]
+    (scan_action,) = release["dynamic"]
+    content = scan_action["action"]["content"][0]
+    assert (content["name"], content["run_order"], content["configuration"]["UserParameters"]) == (
+        "Scan",
+        1,
+        "${local.lambda_user_parameters}",
+    )
+    assert scan_action["action"]["for_each"] == "${var.scan == null ? [] : [1]}"
     user_parameters = tf_blocks(files, "locals")["lambda_user_parameters"]
     assert actions["Migrate"]["configuration"]["UserParameters"] == "${local.lambda_user_parameters}"
     assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
@@ -524,3 +535,26 @@ def test_service_verify_section_alarms_and_reroute_wait():
     codedeploy = {st["sid"]: st for st in policy_statements_tf(tf_blocks(files, "data")["aws_iam_policy_document.codedeploy"])}
     assert codedeploy["InvokeVerifyHook"]["actions"] == ["lambda:InvokeFunction"]
     assert codedeploy["InvokeVerifyHook"]["resources"] == ["${local.verify_function}"]
+
+
+def test_scan_gate_grants_cover_the_service_repositories_only():
+    files = load_tf_dir(MODULES["service"])
+    env = {
+        "var": {"containers": {"app": "web/app", "nginx": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shared/nginx"}},
+        "local": {"partition": "aws", "region": "ap-northeast-1", "account_id": "123456789012"},
+    }
+    resolve_locals(tf_blocks(files, "locals"), env, ["repository_arns"])
+    assert env["local"]["repository_arns"] == [
+        "arn:aws:ecr:ap-northeast-1:123456789012:repository/web/app",
+        "arn:aws:ecr:eu-west-1:123456789012:repository/shared/nginx",
+    ]
+    resources = tf_blocks(files, "resource")
+    assert resources["aws_iam_role_policy.scan_gate_service"]["count"] == "${var.scan == null ? 0 : 1}"
+    assert resources["aws_iam_role_policy.scan_gate_service"]["role"] == "${var.scan_gate_role_name}"
+    assert resources["aws_iam_role_policy.on_manifest_service"]["role"] == "${var.on_manifest_role_name}"
+    entry = tf_blocks(files, "locals")["registry_entry"]
+    scan = {"block": ["CRITICAL"], "wait_seconds": 900, "ignore": []}
+    assert evaluate(entry["scan"], {"var": {"scan": scan}}) == scan
+    (validation,) = tf_blocks(files, "variable")["scan"]["validation"]
+    for value, ok in ((scan, True), (None, True), ({**scan, "block": ["SEVERE"]}, False), ({**scan, "wait_seconds": 30}, False)):
+        assert evaluate(validation["condition"], {"var": {"scan": value}}) is ok

@@ -74,6 +74,9 @@ module "service_web" {
   pipeline_name_prefix  = module.platform.pipeline_name_prefix
   migrate_function_name = module.platform.migrate_function_name
   verify_function_name  = module.platform.verify_function_name
+  scan_gate_function_name = module.platform.scan_gate_function_name
+  scan_gate_role_name     = module.platform.scan_gate_role_name
+  on_manifest_role_name   = module.platform.on_manifest_role_name
 
   service_name = "web"
   cluster_name = "prod"
@@ -106,6 +109,10 @@ module "service_web" {
   green_target_group_name = "web-green"
   rollback_alarm_names    = ["web-5xx"]
 
+  scan = {
+    block = ["CRITICAL", "HIGH"]
+  }
+
   tags = { app = "berth", service = "web" }
 }
 
@@ -118,6 +125,9 @@ module "service_worker" {
   pipeline_name_prefix  = module.platform.pipeline_name_prefix
   migrate_function_name = module.platform.migrate_function_name
   verify_function_name  = module.platform.verify_function_name
+  scan_gate_function_name = module.platform.scan_gate_function_name
+  scan_gate_role_name     = module.platform.scan_gate_role_name
+  on_manifest_role_name   = module.platform.on_manifest_role_name
 
   service_name = "worker"
   cluster_name = "prod"

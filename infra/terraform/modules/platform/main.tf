@@ -23,6 +23,7 @@ locals {
     "migrate"           = {}
     "on-pipeline-event" = {}
     "verify"            = {}
+    "scan-gate"         = {}
   }
 
   # Who may write manifests/ and groups/ (see the release bucket policy).
@@ -57,6 +58,12 @@ locals {
       timeout           = 30
       max_event_age_sec = 21600
     }
+    "scan-gate" = {
+      description       = "berth: CodePipeline Lambda action Scan; waits for the release images' scan findings and fails the release on blocked severities."
+      memory_size       = 256
+      timeout           = 60
+      max_event_age_sec = 3600
+    }
     "verify" = {
       description       = "berth: CodeDeploy AfterAllowTestTraffic hook; checks the replacement task set through the test listener and reports the hook's status."
       memory_size       = 256
@@ -74,6 +81,7 @@ locals {
     "migrate"           = data.aws_iam_policy_document.migrate.json
     "on-pipeline-event" = data.aws_iam_policy_document.on_pipeline_event.json
     "verify"            = data.aws_iam_policy_document.verify.json
+    "scan-gate"         = data.aws_iam_policy_document.scan_gate.json
   }
 }
 
@@ -796,6 +804,45 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     resources = [local.release_bucket_arn]
   }
   statement {
+    # Stops the migration task of an abandoned execution.
+    sid       = "StopAbandonedMigrationTask"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    # No resource type exists for these (service authorization reference); read-only.
+    sid       = "ReadTaskDefinitions"
+    actions   = ["ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    # Deregisters a failed release's revisions; no resource type exists: "*" in this region.
+    sid       = "DeregisterFailedReleaseTaskDefinitions"
+    actions   = ["ecs:DeregisterTaskDefinition"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    # ... never one a service runs. DescribeServices has the service resource type.
+    sid       = "ReadRunningServices"
+    actions   = ["ecs:DescribeServices"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
     sid       = "ReportFailedEvents"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failed_events.arn]
@@ -861,6 +908,40 @@ data "aws_iam_policy_document" "verify" {
       actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
       resources = ["*"]
     }
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+# ECR permissions are granted per service by the service module, on that service's repositories.
+data "aws_iam_policy_document" "scan_gate" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["scan-gate"].arn}:*"]
+  }
+  statement {
+    sid       = "ReportJobResult"
+    actions   = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    sid       = "TellMissingKeysApart"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
   }
   statement {
     sid       = "ReportFailedEvents"

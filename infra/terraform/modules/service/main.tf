@@ -22,6 +22,17 @@ locals {
   listener_rule_arns  = [for arn in local.listener_arns : "${replace(arn, ":listener/", ":listener-rule/")}/*"]
   passable_role_arns  = compact([var.task_execution_role_arn, var.task_role_arn])
   codedeploy_app_name = local.pipeline_name
+  scan_gate_function  = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.scan_gate_function_name}"
+
+  # The service's repositories as ARNs: a name in this account and region, or a full URI
+  # <account>.dkr.ecr.<region>.amazonaws.com/<name>.
+  repository_arns = distinct([
+    for repo in values(var.containers) : (
+      can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com/", repo))
+      ? format("arn:%s:ecr:%s:%s:repository/%s", local.partition, regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[1], regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[0], regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[2])
+      : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${repo}"
+    )
+  ])
   deployment_alarms   = concat([for k, a in aws_cloudwatch_metric_alarm.target_group : a.alarm_name], var.rollback_alarm_names)
 
   # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
@@ -62,6 +73,11 @@ locals {
       application = local.codedeploy_app_name
       group       = var.service_name
     }
+    scan = var.scan == null ? null : {
+      block        = var.scan.block
+      wait_seconds = var.scan.wait_seconds
+      ignore       = var.scan.ignore
+    }
     verify = var.verify == null ? null : {
       base_url         = var.verify.base_url
       checks           = [for p in var.verify.paths : { path = p, status = var.verify.expected_status }]
@@ -92,6 +108,39 @@ resource "aws_ssm_parameter" "registry" {
   tier        = "Standard"
   value       = jsonencode(local.registry_entry)
   tags        = var.tags
+}
+
+# ------------------------------------------------------------------ per-service grants to platform roles
+
+# on-manifest renders a release from the task definition the ECS service runs now.
+data "aws_iam_policy_document" "on_manifest_service" {
+  statement {
+    sid       = "ReadRunningService"
+    actions   = ["ecs:DescribeServices"]
+    resources = [local.service_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "on_manifest_service" {
+  name   = "berth-service-${var.service_name}"
+  role   = var.on_manifest_role_name
+  policy = data.aws_iam_policy_document.on_manifest_service.json
+}
+
+# scan-gate reads the scan findings of this service's repositories, and no others.
+data "aws_iam_policy_document" "scan_gate_service" {
+  statement {
+    sid       = "ReadScanFindingsOfServiceRepositories"
+    actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages"]
+    resources = local.repository_arns
+  }
+}
+
+resource "aws_iam_role_policy" "scan_gate_service" {
+  count  = var.scan == null ? 0 : 1
+  name   = "berth-service-${var.service_name}"
+  role   = var.scan_gate_role_name
+  policy = data.aws_iam_policy_document.scan_gate_service.json
 }
 
 # ------------------------------------------------------------------ pipeline artifact store
@@ -424,6 +473,14 @@ data "aws_iam_policy_document" "pipeline" {
     actions   = ["lambda:InvokeFunction"]
     resources = [local.migrate_function]
   }
+  dynamic "statement" {
+    for_each = var.scan == null ? [] : [1]
+    content {
+      sid       = "InvokeScanGate"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [local.scan_gate_function]
+    }
+  }
   statement {
     # Lambda developer guide: "To invoke a function, a CodePipeline pipeline needs permission to use
     # the following API operations: ListFunctions, InvokeFunction". No resource-level permission.
@@ -537,13 +594,33 @@ resource "aws_codepipeline" "service" {
   stage {
     name = "Release"
 
+    # The vulnerability gate, only with a scan policy: first, so nothing migrates or deploys before
+    # the images pass.
+    dynamic "action" {
+      for_each = var.scan == null ? [] : [1]
+      content {
+        name            = "Scan"
+        category        = "Invoke"
+        owner           = "AWS"
+        provider        = "Lambda"
+        version         = "1"
+        run_order       = 1
+        namespace       = "Scan"
+        input_artifacts = ["Release"]
+        configuration = {
+          FunctionName   = var.scan_gate_function_name
+          UserParameters = local.lambda_user_parameters
+        }
+      }
+    }
+
     action {
       name            = "Migrate"
       category        = "Invoke"
       owner           = "AWS"
       provider        = "Lambda"
       version         = "1"
-      run_order       = 1
+      run_order       = var.scan == null ? 1 : 2
       namespace       = "Migration"
       input_artifacts = ["Release"]
       configuration = {
@@ -558,7 +635,7 @@ resource "aws_codepipeline" "service" {
       owner           = "AWS"
       provider        = "CodeDeployToECS"
       version         = "1"
-      run_order       = 2
+      run_order       = var.scan == null ? 2 : 3
       input_artifacts = ["Release"]
       configuration = {
         ApplicationName                = aws_codedeploy_app.service.name

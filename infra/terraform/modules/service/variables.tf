@@ -22,6 +22,21 @@ variable "migrate_function_name" {
   type        = string
 }
 
+variable "scan_gate_function_name" {
+  description = "Name of the platform's scan-gate function (module.platform.scan_gate_function_name)."
+  type        = string
+}
+
+variable "scan_gate_role_name" {
+  description = "Role of the platform's scan-gate (module.platform.scan_gate_role_name); with a scan policy, this module grants it ECR scan access to the service's repositories."
+  type        = string
+}
+
+variable "on_manifest_role_name" {
+  description = "Role of the platform's on-manifest (module.platform.on_manifest_role_name); this module grants it ecs:DescribeServices on the ECS service."
+  type        = string
+}
+
 variable "verify_function_name" {
   description = "Name of the platform's verify function (module.platform.verify_function_name); CodeDeploy may invoke it and no other function."
   type        = string
@@ -101,6 +116,24 @@ variable "migration" {
       alltrue([for v in concat(var.migration.command, var.migration.subnets, var.migration.security_groups) : v != ""])
     )
     error_message = "migration needs a command, subnets and security_groups (none of them empty)."
+  }
+}
+
+variable "scan" {
+  description = "Optional image vulnerability gate: finding severities that block a release (block), how long to wait for findings (wait_seconds, 60-3600) and findings never to block (ignore). null = no gate, no Scan action."
+  type = object({
+    block        = list(string)
+    wait_seconds = optional(number, 900)
+    ignore       = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition = var.scan == null ? true : (
+      length(var.scan.block) > 0 && alltrue([for b in var.scan.block : contains(["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"], b)]) &&
+      var.scan.wait_seconds >= 60 && var.scan.wait_seconds <= 3600
+    )
+    error_message = "scan.block must list severities (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED) and scan.wait_seconds be 60-3600."
   }
 }
 
