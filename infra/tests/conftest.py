@@ -32,18 +32,9 @@ PLATFORM_PARAMETERS = {
     "PassableRoleArns": f"arn:aws:iam::{ACCOUNT}:role/web-task,arn:aws:iam::{ACCOUNT}:role/web-task-execution",
 }
 
-# Slack incoming-webhook URLs: the platform accepts an empty one (no notifications) or an https
-# URL, and refuses anything else before the function would fail on it.
-SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
-SLACK_WEBHOOK_URLS_ACCEPTED = ("", SLACK_WEBHOOK_URL)
-SLACK_WEBHOOK_URLS_REFUSED = (
-    "http://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    "hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    "https://hooks.slack.com/services/T0 B0",
-    " https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    " ",
-    "https://",
-)
+# The SSM SecureString parameter holding the Slack webhook URL (the team creates it).
+SLACK_PARAMETER = "/berth/slack-webhook"
+SLACK_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 _MOTO_SKIP = re.compile(r"Tried to parse (\S+) but it's not supported by moto's CloudFormation implementation")
 

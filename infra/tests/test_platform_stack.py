@@ -14,9 +14,8 @@ from conftest import (
     PLATFORM_PARAMETERS,
     PLATFORM_TEMPLATE,
     REGION,
-    SLACK_WEBHOOK_URL,
-    SLACK_WEBHOOK_URLS_ACCEPTED,
-    SLACK_WEBHOOK_URLS_REFUSED,
+    SLACK_KEY,
+    SLACK_PARAMETER,
     create_stack,
     load_template,
     resource_types,
@@ -64,7 +63,8 @@ def test_create_stack_completes_and_skips_only_the_known_types(platform_stack):
         "StackResourceSummaries"
     ]
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
-    wanted = {name for name, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE}
+    # Resources whose condition is off with the default parameters: the notification topic.
+    wanted = {name for name, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and r.get("Condition") != "CreateTopic"}
     assert created == wanted
     assert all(s["ResourceStatus"] == "CREATE_COMPLETE" for s in summaries)
 
@@ -108,7 +108,7 @@ def test_release_bucket_is_versioned_encrypted_and_deterministically_named(platf
 
 def test_only_manifests_notify_on_manifest_without_a_dependency_cycle():
     bucket = RESOURCES["ReleaseBucket"]
-    (config,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    config, _groups = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
     assert config["Event"] == "s3:ObjectCreated:*"
     assert config["Function"] == {"Fn::GetAtt": ["OnManifestFunction", "Arn"]}
     assert config["Filter"]["S3Key"]["Rules"] == [
@@ -188,45 +188,108 @@ def _refers_to(value, parameter: str) -> bool:
     return False
 
 
-def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_reads():
-    parameter = TEMPLATE["Parameters"]["SlackWebhookUrl"]
-    assert parameter["Type"] == "String"
-    assert parameter["NoEcho"] is True
+def test_the_slack_webhook_is_read_from_a_secure_string_parameter_not_the_environment():
+    assert "SlackWebhookUrl" not in TEMPLATE["Parameters"]
+    parameter = TEMPLATE["Parameters"]["SlackWebhookParameterName"]
     assert parameter["Default"] == ""
-    assert "incoming-webhook" in parameter["Description"]
-    assert "Empty disables notifications" in parameter["Description"]
     pattern = re.compile(parameter["AllowedPattern"])
-    for url in SLACK_WEBHOOK_URLS_ACCEPTED:
-        assert pattern.fullmatch(url), url
-    for url in SLACK_WEBHOOK_URLS_REFUSED:
-        assert not pattern.fullmatch(url), url
-
-    assert TEMPLATE["Conditions"]["HasSlackWebhook"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SlackWebhookUrl"}, ""]}]}
+    assert pattern.fullmatch(SLACK_PARAMETER) and pattern.fullmatch("")
+    assert not pattern.fullmatch("https://hooks.slack.com/services/T0/B0/X")  # a URL is refused: it is a secret
     env = RESOURCES["OnPipelineEventFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["BERTH_SLACK_WEBHOOK_URL"] == {
-        "Fn::If": ["HasSlackWebhook", {"Ref": "SlackWebhookUrl"}, {"Ref": "AWS::NoValue"}]
+    assert env["BERTH_SLACK_WEBHOOK_PARAMETER"] == {
+        "Fn::If": ["HasSlackWebhook", {"Ref": "SlackWebhookParameterName"}, {"Ref": "AWS::NoValue"}]
     }
-    # The secret goes to that one variable and nowhere else: no other resource, output or metadata.
-    assert {name for name, r in RESOURCES.items() if _refers_to(r, "SlackWebhookUrl")} == {"OnPipelineEventFunction"}
-    assert not _refers_to({k: v for k, v in env.items() if k != "BERTH_SLACK_WEBHOOK_URL"}, "SlackWebhookUrl")
-    assert not _refers_to(TEMPLATE["Outputs"], "SlackWebhookUrl")
-    assert not _refers_to(TEMPLATE.get("Metadata", {}), "SlackWebhookUrl")
+    assert {name for name, r in RESOURCES.items() if _refers_to(r, "SlackWebhookParameterName")} == {
+        "OnPipelineEventFunction",
+        "OnPipelineEventRole",
+    }
 
 
-def test_only_on_pipeline_event_gets_the_slack_webhook_when_set(code_uploaded):
+def _role_statements(session, logical) -> dict:
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if f"-{logical}-" in r["RoleName"]]
+    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+    return {st["Sid"]: st for st in doc["Statement"] if st is not None}
+
+
+def test_only_on_pipeline_event_gets_the_topic_and_the_slack_parameter_and_may_read_them(code_uploaded):
     cloudformation = code_uploaded.client("cloudformation")
-    parameters = {**PLATFORM_PARAMETERS, "SlackWebhookUrl": SLACK_WEBHOOK_URL}
+    parameters = {
+        **PLATFORM_PARAMETERS,
+        "CreateNotificationTopic": "true",
+        "SlackWebhookParameterName": SLACK_PARAMETER,
+        "SlackWebhookKmsKeyArn": SLACK_KEY,
+    }
     stack, _ = create_stack(cloudformation, "berth-platform", PLATFORM_TEMPLATE, parameters)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    (topic,) = [t["TopicArn"] for t in code_uploaded.client("sns").list_topics()["Topics"]]
+    assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:berth-releases"
+    # moto leaves out an output whose condition combines other conditions: checked in the template.
+    assert TEMPLATE["Outputs"]["NotificationTopicArn"]["Condition"] == "HasTopic"
+    assert TEMPLATE["Conditions"]["HasTopic"] == {"Fn::Or": [{"Condition": "CreateTopic"}, {"Condition": "UseGivenTopic"}]}
 
     lam = code_uploaded.client("lambda")
     common = {"BERTH_RELEASE_BUCKET": RELEASE_BUCKET, "BERTH_SERVICES_PREFIX": "/berth/services/"}
     for name in FUNCTIONS:
         env = _env(lam.get_function(FunctionName=f"berth-{name}")["Configuration"])
         if name == "on-pipeline-event":
-            assert env == {**common, "BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL}
+            assert env == {**common, "BERTH_SNS_TOPIC_ARN": topic, "BERTH_SLACK_WEBHOOK_PARAMETER": SLACK_PARAMETER}
         else:
-            assert env == {**common, **FUNCTION_ENV[name]}, f"{name} must not get the webhook"
+            assert env == {**common, **FUNCTION_ENV[name]}, f"{name} must not notify"
+
+    statements = _role_statements(code_uploaded, "OnPipelineEventRole")
+    assert statements["PublishReleaseNotifications"]["Action"] == "sns:Publish"
+    assert statements["PublishReleaseNotifications"]["Resource"] == topic
+    assert statements["ReadSlackWebhook"]["Action"] == "ssm:GetParameter"
+    assert statements["ReadSlackWebhook"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SLACK_PARAMETER}"
+    assert statements["DecryptSlackWebhook"]["Resource"] == SLACK_KEY
+    assert statements["DecryptSlackWebhook"]["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+
+
+def test_a_given_topic_is_used_as_is(code_uploaded):
+    given = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-releases"
+    stack, _ = create_stack(
+        code_uploaded.client("cloudformation"),
+        "berth-platform",
+        PLATFORM_TEMPLATE,
+        {**PLATFORM_PARAMETERS, "NotificationTopicArn": given},
+    )
+    env = _env(code_uploaded.client("lambda").get_function(FunctionName="berth-on-pipeline-event")["Configuration"])
+    assert env["BERTH_SNS_TOPIC_ARN"] == given
+    assert "BERTH_SLACK_WEBHOOK_PARAMETER" not in env
+    statements = _role_statements(code_uploaded, "OnPipelineEventRole")
+    assert statements["PublishReleaseNotifications"]["Resource"] == given
+    assert "ReadSlackWebhook" not in statements and "DecryptSlackWebhook" not in statements
+    assert code_uploaded.client("sns").list_topics()["Topics"] == []
+
+
+def test_without_notifications_nothing_is_granted(platform_stack):
+    session, _, _ = platform_stack
+    statements = _role_statements(session, "OnPipelineEventRole")
+    assert not {"PublishReleaseNotifications", "ReadSlackWebhook", "DecryptSlackWebhook"} & set(statements)
+    assert statements["ReadWriteGroupReleases"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/group-releases/*"
+
+
+def test_release_dashboard_shows_the_embedded_metric_format_metrics(platform_stack):
+    session, _, _ = platform_stack
+    body = json.loads(session.client("cloudwatch").get_dashboard(DashboardName="berth-releases")["DashboardBody"])
+    expressions = [m[0]["expression"] for w in body["widgets"] for m in w["properties"]["metrics"]]
+    for metric in ("ReleasesStarted", "ReleasesSucceeded", "ReleasesFailed", "Rollbacks", "LeadTimeSeconds", "MigrationSeconds", "DeploymentSeconds"):
+        (expression,) = [e for e in expressions if f'MetricName="{metric}"' in e]
+        assert expression.startswith("SEARCH('{berth,Service} ")
+
+
+def test_group_manifests_notify_on_manifest_too(platform_stack):
+    configs = RESOURCES["ReleaseBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert [c["Filter"]["S3Key"]["Rules"][0]["Value"] for c in configs] == ["manifests/", "groups/"]
+    for c in configs:
+        assert c["Filter"]["S3Key"]["Rules"][1] == {"Name": "suffix", "Value": ".json"}
+        assert c["Function"] == {"Fn::GetAtt": ["OnManifestFunction", "Arn"]}
+    session, _, _ = platform_stack
+    statements = _role_statements(session, "OnManifestRole")
+    assert statements["ReadGroupManifests"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/groups/*"
+    assert statements["ReadWriteGroupReleases"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/group-releases/*"
 
 
 def test_async_failures_end_in_the_failed_events_queue(platform_stack):
@@ -361,6 +424,7 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         "ReadTaskDefinitions",
         "DeregisterFailedReleaseTaskDefinitions",
         "ReadRunningServices",
+        "ReadWriteGroupReleases",
         "ReportFailedEvents",
     }
     clusters = {"ArnEquals": {"ecs:cluster": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod"]}}

@@ -11,9 +11,8 @@ import re
 import pytest
 from conftest import (
     FUNCTIONS,
-    SLACK_WEBHOOK_URL,
-    SLACK_WEBHOOK_URLS_ACCEPTED,
-    SLACK_WEBHOOK_URLS_REFUSED,
+    SLACK_KEY,
+    SLACK_PARAMETER,
     TF,
     load_tf_dir,
     policy_statements_tf,
@@ -142,14 +141,14 @@ def test_functions_match_the_runtime_contract():
     extras = {"on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES"}, "on-manifest": {"BERTH_VERIFY_FUNCTION"}}
     for function in FUNCTIONS:
         extra = extras.get(function, set())
-        assert set(_environment(env["variables"], function, "")) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"} | extra
-    assert _environment(env["variables"], "on-image-push", "")["BERTH_SWEEP_LOOKBACK_MINUTES"] == "60"
+        assert set(_environment(env["variables"], function)) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"} | extra
+    assert _environment(env["variables"], "on-image-push")["BERTH_SWEEP_LOOKBACK_MINUTES"] == "60"
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
     assert set(tf_blocks(files, "locals")["functions"]) == set(FUNCTIONS)
     assert set(tf_blocks(files, "locals")["policies"]) == set(tf_blocks(files, "locals")["functions"])
 
-    (notification,) = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
+    notification = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"][0]
     assert (notification["filter_prefix"], notification["filter_suffix"]) == ("manifests/", ".json")
 
     pattern = tf_blocks(files, "resource")["aws_cloudwatch_event_rule.ecr_push"]["event_pattern"]
@@ -183,7 +182,10 @@ PLATFORM_VARIABLE_VALUES = {
     "verify_subnet_ids": [],
     "services_path": "/berth/services",
     "push_sweep_lookback_minutes": 60,
-    "slack_webhook_url": "",
+    "slack_webhook_parameter_name": "",
+    "slack_webhook_kms_key_arn": None,
+    "create_notification_topic": False,
+    "notification_topic_arn": None,
 }
 
 
@@ -193,68 +195,71 @@ def _platform_env(function: str, **variables) -> dict:
     env = {
         "var": {**PLATFORM_VARIABLE_VALUES, **variables},
         "each": {"key": function},
-        "local": {"release_bucket_name": "berth-releases-123456789012-ap-northeast-1"},
+        "local": {"release_bucket_name": "berth-releases-123456789012-ap-northeast-1", "region": "ap-northeast-1",
+                  "partition": "aws", "account_id": "123456789012"},
+        "aws_sns_topic": {"releases": [{"arn": "arn:aws:sns:ap-northeast-1:123456789012:berth-releases"}]},
     }
-    resolve_locals(tf_blocks(files, "locals"), env, ["verify_function_name", "extra_environment"])
+    resolve_locals(tf_blocks(files, "locals"), env, ["verify_function_name", "notification_topic_arn", "extra_environment"])
     return env
 
 
-def _evaluate(expression: str, function: str, slack_webhook_url: str):
-    return evaluate("${" + expression + "}", _platform_env(function, slack_webhook_url=slack_webhook_url))
-
-
-def _environment(variables: str, function: str, slack_webhook_url: str) -> dict:
+def _environment(variables: str, function: str, **platform_variables) -> dict:
     """One function's environment variables, evaluated from the module."""
-    return evaluate(variables, _platform_env(function, slack_webhook_url=slack_webhook_url))
+    return evaluate(variables, _platform_env(function, **platform_variables))
 
 
-def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
+def _dynamic_sids(document: str, **platform_variables) -> set:
     files = load_tf_dir(MODULES["platform"])
-    variable = tf_blocks(files, "variable")["slack_webhook_url"]
-    assert variable["type"] == "string"
-    assert variable["default"] == ""
-    assert variable["sensitive"] is True
-    assert variable["nullable"] is False
-    # A variable validation would print the refused value: the check is a precondition instead.
-    assert "validation" not in variable
+    env = _platform_env("on-pipeline-event", **platform_variables)
+    out = set()
+    for d in tf_blocks(files, "data")[f"aws_iam_policy_document.{document}"].get("dynamic", []):
+        if evaluate(d["statement"]["for_each"], env):
+            out.add(d["statement"]["content"][0]["sid"])
+    return out
 
-    resources = tf_blocks(files, "resource")
-    fn = resources["aws_lambda_function.function"]
+
+def test_notifications_reach_on_pipeline_event_only_and_grant_exactly_what_they_need():
+    files = load_tf_dir(MODULES["platform"])
+    fn = tf_blocks(files, "resource")["aws_lambda_function.function"]
     (env,) = fn["environment"]
+    assert "slack_webhook_url" not in tf_blocks(files, "variable")
     for function in FUNCTIONS:
-        assert "BERTH_SLACK_WEBHOOK_URL" not in _environment(env["variables"], function, "")
-        expected = {"BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL} if function == "on-pipeline-event" else {}
-        got = _environment(env["variables"], function, SLACK_WEBHOOK_URL)
-        assert {k: v for k, v in got.items() if k.startswith("BERTH_SLACK")} == expected, function
-        assert set(got) - set(expected) - {"BERTH_SWEEP_LOOKBACK_MINUTES", "BERTH_VERIFY_FUNCTION"} == {
-            "BERTH_RELEASE_BUCKET",
-            "BERTH_SERVICES_PREFIX",
-        }
+        assert not {k for k in _environment(env["variables"], function) if k in ("BERTH_SNS_TOPIC_ARN", "BERTH_SLACK_WEBHOOK_PARAMETER")}
+        got = _environment(env["variables"], function, create_notification_topic=True, slack_webhook_parameter_name=SLACK_PARAMETER)
+        notify = {k: v for k, v in got.items() if k in ("BERTH_SNS_TOPIC_ARN", "BERTH_SLACK_WEBHOOK_PARAMETER")}
+        if function == "on-pipeline-event":
+            assert notify == {
+                "BERTH_SNS_TOPIC_ARN": "arn:aws:sns:ap-northeast-1:123456789012:berth-releases",
+                "BERTH_SLACK_WEBHOOK_PARAMETER": SLACK_PARAMETER,
+            }
+        else:
+            assert notify == {}, function
+    given = "arn:aws:sns:ap-northeast-1:123456789012:team"
+    assert _environment(env["variables"], "on-pipeline-event", notification_topic_arn=given)["BERTH_SNS_TOPIC_ARN"] == given
 
-    (lifecycle,) = fn["lifecycle"]
-    (precondition,) = [p for p in lifecycle["precondition"] if "slack" in p["error_message"]]
-    condition = precondition["condition"].removeprefix("${").removesuffix("}")
-    for url in SLACK_WEBHOOK_URLS_ACCEPTED:
-        assert all(_evaluate(condition, function, url) for function in FUNCTIONS), url
-    for url in SLACK_WEBHOOK_URLS_REFUSED:
-        assert not _evaluate(condition, "on-pipeline-event", url), url
-    assert "slack_webhook_url" in precondition["error_message"]
-
-    # The secret reaches that one resource, and no output.
-    users = {
-        name
-        for kind in ("resource", "data", "output", "module")
-        for name, body in tf_blocks(files, kind).items()
-        if any("var.slack_webhook_url" in e for e in _expressions(body))
+    assert _dynamic_sids("on_pipeline_event") == set()
+    assert _dynamic_sids("on_pipeline_event", create_notification_topic=True) == {"PublishReleaseNotifications"}
+    assert _dynamic_sids("on_pipeline_event", slack_webhook_parameter_name=SLACK_PARAMETER) == {"ReadSlackWebhook"}
+    assert _dynamic_sids("on_pipeline_event", slack_webhook_parameter_name=SLACK_PARAMETER, slack_webhook_kms_key_arn=SLACK_KEY) == {
+        "ReadSlackWebhook",
+        "DecryptSlackWebhook",
     }
-    assert users == {"aws_lambda_function.function"}
-    assert not any("var.slack_webhook_url" in e for e in _expressions(tf_blocks(files, "locals")))
+    (validation,) = tf_blocks(files, "variable")["slack_webhook_parameter_name"]["validation"]
+    for name, ok in ((SLACK_PARAMETER, True), ("", True), ("https://hooks.slack.com/services/T0/B0/X", False)):
+        assert evaluate(validation["condition"], {"var": {"slack_webhook_parameter_name": name}}) is ok
 
-    # The example passes it through from a sensitive variable of its own.
-    example = load_tf_dir(EXAMPLES)
-    assert tf_blocks(example, "module")["platform"]["slack_webhook_url"] == "${var.slack_webhook_url}"
-    example_variable = tf_blocks(example, "variable")["slack_webhook_url"]
-    assert (example_variable["default"], example_variable["sensitive"]) == ("", True)
+
+def test_dashboard_and_group_notifications():
+    files = load_tf_dir(MODULES["platform"])
+    env = {"var": {}, "local": {"region": "ap-northeast-1"}}
+    resolve_locals(tf_blocks(files, "locals"), env, ["search"])
+    body = json.loads(evaluate(tf_blocks(files, "resource")["aws_cloudwatch_dashboard.releases"]["dashboard_body"], env))
+    expressions = [m[0]["expression"] for w in body["widgets"] for m in w["properties"]["metrics"]]
+    for metric in ("ReleasesStarted", "ReleasesSucceeded", "ReleasesFailed", "Rollbacks", "LeadTimeSeconds", "MigrationSeconds", "DeploymentSeconds"):
+        (expression,) = [e for e in expressions if f'MetricName="{metric}"' in e]
+        assert expression.startswith("SEARCH('{berth,Service} ")
+    notification = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
+    assert [(n["filter_prefix"], n["filter_suffix"]) for n in notification] == [("manifests/", ".json"), ("groups/", ".json")]
 
 
 def test_pipeline_matches_the_handoff_contract():

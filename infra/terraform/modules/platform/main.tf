@@ -15,13 +15,19 @@ locals {
   account_root_arn    = "arn:${local.partition}:iam::${local.account_id}:root"
   push_sweep          = var.push_sweep_schedule != ""
 
+  notification_topic_arn = var.create_notification_topic ? aws_sns_topic.releases[0].arn : var.notification_topic_arn
+
   # Variables only some functions get, by function.
   extra_environment = {
     "on-image-push"     = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
     # Every rendered appspec.yaml gets "Hooks: - AfterAllowTestTraffic: <this>".
     "on-manifest"       = { BERTH_VERIFY_FUNCTION = local.verify_function_name }
     "migrate"           = {}
-    "on-pipeline-event" = {}
+    # Only on-pipeline-event notifies; without a topic or a webhook parameter the variables are absent.
+    "on-pipeline-event" = merge(
+      local.notification_topic_arn == null ? {} : { BERTH_SNS_TOPIC_ARN = local.notification_topic_arn },
+      var.slack_webhook_parameter_name == "" ? {} : { BERTH_SLACK_WEBHOOK_PARAMETER = var.slack_webhook_parameter_name },
+    )
     "verify"            = {}
     "scan-gate"         = {}
   }
@@ -53,7 +59,7 @@ locals {
       max_event_age_sec = 3600
     }
     "on-pipeline-event" = {
-      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json; posts finished releases to Slack if a webhook is set."
+      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json; publishes finished releases to SNS and Slack when configured."
       memory_size       = 256
       timeout           = 30
       max_event_age_sec = 21600
@@ -236,7 +242,69 @@ resource "aws_s3_bucket_notification" "release" {
     filter_suffix       = ".json"
   }
 
+  # Release groups: one manifest releasing several services together.
+  lambda_function {
+    lambda_function_arn = aws_lambda_function.function["on-manifest"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "groups/"
+    filter_suffix       = ".json"
+  }
+
   depends_on = [aws_lambda_permission.on_manifest_s3]
+}
+
+# ------------------------------------------------------------------ notifications and dashboard
+
+resource "aws_sns_topic" "releases" {
+  #checkov:skip=CKV_AWS_26:Messages hold service and release names, statuses, durations and image digests, no secrets; a KMS key would make every subscriber and publisher need key grants. Pass notification_topic_arn to use an encrypted topic.
+  count        = var.create_notification_topic ? 1 : 0
+  name         = "${var.name_prefix}releases"
+  display_name = "berth releases"
+  tags         = var.tags
+}
+
+locals {
+  # The Embedded Metric Format metrics on-pipeline-event emits (namespace berth, dimension Service);
+  # SEARCH shows every service without the platform knowing them.
+  search = { for m in ["ReleasesStarted", "ReleasesSucceeded", "ReleasesFailed", "Rollbacks", "LeadTimeSeconds", "MigrationSeconds", "DeploymentSeconds"] :
+    m => "SEARCH('{berth,Service} MetricName=\"${m}\"', '${contains(["LeadTimeSeconds"], m) ? "p50" : contains(["MigrationSeconds", "DeploymentSeconds"], m) ? "Maximum" : "Sum"}', 3600)"
+  }
+}
+
+resource "aws_cloudwatch_dashboard" "releases" {
+  dashboard_name = "${var.name_prefix}releases"
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title = "Releases started, succeeded, failed and rollbacks", region = local.region, view = "timeSeries", stat = "Sum", period = 3600
+          metrics = [for id, m in { started = "ReleasesStarted", succeeded = "ReleasesSucceeded", failed = "ReleasesFailed", rollbacks = "Rollbacks" } : [{ expression = local.search[m], id = id }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "Lead time (push to production), seconds", region = local.region, view = "timeSeries", stat = "p50", period = 3600
+          metrics = [[{ expression = local.search["LeadTimeSeconds"], id = "lead" }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title = "Migration, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
+          metrics = [[{ expression = local.search["MigrationSeconds"], id = "migration" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title = "Deployment, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
+          metrics = [[{ expression = local.search["DeploymentSeconds"], id = "deployment" }]]
+        }
+      },
+    ]
+  })
 }
 
 # ------------------------------------------------------------------ failed events
@@ -383,7 +451,7 @@ resource "aws_iam_role_policy" "function" {
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the failed-events queue through the on-failure destination of aws_lambda_function_event_invoke_config (a superset of a DLQ).
   #checkov:skip=CKV_AWS_115:Reserved concurrency is left to the account; reserving it fails on accounts with the default low concurrency quota.
-  #checkov:skip=CKV_AWS_173:The environment holds a bucket name, an SSM path and, for on-pipeline-event if set, the Slack webhook URL. Lambda encrypts it at rest with its AWS managed key; a customer managed key would only add key grants, and the URL stays readable to whoever may read the function configuration (see infra/README.md).
+  #checkov:skip=CKV_AWS_173:The environment holds a bucket name, an SSM path, and names of an SNS topic, a function and an SSM parameter, no secrets (the Slack webhook URL stays in its SecureString).
   #checkov:skip=CKV_AWS_50:X-Ray is not used; active tracing would need xray:Put* on "*".
   #checkov:skip=CKV_AWS_272:The code is built from this repository and uploaded by the infra team; Lambda code signing needs an AWS Signer profile the project does not assume.
   for_each      = local.functions
@@ -405,10 +473,6 @@ resource "aws_lambda_function" "function" {
         BERTH_SERVICES_PREFIX = "${var.services_path}/"
       },
       local.extra_environment[each.key],
-      # Only on-pipeline-event posts release notifications; without a webhook the variable is absent.
-      # Whether a webhook is set is no secret: nonsensitive() keeps the condition from marking the
-      # other functions' environments sensitive in plans (the URL itself stays sensitive).
-      each.key == "on-pipeline-event" && nonsensitive(var.slack_webhook_url != "") ? { BERTH_SLACK_WEBHOOK_URL = var.slack_webhook_url } : {},
     )
   }
 
@@ -432,11 +496,6 @@ resource "aws_lambda_function" "function" {
   depends_on = [aws_iam_role_policy.function]
 
   lifecycle {
-    precondition {
-      # Here rather than in a variable validation, whose error message would print the URL.
-      condition     = each.key != "on-pipeline-event" || var.slack_webhook_url == "" || can(regex("^https://\\S+$", var.slack_webhook_url))
-      error_message = "slack_webhook_url must be empty or an https:// URL without spaces."
-    }
     precondition {
       # A variable validation may not read another variable before Terraform 1.9.
       condition     = length(var.verify_security_group_ids) > 0 || length(var.verify_subnet_ids) == 0
@@ -661,6 +720,16 @@ data "aws_iam_policy_document" "on_manifest" {
     resources = ["${local.release_bucket_arn}/index/*"]
   }
   statement {
+    sid       = "ReadGroupManifests"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.release_bucket_arn}/groups/*"]
+  }
+  statement {
+    sid       = "ReadWriteGroupReleases"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/group-releases/*"]
+  }
+  statement {
     sid       = "ReadServiceRegistry"
     actions   = ["ssm:GetParameter"]
     resources = ["${local.registry_arn_prefix}/*"]
@@ -829,6 +898,40 @@ data "aws_iam_policy_document" "on_pipeline_event" {
       test     = "StringEquals"
       variable = "aws:RequestedRegion"
       values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "ReadWriteGroupReleases"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/group-releases/*"]
+  }
+  dynamic "statement" {
+    for_each = local.notification_topic_arn == null ? [] : [1]
+    content {
+      sid       = "PublishReleaseNotifications"
+      actions   = ["sns:Publish"]
+      resources = [local.notification_topic_arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.slack_webhook_parameter_name == "" ? [] : [1]
+    content {
+      sid       = "ReadSlackWebhook"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.slack_webhook_parameter_name}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.slack_webhook_parameter_name != "" && var.slack_webhook_kms_key_arn != null ? [1] : []
+    content {
+      sid       = "DecryptSlackWebhook"
+      actions   = ["kms:Decrypt"]
+      resources = [var.slack_webhook_kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
     }
   }
   statement {

@@ -82,3 +82,13 @@ output "on_manifest_role_name" {
   description = "Role of on-manifest; the service module attaches ecs:DescribeServices on its ECS service to it."
   value       = aws_iam_role.function["on-manifest"].name
 }
+
+output "notification_topic_arn" {
+  description = "SNS topic on-pipeline-event publishes finished releases to (null without one)."
+  value       = local.notification_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the release metrics."
+  value       = aws_cloudwatch_dashboard.releases.dashboard_name
+}

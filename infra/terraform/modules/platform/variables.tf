@@ -131,14 +131,34 @@ variable "alarm_topic_arn" {
   default     = null
 }
 
-variable "slack_webhook_url" {
-  description = "Optional Slack incoming-webhook URL (https://hooks.slack.com/services/...); on-pipeline-event posts one message per finished release to it. Empty disables notifications. A secret: it is kept in the Terraform state and readable by anyone who can read the function's configuration."
+variable "create_notification_topic" {
+  description = "Create an SNS topic <name_prefix>releases; on-pipeline-event publishes one JSON message per finished release and per finished group to it."
+  type        = bool
+  default     = false
+}
+
+variable "notification_topic_arn" {
+  description = "Optional ARN of an existing SNS topic to publish to instead (ignored when create_notification_topic is true)."
+  type        = string
+  default     = null
+}
+
+variable "slack_webhook_parameter_name" {
+  description = "Optional name (a path such as /berth/slack-webhook) of an SSM SecureString parameter you create, holding a Slack incoming-webhook URL; on-pipeline-event reads it at start. Empty = no Slack notifications."
   type        = string
   default     = ""
   nullable    = false
-  sensitive   = true
-  # Checked by a precondition of aws_lambda_function.function: a failed variable validation
-  # would print the value.
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)*$", var.slack_webhook_parameter_name))
+    error_message = "slack_webhook_parameter_name must be empty or a parameter path such as /berth/slack-webhook."
+  }
+}
+
+variable "slack_webhook_kms_key_arn" {
+  description = "Optional ARN of the customer managed KMS key encrypting that SecureString; on-pipeline-event may decrypt with it through SSM only."
+  type        = string
+  default     = null
 }
 
 variable "push_sweep_schedule" {
