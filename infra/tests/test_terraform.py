@@ -20,7 +20,11 @@ from conftest import (
 )
 from hcl_eval import evaluate, resolve_locals
 
-MODULES = {"platform": TF / "modules" / "platform", "service": TF / "modules" / "service"}
+MODULES = {
+    "platform": TF / "modules" / "platform",
+    "service": TF / "modules" / "service",
+    "reference-service": TF / "modules" / "reference-service",
+}
 EXAMPLES = TF / "examples"
 # Directories whose variables must be described, typed and used: the modules and the example.
 ROOTS = {**MODULES, "examples": EXAMPLES}
