@@ -23,7 +23,7 @@ REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's default account
 CODE_BUCKET = "berth-code"
 CODE_PREFIX = "berth/0.1.0/"
-FUNCTIONS = ("on-image-push", "on-manifest", "migrate", "on-pipeline-event")
+FUNCTIONS = ("on-image-push", "on-manifest", "migrate", "on-pipeline-event", "verify", "scan-gate")
 
 PLATFORM_PARAMETERS = {
     "CodeBucket": CODE_BUCKET,
@@ -32,18 +32,9 @@ PLATFORM_PARAMETERS = {
     "PassableRoleArns": f"arn:aws:iam::{ACCOUNT}:role/web-task,arn:aws:iam::{ACCOUNT}:role/web-task-execution",
 }
 
-# Slack incoming-webhook URLs: the platform accepts an empty one (no notifications) or an https
-# URL, and refuses anything else before the function would fail on it.
-SLACK_WEBHOOK_URL = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
-SLACK_WEBHOOK_URLS_ACCEPTED = ("", SLACK_WEBHOOK_URL)
-SLACK_WEBHOOK_URLS_REFUSED = (
-    "http://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    "hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    "https://hooks.slack.com/services/T0 B0",
-    " https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-    " ",
-    "https://",
-)
+# The SSM SecureString parameter holding the Slack webhook URL (the team creates it).
+SLACK_PARAMETER = "/berth/slack-webhook"
+SLACK_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 _MOTO_SKIP = re.compile(r"Tried to parse (\S+) but it's not supported by moto's CloudFormation implementation")
 
@@ -179,3 +170,54 @@ def policy_statements_tf(document: dict) -> list[dict]:
         for content in dynamic.get("statement", {}).get("content", []):
             statements.append(content)
     return statements
+
+
+# ------------------------------------------------------------------ CloudFormation Rules
+# moto does not evaluate a template's Rules section; these evaluate it as CloudFormation does
+# (AWS rule functions: Fn::And, Fn::Or, Fn::Not, Fn::Equals, Fn::Contains, Fn::EachMemberIn,
+# Fn::EachMemberEquals, Ref), so the tests can show which parameter sets a stack refuses.
+
+
+def parameter_values(template: dict, given: dict) -> dict:
+    values = {}
+    for name, spec in template["Parameters"].items():
+        raw = str(given[name]) if name in given else str(spec.get("Default", ""))
+        values[name] = raw.split(",") if spec["Type"] in ("CommaDelimitedList", "List<String>") else raw
+    return values
+
+
+def _rule_value(node, values):
+    if isinstance(node, dict):
+        (fn, arg), *rest = node.items()
+        assert not rest, node
+        if fn == "Ref":
+            return values[arg]
+        if fn == "Fn::And":
+            return all(_rule_value(a, values) for a in arg)
+        if fn == "Fn::Or":
+            return any(_rule_value(a, values) for a in arg)
+        if fn == "Fn::Not":
+            return not _rule_value(arg[0], values)
+        if fn == "Fn::Equals":
+            return _rule_value(arg[0], values) == _rule_value(arg[1], values)
+        if fn == "Fn::Contains":
+            return _rule_value(arg[1], values) in _rule_value(arg[0], values)
+        if fn == "Fn::EachMemberIn":
+            return set(_rule_value(arg[0], values)) <= set(_rule_value(arg[1], values))
+        if fn == "Fn::EachMemberEquals":
+            return all(v == _rule_value(arg[1], values) for v in _rule_value(arg[0], values))
+        raise AssertionError(f"rule function {fn} not supported here")
+    if isinstance(node, list):
+        return [_rule_value(v, values) for v in node]
+    return node
+
+
+def failed_rules(template: dict, given: dict) -> list[str]:
+    """The AssertDescriptions of every rule assertion the parameters break."""
+    values = parameter_values(template, given)
+    failed = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        failed += [a["AssertDescription"] for a in rule["Assertions"] if not _rule_value(a["Assert"], values)]
+    return failed

@@ -14,9 +14,8 @@ from conftest import (
     PLATFORM_PARAMETERS,
     PLATFORM_TEMPLATE,
     REGION,
-    SLACK_WEBHOOK_URL,
-    SLACK_WEBHOOK_URLS_ACCEPTED,
-    SLACK_WEBHOOK_URLS_REFUSED,
+    SLACK_KEY,
+    SLACK_PARAMETER,
     create_stack,
     load_template,
     resource_types,
@@ -44,6 +43,8 @@ FUNCTION_IDS = {
     "on-manifest": "OnManifest",
     "migrate": "Migrate",
     "on-pipeline-event": "OnPipelineEvent",
+    "verify": "Verify",
+    "scan-gate": "ScanGate",
 }
 ROLES = tuple(f"{FUNCTION_IDS[name]}Role" for name in FUNCTIONS)
 TEMPLATE = load_template(PLATFORM_TEMPLATE)
@@ -62,7 +63,8 @@ def test_create_stack_completes_and_skips_only_the_known_types(platform_stack):
         "StackResourceSummaries"
     ]
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
-    wanted = {name for name, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE}
+    # Resources whose condition is off with the default parameters: the notification topic.
+    wanted = {name for name, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and r.get("Condition") != "CreateTopic"}
     assert created == wanted
     assert all(s["ResourceStatus"] == "CREATE_COMPLETE" for s in summaries)
 
@@ -96,8 +98,9 @@ def test_release_bucket_is_versioned_encrypted_and_deterministically_named(platf
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    (deny,) = RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny, writers = RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert writers["Fn::If"][0] == "HasReleaseWriters"
 
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     assert outputs["ReleaseBucketName"] == RELEASE_BUCKET
@@ -105,7 +108,7 @@ def test_release_bucket_is_versioned_encrypted_and_deterministically_named(platf
 
 def test_only_manifests_notify_on_manifest_without_a_dependency_cycle():
     bucket = RESOURCES["ReleaseBucket"]
-    (config,) = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    config, _groups = bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
     assert config["Event"] == "s3:ObjectCreated:*"
     assert config["Function"] == {"Fn::GetAtt": ["OnManifestFunction", "Arn"]}
     assert config["Filter"]["S3Key"]["Rules"] == [
@@ -130,9 +133,10 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
         assert cfg["Runtime"] == "provided.al2023"
         assert cfg["Handler"] == "bootstrap"
         # No SlackWebhookUrl given: no BERTH_SLACK_WEBHOOK_URL either, not even an empty one.
-        assert cfg["Environment"]["Variables"] == {
+        assert _env(cfg) == {
             "BERTH_RELEASE_BUCKET": RELEASE_BUCKET,
             "BERTH_SERVICES_PREFIX": "/berth/services/",
+            **FUNCTION_ENV[name],
         }
         roles.add(cfg["Role"])
     assert len(roles) == len(FUNCTIONS), "each function has its own role"
@@ -153,6 +157,22 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
     assert session.client("s3").list_objects_v2(Bucket=CODE_BUCKET, Prefix=CODE_PREFIX)["KeyCount"] == len(FUNCTIONS)
 
 
+# Variables only some functions get, with the defaults of the parameters behind them.
+FUNCTION_ENV = {
+    "on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES": "60"},
+    "on-manifest": {"BERTH_VERIFY_FUNCTION": "berth-verify"},
+    "migrate": {},
+    "on-pipeline-event": {},
+    "verify": {},
+    "scan-gate": {},
+}
+
+
+def _env(cfg) -> dict:
+    # moto keeps a Number parameter as an int where Lambda stores strings.
+    return {k: str(v) for k, v in cfg["Environment"]["Variables"].items()}
+
+
 def _refers_to(value, parameter: str) -> bool:
     """Whether a template fragment reads a parameter (Ref, or ${...} in Fn::Sub)."""
     if isinstance(value, dict):
@@ -168,45 +188,108 @@ def _refers_to(value, parameter: str) -> bool:
     return False
 
 
-def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_reads():
-    parameter = TEMPLATE["Parameters"]["SlackWebhookUrl"]
-    assert parameter["Type"] == "String"
-    assert parameter["NoEcho"] is True
+def test_the_slack_webhook_is_read_from_a_secure_string_parameter_not_the_environment():
+    assert "SlackWebhookUrl" not in TEMPLATE["Parameters"]
+    parameter = TEMPLATE["Parameters"]["SlackWebhookParameterName"]
     assert parameter["Default"] == ""
-    assert "incoming-webhook" in parameter["Description"]
-    assert "Empty disables notifications" in parameter["Description"]
     pattern = re.compile(parameter["AllowedPattern"])
-    for url in SLACK_WEBHOOK_URLS_ACCEPTED:
-        assert pattern.fullmatch(url), url
-    for url in SLACK_WEBHOOK_URLS_REFUSED:
-        assert not pattern.fullmatch(url), url
-
-    assert TEMPLATE["Conditions"]["HasSlackWebhook"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "SlackWebhookUrl"}, ""]}]}
+    assert pattern.fullmatch(SLACK_PARAMETER) and pattern.fullmatch("")
+    assert not pattern.fullmatch("https://hooks.slack.com/services/T0/B0/X")  # a URL is refused: it is a secret
     env = RESOURCES["OnPipelineEventFunction"]["Properties"]["Environment"]["Variables"]
-    assert env["BERTH_SLACK_WEBHOOK_URL"] == {
-        "Fn::If": ["HasSlackWebhook", {"Ref": "SlackWebhookUrl"}, {"Ref": "AWS::NoValue"}]
+    assert env["BERTH_SLACK_WEBHOOK_PARAMETER"] == {
+        "Fn::If": ["HasSlackWebhook", {"Ref": "SlackWebhookParameterName"}, {"Ref": "AWS::NoValue"}]
     }
-    # The secret goes to that one variable and nowhere else: no other resource, output or metadata.
-    assert {name for name, r in RESOURCES.items() if _refers_to(r, "SlackWebhookUrl")} == {"OnPipelineEventFunction"}
-    assert not _refers_to({k: v for k, v in env.items() if k != "BERTH_SLACK_WEBHOOK_URL"}, "SlackWebhookUrl")
-    assert not _refers_to(TEMPLATE["Outputs"], "SlackWebhookUrl")
-    assert not _refers_to(TEMPLATE.get("Metadata", {}), "SlackWebhookUrl")
+    assert {name for name, r in RESOURCES.items() if _refers_to(r, "SlackWebhookParameterName")} == {
+        "OnPipelineEventFunction",
+        "OnPipelineEventRole",
+    }
 
 
-def test_only_on_pipeline_event_gets_the_slack_webhook_when_set(code_uploaded):
+def _role_statements(session, logical) -> dict:
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if f"-{logical}-" in r["RoleName"]]
+    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+    return {st["Sid"]: st for st in doc["Statement"] if st is not None}
+
+
+def test_only_on_pipeline_event_gets_the_topic_and_the_slack_parameter_and_may_read_them(code_uploaded):
     cloudformation = code_uploaded.client("cloudformation")
-    parameters = {**PLATFORM_PARAMETERS, "SlackWebhookUrl": SLACK_WEBHOOK_URL}
+    parameters = {
+        **PLATFORM_PARAMETERS,
+        "CreateNotificationTopic": "true",
+        "SlackWebhookParameterName": SLACK_PARAMETER,
+        "SlackWebhookKmsKeyArn": SLACK_KEY,
+    }
     stack, _ = create_stack(cloudformation, "berth-platform", PLATFORM_TEMPLATE, parameters)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    (topic,) = [t["TopicArn"] for t in code_uploaded.client("sns").list_topics()["Topics"]]
+    assert topic == f"arn:aws:sns:{REGION}:{ACCOUNT}:berth-releases"
+    # moto leaves out an output whose condition combines other conditions: checked in the template.
+    assert TEMPLATE["Outputs"]["NotificationTopicArn"]["Condition"] == "HasTopic"
+    assert TEMPLATE["Conditions"]["HasTopic"] == {"Fn::Or": [{"Condition": "CreateTopic"}, {"Condition": "UseGivenTopic"}]}
 
     lam = code_uploaded.client("lambda")
     common = {"BERTH_RELEASE_BUCKET": RELEASE_BUCKET, "BERTH_SERVICES_PREFIX": "/berth/services/"}
     for name in FUNCTIONS:
-        env = lam.get_function(FunctionName=f"berth-{name}")["Configuration"]["Environment"]["Variables"]
+        env = _env(lam.get_function(FunctionName=f"berth-{name}")["Configuration"])
         if name == "on-pipeline-event":
-            assert env == {**common, "BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL}
+            assert env == {**common, "BERTH_SNS_TOPIC_ARN": topic, "BERTH_SLACK_WEBHOOK_PARAMETER": SLACK_PARAMETER}
         else:
-            assert env == common, f"{name} must not get the webhook"
+            assert env == {**common, **FUNCTION_ENV[name]}, f"{name} must not notify"
+
+    statements = _role_statements(code_uploaded, "OnPipelineEventRole")
+    assert statements["PublishReleaseNotifications"]["Action"] == "sns:Publish"
+    assert statements["PublishReleaseNotifications"]["Resource"] == topic
+    assert statements["ReadSlackWebhook"]["Action"] == "ssm:GetParameter"
+    assert statements["ReadSlackWebhook"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{SLACK_PARAMETER}"
+    assert statements["DecryptSlackWebhook"]["Resource"] == SLACK_KEY
+    assert statements["DecryptSlackWebhook"]["Condition"] == {"StringEquals": {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}}
+
+
+def test_a_given_topic_is_used_as_is(code_uploaded):
+    given = f"arn:aws:sns:{REGION}:{ACCOUNT}:team-releases"
+    stack, _ = create_stack(
+        code_uploaded.client("cloudformation"),
+        "berth-platform",
+        PLATFORM_TEMPLATE,
+        {**PLATFORM_PARAMETERS, "NotificationTopicArn": given},
+    )
+    env = _env(code_uploaded.client("lambda").get_function(FunctionName="berth-on-pipeline-event")["Configuration"])
+    assert env["BERTH_SNS_TOPIC_ARN"] == given
+    assert "BERTH_SLACK_WEBHOOK_PARAMETER" not in env
+    statements = _role_statements(code_uploaded, "OnPipelineEventRole")
+    assert statements["PublishReleaseNotifications"]["Resource"] == given
+    assert "ReadSlackWebhook" not in statements and "DecryptSlackWebhook" not in statements
+    assert code_uploaded.client("sns").list_topics()["Topics"] == []
+
+
+def test_without_notifications_nothing_is_granted(platform_stack):
+    session, _, _ = platform_stack
+    statements = _role_statements(session, "OnPipelineEventRole")
+    assert not {"PublishReleaseNotifications", "ReadSlackWebhook", "DecryptSlackWebhook"} & set(statements)
+    assert statements["ReadWriteGroupReleases"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/group-releases/*"
+
+
+def test_release_dashboard_shows_the_embedded_metric_format_metrics(platform_stack):
+    session, _, _ = platform_stack
+    body = json.loads(session.client("cloudwatch").get_dashboard(DashboardName="berth-releases")["DashboardBody"])
+    expressions = [m[0]["expression"] for w in body["widgets"] for m in w["properties"]["metrics"]]
+    for metric in ("ReleasesStarted", "ReleasesSucceeded", "ReleasesFailed", "Rollbacks", "LeadTimeSeconds", "MigrationSeconds", "DeploymentSeconds"):
+        (expression,) = [e for e in expressions if f'MetricName="{metric}"' in e]
+        assert expression.startswith("SEARCH('{berth,Service} ")
+
+
+def test_group_manifests_notify_on_manifest_too(platform_stack):
+    configs = RESOURCES["ReleaseBucket"]["Properties"]["NotificationConfiguration"]["LambdaConfigurations"]
+    assert [c["Filter"]["S3Key"]["Rules"][0]["Value"] for c in configs] == ["manifests/", "groups/"]
+    for c in configs:
+        assert c["Filter"]["S3Key"]["Rules"][1] == {"Name": "suffix", "Value": ".json"}
+        assert c["Function"] == {"Fn::GetAtt": ["OnManifestFunction", "Arn"]}
+    session, _, _ = platform_stack
+    statements = _role_statements(session, "OnManifestRole")
+    assert statements["ReadGroupManifests"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/groups/*"
+    assert statements["ReadWriteGroupReleases"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/group-releases/*"
 
 
 def test_async_failures_end_in_the_failed_events_queue(platform_stack):
@@ -276,15 +359,18 @@ def test_pipeline_state_rule_targets_on_pipeline_event_for_berth_pipelines_only(
     assert permission["SourceArn"] == {"Fn::GetAtt": ["PipelineStateRule", "Arn"]}
 
 
-def test_only_the_two_rules_may_dead_letter_into_the_failed_events_queue():
+def test_only_the_three_rules_may_dead_letter_into_the_failed_events_queue():
     # moto cannot create the queue policy: checked in the template.
-    statements = RESOURCES["FailedEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = [
+        s["Fn::If"][1] if "Fn::If" in s else s
+        for s in RESOURCES["FailedEventsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    ]
     allowed = {
         s["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]
         for s in statements
         if s["Effect"] == "Allow"
     }
-    assert allowed == {"EcrPushRule", "PipelineStateRule"}
+    assert allowed == {"EcrPushRule", "PipelineStateRule", "PushSweepRule"}
     for s in statements:
         if s["Effect"] == "Allow":
             assert s["Principal"] == {"Service": "events.amazonaws.com"}
@@ -332,8 +418,42 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         "WriteLogs",
         "ReadBerthPipelineExecutions",
         "ReadWriteReleaseRecords",
+        "WriteReleaseIndex",
         "TellMissingKeysApart",
+        "StopAbandonedMigrationTask",
+        "ReadTaskDefinitions",
+        "DeregisterFailedReleaseTaskDefinitions",
+        "ReadRunningServices",
+        "ReadWriteGroupReleases",
         "ReportFailedEvents",
+    }
+    clusters = {"ArnEquals": {"ecs:cluster": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod"]}}
+    assert pipeline_event["StopAbandonedMigrationTask"]["Condition"] == clusters
+    assert pipeline_event["StopAbandonedMigrationTask"]["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/*"
+    # No resource type exists for the task definition actions; DescribeServices has one.
+    assert pipeline_event["ReadTaskDefinitions"]["Resource"] == "*"
+    assert pipeline_event["DeregisterFailedReleaseTaskDefinitions"]["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": REGION}
+    }
+    assert pipeline_event["ReadRunningServices"]["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/*"
+    assert pipeline_event["ReadRunningServices"]["Condition"] == clusters
+    # The release index (empty objects under index/<service>/): written by on-manifest and
+    # on-pipeline-event, listed by on-image-push's sweep.
+    for role in (manifest, pipeline_event):
+        assert role["WriteReleaseIndex"] == {
+            "Sid": "WriteReleaseIndex",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{RELEASE_BUCKET}/index/*",
+        }
+    assert push["FindRecentPushes"]["Action"] == "ecr:DescribeImages"
+    assert push["FindRecentPushes"]["Resource"] == f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*"
+    assert "FindRecentCrossAccountPushes" not in push
+    assert push["ListReleaseIndex"] == {
+        "Sid": "ListReleaseIndex",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{RELEASE_BUCKET}",
     }
     assert pipeline_event["ReadBerthPipelineExecutions"]["Action"] == "codepipeline:GetPipelineExecution"
     assert pipeline_event["ReadBerthPipelineExecutions"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
@@ -370,3 +490,140 @@ def test_exports_for_the_service_stack(platform_stack):
     assert exports["berth-platform-PipelineNamePrefix"] == "berth-"
     assert exports["berth-platform-MigrateFunctionArn"].endswith(":function:berth-migrate")
     assert exports["berth-platform-OnPipelineEventFunctionArn"].endswith(":function:berth-on-pipeline-event")
+
+
+def test_push_sweep_rule_invokes_on_image_push_on_a_schedule(platform_stack):
+    session, stack, _ = platform_stack
+    events = session.client("events")
+    rule = events.describe_rule(Name="berth-push-sweep")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule["State"] == "ENABLED"
+    (target,) = events.list_targets_by_rule(Rule="berth-push-sweep")["Targets"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert target["Arn"] == outputs["OnImagePushFunctionArn"]
+    assert target["DeadLetterConfig"]["Arn"] == outputs["FailedEventsQueueArn"]
+    permission = RESOURCES["OnImagePushSweepPermission"]
+    assert permission["Condition"] == "HasPushSweep"
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["PushSweepRule", "Arn"]}
+    assert RESOURCES["PushSweepRule"]["Condition"] == "HasPushSweep"
+
+
+def test_an_empty_push_sweep_schedule_turns_the_sweep_off(code_uploaded):
+    cloudformation = code_uploaded.client("cloudformation")
+    stack, _ = create_stack(
+        cloudformation, "berth-platform", PLATFORM_TEMPLATE, {**PLATFORM_PARAMETERS, "PushSweepSchedule": ""}
+    )
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    names = [r["Name"] for r in code_uploaded.client("events").list_rules()["Rules"]]
+    assert "berth-push-sweep" not in names
+    assert "berth-ecr-image-push" in names
+    pattern = re.compile(TEMPLATE["Parameters"]["PushSweepSchedule"]["AllowedPattern"])
+    for ok in ("", "rate(5 minutes)", "cron(0/10 * * * ? *)"):
+        assert pattern.fullmatch(ok)
+    assert not pattern.fullmatch("5 minutes")
+
+
+def test_release_writers_are_the_only_principals_that_write_manifests_and_groups():
+    (statement,) = [
+        s["Fn::If"][1]
+        for s in RESOURCES["ReleaseBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if "Fn::If" in s
+    ]
+    assert statement["Sid"] == "OnlyReleaseWritersWriteManifests"
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*"
+    assert statement["Action"] == "s3:PutObject"
+    assert statement["Resource"] == [
+        {"Fn::Sub": "${ReleaseBucket.Arn}/manifests/*"},
+        {"Fn::Sub": "${ReleaseBucket.Arn}/groups/*"},
+    ]
+    (key,) = statement["Condition"]["ArnNotLike"]
+    assert key == "aws:PrincipalArn"
+    allowed = statement["Condition"]["ArnNotLike"][key]["Fn::Split"][1]["Fn::Join"][1]
+    assert allowed == [
+        {"Fn::Join": [",", {"Ref": "ReleaseWriterArns"}]},
+        {"Fn::GetAtt": ["OnImagePushRole", "Arn"]},  # berth itself writes manifests on a push
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"},  # the account can always fix things
+    ]
+    assert TEMPLATE["Conditions"]["HasReleaseWriters"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "ReleaseWriterArns"}]}, ""]}]
+    }
+
+
+def test_verify_runs_five_minutes_with_its_own_role_and_is_named_to_on_manifest(platform_stack):
+    session, stack, _ = platform_stack
+    lam = session.client("lambda")
+    cfg = lam.get_function(FunctionName="berth-verify")["Configuration"]
+    assert cfg["Timeout"] == 300
+    assert not cfg.get("VpcConfig", {}).get("SubnetIds")  # no VerifySubnetIds: outside any VPC
+    props = RESOURCES["VerifyFunction"]["Properties"]
+    assert props["Code"]["S3Key"] == {"Fn::Sub": "${CodePrefix}verify.zip"}
+    assert props["VpcConfig"] == {
+        "Fn::If": [
+            "HasVerifyVpc",
+            {"SubnetIds": {"Ref": "VerifySubnetIds"}, "SecurityGroupIds": {"Ref": "VerifySecurityGroupIds"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert exports["berth-platform-VerifyFunctionName"] == "berth-verify"
+    assert exports["berth-platform-VerifyFunctionArn"].endswith(":function:berth-verify")
+
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-VerifyRole-" in r["RoleName"]]
+    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+    verify = {st["Sid"]: st for st in doc["Statement"] if st is not None}
+    assert set(verify) == {
+        "WriteLogs",
+        "ReadBerthDeployments",
+        "ReportHookStatus",
+        "ReadServiceRegistry",
+        "ReadBerthPipelines",
+        "ReadWriteReleaseRecords",
+        "ListReleaseIndex",
+        "ReportFailedEvents",
+    }
+    assert verify["ReadBerthDeployments"]["Resource"] == f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:berth-*/*"
+    assert verify["ReportHookStatus"]["Resource"] == "*"
+    assert verify["ReportHookStatus"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": REGION}}
+    assert sorted(verify["ReadBerthPipelines"]["Action"]) == ["codepipeline:GetPipelineExecution", "codepipeline:GetPipelineState"]
+    assert verify["ReadBerthPipelines"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
+    assert verify["ReadWriteReleaseRecords"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/releases/*"
+    assert verify["ReadServiceRegistry"]["Action"] == "ssm:GetParametersByPath"
+
+
+def test_verify_in_a_vpc_gets_the_network_interface_permissions_lambda_needs():
+    statements = RESOURCES["VerifyRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    vpc = {s["Fn::If"][1]["Sid"]: s for s in statements if "Fn::If" in s}
+    assert set(vpc) == {"ManageVpcNetworkInterfaces", "DescribeVpcNetwork"}
+    for statement in vpc.values():
+        assert statement["Fn::If"][0] == "HasVerifyVpc"
+    manage = vpc["ManageVpcNetworkInterfaces"]["Fn::If"][1]
+    assert sorted(manage["Action"]) == [
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:UnassignPrivateIpAddresses",
+    ]
+    assert manage["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*/*"}
+    describe = vpc["DescribeVpcNetwork"]["Fn::If"][1]
+    assert (sorted(describe["Action"]), describe["Resource"]) == (
+        ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"],
+        "*",
+    )
+
+
+def test_scan_gate_role_reports_job_results_and_gets_ecr_access_per_service(platform_stack):
+    session, _, _ = platform_stack
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
+    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
+    gate = {st["Sid"]: st for st in doc["Statement"]}
+    assert set(gate) == {"WriteLogs", "ReportJobResult", "ReadWriteReleaseRecords", "TellMissingKeysApart", "ReportFailedEvents"}
+    assert not any(a.startswith("ecr:") for st in gate.values() for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert exports["berth-platform-ScanGateRoleName"] == role
+    assert exports["berth-platform-ScanGateFunctionName"] == "berth-scan-gate"
+    assert "OnManifestRole" in exports["berth-platform-OnManifestRoleName"]

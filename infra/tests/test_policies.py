@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import (
+    CFN,
     PLATFORM_TEMPLATE,
     SERVICE_TEMPLATE,
     TF,
@@ -22,11 +23,16 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "OnManifestRole"): ("platform", "on_manifest"),
     (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
     (PLATFORM_TEMPLATE.name, "OnPipelineEventRole"): ("platform", "on_pipeline_event"),
+    (PLATFORM_TEMPLATE.name, "VerifyRole"): ("platform", "verify"),
+    (PLATFORM_TEMPLATE.name, "ScanGateRole"): ("platform", "scan_gate"),
+    (SERVICE_TEMPLATE.name, "OnManifestServicePolicy"): ("service", "on_manifest_service"),
+    (SERVICE_TEMPLATE.name, "ScanGateServicePolicy"): ("service", "scan_gate_service"),
     (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
     (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),
     (SERVICE_TEMPLATE.name, "CodeDeployRole"): ("service", "codedeploy"),
     (SERVICE_TEMPLATE.name, "PipelineRole"): ("service", "pipeline"),
     (SERVICE_TEMPLATE.name, "ArtifactBucketPolicy"): ("service", "artifacts_bucket"),
+    ("reference-service.yaml", "TaskExecutionRole"): ("reference-service", "task_execution"),
 }
 
 # Actions allowed on Resource "*", and why. Read-only ones need nothing more; the others must
@@ -36,16 +42,23 @@ STAR_READ_ONLY = {
     "elasticloadbalancing:DescribeTargetGroups",  # Describe* accept only "*"
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
+    "lambda:ListFunctions",  # no resource-level permission; CodePipeline's Lambda invoke action needs it
+    "ec2:DescribeNetworkInterfaces",  # Lambda VPC networking: "only works if it's allowed on all resources"
+    "ec2:DescribeSubnets",
+    "ecs:ListTaskDefinitions",  # no resource type exists
+    "ecr:GetAuthorizationToken",  # no resource type exists (reference service's image pulls)
 }
 STAR_WRITE_WITH_CONDITION = {
     "codepipeline:PutJobSuccessResult",  # the API accepts only "*"
     "codepipeline:PutJobFailureResult",
     "ecs:RegisterTaskDefinition",  # no resource-level permissions exist
     "ecs:CreateTaskSet",  # resource "*" only; ecs:cluster condition
+    "codedeploy:PutLifecycleEventHookExecutionStatus",  # no resource type; region condition
+    "ecs:DeregisterTaskDefinition",  # no resource type; region condition
 }
 
-TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE)}
-TF_DATA = {m: tf_blocks(load_tf_dir(TF / "modules" / m), "data") for m in ("platform", "service")}
+TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE, CFN / "reference-service.yaml")}
+TF_DATA = {m: tf_blocks(load_tf_dir(TF / "modules" / m), "data") for m in ("platform", "service", "reference-service")}
 
 
 def _list(value):
@@ -65,6 +78,11 @@ def cfn_statements(template: str, logical: str) -> list[dict]:
 
 def tf_statements(module: str, document: str) -> list[dict]:
     return policy_statements_tf(TF_DATA[module][f"aws_iam_policy_document.{document}"])
+
+
+# Statements only Terraform has, and why: CloudFormation has no map parameter to give each service
+# its own writers (see infra/README.md, "Who may release").
+TF_ONLY_SIDS = {("platform", "release_bucket"): ("OnlyServiceReleaseWritersWriteManifests",)}
 
 
 def cfn_shape(statements) -> dict:
@@ -106,12 +124,19 @@ def all_statements():
 @pytest.mark.parametrize("pair", PAIRS, ids=lambda p: p[1])
 def test_cloudformation_and_terraform_grant_the_same(pair):
     module, document = PAIRS[pair]
-    assert cfn_shape(cfn_statements(*pair)) == tf_shape(tf_statements(module, document))
+    only_tf = TF_ONLY_SIDS.get((module, document), ())
+    tf = {sid: v for sid, v in tf_shape(tf_statements(module, document)).items() if not sid.startswith(only_tf or ("\0",))}
+    assert cfn_shape(cfn_statements(*pair)) == tf
 
 
 def test_every_role_of_the_templates_is_compared():
     for name, template in TEMPLATES.items():
-        roles = {logical for logical, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+        # Roles with permissions (the reference service's task role has none until the app needs one).
+        roles = {
+            logical
+            for logical, r in template["Resources"].items()
+            if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("Policies")
+        }
         assert roles <= {logical for (t, logical) in PAIRS if t == name}
 
 

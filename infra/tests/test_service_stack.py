@@ -4,12 +4,16 @@ moto cannot create, checked from the template."""
 from __future__ import annotations
 
 import json
+import re
 
+import pytest
 from conftest import (
     ACCOUNT,
+    PLATFORM_TEMPLATE,
     REGION,
     SERVICE_TEMPLATE,
     create_stack,
+    failed_rules,
     load_template,
     resource_types,
 )
@@ -65,6 +69,7 @@ WEB_REGISTRY_ENTRY = {
         "security_groups": ["sg-0d4e5f"],
     },
     "appspec": {"container": "nginx", "port": 80},
+    "deployment": {"application": "berth-web", "group": "web"},
 }
 
 # Field names of the registry entry the functions accept (they refuse unknown fields).
@@ -78,7 +83,12 @@ REGISTRY_FIELDS = {
     "push_trigger",
     "migration",
     "appspec",
+    "deployment",
 }
+
+
+# Written only when configured.
+OPTIONAL_REGISTRY_FIELDS = {"verify", "scan"}
 
 
 def deploy_service(session, name: str, parameters: dict):
@@ -89,7 +99,7 @@ def registry_entry(session, service: str) -> dict:
     value = session.client("ssm").get_parameter(Name=f"/berth/services/{service}")["Parameter"]
     assert value["Type"] == "String"
     entry = json.loads(value["Value"])
-    assert set(entry) == REGISTRY_FIELDS
+    assert REGISTRY_FIELDS <= set(entry) <= REGISTRY_FIELDS | OPTIONAL_REGISTRY_FIELDS
     return entry
 
 
@@ -104,8 +114,9 @@ def test_service_stack_creates_the_registry_entry_of_the_contract(platform_stack
 
     summaries = session.client("cloudformation").list_stack_resources(StackName="berth-web")["StackResourceSummaries"]
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
-    assert created == {n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE}
-    assert created == {"RegistryParameter", "ArtifactBucket", "CodeDeployRole", "PipelineRole"}
+    # Resources with a Condition are the optional ones: none of them is configured for web here.
+    assert created == {n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and "Condition" not in r}
+    assert created == {"RegistryParameter", "ArtifactBucket", "CodeDeployRole", "PipelineRole", "OnManifestServicePolicy"}
 
     assert registry_entry(session, "web") == WEB_REGISTRY_ENTRY
 
@@ -133,6 +144,7 @@ def test_manifest_only_service_has_null_push_trigger_and_migration(platform_stac
     assert entry["task_family"] == "worker-task"
     assert entry["pipeline"] == "berth-worker"
     assert entry["containers"] == {"worker": "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/worker/app"}
+    assert entry["deployment"] == {"application": "berth-worker", "group": "worker"}
 
 
 def test_quotes_and_backslashes_in_parameters_stay_valid_json(platform_stack):
@@ -154,12 +166,144 @@ def test_quotes_and_backslashes_in_parameters_stay_valid_json(platform_stack):
     assert entry["migration"]["timeout_seconds"] == 60
 
 
+# Every string parameter that reaches the registry entry, with a value full of the two characters
+# JSON must escape. (Real AWS would refuse some of them by their AllowedPattern first; moto does not
+# check patterns, which lets this test show the escaping itself.)
+NASTY = 'a"b\\c'
+ESCAPED_PARAMETERS = {
+    "EcsServiceName": NASTY,
+    "TaskFamily": NASTY,
+    "Containers": f'{NASTY}=web/{NASTY},nginx=web/nginx',
+    "PushTriggerContainer": NASTY,
+    "PushTriggerTagPattern": NASTY,
+    "MigrationContainer": NASTY,
+    "MigrationCommand": f"{NASTY},x",
+    "MigrationSubnets": f"{NASTY},subnet-2",
+    "MigrationSecurityGroups": f"sg-1,{NASTY}",
+    "AppSpecContainer": NASTY,
+    "VerifyBaseUrl": f"http://{NASTY}",
+    "VerifyPaths": f"/{NASTY},/ok",
+    "ScanIgnore": f"{NASTY},CVE-2024-0001",
+}
+
+
+def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_stack):
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(
+        session, "berth-nasty", dict(WEB, ServiceName="nasty", ScanBlockSeverities="CRITICAL", **ESCAPED_PARAMETERS)
+    )
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    entry = registry_entry(session, "nasty")  # json.loads succeeded
+    assert entry["ecs_service"] == NASTY
+    assert entry["task_family"] == NASTY
+    assert entry["containers"] == {NASTY: f"web/{NASTY}", "nginx": "web/nginx"}
+    assert entry["push_trigger"] == {"container": NASTY, "tag_pattern": NASTY}
+    assert entry["migration"]["container"] == NASTY
+    assert entry["migration"]["command"] == [NASTY, "x"]
+    assert entry["migration"]["subnets"] == [NASTY, "subnet-2"]
+    assert entry["migration"]["security_groups"] == ["sg-1", NASTY]
+    assert entry["appspec"]["container"] == NASTY
+    assert entry["verify"]["base_url"] == f"http://{NASTY}"
+    assert [c["path"] for c in entry["verify"]["checks"]] == [f"/{NASTY}", "/ok"]
+    assert entry["scan"]["ignore"] == [NASTY, "CVE-2024-0001"]
+
+
+def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_cover():
+    """Parameters that reach the JSON either have a pattern without quotes and backslashes (and are
+    not escaped) or are escaped; all of them refuse control characters."""
+    value = RESOURCES["RegistryParameter"]["Properties"]["Value"]["Fn::Sub"]
+    template, variables = value
+    used = set(re.findall(r"\$\{([A-Za-z]+)\}", template))
+    for name, spec in TEMPLATE["Parameters"].items():
+        if spec["Type"] == "Number" or not _reaches(RESOURCES["RegistryParameter"], name):
+            continue
+        if name == "PlatformStackName":  # only names the exports read, never part of the JSON
+            continue
+        pattern = re.compile(spec["AllowedPattern"])
+        for bad in ("a\nb", "a\tb", "\x00"):
+            assert not pattern.fullmatch(bad), (name, bad)
+        if not pattern.fullmatch('a"b') and not pattern.fullmatch("a\\b"):
+            continue  # its pattern keeps JSON specials out: it may go in as is
+        if name in used:
+            raise AssertionError(f"{name} goes into the JSON unescaped but its pattern allows quotes or backslashes")
+        else:
+            assert name in ESCAPED_PARAMETERS, f"{name} reaches the registry entry: escape it and test it"
+    # The platform's pipeline name prefix goes in unescaped too.
+    platform = load_template(PLATFORM_TEMPLATE)
+    prefix = re.compile(platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"])
+    assert not prefix.fullmatch('a"b') and not prefix.fullmatch("a\\b") and not prefix.fullmatch("a\nb")
+
+
+def _reaches(node, parameter) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") == parameter:
+            return True
+        if isinstance(node.get("Fn::Sub"), list) and f"${{{parameter}}}" in node["Fn::Sub"][0]:
+            return True
+        if isinstance(node.get("Fn::Sub"), str) and f"${{{parameter}}}" in node["Fn::Sub"]:
+            return True
+        return any(_reaches(v, parameter) for v in node.values())
+    if isinstance(node, list):
+        return any(_reaches(v, parameter) for v in node)
+    return False
+
+
+def test_every_pipeline_name_fits_codepipeline():
+    """CodePipeline API reference: pipeline names have "Maximum length of 100". CloudFormation Rules
+    cannot measure a string nor read the platform's export, so the platform bounds its prefix
+    instead: the longest prefix plus the longest service name is 100."""
+    platform = load_template(PLATFORM_TEMPLATE)
+    prefix_max = int(re.search(r"\{1,(\d+)\}\$$", platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"])[1])
+    service_max = int(re.search(r"\{1,(\d+)\}\$$", TEMPLATE["Parameters"]["ServiceName"]["AllowedPattern"])[1])
+    assert prefix_max + service_max == 100
+    assert re.fullmatch(platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"], "p" * 36)
+    assert not re.fullmatch(platform["Parameters"]["PipelineNamePrefix"]["AllowedPattern"], "p" * 37)
+
+
+def test_migration_timeout_stays_an_hour_under_codepipelines_24_hours():
+    parameter = TEMPLATE["Parameters"]["MigrationTimeoutSeconds"]
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (1, 82800)
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        {"MigrationSubnets": ""},
+        {"MigrationSecurityGroups": ""},
+        {"MigrationCommand": ""},
+        {"MigrationSubnets": "", "MigrationSecurityGroups": "", "MigrationCommand": ""},
+    ],
+)
+def test_a_migration_without_network_or_command_is_refused(missing):
+    refused = failed_rules(TEMPLATE, {**WEB, **missing})
+    assert len(refused) == len(missing)
+    for parameter in missing:
+        assert any(parameter in r for r in refused), (parameter, refused)
+
+
+def test_complete_migrations_and_services_without_one_pass_the_rules():
+    assert failed_rules(TEMPLATE, WEB) == []
+    no_migration = {k: v for k, v in WEB.items() if not k.startswith("Migration")}
+    assert failed_rules(TEMPLATE, no_migration) == []
+
+
 def test_roles_of_the_service(platform_stack):
     session, _, _ = platform_stack
     deploy_service(session, "berth-web", WEB)
     iam = session.client("iam")
     names = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("berth-web-")]
     assert sorted(n.split("-")[2] for n in names) == ["CodeDeployRole", "PipelineRole"]
+    (codedeploy,) = [n for n in names if "CodeDeploy" in n]
+    (policy,) = iam.list_role_policies(RoleName=codedeploy)["PolicyNames"]
+    doc = iam.get_role_policy(RoleName=codedeploy, PolicyName=policy)["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else __import__("ast").literal_eval(doc)
+    (create,) = [st for st in doc["Statement"] if st["Sid"] == "CreateReplacementTaskSet"]
+    assert create["Condition"] == {
+        "ArnEquals": {
+            "ecs:cluster": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod",
+            "ecs:service": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web",
+        }
+    }
     for name in names:
         trust = iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
         principal = trust["Statement"][0]["Principal"]["Service"]
@@ -177,12 +321,27 @@ def test_pipeline_is_v2_queued_with_the_berth_variables():
     p = _pipeline()
     assert p["PipelineType"] == "V2"
     assert p["ExecutionMode"] == "QUEUED"
+    # "(none)" is not a legal release name: executions berth did not start are recognised.
     assert {v["Name"]: v["DefaultValue"] for v in p["Variables"]} == {
-        "BERTH_SERVICE": {"Ref": "ServiceName"},
-        "BERTH_RELEASE": "manual",
+        "BERTH_SERVICE": "(none)",
+        "BERTH_RELEASE": "(none)",
         "BERTH_ROLLBACK": "false",
     }
-    assert [s["Name"] for s in p["Stages"]] == ["Source", "Migrate", "Deploy"]
+    assert not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", "(none)")
+    assert [s["Name"] for s in p["Stages"]] == ["Source", "Release"]
+
+
+def test_one_release_stage_migrates_then_deploys_under_one_stage_lock():
+    (release,) = [s for s in _pipeline()["Stages"] if s["Name"] == "Release"]
+    # Scan (only with a scan policy) ▸ Migrate ▸ Deploy.
+    assert [(_unwrap(a)["Name"], _unwrap(a)["RunOrder"]) for a in release["Actions"]] == [
+        ("Scan", 1),
+        ("Migrate", {"Fn::If": ["HasScan", 2, 1]}),
+        ("Deploy", {"Fn::If": ["HasScan", 3, 2]}),
+    ]
+    assert release["Actions"][0]["Fn::If"][0] == "HasScan"
+    # The Deploy action names the deployment group, so the pipeline waits for it.
+    assert RESOURCES["Pipeline"]["DependsOn"] == "DeploymentGroup"
 
 
 def test_source_action_reads_the_service_artifact_without_polling():
@@ -195,10 +354,22 @@ def test_source_action_reads_the_service_artifact_without_polling():
     assert cfg["S3Bucket"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-ReleaseBucketName"}}
 
 
-def test_migrate_action_passes_the_rollback_variable():
-    (action,) = _pipeline()["Stages"][1]["Actions"]
+def _unwrap(action):
+    """An optional action is {"Fn::If": [condition, action, AWS::NoValue]}."""
+    return action["Fn::If"][1] if "Fn::If" in action else action
+
+
+def _action(name):
+    (action,) = [_unwrap(a) for s in _pipeline()["Stages"] for a in s["Actions"] if _unwrap(a)["Name"] == name]
+    return action
+
+
+def test_migrate_action_passes_the_release_and_rollback_variables():
+    action = _action("Migrate")
     assert action["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
-    assert action["Configuration"]["UserParameters"] == '{"rollback":"#{variables.BERTH_ROLLBACK}"}'
+    assert action["Configuration"]["UserParameters"] == (
+        '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
+    )
     assert action["Configuration"]["FunctionName"] == {
         "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-MigrateFunctionName"}
     }
@@ -206,7 +377,7 @@ def test_migrate_action_passes_the_rollback_variable():
 
 
 def test_deploy_action_uses_the_rendered_taskdef_and_appspec_without_image_placeholders():
-    (action,) = _pipeline()["Stages"][2]["Actions"]
+    action = _action("Deploy")
     assert action["ActionTypeId"]["Provider"] == "CodeDeployToECS"
     cfg = action["Configuration"]
     assert cfg["TaskDefinitionTemplateArtifact"] == "Release"
@@ -221,9 +392,11 @@ def test_deployment_group_is_blue_green_with_auto_rollback():
     assert dg["DeploymentStyle"] == {"DeploymentType": "BLUE_GREEN", "DeploymentOption": "WITH_TRAFFIC_CONTROL"}
     assert dg["DeploymentConfigName"] == {"Ref": "DeploymentConfigName"}
     assert TEMPLATE["Parameters"]["DeploymentConfigName"]["Default"] == "CodeDeployDefault.ECSAllAtOnce"
+    # DEPLOYMENT_STOP_ON_REQUEST: berth rollback during a deployment (StopDeployment) returns
+    # traffic to blue, and so does a hold nobody promoted in time.
     assert dg["AutoRollbackConfiguration"] == {
         "Enabled": True,
-        "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
+        "Events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"],
     }
     assert dg["BlueGreenDeploymentConfiguration"]["TerminateBlueInstancesOnDeploymentSuccess"] == {
         "Action": "TERMINATE",
@@ -246,3 +419,182 @@ def test_artifact_store_is_encrypted_and_private():
         == "AES256"
     )
     assert all(props["PublicAccessBlockConfiguration"].values())
+
+
+
+VERIFY = {
+    "VerifyBaseUrl": "http://internal-web-123.ap-northeast-1.elb.amazonaws.com:8080",
+    "VerifyPaths": "/health,/ready",
+    "VerifyExpectedStatus": 204,
+    "VerifyAttempts": 4,
+    "VerifyIntervalSeconds": 15,
+}
+
+
+def test_verify_section_is_built_from_the_parameters(platform_stack):
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(session, "berth-web", {**WEB, **VERIFY})
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert registry_entry(session, "web")["verify"] == {
+        "base_url": "http://internal-web-123.ap-northeast-1.elb.amazonaws.com:8080",
+        "checks": [{"path": "/health", "status": 204}, {"path": "/ready", "status": 204}],
+        "attempts": 4,
+        "interval_seconds": 15,
+        "timeout_seconds": 5,
+    }
+
+
+def test_no_verify_base_url_no_verify_section_and_defaults_check_the_root(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    assert "verify" not in registry_entry(session, "web")
+    deploy_service(session, "berth-api", {**WEB, "ServiceName": "api", "VerifyBaseUrl": "https://api.test:8443"})
+    assert registry_entry(session, "api")["verify"] == {
+        "base_url": "https://api.test:8443",
+        "checks": [{"path": "/", "status": 200}],
+        "attempts": 3,
+        "interval_seconds": 10,
+        "timeout_seconds": 5,
+    }
+
+
+def test_codedeploy_may_invoke_the_verify_function_only():
+    statements = RESOURCES["CodeDeployRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    invokes = [st for st in statements if "lambda:InvokeFunction" in str(st.get("Action"))]
+    assert invokes == [
+        {
+            "Sid": "InvokeVerifyHook",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-VerifyFunctionArn"}},
+        }
+    ]
+
+
+def test_traffic_reroute_wait_holds_for_promotion_then_stops_the_deployment():
+    dg = RESOURCES["DeploymentGroup"]["Properties"]
+    assert dg["BlueGreenDeploymentConfiguration"]["DeploymentReadyOption"] == {
+        "Fn::If": [
+            "HasRerouteWait",
+            {"ActionOnTimeout": "STOP_DEPLOYMENT", "WaitTimeInMinutes": {"Ref": "TrafficRerouteWaitMinutes"}},
+            {"ActionOnTimeout": "CONTINUE_DEPLOYMENT", "WaitTimeInMinutes": 0},
+        ]
+    }
+    assert TEMPLATE["Parameters"]["TrafficRerouteWaitMinutes"]["Default"] == 0
+    assert TEMPLATE["Conditions"]["HasRerouteWait"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "TrafficRerouteWaitMinutes"}, 0]}]
+    }
+
+
+ALB = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/web/50dc6c495c0c9188"
+TARGET_GROUPS = {
+    "LoadBalancerArn": ALB,
+    "BlueTargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/web-blue/73e2d6bc24d8a067",
+    "GreenTargetGroupArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/web-green/2453ed029918f21f",
+}
+TARGET_GROUP_ALARMS = ("BlueTarget5xxAlarm", "GreenTarget5xxAlarm", "BlueUnhealthyHostsAlarm", "GreenUnhealthyHostsAlarm")
+
+
+def test_alarms_watch_both_target_groups_because_codedeploy_swaps_them(platform_stack):
+    session, _, _ = platform_stack
+    stack, skipped = deploy_service(session, "berth-web", {**WEB, **TARGET_GROUPS})
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert set(skipped) == MOTO_CANNOT_CREATE | {"AWS::CloudWatch::Alarm"}  # moto has no CloudFormation alarms
+
+    dims = {}
+    for logical in TARGET_GROUP_ALARMS:
+        alarm = RESOURCES[logical]
+        assert alarm["Condition"] == "HasTargetGroupAlarms"
+        props = alarm["Properties"]
+        assert props["Namespace"] == "AWS/ApplicationELB"
+        assert props["TreatMissingData"] == "notBreaching"  # the idle target group has no data
+        assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        metric = props["MetricName"]
+        assert metric == ("HTTPCode_Target_5XX_Count" if "5xx" in logical else "UnHealthyHostCount")
+        dims[logical] = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+    # The metric dimensions are the ARN suffixes: "app/<name>/<id>" and "targetgroup/<name>/<id>".
+    for logical, d in dims.items():
+        colour = "Blue" if logical.startswith("Blue") else "Green"
+        assert d["TargetGroup"] == {"Fn::Select": [5, {"Fn::Split": [":", {"Ref": f"{colour}TargetGroupArn"}]}]}
+        assert d["LoadBalancer"] == {"Fn::Select": [1, {"Fn::Split": [":loadbalancer/", {"Ref": "LoadBalancerArn"}]}]}
+    assert ALB.split(":loadbalancer/")[1] == "app/web/50dc6c495c0c9188"
+    assert TARGET_GROUPS["BlueTargetGroupArn"].split(":")[5] == "targetgroup/web-blue/73e2d6bc24d8a067"
+
+    alarms = RESOURCES["DeploymentGroup"]["Properties"]["AlarmConfiguration"]["Fn::If"]
+    assert alarms[0] == "HasAnyAlarm"
+    names = alarms[1]["Alarms"]
+    for logical in TARGET_GROUP_ALARMS:
+        assert {"Fn::If": ["HasTargetGroupAlarms", {"Name": {"Ref": logical}}, {"Ref": "AWS::NoValue"}]} in names
+    # CloudFormation reference, AlarmConfiguration: "A maximum of 10 alarms can be added."
+    assert len(names) <= 10
+
+
+def test_target_group_alarms_need_all_three_arns_and_can_be_turned_off():
+    condition = TEMPLATE["Conditions"]["HasTargetGroupAlarms"]["Fn::And"]
+    assert {"Fn::Equals": [{"Ref": "CreateTargetGroupAlarms"}, "true"]} in condition
+    for parameter in TARGET_GROUPS:
+        assert {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]} in condition
+    assert TEMPLATE["Parameters"]["CreateTargetGroupAlarms"]["Default"] == "true"
+    for parameter, value in TARGET_GROUPS.items():
+        pattern = re.compile(TEMPLATE["Parameters"][parameter]["AllowedPattern"])
+        assert pattern.fullmatch(value) and pattern.fullmatch("")
+
+
+
+SCAN = {"ScanBlockSeverities": "CRITICAL,HIGH", "ScanWaitSeconds": 600, "ScanIgnore": "CVE-2024-0001"}
+
+
+def test_scan_policy_adds_the_scan_section_action_and_grants(platform_stack):
+    session, _, _ = platform_stack
+    params = {**WEB, **SCAN, "Containers": f"app=web/app,nginx={ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/shared/nginx"}
+    stack, _ = deploy_service(session, "berth-web", params)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert registry_entry(session, "web")["scan"] == {"block": ["CRITICAL", "HIGH"], "wait_seconds": 600, "ignore": ["CVE-2024-0001"]}
+
+    scan = _action("Scan")
+    assert scan["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
+    assert scan["Configuration"]["UserParameters"] == _action("Migrate")["Configuration"]["UserParameters"]
+    assert scan["Configuration"]["FunctionName"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-ScanGateFunctionName"}}
+
+    # The per-service policy on the platform's scan-gate role: the service's repositories only.
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
+    doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    (statement,) = doc["Statement"]
+    assert sorted(statement["Action"]) == ["ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:StartImageScan"]
+    assert [r for r in statement["Resource"] if r] == [
+        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/web/app",
+        f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/shared/nginx",
+    ]
+
+
+def test_without_a_scan_policy_there_is_no_scan_section_nor_grant(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    assert "scan" not in registry_entry(session, "web")
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["scan-gate"]
+    (invoke,) = [
+        st["Fn::If"] for st in RESOURCES["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] if "Fn::If" in st
+    ]
+    assert invoke[0] == "HasScan" and invoke[1]["Sid"] == "InvokeScanGate"
+    assert RESOURCES["ScanGateServicePolicy"]["Condition"] == "HasScan"
+
+
+def test_on_manifest_may_describe_this_ecs_service(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-OnManifestRole-" in r["RoleName"]]
+    doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    assert doc["Statement"] == [
+        {
+            "Sid": "ReadRunningService",
+            "Effect": "Allow",
+            "Action": "ecs:DescribeServices",
+            "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web",
+        }
+    ]

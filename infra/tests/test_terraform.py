@@ -11,15 +11,20 @@ import re
 import pytest
 from conftest import (
     FUNCTIONS,
-    SLACK_WEBHOOK_URL,
-    SLACK_WEBHOOK_URLS_ACCEPTED,
-    SLACK_WEBHOOK_URLS_REFUSED,
+    SLACK_KEY,
+    SLACK_PARAMETER,
     TF,
     load_tf_dir,
+    policy_statements_tf,
     tf_blocks,
 )
+from hcl_eval import evaluate, resolve_locals
 
-MODULES = {"platform": TF / "modules" / "platform", "service": TF / "modules" / "service"}
+MODULES = {
+    "platform": TF / "modules" / "platform",
+    "service": TF / "modules" / "service",
+    "reference-service": TF / "modules" / "reference-service",
+}
 EXAMPLES = TF / "examples"
 # Directories whose variables must be described, typed and used: the modules and the example.
 ROOTS = {**MODULES, "examples": EXAMPLES}
@@ -137,14 +142,17 @@ def test_functions_match_the_runtime_contract():
     assert tf_blocks(files, "variable")["architecture"]["default"] == "arm64"
     assert fn["handler"] == "bootstrap"
     (env,) = fn["environment"]
+    extras = {"on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES"}, "on-manifest": {"BERTH_VERIFY_FUNCTION"}}
     for function in FUNCTIONS:
-        assert set(_environment(env["variables"], function, "")) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+        extra = extras.get(function, set())
+        assert set(_environment(env["variables"], function)) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"} | extra
+    assert _environment(env["variables"], "on-image-push")["BERTH_SWEEP_LOOKBACK_MINUTES"] == "60"
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
-    assert set(tf_blocks(files, "locals")["functions"]) == {"on-image-push", "on-manifest", "migrate", "on-pipeline-event"}
+    assert set(tf_blocks(files, "locals")["functions"]) == set(FUNCTIONS)
     assert set(tf_blocks(files, "locals")["policies"]) == set(tf_blocks(files, "locals")["functions"])
 
-    (notification,) = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
+    notification = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"][0]
     assert (notification["filter_prefix"], notification["filter_suffix"]) == ("manifests/", ".json")
 
     pattern = tf_blocks(files, "resource")["aws_cloudwatch_event_rule.ecr_push"]["event_pattern"]
@@ -173,110 +181,389 @@ def test_functions_match_the_runtime_contract():
     assert permission["source_arn"] == "${aws_cloudwatch_event_rule.pipeline_state.arn}"
 
 
-# The function environment is merge(<map every function gets>, <condition> ? <map> : {}); the
-# condition and the conditional map are evaluated below by translating them to Python. Only the
-# few HCL forms they use are translated; anything else fails the test (eval raises).
-_ENVIRONMENT = re.compile(
-    r"^\$\{merge\((?P<common>\{.*?\}), (?P<condition>each\.key .+?) \? (?P<extra>\{[^{}]*\}) : \{\}\)\}$"
-)
+PLATFORM_VARIABLE_VALUES = {
+    "name_prefix": "berth-",
+    "verify_subnet_ids": [],
+    "services_path": "/berth/services",
+    "push_sweep_lookback_minutes": 60,
+    "slack_webhook_parameter_name": "",
+    "slack_webhook_kms_key_arn": None,
+    "create_notification_topic": False,
+    "notification_topic_arn": None,
+}
 
 
-def _evaluate(expression: str, function: str, slack_webhook_url: str):
-    """Evaluates a small HCL expression over each.key and var.slack_webhook_url."""
-    # Sensitivity does not change a value.
-    python = expression.replace("nonsensitive(", "(")
-    python = python.replace("&&", " and ").replace("||", " or ")
-    python = python.replace("can(regex(", "_matches((")
-    python = re.sub(r"\{(\w+) = ", r'{"\1": ', python)
-    # Values last, so that nothing above rewrites them.
-    python = python.replace("each.key", json.dumps(function))
-    python = python.replace("var.slack_webhook_url", json.dumps(slack_webhook_url))
-
-    def _matches(args):
-        pattern, value = args
-        return re.search(pattern, value) is not None
-
-    return eval(python, {"__builtins__": {}}, {"_matches": _matches})  # noqa: S307 - test input from this repository
-
-
-def _environment(variables: str, function: str, slack_webhook_url: str) -> dict:
-    """The names (and the webhook's value) of one function's environment variables."""
-    m = _ENVIRONMENT.match(variables)
-    assert m, f"environment is not merge(common, condition ? map : {{}}): {variables}"
-    env = {name: "..." for name in re.findall(r"(\w+) = ", m["common"])}
-    if _evaluate(m["condition"], function, slack_webhook_url):
-        env.update(_evaluate(m["extra"], function, slack_webhook_url))
+def _platform_env(function: str, **variables) -> dict:
+    """An evaluation environment of the platform module for one function (each.key)."""
+    files = load_tf_dir(MODULES["platform"])
+    env = {
+        "var": {**PLATFORM_VARIABLE_VALUES, **variables},
+        "each": {"key": function},
+        "local": {"release_bucket_name": "berth-releases-123456789012-ap-northeast-1", "region": "ap-northeast-1",
+                  "partition": "aws", "account_id": "123456789012"},
+        "aws_sns_topic": {"releases": [{"arn": "arn:aws:sns:ap-northeast-1:123456789012:berth-releases"}]},
+    }
+    resolve_locals(tf_blocks(files, "locals"), env, ["verify_function_name", "notification_topic_arn", "extra_environment"])
     return env
 
 
-def test_slack_webhook_url_is_an_optional_secret_only_on_pipeline_event_gets():
+def _environment(variables: str, function: str, **platform_variables) -> dict:
+    """One function's environment variables, evaluated from the module."""
+    return evaluate(variables, _platform_env(function, **platform_variables))
+
+
+def _dynamic_sids(document: str, **platform_variables) -> set:
     files = load_tf_dir(MODULES["platform"])
-    variable = tf_blocks(files, "variable")["slack_webhook_url"]
-    assert variable["type"] == "string"
-    assert variable["default"] == ""
-    assert variable["sensitive"] is True
-    assert variable["nullable"] is False
-    # A variable validation would print the refused value: the check is a precondition instead.
-    assert "validation" not in variable
+    env = _platform_env("on-pipeline-event", **platform_variables)
+    out = set()
+    for d in tf_blocks(files, "data")[f"aws_iam_policy_document.{document}"].get("dynamic", []):
+        if evaluate(d["statement"]["for_each"], env):
+            out.add(d["statement"]["content"][0]["sid"])
+    return out
 
-    resources = tf_blocks(files, "resource")
-    fn = resources["aws_lambda_function.function"]
+
+def test_notifications_reach_on_pipeline_event_only_and_grant_exactly_what_they_need():
+    files = load_tf_dir(MODULES["platform"])
+    fn = tf_blocks(files, "resource")["aws_lambda_function.function"]
     (env,) = fn["environment"]
+    assert "slack_webhook_url" not in tf_blocks(files, "variable")
     for function in FUNCTIONS:
-        assert "BERTH_SLACK_WEBHOOK_URL" not in _environment(env["variables"], function, "")
-        expected = {"BERTH_SLACK_WEBHOOK_URL": SLACK_WEBHOOK_URL} if function == "on-pipeline-event" else {}
-        got = _environment(env["variables"], function, SLACK_WEBHOOK_URL)
-        assert {k: v for k, v in got.items() if k.startswith("BERTH_SLACK")} == expected, function
-        assert set(got) - set(expected) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"}
+        assert not {k for k in _environment(env["variables"], function) if k in ("BERTH_SNS_TOPIC_ARN", "BERTH_SLACK_WEBHOOK_PARAMETER")}
+        got = _environment(env["variables"], function, create_notification_topic=True, slack_webhook_parameter_name=SLACK_PARAMETER)
+        notify = {k: v for k, v in got.items() if k in ("BERTH_SNS_TOPIC_ARN", "BERTH_SLACK_WEBHOOK_PARAMETER")}
+        if function == "on-pipeline-event":
+            assert notify == {
+                "BERTH_SNS_TOPIC_ARN": "arn:aws:sns:ap-northeast-1:123456789012:berth-releases",
+                "BERTH_SLACK_WEBHOOK_PARAMETER": SLACK_PARAMETER,
+            }
+        else:
+            assert notify == {}, function
+    given = "arn:aws:sns:ap-northeast-1:123456789012:team"
+    assert _environment(env["variables"], "on-pipeline-event", notification_topic_arn=given)["BERTH_SNS_TOPIC_ARN"] == given
 
-    (lifecycle,) = fn["lifecycle"]
-    (precondition,) = lifecycle["precondition"]
-    condition = precondition["condition"].removeprefix("${").removesuffix("}")
-    for url in SLACK_WEBHOOK_URLS_ACCEPTED:
-        assert all(_evaluate(condition, function, url) for function in FUNCTIONS), url
-    for url in SLACK_WEBHOOK_URLS_REFUSED:
-        assert not _evaluate(condition, "on-pipeline-event", url), url
-    assert "slack_webhook_url" in precondition["error_message"]
-
-    # The secret reaches that one resource, and no output.
-    users = {
-        name
-        for kind in ("resource", "data", "output", "module")
-        for name, body in tf_blocks(files, kind).items()
-        if any("var.slack_webhook_url" in e for e in _expressions(body))
+    assert _dynamic_sids("on_pipeline_event") == set()
+    assert _dynamic_sids("on_pipeline_event", create_notification_topic=True) == {"PublishReleaseNotifications"}
+    assert _dynamic_sids("on_pipeline_event", slack_webhook_parameter_name=SLACK_PARAMETER) == {"ReadSlackWebhook"}
+    assert _dynamic_sids("on_pipeline_event", slack_webhook_parameter_name=SLACK_PARAMETER, slack_webhook_kms_key_arn=SLACK_KEY) == {
+        "ReadSlackWebhook",
+        "DecryptSlackWebhook",
     }
-    assert users == {"aws_lambda_function.function"}
-    assert not any("var.slack_webhook_url" in e for e in _expressions(tf_blocks(files, "locals")))
+    (validation,) = tf_blocks(files, "variable")["slack_webhook_parameter_name"]["validation"]
+    for name, ok in ((SLACK_PARAMETER, True), ("", True), ("https://hooks.slack.com/services/T0/B0/X", False)):
+        assert evaluate(validation["condition"], {"var": {"slack_webhook_parameter_name": name}}) is ok
 
-    # The example passes it through from a sensitive variable of its own.
-    example = load_tf_dir(EXAMPLES)
-    assert tf_blocks(example, "module")["platform"]["slack_webhook_url"] == "${var.slack_webhook_url}"
-    example_variable = tf_blocks(example, "variable")["slack_webhook_url"]
-    assert (example_variable["default"], example_variable["sensitive"]) == ("", True)
+
+def test_dashboard_and_group_notifications():
+    files = load_tf_dir(MODULES["platform"])
+    env = {"var": {}, "local": {"region": "ap-northeast-1"}}
+    resolve_locals(tf_blocks(files, "locals"), env, ["search"])
+    body = json.loads(evaluate(tf_blocks(files, "resource")["aws_cloudwatch_dashboard.releases"]["dashboard_body"], env))
+    expressions = [m[0]["expression"] for w in body["widgets"] for m in w["properties"]["metrics"]]
+    for metric in ("ReleasesStarted", "ReleasesSucceeded", "ReleasesFailed", "Rollbacks", "LeadTimeSeconds", "MigrationSeconds", "DeploymentSeconds"):
+        (expression,) = [e for e in expressions if f'MetricName="{metric}"' in e]
+        assert expression.startswith("SEARCH('{berth,Service} ")
+    notification = tf_blocks(files, "resource")["aws_s3_bucket_notification.release"]["lambda_function"]
+    assert [(n["filter_prefix"], n["filter_suffix"]) for n in notification] == [("manifests/", ".json"), ("groups/", ".json")]
 
 
 def test_pipeline_matches_the_handoff_contract():
-    resources = tf_blocks(load_tf_dir(MODULES["service"]), "resource")
+    files = load_tf_dir(MODULES["service"])
+    resources = tf_blocks(files, "resource")
     p = resources["aws_codepipeline.service"]
     assert (p["pipeline_type"], p["execution_mode"]) == ("V2", "QUEUED")
     assert {v["name"]: v["default_value"] for v in p["variable"]} == {
-        "BERTH_SERVICE": "${var.service_name}",
-        "BERTH_RELEASE": "manual",
+        "BERTH_SERVICE": "(none)",
+        "BERTH_RELEASE": "(none)",
         "BERTH_ROLLBACK": "false",
     }
-    stages = {s["name"]: s["action"][0] for s in p["stage"]}
-    assert list(stages) == ["Source", "Migrate", "Deploy"]
-    assert stages["Source"]["name"] == "Source"
-    assert stages["Source"]["configuration"]["PollForSourceChanges"] == "false"
-    assert stages["Source"]["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
-    assert json.loads(stages["Migrate"]["configuration"]["UserParameters"]) == {
-        "rollback": "#{variables.BERTH_ROLLBACK}"
-    }
-    assert stages["Deploy"]["provider"] == "CodeDeployToECS"
-    assert not any(k.startswith("Image") for k in stages["Deploy"]["configuration"])
+    stages = {s["name"]: s["action"] for s in p["stage"]}
+    assert list(stages) == ["Source", "Release"]
+    (source,) = stages["Source"]
+    assert source["name"] == "Source"
+    assert source["configuration"]["PollForSourceChanges"] == "false"
+    assert source["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
+    actions = {a["name"]: a for a in stages["Release"]}
+    for scan, orders in ((None, [("Migrate", 1), ("Deploy", 2)]), ({"block": ["HIGH"]}, [("Migrate", 2), ("Deploy", 3)])):
+        env = {"var": {"scan": scan}}
+        assert [(a["name"], evaluate(a["run_order"], env)) for a in stages["Release"]] == orders
+    (release,) = [st for st in p["stage"] if st["name"] == "Release"]
+    (scan_action,) = release["dynamic"]
+    content = scan_action["action"]["content"][0]
+    assert (content["name"], content["run_order"], content["configuration"]["UserParameters"]) == (
+        "Scan",
+        1,
+        "${local.lambda_user_parameters}",
+    )
+    assert scan_action["action"]["for_each"] == "${var.scan == null ? [] : [1]}"
+    user_parameters = tf_blocks(files, "locals")["lambda_user_parameters"]
+    assert actions["Migrate"]["configuration"]["UserParameters"] == "${local.lambda_user_parameters}"
+    assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
+    assert actions["Deploy"]["provider"] == "CodeDeployToECS"
+    assert not any(k.startswith("Image") for k in actions["Deploy"]["configuration"])
+    # The Deploy action reads the deployment group's name from the resource: Terraform creates the
+    # group first (the CloudFormation template says DependsOn).
+    assert actions["Deploy"]["configuration"]["DeploymentGroupName"] == (
+        "${aws_codedeploy_deployment_group.service.deployment_group_name}"
+    )
 
     dg = resources["aws_codedeploy_deployment_group.service"]
     (rollback,) = dg["auto_rollback_configuration"]
-    assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+    assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]
     (style,) = dg["deployment_style"]
     assert style == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+
+
+def _service_env(service_name="web", prefix="berth-", **variables):
+    files = load_tf_dir(MODULES["service"])
+    env = {"var": {"service_name": service_name, "pipeline_name_prefix": prefix, **variables}, "local": {}}
+    locals_ = tf_blocks(files, "locals")
+    env["local"]["pipeline_name"] = evaluate(locals_["pipeline_name"], env)
+    return files, env
+
+
+def test_pipeline_names_over_100_characters_are_refused():
+    files, _ = _service_env()
+    (lifecycle,) = tf_blocks(files, "resource")["aws_codepipeline.service"]["lifecycle"]
+    (precondition,) = lifecycle["precondition"]
+    for prefix, service, ok in (("berth-", "web", True), ("p" * 36, "s" * 64, True), ("p" * 37, "s" * 64, False)):
+        _, env = _service_env(service, prefix)
+        assert evaluate(precondition["condition"], env) is ok, (len(prefix), len(service))
+    # The platform keeps every prefix it accepts at 36 characters or fewer.
+    (validation,) = tf_blocks(load_tf_dir(MODULES["platform"]), "variable")["pipeline_name_prefix"]["validation"]
+    for prefix, ok in (("berth-", True), ("p" * 36, True), ("p" * 37, False), ("bad/", False)):
+        assert evaluate(validation["condition"], {"var": {"pipeline_name_prefix": prefix}}) is ok, prefix
+
+
+@pytest.mark.parametrize(
+    "service",
+    ["web", "Web_App.v2", "UPPER", "a" * 64, "...", "_-_", "x.y", "a" * 20 + "_" + "b" * 43],
+)
+def test_artifact_bucket_names_are_valid_for_every_legal_service_name(service):
+    """S3: "Bucket names must be between 3 (min) and 63 (max) characters long" and "can consist
+    only of lowercase letters, numbers, periods (.), and hyphens (-)", starting and ending with a
+    letter or number. bucket_prefix is followed by 26 generated characters (digits)."""
+    files, env = _service_env(service)
+    resolve_locals(tf_blocks(files, "locals"), env, ["artifact_bucket_base", "artifact_bucket_name"])
+    prefix = evaluate(tf_blocks(files, "resource")["aws_s3_bucket.artifacts"]["bucket_prefix"], env)
+    assert len(prefix) <= 37, prefix
+    name = prefix + "0" * 26
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", name), name
+    assert not name.startswith("xn--")
+
+
+def test_long_service_names_keep_distinct_artifact_bucket_prefixes():
+    names = set()
+    for service in ("a" * 40 + "x", "a" * 40 + "y"):
+        files, env = _service_env(service)
+        resolve_locals(tf_blocks(files, "locals"), env, ["artifact_bucket_base", "artifact_bucket_name"])
+        names.add(env["local"]["artifact_bucket_name"])
+    assert len(names) == 2
+
+
+MIGRATION = {
+    "container": "app",
+    "command": ["bin/rails", "db:migrate"],
+    "timeout_seconds": 1800,
+    "subnets": ["subnet-1"],
+    "security_groups": ["sg-1"],
+}
+
+
+@pytest.mark.parametrize(
+    "migration, ok",
+    [
+        (None, True),
+        (MIGRATION, True),
+        ({**MIGRATION, "timeout_seconds": 82800}, True),
+        ({**MIGRATION, "timeout_seconds": 82801}, False),
+        ({**MIGRATION, "timeout_seconds": 0}, False),
+        ({**MIGRATION, "subnets": []}, False),
+        ({**MIGRATION, "security_groups": []}, False),
+        ({**MIGRATION, "command": []}, False),
+        ({**MIGRATION, "subnets": [""]}, False),
+    ],
+)
+def test_migration_validation(migration, ok):
+    validations = tf_blocks(load_tf_dir(MODULES["service"]), "variable")["migration"]["validation"]
+    results = [evaluate(v["condition"], {"var": {"migration": migration}}) for v in validations]
+    assert all(results) is ok, results
+
+
+def test_registry_entry_names_the_deployment():
+    files, env = _service_env()
+    entry = tf_blocks(files, "locals")["registry_entry"]
+    assert entry["deployment"] == {"application": "${local.codedeploy_app_name}", "group": "${var.service_name}"}
+    assert tf_blocks(files, "locals")["codedeploy_app_name"] == "${local.pipeline_name}"
+
+
+def test_push_sweep_schedule_targets_on_image_push_and_can_be_turned_off():
+    files = load_tf_dir(MODULES["platform"])
+    resources = tf_blocks(files, "resource")
+    rule = resources["aws_cloudwatch_event_rule.push_sweep"]
+    assert rule["schedule_expression"] == "${var.push_sweep_schedule}"
+    assert tf_blocks(files, "variable")["push_sweep_schedule"]["default"] == "rate(5 minutes)"
+    target = resources["aws_cloudwatch_event_target.push_sweep"]
+    assert target["arn"] == '${aws_lambda_function.function["on-image-push"].arn}'
+    (dlq,) = target["dead_letter_config"]
+    assert dlq["arn"] == "${aws_sqs_queue.failed_events.arn}"
+    permission = resources["aws_lambda_permission.on_image_push_sweep"]
+    assert (permission["principal"], permission["source_arn"]) == (
+        "events.amazonaws.com",
+        "${aws_cloudwatch_event_rule.push_sweep[0].arn}",
+    )
+    for schedule, count in (("rate(5 minutes)", 1), ("cron(0/10 * * * ? *)", 1), ("", 0)):
+        env = {"var": {"push_sweep_schedule": schedule}, "local": {}}
+        resolve_locals(tf_blocks(files, "locals"), env, ["push_sweep"])
+        for name in ("aws_cloudwatch_event_rule.push_sweep", "aws_cloudwatch_event_target.push_sweep",
+                     "aws_lambda_permission.on_image_push_sweep"):
+            assert evaluate(resources[name]["count"], env) == count, (name, schedule)
+    (validation,) = tf_blocks(files, "variable")["push_sweep_schedule"]["validation"]
+    for schedule, ok in (("rate(5 minutes)", True), ("", True), ("cron(0 * * * ? *)", True), ("5 minutes", False)):
+        assert evaluate(validation["condition"], {"var": {"push_sweep_schedule": schedule}}) is ok
+
+
+def _release_bucket_statements(**variables):
+    files = load_tf_dir(MODULES["platform"])
+    env = {
+        "var": {"release_writer_arns": [], "service_release_writer_arns": {}, **variables},
+        "local": {"account_root_arn": "arn:aws:iam::123456789012:root"},
+        "aws_s3_bucket": {"release": {"arn": "arn:aws:s3:::bucket"}},
+        "aws_iam_role": {"function": {"on-image-push": {"arn": "arn:aws:iam::123456789012:role/push"}}},
+    }
+    resolve_locals(tf_blocks(files, "locals"), env, ["all_release_writers", "restrict_release_writes", "service_release_writers"])
+    doc = tf_blocks(files, "data")["aws_iam_policy_document.release_bucket"]
+    out = []
+    for dynamic in doc["dynamic"]:
+        block = dynamic["statement"]
+        for key, value in _iterate(evaluate(block["for_each"], env)):
+            env["statement"] = {"key": key, "value": value}
+            (content,) = block["content"]
+            (condition,) = content["condition"]
+            out.append(
+                {
+                    "sid": evaluate(content["sid"], env),
+                    "effect": content["effect"],
+                    "resources": evaluate(content["resources"], env),
+                    "not_like": evaluate(condition["values"], env),
+                    "test": (condition["test"], condition["variable"]),
+                }
+            )
+    return out
+
+
+def _iterate(collection):
+    return collection.items() if isinstance(collection, dict) else enumerate(collection)
+
+
+def test_release_writers_restrict_manifest_writes_platform_wide_and_per_service():
+    assert _release_bucket_statements() == []
+    ci = "arn:aws:iam::123456789012:role/ci-*"
+    web_ci = "arn:aws:iam::123456789012:role/web-ci"
+    (everyone,) = _release_bucket_statements(release_writer_arns=[ci])
+    assert everyone["sid"] == "OnlyReleaseWritersWriteManifests" and everyone["effect"] == "Deny"
+    assert everyone["resources"] == ["arn:aws:s3:::bucket/manifests/*", "arn:aws:s3:::bucket/groups/*"]
+    assert everyone["test"] == ("ArnNotLike", "aws:PrincipalArn")
+    assert everyone["not_like"] == [ci, "arn:aws:iam::123456789012:role/push", "arn:aws:iam::123456789012:root"]
+
+    statements = _release_bucket_statements(release_writer_arns=[ci], service_release_writer_arns={"web": [web_ci]})
+    everyone, web = statements
+    assert web_ci in everyone["not_like"]  # not locked out of their own service by the platform-wide deny
+    assert web["sid"] == "OnlyServiceReleaseWritersWriteManifests0"
+    assert web["resources"] == ["arn:aws:s3:::bucket/manifests/web/*"]
+    assert web["not_like"] == [web_ci, ci, "arn:aws:iam::123456789012:role/push", "arn:aws:iam::123456789012:root"]
+
+    # Per-service writers only: those services are protected, nothing platform-wide.
+    (web,) = _release_bucket_statements(service_release_writer_arns={"web": [web_ci]})
+    assert web["resources"] == ["arn:aws:s3:::bucket/manifests/web/*"]
+
+
+def test_verify_function_in_a_vpc_only_when_given_subnets():
+    files = load_tf_dir(MODULES["platform"])
+    fn = tf_blocks(files, "resource")["aws_lambda_function.function"]
+    (vpc,) = [d["vpc_config"] for d in fn["dynamic"] if "vpc_config" in d]
+    for function, subnets, count in (("verify", ["subnet-1"], 1), ("verify", [], 0), ("on-manifest", ["subnet-1"], 0)):
+        env = {"var": {"verify_subnet_ids": subnets}, "each": {"key": function}, "local": {}}
+        resolve_locals(tf_blocks(files, "locals"), env, ["verify_in_vpc"])
+        assert len(evaluate(vpc["for_each"], env)) == count, (function, subnets)
+    assert tf_blocks(files, "locals")["functions"]["verify"]["timeout"] == 300
+    doc = tf_blocks(files, "data")["aws_iam_policy_document.verify"]
+    vpc_sids = {d["statement"]["content"][0]["sid"] for d in doc["dynamic"]}
+    assert vpc_sids == {"ManageVpcNetworkInterfaces", "DescribeVpcNetwork"}
+    for d in doc["dynamic"]:
+        assert d["statement"]["for_each"] == "${local.verify_in_vpc ? [1] : []}"
+
+
+def test_service_verify_section_alarms_and_reroute_wait():
+    files = load_tf_dir(MODULES["service"])
+    locals_ = tf_blocks(files, "locals")
+    verify = {"base_url": "http://test:8080", "paths": ["/health", "/ready"], "expected_status": 204, "attempts": 4, "interval_seconds": 15}
+    env = {"var": {"verify": verify}, "local": {}}
+    section = evaluate(locals_["registry_entry"]["verify"], env)
+    assert section == {
+        "base_url": "http://test:8080",
+        "checks": [{"path": "/health", "status": 204}, {"path": "/ready", "status": 204}],
+        "attempts": 4,
+        "interval_seconds": 15,
+        "timeout_seconds": 5,
+    }
+    assert evaluate(locals_["registry_entry"]["verify"], {"var": {"verify": None}, "local": {}}) is None
+    (validation,) = tf_blocks(files, "variable")["verify"]["validation"]
+    for v, ok in ((verify, True), (None, True), ({**verify, "base_url": "ftp://x"}, False), ({**verify, "paths": ["health"]}, False)):
+        assert evaluate(validation["condition"], {"var": {"verify": v}}) is ok, v
+
+    alarms_in = {
+        "load_balancer_arn": "arn:aws:elasticloadbalancing:r:1:loadbalancer/app/web/abc",
+        "blue_target_group_arn": "arn:aws:elasticloadbalancing:r:1:targetgroup/web-blue/1",
+        "green_target_group_arn": "arn:aws:elasticloadbalancing:r:1:targetgroup/web-green/2",
+        "target_5xx_threshold": 5, "unhealthy_host_threshold": 1, "period_seconds": 60, "evaluation_periods": 2,
+    }
+    env = {"var": {"target_group_alarms": alarms_in, "blue_target_group_name": "web-blue", "green_target_group_name": "web-green"}, "local": {}}
+    alarms = evaluate(locals_["target_group_alarms"], env)
+    assert {(a["metric"], a["target_group"].split(":")[5]) for a in alarms.values()} == {
+        ("HTTPCode_Target_5XX_Count", "targetgroup/web-blue/1"),
+        ("HTTPCode_Target_5XX_Count", "targetgroup/web-green/2"),
+        ("UnHealthyHostCount", "targetgroup/web-blue/1"),
+        ("UnHealthyHostCount", "targetgroup/web-green/2"),
+    }
+    alarm = tf_blocks(files, "resource")["aws_cloudwatch_metric_alarm.target_group"]
+    env["each"] = {"key": "blue-target-5xx", "value": alarms["blue-target-5xx"]}
+    assert evaluate(alarm["dimensions"], env) == {"LoadBalancer": "app/web/abc", "TargetGroup": "targetgroup/web-blue/1"}
+    assert alarm["treat_missing_data"] == "notBreaching"
+    assert evaluate(locals_["target_group_alarms"], {"var": {"target_group_alarms": None}, "local": {}}) == {}
+    assert locals_["deployment_alarms"].startswith("${concat([for k, a in aws_cloudwatch_metric_alarm.target_group")
+    (limit,) = tf_blocks(files, "variable")["rollback_alarm_names"]["validation"]
+    assert evaluate(limit["condition"], {"var": {"rollback_alarm_names": ["a"] * 5}}) is True
+    assert evaluate(limit["condition"], {"var": {"rollback_alarm_names": ["a"] * 6}}) is False
+
+    (bg,) = tf_blocks(files, "resource")["aws_codedeploy_deployment_group.service"]["blue_green_deployment_config"]
+    (ready,) = bg["deployment_ready_option"]
+    for wait, action, minutes in ((0, "CONTINUE_DEPLOYMENT", None), (30, "STOP_DEPLOYMENT", 30)):
+        env = {"var": {"traffic_reroute_wait_minutes": wait}}
+        assert (evaluate(ready["action_on_timeout"], env), evaluate(ready["wait_time_in_minutes"], env)) == (action, minutes)
+
+    codedeploy = {st["sid"]: st for st in policy_statements_tf(tf_blocks(files, "data")["aws_iam_policy_document.codedeploy"])}
+    assert codedeploy["InvokeVerifyHook"]["actions"] == ["lambda:InvokeFunction"]
+    assert codedeploy["InvokeVerifyHook"]["resources"] == ["${local.verify_function}"]
+
+
+def test_scan_gate_grants_cover_the_service_repositories_only():
+    files = load_tf_dir(MODULES["service"])
+    env = {
+        "var": {"containers": {"app": "web/app", "nginx": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shared/nginx"}},
+        "local": {"partition": "aws", "region": "ap-northeast-1", "account_id": "123456789012"},
+    }
+    resolve_locals(tf_blocks(files, "locals"), env, ["repository_arns"])
+    assert env["local"]["repository_arns"] == [
+        "arn:aws:ecr:ap-northeast-1:123456789012:repository/web/app",
+        "arn:aws:ecr:eu-west-1:123456789012:repository/shared/nginx",
+    ]
+    resources = tf_blocks(files, "resource")
+    assert resources["aws_iam_role_policy.scan_gate_service"]["count"] == "${var.scan == null ? 0 : 1}"
+    assert resources["aws_iam_role_policy.scan_gate_service"]["role"] == "${var.scan_gate_role_name}"
+    assert resources["aws_iam_role_policy.on_manifest_service"]["role"] == "${var.on_manifest_role_name}"
+    entry = tf_blocks(files, "locals")["registry_entry"]
+    scan = {"block": ["CRITICAL"], "wait_seconds": 900, "ignore": []}
+    assert evaluate(entry["scan"], {"var": {"scan": scan}}) == scan
+    (validation,) = tf_blocks(files, "variable")["scan"]["validation"]
+    for value, ok in ((scan, True), (None, True), ({**scan, "block": ["SEVERE"]}, False), ({**scan, "wait_seconds": 30}, False)):
+        assert evaluate(validation["condition"], {"var": {"scan": value}}) is ok

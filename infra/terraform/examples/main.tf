@@ -3,7 +3,8 @@
 #   terraform init
 #   terraform apply -var code_bucket=my-artifacts -var code_prefix=berth/0.1.0/
 #
-# Release notifications to Slack are optional: export TF_VAR_slack_webhook_url first.
+# Release notifications to Slack are optional: -var slack_webhook_parameter_name=/berth/slack-webhook
+# (an SSM SecureString you create first).
 #
 # The values below describe an example "web" service; replace them with your own.
 
@@ -39,11 +40,10 @@ variable "code_prefix" {
   default     = "berth/"
 }
 
-variable "slack_webhook_url" {
-  description = "Optional Slack incoming-webhook URL for release notifications (a secret: pass it as TF_VAR_slack_webhook_url, not on the command line). Empty disables them."
+variable "slack_webhook_parameter_name" {
+  description = "Optional name of the SSM SecureString parameter holding the Slack incoming-webhook URL (create it first). Empty disables Slack notifications."
   type        = string
   default     = ""
-  sensitive   = true
 }
 
 data "aws_caller_identity" "current" {}
@@ -61,7 +61,8 @@ module "platform" {
   cluster_arns       = ["arn:aws:ecs:${var.region}:${local.account_id}:cluster/prod"]
   passable_role_arns = ["arn:aws:iam::${local.account_id}:role/web-task", "arn:aws:iam::${local.account_id}:role/web-task-execution"]
 
-  slack_webhook_url = var.slack_webhook_url
+  slack_webhook_parameter_name = var.slack_webhook_parameter_name
+  create_notification_topic    = true
 
   tags = { app = "berth" }
 }
@@ -73,6 +74,10 @@ module "service_web" {
   services_path         = module.platform.services_path
   pipeline_name_prefix  = module.platform.pipeline_name_prefix
   migrate_function_name = module.platform.migrate_function_name
+  verify_function_name  = module.platform.verify_function_name
+  scan_gate_function_name = module.platform.scan_gate_function_name
+  scan_gate_role_name     = module.platform.scan_gate_role_name
+  on_manifest_role_name   = module.platform.on_manifest_role_name
 
   service_name = "web"
   cluster_name = "prod"
@@ -105,6 +110,10 @@ module "service_web" {
   green_target_group_name = "web-green"
   rollback_alarm_names    = ["web-5xx"]
 
+  scan = {
+    block = ["CRITICAL", "HIGH"]
+  }
+
   tags = { app = "berth", service = "web" }
 }
 
@@ -116,6 +125,10 @@ module "service_worker" {
   services_path         = module.platform.services_path
   pipeline_name_prefix  = module.platform.pipeline_name_prefix
   migrate_function_name = module.platform.migrate_function_name
+  verify_function_name  = module.platform.verify_function_name
+  scan_gate_function_name = module.platform.scan_gate_function_name
+  scan_gate_role_name     = module.platform.scan_gate_role_name
+  on_manifest_role_name   = module.platform.on_manifest_role_name
 
   service_name = "worker"
   cluster_name = "prod"

@@ -12,6 +12,31 @@ locals {
   release_bucket_name = "${var.release_bucket_name_prefix}-${local.account_id}-${local.region}"
   release_bucket_arn  = "arn:${local.partition}:s3:::${local.release_bucket_name}"
   registry_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.services_path}"
+  account_root_arn    = "arn:${local.partition}:iam::${local.account_id}:root"
+  push_sweep          = var.push_sweep_schedule != ""
+
+  notification_topic_arn = var.create_notification_topic ? aws_sns_topic.releases[0].arn : var.notification_topic_arn
+
+  # Variables only some functions get, by function.
+  extra_environment = {
+    "on-image-push"     = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
+    # Every rendered appspec.yaml gets "Hooks: - AfterAllowTestTraffic: <this>".
+    "on-manifest"       = { BERTH_VERIFY_FUNCTION = local.verify_function_name }
+    "migrate"           = {}
+    # Only on-pipeline-event notifies; without a topic or a webhook parameter the variables are absent.
+    "on-pipeline-event" = merge(
+      local.notification_topic_arn == null ? {} : { BERTH_SNS_TOPIC_ARN = local.notification_topic_arn },
+      var.slack_webhook_parameter_name == "" ? {} : { BERTH_SLACK_WEBHOOK_PARAMETER = var.slack_webhook_parameter_name },
+    )
+    "verify"            = {}
+    "scan-gate"         = {}
+  }
+
+  # Who may write manifests/ and groups/ (see the release bucket policy).
+  all_release_writers     = distinct(concat(var.release_writer_arns, flatten([for s, arns in var.service_release_writer_arns : arns])))
+  restrict_release_writes = length(var.release_writer_arns) > 0
+  # Statement ids must be alphanumeric: the services are numbered in name order.
+  service_release_writers = { for i, s in sort(keys(var.service_release_writer_arns)) : tostring(i) => s }
 
   # One entry per function: the zip is <code_prefix><key>.zip.
   functions = {
@@ -34,18 +59,35 @@ locals {
       max_event_age_sec = 3600
     }
     "on-pipeline-event" = {
-      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json; posts finished releases to Slack if a webhook is set."
+      description       = "berth: records a berth pipeline's execution state changes (status, timings, rollbacks) in releases/<service>/<release>.json; publishes finished releases to SNS and Slack when configured."
       memory_size       = 256
       timeout           = 30
       max_event_age_sec = 21600
     }
+    "scan-gate" = {
+      description       = "berth: CodePipeline Lambda action Scan; waits for the release images' scan findings and fails the release on blocked severities."
+      memory_size       = 256
+      timeout           = 60
+      max_event_age_sec = 3600
+    }
+    "verify" = {
+      description       = "berth: CodeDeploy AfterAllowTestTraffic hook; checks the replacement task set through the test listener and reports the hook's status."
+      memory_size       = 256
+      timeout           = 300 # the function reports to CodeDeploy before its own deadline
+      max_event_age_sec = 3600
+    }
   }
+
+  verify_function_name = "${var.name_prefix}verify"
+  verify_in_vpc        = length(var.verify_subnet_ids) > 0
 
   policies = {
     "on-image-push"     = data.aws_iam_policy_document.on_image_push.json
     "on-manifest"       = data.aws_iam_policy_document.on_manifest.json
     "migrate"           = data.aws_iam_policy_document.migrate.json
     "on-pipeline-event" = data.aws_iam_policy_document.on_pipeline_event.json
+    "verify"            = data.aws_iam_policy_document.verify.json
+    "scan-gate"         = data.aws_iam_policy_document.scan_gate.json
   }
 }
 
@@ -107,6 +149,51 @@ data "aws_iam_policy_document" "release_bucket" {
       values   = ["false"]
     }
   }
+
+  # Writing a manifest is a privilege: a manifest chooses the images and the migration command,
+  # which runs inside the VPC with the service's task role. Only the listed principals (those of
+  # every service included, so per-service writers are not locked out here), berth's on-image-push
+  # role and the account root user (who can always change this policy) may write manifests/ and
+  # groups/.
+  dynamic "statement" {
+    for_each = local.restrict_release_writes ? [1] : []
+    content {
+      sid       = "OnlyReleaseWritersWriteManifests"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.release.arn}/manifests/*", "${aws_s3_bucket.release.arn}/groups/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = concat(local.all_release_writers, [aws_iam_role.function["on-image-push"].arn, local.account_root_arn])
+      }
+    }
+  }
+
+  # Per service (Terraform only): manifests/<service>/ only for that service's writers and the
+  # platform-wide ones.
+  dynamic "statement" {
+    for_each = local.service_release_writers
+    content {
+      sid       = "OnlyServiceReleaseWritersWriteManifests${statement.key}"
+      effect    = "Deny"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.release.arn}/manifests/${statement.value}/*"]
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+      condition {
+        test     = "ArnNotLike"
+        variable = "aws:PrincipalArn"
+        values   = concat(var.service_release_writer_arns[statement.value], var.release_writer_arns, [aws_iam_role.function["on-image-push"].arn, local.account_root_arn])
+      }
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "release" {
@@ -155,7 +242,69 @@ resource "aws_s3_bucket_notification" "release" {
     filter_suffix       = ".json"
   }
 
+  # Release groups: one manifest releasing several services together.
+  lambda_function {
+    lambda_function_arn = aws_lambda_function.function["on-manifest"].arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = "groups/"
+    filter_suffix       = ".json"
+  }
+
   depends_on = [aws_lambda_permission.on_manifest_s3]
+}
+
+# ------------------------------------------------------------------ notifications and dashboard
+
+resource "aws_sns_topic" "releases" {
+  #checkov:skip=CKV_AWS_26:Messages hold service and release names, statuses, durations and image digests, no secrets; a KMS key would make every subscriber and publisher need key grants. Pass notification_topic_arn to use an encrypted topic.
+  count        = var.create_notification_topic ? 1 : 0
+  name         = "${var.name_prefix}releases"
+  display_name = "berth releases"
+  tags         = var.tags
+}
+
+locals {
+  # The Embedded Metric Format metrics on-pipeline-event emits (namespace berth, dimension Service);
+  # SEARCH shows every service without the platform knowing them.
+  search = { for m in ["ReleasesStarted", "ReleasesSucceeded", "ReleasesFailed", "Rollbacks", "LeadTimeSeconds", "MigrationSeconds", "DeploymentSeconds"] :
+    m => "SEARCH('{berth,Service} MetricName=\"${m}\"', '${contains(["LeadTimeSeconds"], m) ? "p50" : contains(["MigrationSeconds", "DeploymentSeconds"], m) ? "Maximum" : "Sum"}', 3600)"
+  }
+}
+
+resource "aws_cloudwatch_dashboard" "releases" {
+  dashboard_name = "${var.name_prefix}releases"
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title = "Releases started, succeeded, failed and rollbacks", region = local.region, view = "timeSeries", stat = "Sum", period = 3600
+          metrics = [for id, m in { started = "ReleasesStarted", succeeded = "ReleasesSucceeded", failed = "ReleasesFailed", rollbacks = "Rollbacks" } : [{ expression = local.search[m], id = id }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "Lead time (push to production), seconds", region = local.region, view = "timeSeries", stat = "p50", period = 3600
+          metrics = [[{ expression = local.search["LeadTimeSeconds"], id = "lead" }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title = "Migration, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
+          metrics = [[{ expression = local.search["MigrationSeconds"], id = "migration" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title = "Deployment, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
+          metrics = [[{ expression = local.search["DeploymentSeconds"], id = "deployment" }]]
+        }
+      },
+    ]
+  })
 }
 
 # ------------------------------------------------------------------ failed events
@@ -197,6 +346,25 @@ data "aws_iam_policy_document" "failed_events" {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
       values   = [aws_cloudwatch_event_rule.pipeline_state.arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.push_sweep ? [1] : []
+    content {
+      sid       = "PushSweepRuleDeadLetters"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.failed_events.arn]
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [aws_cloudwatch_event_rule.push_sweep[0].arn]
+      }
     }
   }
 
@@ -282,9 +450,8 @@ resource "aws_iam_role_policy" "function" {
 
 resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:Failed asynchronous invocations go to the failed-events queue through the on-failure destination of aws_lambda_function_event_invoke_config (a superset of a DLQ).
-  #checkov:skip=CKV_AWS_117:The functions only call public AWS APIs; the migration task itself runs in the service's private subnets.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is left to the account; reserving it fails on accounts with the default low concurrency quota.
-  #checkov:skip=CKV_AWS_173:The environment holds a bucket name, an SSM path and, for on-pipeline-event if set, the Slack webhook URL. Lambda encrypts it at rest with its AWS managed key; a customer managed key would only add key grants, and the URL stays readable to whoever may read the function configuration (see infra/README.md).
+  #checkov:skip=CKV_AWS_173:The environment holds a bucket name, an SSM path, and names of an SNS topic, a function and an SSM parameter, no secrets (the Slack webhook URL stays in its SecureString).
   #checkov:skip=CKV_AWS_50:X-Ray is not used; active tracing would need xray:Put* on "*".
   #checkov:skip=CKV_AWS_272:The code is built from this repository and uploaded by the infra team; Lambda code signing needs an AWS Signer profile the project does not assume.
   for_each      = local.functions
@@ -305,11 +472,17 @@ resource "aws_lambda_function" "function" {
         BERTH_RELEASE_BUCKET  = local.release_bucket_name
         BERTH_SERVICES_PREFIX = "${var.services_path}/"
       },
-      # Only on-pipeline-event posts release notifications; without a webhook the variable is absent.
-      # Whether a webhook is set is no secret: nonsensitive() keeps the condition from marking the
-      # other functions' environments sensitive in plans (the URL itself stays sensitive).
-      each.key == "on-pipeline-event" && nonsensitive(var.slack_webhook_url != "") ? { BERTH_SLACK_WEBHOOK_URL = var.slack_webhook_url } : {},
+      local.extra_environment[each.key],
     )
+  }
+
+  # Only verify, and only when given subnets: it then reaches an internal load balancer's test listener.
+  dynamic "vpc_config" {
+    for_each = each.key == "verify" && local.verify_in_vpc ? [1] : []
+    content {
+      subnet_ids         = var.verify_subnet_ids
+      security_group_ids = var.verify_security_group_ids
+    }
   }
 
   logging_config {
@@ -324,9 +497,9 @@ resource "aws_lambda_function" "function" {
 
   lifecycle {
     precondition {
-      # Here rather than in a variable validation, whose error message would print the URL.
-      condition     = each.key != "on-pipeline-event" || var.slack_webhook_url == "" || can(regex("^https://\\S+$", var.slack_webhook_url))
-      error_message = "slack_webhook_url must be empty or an https:// URL without spaces."
+      # A variable validation may not read another variable before Terraform 1.9.
+      condition     = length(var.verify_security_group_ids) > 0 || length(var.verify_subnet_ids) == 0
+      error_message = "verify_security_group_ids must be set with verify_subnet_ids."
     }
   }
 }
@@ -382,6 +555,41 @@ resource "aws_lambda_permission" "on_image_push_events" {
   function_name = aws_lambda_function.function["on-image-push"].function_name
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.ecr_push.arn
+}
+
+# ------------------------------------------------------------------ lost-push sweep -> on-image-push
+
+resource "aws_cloudwatch_event_rule" "push_sweep" {
+  count               = local.push_sweep ? 1 : 0
+  name                = "${var.name_prefix}push-sweep"
+  description         = "berth: periodic sweep for pushes whose event never reached on-image-push."
+  schedule_expression = var.push_sweep_schedule
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "push_sweep" {
+  count     = local.push_sweep ? 1 : 0
+  rule      = aws_cloudwatch_event_rule.push_sweep[0].name
+  target_id = "on-image-push"
+  arn       = aws_lambda_function.function["on-image-push"].arn
+
+  retry_policy {
+    maximum_retry_attempts       = 185
+    maximum_event_age_in_seconds = 86400
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.failed_events.arn
+  }
+}
+
+resource "aws_lambda_permission" "on_image_push_sweep" {
+  count         = local.push_sweep ? 1 : 0
+  statement_id  = "push-sweep-rule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.function["on-image-push"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.push_sweep[0].arn
 }
 
 # ------------------------------------------------------------------ pipeline state changes -> on-pipeline-event
@@ -442,6 +650,26 @@ data "aws_iam_policy_document" "on_image_push" {
     resources = ["${local.release_bucket_arn}/manifests/*"]
   }
   statement {
+    # The lost-push sweep reads recent pushes of the push-triggered repositories.
+    sid       = "FindRecentPushes"
+    actions   = ["ecr:DescribeImages"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*"]
+  }
+  dynamic "statement" {
+    for_each = length(var.cross_account_repository_arns) > 0 ? [1] : []
+    content {
+      sid       = "FindRecentCrossAccountPushes"
+      actions   = ["ecr:DescribeImages"]
+      resources = var.cross_account_repository_arns
+    }
+  }
+  statement {
+    # ... and lists index/<service>/ to find each service's newest release.
+    sid       = "ListReleaseIndex"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
     sid       = "ReportFailedEvents"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failed_events.arn]
@@ -485,6 +713,21 @@ data "aws_iam_policy_document" "on_manifest" {
     sid       = "WriteArtifactsAndRejections"
     actions   = ["s3:PutObject"]
     resources = ["${local.release_bucket_arn}/artifacts/*", "${local.release_bucket_arn}/rejected/*"]
+  }
+  statement {
+    sid       = "WriteReleaseIndex"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/index/*"]
+  }
+  statement {
+    sid       = "ReadGroupManifests"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.release_bucket_arn}/groups/*"]
+  }
+  statement {
+    sid       = "ReadWriteGroupReleases"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/group-releases/*"]
   }
   statement {
     sid       = "ReadServiceRegistry"
@@ -619,7 +862,186 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     resources = ["${local.release_bucket_arn}/releases/*"]
   }
   statement {
+    sid       = "WriteReleaseIndex"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/index/*"]
+  }
+  statement {
     # Without it, reading a key that does not exist yet answers 403 instead of 404 (NoSuchKey).
+    sid       = "TellMissingKeysApart"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    # Stops the migration task of an abandoned execution.
+    sid       = "StopAbandonedMigrationTask"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    # No resource type exists for these (service authorization reference); read-only.
+    sid       = "ReadTaskDefinitions"
+    actions   = ["ecs:ListTaskDefinitions", "ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    # Deregisters a failed release's revisions; no resource type exists: "*" in this region.
+    sid       = "DeregisterFailedReleaseTaskDefinitions"
+    actions   = ["ecs:DeregisterTaskDefinition"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "ReadWriteGroupReleases"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/group-releases/*"]
+  }
+  dynamic "statement" {
+    for_each = local.notification_topic_arn == null ? [] : [1]
+    content {
+      sid       = "PublishReleaseNotifications"
+      actions   = ["sns:Publish"]
+      resources = [local.notification_topic_arn]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.slack_webhook_parameter_name == "" ? [] : [1]
+    content {
+      sid       = "ReadSlackWebhook"
+      actions   = ["ssm:GetParameter"]
+      resources = ["arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.slack_webhook_parameter_name}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = var.slack_webhook_parameter_name != "" && var.slack_webhook_kms_key_arn != null ? [1] : []
+    content {
+      sid       = "DecryptSlackWebhook"
+      actions   = ["kms:Decrypt"]
+      resources = [var.slack_webhook_kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+  statement {
+    # ... never one a service runs. DescribeServices has the service resource type.
+    sid       = "ReadRunningServices"
+    actions   = ["ecs:DescribeServices"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+data "aws_iam_policy_document" "verify" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["verify"].arn}:*"]
+  }
+  statement {
+    sid       = "ReadBerthDeployments"
+    actions   = ["codedeploy:GetDeployment"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${var.pipeline_name_prefix}*/*"]
+  }
+  statement {
+    # No resource type exists for this action (service authorization reference): "*".
+    sid       = "ReportHookStatus"
+    actions   = ["codedeploy:PutLifecycleEventHookExecutionStatus"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "ReadServiceRegistry"
+    actions   = ["ssm:GetParametersByPath"]
+    resources = [local.registry_arn_prefix, "${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ReadBerthPipelines"
+    actions   = ["codepipeline:GetPipelineState", "codepipeline:GetPipelineExecution"]
+    resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    sid       = "ListReleaseIndex"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  # In a VPC, Lambda manages the function's network interfaces with its role (the
+  # AWSLambdaVPCAccessExecutionRole actions); DescribeNetworkInterfaces only works on "*".
+  dynamic "statement" {
+    for_each = local.verify_in_vpc ? [1] : []
+    content {
+      sid       = "ManageVpcNetworkInterfaces"
+      actions   = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"]
+      resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:*/*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.verify_in_vpc ? [1] : []
+    content {
+      sid       = "DescribeVpcNetwork"
+      actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
+      resources = ["*"]
+    }
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+# ECR permissions are granted per service by the service module, on that service's repositories.
+data "aws_iam_policy_document" "scan_gate" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["scan-gate"].arn}:*"]
+  }
+  statement {
+    sid       = "ReportJobResult"
+    actions   = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
     sid       = "TellMissingKeysApart"
     actions   = ["s3:ListBucket"]
     resources = [local.release_bucket_arn]

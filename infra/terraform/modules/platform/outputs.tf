@@ -57,3 +57,38 @@ output "failed_events_queue_arn" {
   description = "ARN of the failed-events queue."
   value       = aws_sqs_queue.failed_events.arn
 }
+
+output "verify_function_name" {
+  description = "Name of verify (the AfterAllowTestTraffic hook of every rendered appspec.yaml); pass it to the service module."
+  value       = aws_lambda_function.function["verify"].function_name
+}
+
+output "verify_function_arn" {
+  description = "ARN of verify."
+  value       = aws_lambda_function.function["verify"].arn
+}
+
+output "scan_gate_function_name" {
+  description = "Name of scan-gate (the Scan action of services with a scan policy); pass it to the service module."
+  value       = aws_lambda_function.function["scan-gate"].function_name
+}
+
+output "scan_gate_role_name" {
+  description = "Role of scan-gate; the service module attaches ECR permissions on the service's repositories to it."
+  value       = aws_iam_role.function["scan-gate"].name
+}
+
+output "on_manifest_role_name" {
+  description = "Role of on-manifest; the service module attaches ecs:DescribeServices on its ECS service to it."
+  value       = aws_iam_role.function["on-manifest"].name
+}
+
+output "notification_topic_arn" {
+  description = "SNS topic on-pipeline-event publishes finished releases to (null without one)."
+  value       = local.notification_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the release metrics."
+  value       = aws_cloudwatch_dashboard.releases.dashboard_name
+}

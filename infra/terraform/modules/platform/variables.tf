@@ -35,6 +35,11 @@ variable "release_bucket_name_prefix" {
   description = "The release bucket is named <this>-<account id>-<region>."
   type        = string
   default     = "berth-releases"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,30}$", var.release_bucket_name_prefix))
+    error_message = "release_bucket_name_prefix must be 2 to 31 lowercase letters, digits or hyphens, starting with a letter or digit."
+  }
 }
 
 variable "services_path" {
@@ -49,9 +54,14 @@ variable "services_path" {
 }
 
 variable "pipeline_name_prefix" {
-  description = "Every berth pipeline is named <this><service>. on-manifest may start only those, and only their execution state changes reach on-pipeline-event."
+  description = "Every berth pipeline is named <this><service>. on-manifest may start only those, and only their execution state changes reach on-pipeline-event. At most 36 characters, so that every legal service name (64) fits CodePipeline's 100."
   type        = string
   default     = "berth-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.@_-]{1,36}$", var.pipeline_name_prefix))
+    error_message = "pipeline_name_prefix must be 1 to 36 of A-Z a-z 0-9 . @ _ - (a pipeline name is at most 100 characters)."
+  }
 }
 
 variable "cluster_arns" {
@@ -121,14 +131,81 @@ variable "alarm_topic_arn" {
   default     = null
 }
 
-variable "slack_webhook_url" {
-  description = "Optional Slack incoming-webhook URL (https://hooks.slack.com/services/...); on-pipeline-event posts one message per finished release to it. Empty disables notifications. A secret: it is kept in the Terraform state and readable by anyone who can read the function's configuration."
+variable "create_notification_topic" {
+  description = "Create an SNS topic <name_prefix>releases; on-pipeline-event publishes one JSON message per finished release and per finished group to it."
+  type        = bool
+  default     = false
+}
+
+variable "notification_topic_arn" {
+  description = "Optional ARN of an existing SNS topic to publish to instead (ignored when create_notification_topic is true)."
+  type        = string
+  default     = null
+}
+
+variable "slack_webhook_parameter_name" {
+  description = "Optional name (a path such as /berth/slack-webhook) of an SSM SecureString parameter you create, holding a Slack incoming-webhook URL; on-pipeline-event reads it at start. Empty = no Slack notifications."
   type        = string
   default     = ""
   nullable    = false
-  sensitive   = true
-  # Checked by a precondition of aws_lambda_function.function: a failed variable validation
-  # would print the value.
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)*$", var.slack_webhook_parameter_name))
+    error_message = "slack_webhook_parameter_name must be empty or a parameter path such as /berth/slack-webhook."
+  }
+}
+
+variable "slack_webhook_kms_key_arn" {
+  description = "Optional ARN of the customer managed KMS key encrypting that SecureString; on-pipeline-event may decrypt with it through SSM only."
+  type        = string
+  default     = null
+}
+
+variable "push_sweep_schedule" {
+  description = "EventBridge schedule expression of the lost-push sweep (on-image-push writes the manifest of any push whose event never arrived). Empty turns the sweep off."
+  type        = string
+  default     = "rate(5 minutes)"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^((rate|cron)\\([^()]+\\))?$", var.push_sweep_schedule))
+    error_message = "push_sweep_schedule must be empty, rate(...) or cron(...)."
+  }
+}
+
+variable "push_sweep_lookback_minutes" {
+  description = "How far back the sweep looks at pushes, in minutes (BERTH_SWEEP_LOOKBACK_MINUTES of on-image-push)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.push_sweep_lookback_minutes >= 1 && var.push_sweep_lookback_minutes <= 10080
+    error_message = "push_sweep_lookback_minutes must be between 1 and 10080."
+  }
+}
+
+variable "release_writer_arns" {
+  description = "ARNs (wildcards allowed) of the roles and users allowed to write manifests/ and groups/ of every service. When set, the bucket policy denies s3:PutObject there to every other principal except on-image-push and the account root user. Empty = no platform-wide restriction."
+  type        = list(string)
+  default     = []
+}
+
+variable "service_release_writer_arns" {
+  description = "Per service: ARNs (wildcards allowed) of the roles and users allowed to write manifests/<service>/ (in addition to release_writer_arns). Each listed service's prefix is denied to everyone else."
+  type        = map(list(string))
+  default     = {}
+}
+
+variable "verify_subnet_ids" {
+  description = "Optional subnet IDs for the verify function: set them when a test listener is on an internal load balancer (verify then runs in the VPC). Empty = outside any VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "verify_security_group_ids" {
+  description = "Security group IDs of the verify function in the VPC (they must reach the test listeners)."
+  type        = list(string)
+  default     = []
 }
 
 variable "tags" {

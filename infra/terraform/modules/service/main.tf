@@ -15,12 +15,36 @@ locals {
 
   release_bucket_arn  = "arn:${local.partition}:s3:::${var.release_bucket_name}"
   migrate_function    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.migrate_function_name}"
+  verify_function     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.verify_function_name}"
   cluster_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${var.cluster_name}"
   service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${local.ecs_service_name}"
   listener_arns       = compact([var.prod_listener_arn, var.test_listener_arn])
   listener_rule_arns  = [for arn in local.listener_arns : "${replace(arn, ":listener/", ":listener-rule/")}/*"]
   passable_role_arns  = compact([var.task_execution_role_arn, var.task_role_arn])
   codedeploy_app_name = local.pipeline_name
+  scan_gate_function  = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.scan_gate_function_name}"
+
+  # The service's repositories as ARNs: a name in this account and region, or a full URI
+  # <account>.dkr.ecr.<region>.amazonaws.com/<name>.
+  repository_arns = distinct([
+    for repo in values(var.containers) : (
+      can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com/", repo))
+      ? format("arn:%s:ecr:%s:%s:repository/%s", local.partition, regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[1], regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[0], regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[2])
+      : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${repo}"
+    )
+  ])
+  deployment_alarms   = concat([for k, a in aws_cloudwatch_metric_alarm.target_group : a.alarm_name], var.rollback_alarm_names)
+
+  # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
+  lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
+
+  # The artifact bucket's name prefix (bucket_prefix adds 26 characters, so at most 37): service
+  # names may hold uppercase letters, "_" and ".", which S3 bucket names may not ("Bucket names can
+  # consist only of lowercase letters, numbers, periods (.), and hyphens (-)"; dots are avoided
+  # too). Lowercased, every other character replaced by "-", and a long name shortened with a hash
+  # of the full pipeline name so two long services stay distinguishable.
+  artifact_bucket_base = coalesce(trim(replace(lower(local.pipeline_name), "/[^a-z0-9-]+/", "-"), "-"), "berth")
+  artifact_bucket_name = length(local.artifact_bucket_base) <= 26 ? local.artifact_bucket_base : "${substr(local.artifact_bucket_base, 0, 17)}-${substr(sha256(local.pipeline_name), 0, 8)}"
 
   # The registry entry, exactly the JSON of CONTRACT §2.
   registry_entry = {
@@ -45,6 +69,32 @@ locals {
       container = var.appspec_container
       port      = var.appspec_port
     }
+    deployment = {
+      application = local.codedeploy_app_name
+      group       = var.service_name
+    }
+    scan = var.scan == null ? null : {
+      block        = var.scan.block
+      wait_seconds = var.scan.wait_seconds
+      ignore       = var.scan.ignore
+    }
+    verify = var.verify == null ? null : {
+      base_url         = var.verify.base_url
+      checks           = [for p in var.verify.paths : { path = p, status = var.verify.expected_status }]
+      attempts         = var.verify.attempts
+      interval_seconds = var.verify.interval_seconds
+      timeout_seconds  = 5
+    }
+  }
+
+  # The target group alarms: both target groups, because CodeDeploy swaps which one is green at
+  # every deployment ("If you do another deployment, the target group associated with the current
+  # deployment's original task set is associated with the next deployment's replacement task set").
+  target_group_alarms = var.target_group_alarms == null ? {} : {
+    "blue-target-5xx"       = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = var.blue_target_group_name }
+    "green-target-5xx"      = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = var.green_target_group_name }
+    "blue-unhealthy-hosts"  = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = var.blue_target_group_name }
+    "green-unhealthy-hosts" = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = var.green_target_group_name }
   }
 }
 
@@ -60,6 +110,39 @@ resource "aws_ssm_parameter" "registry" {
   tags        = var.tags
 }
 
+# ------------------------------------------------------------------ per-service grants to platform roles
+
+# on-manifest renders a release from the task definition the ECS service runs now.
+data "aws_iam_policy_document" "on_manifest_service" {
+  statement {
+    sid       = "ReadRunningService"
+    actions   = ["ecs:DescribeServices"]
+    resources = [local.service_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "on_manifest_service" {
+  name   = "berth-service-${var.service_name}"
+  role   = var.on_manifest_role_name
+  policy = data.aws_iam_policy_document.on_manifest_service.json
+}
+
+# scan-gate reads the scan findings of this service's repositories, and no others.
+data "aws_iam_policy_document" "scan_gate_service" {
+  statement {
+    sid       = "ReadScanFindingsOfServiceRepositories"
+    actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages"]
+    resources = local.repository_arns
+  }
+}
+
+resource "aws_iam_role_policy" "scan_gate_service" {
+  count  = var.scan == null ? 0 : 1
+  name   = "berth-service-${var.service_name}"
+  role   = var.scan_gate_role_name
+  policy = data.aws_iam_policy_document.scan_gate_service.json
+}
+
 # ------------------------------------------------------------------ pipeline artifact store
 
 resource "aws_s3_bucket" "artifacts" {
@@ -67,7 +150,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_144:Transient pipeline copies; cross-region replication adds nothing.
   #checkov:skip=CKV_AWS_145:CodePipeline writes its artifacts with the AWS managed aws/s3 KMS key; the bucket default (SSE-S3) only covers anything else.
   #checkov:skip=CKV2_AWS_62:Nothing needs to react to pipeline artifact writes.
-  bucket_prefix = substr("${local.pipeline_name}-artifacts-", 0, 37)
+  bucket_prefix = "${local.artifact_bucket_name}-artifacts-"
   tags          = var.tags
 }
 
@@ -186,10 +269,16 @@ data "aws_iam_policy_document" "codedeploy" {
     sid       = "CreateReplacementTaskSet"
     actions   = ["ecs:CreateTaskSet"]
     resources = ["*"]
+    # No resource-level permission; both condition keys exist for CreateTaskSet.
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
       values   = [local.cluster_arn]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:service"
+      values   = [local.service_arn]
     }
   }
   statement {
@@ -231,6 +320,31 @@ data "aws_iam_policy_document" "codedeploy" {
       values   = ["ecs-tasks.amazonaws.com"]
     }
   }
+  statement {
+    # The AfterAllowTestTraffic hook of every rendered appspec.yaml, and no other function.
+    sid       = "InvokeVerifyHook"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [local.verify_function]
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "target_group" {
+  for_each          = local.target_group_alarms
+  alarm_name        = "${local.pipeline_name}-${each.key}"
+  alarm_description = "berth ${var.service_name}: ${each.value.metric} of ${each.value.name}; stops and rolls back a deployment."
+  namespace         = "AWS/ApplicationELB"
+  metric_name       = each.value.metric
+  dimensions = {
+    LoadBalancer = split(":loadbalancer/", var.target_group_alarms.load_balancer_arn)[1]
+    TargetGroup  = split(":", each.value.target_group)[5]
+  }
+  statistic           = each.value.statistic
+  period              = var.target_group_alarms.period_seconds
+  evaluation_periods  = var.target_group_alarms.evaluation_periods
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching" # an idle target group has no data
+  tags                = var.tags
 }
 
 resource "aws_iam_role" "codedeploy" {
@@ -258,8 +372,11 @@ resource "aws_codedeploy_deployment_group" "service" {
   }
 
   blue_green_deployment_config {
+    # STOP_DEPLOYMENT: "If traffic rerouting is not started before the end of the specified wait
+    # period, the deployment status is changed to Stopped" (CodeDeploy API, DeploymentReadyOption).
     deployment_ready_option {
-      action_on_timeout = "CONTINUE_DEPLOYMENT"
+      action_on_timeout    = var.traffic_reroute_wait_minutes > 0 ? "STOP_DEPLOYMENT" : "CONTINUE_DEPLOYMENT"
+      wait_time_in_minutes = var.traffic_reroute_wait_minutes > 0 ? var.traffic_reroute_wait_minutes : null
     }
     terminate_blue_instances_on_deployment_success {
       action                           = "TERMINATE"
@@ -292,16 +409,19 @@ resource "aws_codedeploy_deployment_group" "service" {
     }
   }
 
+  # DEPLOYMENT_STOP_ON_REQUEST: a deployment stopped by berth rollback (or by the reroute wait
+  # running out) returns traffic to blue.
   auto_rollback_configuration {
     enabled = true
-    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]
+    events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]
   }
 
+  # At most 10 alarms per deployment group: 4 target group alarms + up to 5 of rollback_alarm_names.
   dynamic "alarm_configuration" {
-    for_each = length(var.rollback_alarm_names) > 0 ? [1] : []
+    for_each = length(local.deployment_alarms) > 0 ? [1] : []
     content {
       enabled = true
-      alarms  = var.rollback_alarm_names
+      alarms  = local.deployment_alarms
     }
   }
 
@@ -352,6 +472,21 @@ data "aws_iam_policy_document" "pipeline" {
     sid       = "InvokeMigrate"
     actions   = ["lambda:InvokeFunction"]
     resources = [local.migrate_function]
+  }
+  dynamic "statement" {
+    for_each = var.scan == null ? [] : [1]
+    content {
+      sid       = "InvokeScanGate"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [local.scan_gate_function]
+    }
+  }
+  statement {
+    # Lambda developer guide: "To invoke a function, a CodePipeline pipeline needs permission to use
+    # the following API operations: ListFunctions, InvokeFunction". No resource-level permission.
+    sid       = "ListFunctionsForInvokeActions"
+    actions   = ["lambda:ListFunctions"]
+    resources = ["*"]
   }
   statement {
     sid       = "DeployWithCodeDeploy"
@@ -415,16 +550,18 @@ resource "aws_codepipeline" "service" {
     location = aws_s3_bucket.artifacts.bucket
   }
 
+  # "(none)" is not a legal release name: an execution berth did not start keeps these defaults,
+  # and the Release stage's first action recognises and refuses it.
   variable {
     name          = "BERTH_SERVICE"
-    default_value = var.service_name
-    description   = "Service being released (set by on-manifest)."
+    default_value = "(none)"
+    description   = "Service being released (set by on-manifest and berth rollback)."
   }
 
   variable {
     name          = "BERTH_RELEASE"
-    default_value = "manual"
-    description   = "Release name (set by on-manifest)."
+    default_value = "(none)"
+    description   = "Release name (set by on-manifest and berth rollback)."
   }
 
   variable {
@@ -451,31 +588,54 @@ resource "aws_codepipeline" "service" {
     }
   }
 
+  # One stage for migration and deployment: "Because each stage can process only one execution at a
+  # time, the stage is locked while in progress" (CodePipeline User Guide). With separate stages,
+  # release N+1 would migrate while release N still deploys.
   stage {
-    name = "Migrate"
+    name = "Release"
+
+    # The vulnerability gate, only with a scan policy: first, so nothing migrates or deploys before
+    # the images pass.
+    dynamic "action" {
+      for_each = var.scan == null ? [] : [1]
+      content {
+        name            = "Scan"
+        category        = "Invoke"
+        owner           = "AWS"
+        provider        = "Lambda"
+        version         = "1"
+        run_order       = 1
+        namespace       = "Scan"
+        input_artifacts = ["Release"]
+        configuration = {
+          FunctionName   = var.scan_gate_function_name
+          UserParameters = local.lambda_user_parameters
+        }
+      }
+    }
+
     action {
       name            = "Migrate"
       category        = "Invoke"
       owner           = "AWS"
       provider        = "Lambda"
       version         = "1"
+      run_order       = var.scan == null ? 1 : 2
       namespace       = "Migration"
       input_artifacts = ["Release"]
       configuration = {
         FunctionName   = var.migrate_function_name
-        UserParameters = "{\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
+        UserParameters = local.lambda_user_parameters
       }
     }
-  }
 
-  stage {
-    name = "Deploy"
     action {
       name            = "Deploy"
       category        = "Deploy"
       owner           = "AWS"
       provider        = "CodeDeployToECS"
       version         = "1"
+      run_order       = var.scan == null ? 2 : 3
       input_artifacts = ["Release"]
       configuration = {
         ApplicationName                = aws_codedeploy_app.service.name
@@ -490,4 +650,12 @@ resource "aws_codepipeline" "service" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.pipeline]
+
+  lifecycle {
+    precondition {
+      # CodePipeline pipeline names are at most 100 characters (API reference, pipelineName).
+      condition     = length(local.pipeline_name) <= 100
+      error_message = "The pipeline name <pipeline_name_prefix><service_name> must be at most 100 characters."
+    }
+  }
 }

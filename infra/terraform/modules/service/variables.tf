@@ -22,6 +22,26 @@ variable "migrate_function_name" {
   type        = string
 }
 
+variable "scan_gate_function_name" {
+  description = "Name of the platform's scan-gate function (module.platform.scan_gate_function_name)."
+  type        = string
+}
+
+variable "scan_gate_role_name" {
+  description = "Role of the platform's scan-gate (module.platform.scan_gate_role_name); with a scan policy, this module grants it ECR scan access to the service's repositories."
+  type        = string
+}
+
+variable "on_manifest_role_name" {
+  description = "Role of the platform's on-manifest (module.platform.on_manifest_role_name); this module grants it ecs:DescribeServices on the ECS service."
+  type        = string
+}
+
+variable "verify_function_name" {
+  description = "Name of the platform's verify function (module.platform.verify_function_name); CodeDeploy may invoke it and no other function."
+  type        = string
+}
+
 # ------------------------------------------------------------------ the service
 
 variable "service_name" {
@@ -80,6 +100,41 @@ variable "migration" {
     security_groups = list(string)
   })
   default = null
+
+  validation {
+    # CodePipeline fails a Lambda invoke action that has not succeeded after 24 hours; berth keeps
+    # an hour of margin to stop the task and report.
+    # A conditional, not ||: Terraform evaluates both sides of || (attribute of null fails).
+    condition     = var.migration == null ? true : var.migration.timeout_seconds >= 1 && var.migration.timeout_seconds <= 82800
+    error_message = "migration.timeout_seconds must be between 1 and 82800 (23 hours)."
+  }
+
+  validation {
+    # The migration runs as a Fargate task in private subnets: it cannot run without these.
+    condition = var.migration == null ? true : (
+      length(var.migration.command) > 0 && length(var.migration.subnets) > 0 && length(var.migration.security_groups) > 0 &&
+      alltrue([for v in concat(var.migration.command, var.migration.subnets, var.migration.security_groups) : v != ""])
+    )
+    error_message = "migration needs a command, subnets and security_groups (none of them empty)."
+  }
+}
+
+variable "scan" {
+  description = "Optional image vulnerability gate: finding severities that block a release (block), how long to wait for findings (wait_seconds, 60-3600) and findings never to block (ignore). null = no gate, no Scan action."
+  type = object({
+    block        = list(string)
+    wait_seconds = optional(number, 900)
+    ignore       = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition = var.scan == null ? true : (
+      length(var.scan.block) > 0 && alltrue([for b in var.scan.block : contains(["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"], b)]) &&
+      var.scan.wait_seconds >= 60 && var.scan.wait_seconds <= 3600
+    )
+    error_message = "scan.block must list severities (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED) and scan.wait_seconds be 60-3600."
+  }
 }
 
 variable "appspec_container" {
@@ -138,10 +193,57 @@ variable "termination_wait_minutes" {
   default     = 5
 }
 
+variable "traffic_reroute_wait_minutes" {
+  description = "0 = shift production traffic as soon as the replacement task set is ready and verified. More than 0 = hold it for promotion (berth promote); a deployment nobody promotes within this many minutes is stopped and rolled back (STOP_DEPLOYMENT)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.traffic_reroute_wait_minutes >= 0 && var.traffic_reroute_wait_minutes <= 2880
+    error_message = "traffic_reroute_wait_minutes must be between 0 and 2880."
+  }
+}
+
 variable "rollback_alarm_names" {
-  description = "CloudWatch alarm names that stop and roll back a deployment when they fire."
+  description = "Up to 5 of your own CloudWatch alarm names that stop and roll back a deployment when they fire (CodeDeploy takes at most 10 per deployment group; the target group alarms use 4)."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = length(var.rollback_alarm_names) <= 5
+    error_message = "At most 5 rollback_alarm_names: CodeDeploy takes 10 alarms per deployment group and the target group alarms use 4."
+  }
+}
+
+variable "target_group_alarms" {
+  description = "Optional: HTTPCode_Target_5XX_Count and UnHealthyHostCount alarms on BOTH target groups (CodeDeploy swaps which one is green at every deployment), wired into the deployment group. Needs the Application Load Balancer ARN and both target group ARNs. null = none."
+  type = object({
+    load_balancer_arn        = string
+    blue_target_group_arn    = string
+    green_target_group_arn   = string
+    target_5xx_threshold     = optional(number, 5)
+    unhealthy_host_threshold = optional(number, 1)
+    period_seconds           = optional(number, 60)
+    evaluation_periods       = optional(number, 2)
+  })
+  default = null
+}
+
+variable "verify" {
+  description = "Optional verification through the test listener before production traffic moves: base_url of the test listener, paths that must answer expected_status. null = no verify section."
+  type = object({
+    base_url         = string
+    paths            = optional(list(string), ["/"])
+    expected_status  = optional(number, 200)
+    attempts         = optional(number, 3)
+    interval_seconds = optional(number, 10)
+  })
+  default = null
+
+  validation {
+    condition     = var.verify == null ? true : can(regex("^https?://[^\\s\"\\\\]+$", var.verify.base_url)) && length(var.verify.paths) > 0 && alltrue([for p in var.verify.paths : startswith(p, "/")])
+    error_message = "verify.base_url must be an http(s) URL and every path must start with \"/\"."
+  }
 }
 
 variable "artifact_retention_days" {
