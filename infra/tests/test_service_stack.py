@@ -368,7 +368,7 @@ def test_migrate_action_passes_the_release_and_rollback_variables():
     action = _action("Migrate")
     assert action["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
     assert action["Configuration"]["UserParameters"] == (
-        '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
+        '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}","execution":"#{codepipeline.PipelineExecutionId}"}'
     )
     assert action["Configuration"]["FunctionName"] == {
         "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-MigrateFunctionName"}

@@ -297,7 +297,7 @@ def test_pipeline_matches_the_handoff_contract():
     assert scan_action["action"]["for_each"] == "${var.scan == null ? [] : [1]}"
     user_parameters = tf_blocks(files, "locals")["lambda_user_parameters"]
     assert actions["Migrate"]["configuration"]["UserParameters"] == "${local.lambda_user_parameters}"
-    assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}"}'
+    assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}","execution":"#{codepipeline.PipelineExecutionId}"}'
     assert actions["Deploy"]["provider"] == "CodeDeployToECS"
     assert not any(k.startswith("Image") for k in actions["Deploy"]["configuration"])
     # The Deploy action reads the deployment group's name from the resource: Terraform creates the

@@ -70,7 +70,6 @@ impl Reports {
     fn last(&self) -> Value {
         self.0.last().map(|(_, body)| body).unwrap_or(Value::Null)
     }
-
 }
 
 /// A released artifact (through on-manifest) and a migrator whose CodePipeline is mocked.

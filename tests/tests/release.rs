@@ -630,3 +630,26 @@ async fn a_crashed_delivery_is_resumed_with_its_artifact_and_a_live_one_is_left_
         orphan.as_str()
     );
 }
+
+/// The service stacks configure the Release stage's Lambda actions with exactly the
+/// UserParameters `migrate` parses (release, rollback, execution).
+#[test]
+fn the_stacks_pass_the_user_parameters_migrate_reads() {
+    let root = workspace_root();
+    let cloudformation =
+        std::fs::read_to_string(root.join("infra/cloudformation/service.yaml")).unwrap();
+    assert!(
+        cloudformation.contains(&format!(
+            "UserParameters: '{}'",
+            berth::migrate::USER_PARAMETERS
+        )),
+        "service.yaml"
+    );
+    let terraform =
+        std::fs::read_to_string(root.join("infra/terraform/modules/service/main.tf")).unwrap();
+    let escaped = berth::migrate::USER_PARAMETERS.replace('"', "\\\"");
+    assert!(
+        terraform.contains(&format!("\"{escaped}\"")),
+        "modules/service/main.tf"
+    );
+}

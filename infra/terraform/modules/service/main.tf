@@ -36,7 +36,7 @@ locals {
   deployment_alarms   = concat([for k, a in aws_cloudwatch_metric_alarm.target_group : a.alarm_name], var.rollback_alarm_names)
 
   # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
-  lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\"}"
+  lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\",\"execution\":\"#{codepipeline.PipelineExecutionId}\"}"
 
   # The artifact bucket's name prefix (bucket_prefix adds 26 characters, so at most 37): service
   # names may hold uppercase letters, "_" and ".", which S3 bucket names may not ("Bucket names can
