@@ -4,6 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::Context as LambdaContext;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::images::Home;
 
@@ -41,6 +43,17 @@ impl Invocation {
     }
 }
 
+/// The payload as the function's event type, or why it is not one. A payload of another type
+/// (S3's `s3:TestEvent` when a notification is configured, an event from a misrouted rule) is not
+/// a fault: retrying cannot change it, so it is logged once and acknowledged.
+pub fn event_of<T: DeserializeOwned>(payload: Value, kind: &str) -> Result<T, String> {
+    serde_json::from_value(payload).map_err(|e| {
+        let reason = format!("the payload is not {kind}: {e}");
+        tracing::warn!(%reason, "event ignored");
+        reason
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +74,22 @@ mod tests {
         let bare = Invocation::new("", 1_000);
         assert_eq!(bare.home("eu-west-1").region, "eu-west-1");
         assert_eq!(bare.deadline, UNIX_EPOCH + Duration::from_secs(1));
+    }
+
+    /// S3 sends this when a notification is configured (S3 user guide, "Event message
+    /// structure": "When you configure an event notification on a bucket, Amazon S3 sends the
+    /// following test message").
+    #[test]
+    fn an_s3_test_event_is_not_an_s3_event() {
+        let test_event = serde_json::json!({"Service": "Amazon S3", "Event": "s3:TestEvent",
+            "Time": "2014-10-13T15:57:02.089Z", "Bucket": "bucketname",
+            "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"});
+        let why =
+            event_of::<aws_lambda_events::event::s3::S3Event>(test_event, "an S3 notification")
+                .unwrap_err();
+        assert!(
+            why.contains("not an S3 notification") && why.contains("Records"),
+            "{why}"
+        );
     }
 }

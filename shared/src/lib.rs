@@ -3,7 +3,8 @@
 //! The map, from the inside out:
 //!
 //! - **Pure cores** (no I/O, table-tested): [`keys`] (bucket layout, S3 key decoding),
-//!   [`manifest`] (strict validation, every problem at once), [`registry`] (entry parsing),
+//!   [`json`] (strict parsing: duplicate keys named), [`manifest`] (strict validation, every
+//!   problem at once), [`registry`] (entry parsing),
 //!   [`images`] (image references), [`plan`] (which image each container runs), [`render`]
 //!   (the artifact files), [`claim`] (the release claim rules), [`migration`] (what a task's
 //!   state means), [`history`] (execution states, last known good), [`push`] (which pushes
@@ -24,6 +25,7 @@ pub mod error;
 pub mod history;
 pub mod images;
 pub mod invocation;
+pub mod json;
 pub mod keys;
 pub mod manifest;
 pub mod migrate;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::aws::Clients;
 use crate::error::Result;
 use crate::images::Home;
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, event_of};
 use crate::keys;
 use crate::push::{self, EcrImageAction};
 use crate::registry::Registry;
@@ -68,9 +68,14 @@ impl Context {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Output> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Output> {
         let inv = Invocation::from_context(&event.context);
-        self.on_event(event.payload, &inv).await
+        match event_of::<EventBridgeEvent<Value>>(event.payload, "an EventBridge event") {
+            Ok(e) => self.on_event(e, &inv).await,
+            Err(reason) => Ok(Output {
+                results: vec![Outcome::Ignored { reason }],
+            }),
+        }
     }
 
     pub async fn on_event(
@@ -88,13 +93,21 @@ impl Context {
             Ok(d) => d,
             Err(e) => return Ok(ignored(format!("unreadable ECR event detail: {e}"))),
         };
-        // The pushed repository lives in the event's account and region.
+        // EventBridge's `account` and `region` name where the event originated: a push in
+        // another account or region is to a same-named repository that is not berth's, and
+        // writing its manifest would squat the release name of the real push.
         let mut home = inv.home(&self.region);
-        if let Some(account) = event.account.filter(|a| !a.is_empty()) {
-            home.account_id = account;
+        if home.account_id.is_empty() {
+            // Only a function ARN without an account (not Lambda's) leaves it unknown.
+            home.account_id = event.account.clone().unwrap_or_default();
         }
-        if let Some(region) = event.region.filter(|r| !r.is_empty()) {
-            home.region = region;
+        let account = event.account.as_deref().unwrap_or(&home.account_id);
+        let region = event.region.as_deref().unwrap_or(&home.region);
+        if account != home.account_id || region != home.region {
+            return Ok(ignored(format!(
+                "push of {} in account {account} region {region}, not berth's own ({} {})",
+                detail.repository_name, home.account_id, home.region
+            )));
         }
         let results = self.on_push(&home, &detail).await?;
         Ok(Output { results })

@@ -76,25 +76,38 @@ impl Service {
         value: &str,
         home: &Home,
     ) -> Result<Self, Vec<String>> {
-        let config: ServiceConfig = serde_json::from_str(value)
+        let strict = crate::json::parse(value.as_bytes())
             .map_err(|e| vec![format!("registry parameter {parameter}: {e}")])?;
+        let duplicates: Vec<String> = strict
+            .duplicates
+            .iter()
+            .map(|path| format!("registry parameter {parameter}: {path}: duplicate key"))
+            .collect();
+        let config: ServiceConfig = match serde_json::from_value(strict.value) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut all = duplicates;
+                all.push(format!("registry parameter {parameter}: {e}"));
+                return Err(all);
+            }
+        };
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut err = |field: &str, msg: String| problems.push((field.to_owned(), msg));
         check_names(&config, expected_service, &mut err);
         let repositories = check_containers(&config, home, &mut err);
         let tag_pattern = check_push_trigger(&config, &mut err);
         check_migration(&config, &mut err);
-        if problems.is_empty() {
+        if problems.is_empty() && duplicates.is_empty() {
             Ok(Self {
                 config,
                 repositories,
                 tag_pattern,
             })
         } else {
-            Err(problems
+            let described = problems
                 .into_iter()
-                .map(|(field, msg)| format!("registry parameter {parameter}: {field}: {msg}"))
-                .collect())
+                .map(|(field, msg)| format!("registry parameter {parameter}: {field}: {msg}"));
+            Err(duplicates.into_iter().chain(described).collect())
         }
     }
 
@@ -186,6 +199,8 @@ fn check_migration(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) {
     }
     if m.command.is_empty() {
         err("migration.command", "must not be empty".into());
+    } else if let Err(why) = crate::migration::check_overrides(&m.container, &m.command) {
+        err("migration.command", why);
     }
     if !(1..=MAX_MIGRATION_TIMEOUT_SECONDS).contains(&m.timeout_seconds) {
         err(
@@ -369,6 +384,28 @@ pub(crate) mod tests {
                 "{field}: {errors:?}"
             );
         }
+    }
+
+    #[test]
+    fn duplicate_keys_in_an_entry_are_refused_by_path() {
+        let dup = WEB.replacen(
+            r#""pipeline": "berth-web","#,
+            r#""pipeline": "berth-web", "pipeline": "other","#,
+            1,
+        );
+        let dup = dup.replacen(
+            r#""app": "web/app","#,
+            r#""app": "web/app", "app": "evil/app","#,
+            1,
+        );
+        let errors = Service::parse("/p/web", Some("web"), &dup, &home()).unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "registry parameter /p/web: pipeline: duplicate key",
+                "registry parameter /p/web: containers.app: duplicate key"
+            ]
+        );
     }
 
     #[test]

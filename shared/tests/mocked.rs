@@ -120,6 +120,28 @@ async fn ecr_failures_are_per_image_answers_not_faults() {
             .contains("does not exist")
     );
 
+    // A repository berth's role may not read (another region's, say) is the release's problem,
+    // named, not a fault Lambda would retry until the event lands in the failed-events queue.
+    let denied = mock!(aws_sdk_ecr::Client::batch_get_image).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            StatusCode::try_from(400).unwrap(),
+            SdkBody::from(
+                r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecr:BatchGetImage"}"#,
+            ),
+        )
+    });
+    let ecr = mock_client!(aws_sdk_ecr, [&denied]);
+    let resolved = images::resolve(|_| ecr.clone(), [v1.clone()])
+        .await
+        .expect("a refusal is an answer");
+    let why = resolved[&v1].clone().unwrap_err();
+    assert!(
+        why.contains(
+            "may not read repository 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app"
+        ),
+        "{why}"
+    );
+
     let broken = mock!(aws_sdk_ecr::Client::batch_get_image).then_http_response(|| {
         aws_smithy_runtime_api::http::Response::new(
             StatusCode::try_from(500).unwrap(),

@@ -321,3 +321,34 @@ async fn pipeline_state_changes_update_the_record_and_notify_slack() {
     let again = env.get_json("releases/web/v4.0.0.json").await.unwrap();
     assert_eq!(again, record, "nothing changed");
 }
+
+/// A payload that is not the function's event type is logged once and acknowledged: Lambda
+/// would otherwise retry it twice, count it as an error and send it to the failed-events queue.
+#[tokio::test(flavor = "current_thread")]
+async fn payloads_of_another_type_are_acknowledged_not_errors() {
+    let env = Env::start().await;
+    let vars = moto_env(&env.moto.endpoint);
+    // S3 sends this when a notification is configured.
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent",
+        "Time": "2014-10-13T15:57:02.089Z", "Bucket": BUCKET, "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"});
+    let misrouted = s3_event_json("manifests/web/v1.json", "v");
+    let cases = [
+        ("on-manifest", test_event.clone()),
+        ("on-image-push", misrouted.clone()),
+        ("on-pipeline-event", json!({"hello": "world"})),
+        ("migrate", test_event),
+    ];
+    for (name, payload) in cases {
+        let mut f = Function::spawn(name, &vars).await;
+        let out = f.invoke(&payload).await;
+        let Outcome::Response(answer) = out else {
+            panic!("{name}: {out:?}")
+        };
+        let text = answer.to_string();
+        assert!(
+            text.contains("ignored") && text.contains("the payload is not"),
+            "{name}: {text}"
+        );
+    }
+}

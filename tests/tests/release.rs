@@ -653,3 +653,36 @@ fn the_stacks_pass_the_user_parameters_migrate_reads() {
         "modules/service/main.tf"
     );
 }
+
+/// A push of the same repository name in another account or region is not berth's: it is
+/// ignored and writes nothing, so the real push of that tag in berth's account still releases.
+#[tokio::test(flavor = "current_thread")]
+async fn a_push_from_another_account_or_region_writes_nothing() {
+    let mut env = Env::start().await;
+    let releaser = env.on_manifest();
+    let digest = env.push_image("web/app", "v7.9.3").await;
+    for (field, value) in [("account", "999999999999"), ("region", "us-west-2")] {
+        let mut foreign = ecr_event_json("PUSH", "SUCCESS", "web/app", "v7.9.3", &digest);
+        foreign[field] = json!(value);
+        let out = push(&env, &releaser, serde_json::from_value(foreign).unwrap()).await;
+        assert_eq!(out["results"][0]["outcome"], "ignored", "{field}: {out}");
+        assert!(
+            out["results"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not berth's own"),
+            "{out}"
+        );
+    }
+    assert!(
+        env.versions("manifests/web/v7.9.3.json").await.is_empty(),
+        "nothing written"
+    );
+    let out = push(
+        &env,
+        &releaser,
+        ecr_event("PUSH", "SUCCESS", "web/app", "v7.9.3", &digest),
+    )
+    .await;
+    assert_eq!(out["results"][0]["outcome"], "written", "{out}");
+}

@@ -85,6 +85,17 @@ async fn lookup_repository(
             let msg = format!("repository {repo} does not exist");
             return Ok(wanted.iter().map(|_| Err(msg.clone())).collect());
         }
+        // berth's role may not read this repository (another region's, say): the release
+        // names a repository it cannot use, which no retry cures.
+        Err(SdkError::ServiceError(e))
+            if e.err().meta().code() == Some("AccessDeniedException") =>
+        {
+            let msg = format!(
+                "berth's role may not read repository {repo} ({}); grant it ecr:BatchGetImage there or use another repository",
+                e.err().meta().message().unwrap_or("AccessDeniedException")
+            );
+            return Ok(wanted.iter().map(|_| Err(msg.clone())).collect());
+        }
         Err(e) => return Err(Error::sdk(format!("ecr:BatchGetImage on {repo}"))(e)),
     };
     Ok(wanted.iter().map(|r| answer(&out, repo, r)).collect())

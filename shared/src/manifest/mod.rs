@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::images::ImageRef;
+use crate::json::Strict;
 use crate::keys::{MAX_MANIFEST_BYTES, ManifestKey};
 use crate::registry::{MigrationDefaults, Service};
 
@@ -156,8 +157,7 @@ pub fn validate(
     key: &ManifestKey,
     service: Option<&Service>,
 ) -> Result<ValidManifest, Vec<Problem>> {
-    let doc = document(bytes).map_err(|p| vec![p])?;
-    let mut problems = Vec::new();
+    let (doc, mut problems) = document(bytes).map_err(|p| vec![p])?;
     fields::unknown_fields(&doc, &mut problems);
     fields::schema(&doc, &mut problems);
     let service_name = fields::service(&doc, key, &mut problems);
@@ -165,20 +165,29 @@ pub fn validate(
     let images = fields::images(doc.get("images"), service, &mut problems);
     let migration = fields::migration(doc.get("migration"), service, &mut problems);
     let rollback_of = fields::rollback_of(&doc, &mut problems);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(ValidManifest {
+    let valid = ValidManifest {
         service: service_name.unwrap_or_default(),
         release: release.unwrap_or_default(),
         images,
         migration,
         rollback_of,
-    })
+    };
+    // RunTask refuses overrides over 8192 characters: say so now, not when the task starts.
+    if let Some(plan) = service.and_then(|s| valid.migration_plan(s))
+        && let Err(why) = crate::migration::check_overrides(&plan.container, &plan.command)
+    {
+        problems.push(Problem::new("migration.command", why));
+    }
+    if problems.is_empty() {
+        Ok(valid)
+    } else {
+        Err(problems)
+    }
 }
 
-/// The manifest as a JSON object, or the one problem that makes it unreadable as a whole.
-fn document(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, Problem> {
+/// The manifest as a JSON object with a problem for every duplicated key, or the one problem
+/// that makes it unreadable as a whole.
+fn document(bytes: &[u8]) -> Result<(serde_json::Map<String, Value>, Vec<Problem>), Problem> {
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(Problem::new(
             "manifest",
@@ -188,8 +197,17 @@ fn document(bytes: &[u8]) -> Result<serde_json::Map<String, Value>, Problem> {
             ),
         ));
     }
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(doc)) => Ok(doc),
+    match crate::json::parse(bytes) {
+        Ok(Strict {
+            value: Value::Object(doc),
+            duplicates,
+        }) => {
+            let problems = duplicates
+                .into_iter()
+                .map(|path| Problem::new(path, "duplicate key"))
+                .collect();
+            Ok((doc, problems))
+        }
         Ok(_) => Err(Problem::new("manifest", "must be a JSON object")),
         Err(e) => Err(Problem::new("manifest", format!("not valid JSON: {e}"))),
     }

@@ -337,3 +337,50 @@ fn manifest_document_round_trips() {
     let m: Manifest = serde_json::from_value(doc).unwrap();
     assert_eq!(m.migration, Some(None));
 }
+
+/// `{"images":{"app":"…:latest"},"images":{"app":"…:3f9c2e1"}}` would release 3f9c2e1 while a
+/// reviewer reads `latest`: every duplicated key is a problem naming its path, listed with the
+/// others.
+#[test]
+fn duplicate_keys_anywhere_are_problems_naming_their_path() {
+    let text = format!(
+        r#"{{"schema":"berth/v1","service":"web","release":"v1.4.2","release":"v1.4.2",
+            "images":{{"app":"{APP}:latest"}},
+            "images":{{"app":"{APP}:3f9c2e1","app":"{APP}:v1","nginx":"{NGINX}@{DIGEST}"}},
+            "migration":{{"command":["a"],"command":["b"]}},"extra":1}}"#
+    );
+    let problems = validate(text.as_bytes(), &key(), Some(&web())).unwrap_err();
+    let named: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    for want in [
+        "release: duplicate key",
+        "images.app: duplicate key",
+        "images: duplicate key",
+        "migration.command: duplicate key",
+        "extra: unknown field",
+    ] {
+        assert!(named.iter().any(|n| n == want), "{want} not in {named:?}");
+    }
+}
+
+/// "A total of 8192 characters are allowed for overrides. This limit includes the JSON
+/// formatting characters of the override structure." (RunTask): a longer command is refused
+/// when the manifest is validated, not when the task would start.
+#[test]
+fn a_migration_override_over_runtasks_limit_is_refused() {
+    let at_limit = |n: usize| {
+        let mut doc = good();
+        doc["migration"]["command"] = json!(["x".repeat(n)]);
+        check(&doc)
+    };
+    let base = crate::migration::overrides_chars("app", &["".to_owned()]);
+    assert!(at_limit(8192 - base).is_ok());
+    let problems = at_limit(8193 - base).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].field, "migration.command");
+    assert!(
+        problems[0]
+            .message
+            .contains("8193 characters; ECS allows 8192"),
+        "{problems:?}"
+    );
+}

@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
+use crate::invocation::event_of;
 use crate::migration::Continuation;
 use crate::record::{MigrationRecord, ReleaseRecord};
 use crate::records::{Change, Records};
@@ -71,9 +72,19 @@ pub enum JobResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Output {
-    Continue { task_arn: Option<String> },
-    Success { variables: BTreeMap<String, String> },
-    Failure { message: String },
+    Continue {
+        task_arn: Option<String>,
+    },
+    Success {
+        variables: BTreeMap<String, String>,
+    },
+    Failure {
+        message: String,
+    },
+    /// Not a CodePipeline job: nothing to report to.
+    Ignored {
+        reason: String,
+    },
 }
 
 /// Why a step ends before its natural end.
@@ -117,8 +128,24 @@ impl Context {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<CodePipelineJobEvent>) -> Result<Output> {
-        self.on_job(event.payload).await
+    pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
+        let job_id = event.payload["CodePipeline.job"]["id"]
+            .as_str()
+            .map(str::to_owned);
+        match event_of::<CodePipelineJobEvent>(event.payload, "a CodePipeline job") {
+            Ok(job) => self.on_job(job).await,
+            // A job event berth cannot read, but whose job it can name: fail that job with the
+            // reason rather than leave the action waiting for its 20-minute timeout.
+            Err(reason) => match job_id.filter(|id| !id.is_empty()) {
+                Some(id) => {
+                    let result =
+                        failure(format!("berth migrate cannot read its job: {reason}"), None);
+                    self.report(&id, &result).await?;
+                    Ok(Output::Failure { message: reason })
+                }
+                None => Ok(Output::Ignored { reason }),
+            },
+        }
     }
 
     /// Handles one invocation; `Ok` means a job result was reported.

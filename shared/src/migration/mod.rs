@@ -20,6 +20,31 @@ pub const MAX_TOKEN_CHARS: usize = 2048;
 /// couple of seconds of wait time and increasing gradually up to five minutes of wait time."
 pub const EVENTUAL_CONSISTENCY_GRACE_SECONDS: u64 = 300;
 
+/// RunTask's limit on its `overrides`: "A total of 8192 characters are allowed for overrides.
+/// This limit includes the JSON formatting characters of the override structure." (ECS API
+/// reference, RunTask).
+pub const MAX_OVERRIDES_CHARS: usize = 8192;
+
+/// The characters of the `overrides` berth sends to RunTask for `command` on `container`:
+/// `{"containerOverrides":[{"name":…,"command":[…]}]}`.
+pub fn overrides_chars(container: &str, command: &[String]) -> usize {
+    serde_json::json!({"containerOverrides": [{"name": container, "command": command}]})
+        .to_string()
+        .chars()
+        .count()
+}
+
+/// Why RunTask would refuse this command as an override, if it would.
+pub fn check_overrides(container: &str, command: &[String]) -> Result<(), String> {
+    let n = overrides_chars(container, command);
+    if n > MAX_OVERRIDES_CHARS {
+        return Err(format!(
+            "makes a RunTask override of {n} characters; ECS allows {MAX_OVERRIDES_CHARS} (put a long command in a script in the image)"
+        ));
+    }
+    Ok(())
+}
+
 /// What berth carries from one invocation to the next while the migration task runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {

@@ -18,11 +18,12 @@ use std::time::SystemTime;
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
+use serde_json::Value;
 use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, event_of};
 use crate::records::Records;
 use crate::registry::Registry;
 use crate::settings::Settings;
@@ -92,9 +93,14 @@ impl Context {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<S3Event>) -> Result<Output> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Output> {
         let inv = Invocation::from_context(&event.context);
-        self.on_event(event.payload, &inv).await
+        match event_of::<S3Event>(event.payload, "an S3 notification") {
+            Ok(notification) => self.on_event(notification, &inv).await,
+            Err(reason) => Ok(Output {
+                results: vec![Outcome::Ignored { reason }],
+            }),
+        }
     }
 
     /// Every manifest upload in an S3 notification. `Err` (the first fault) only when an

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::history::{self, Applied, PipelineStateChange};
+use crate::invocation::event_of;
 use crate::keys::is_valid_name;
 use crate::notify::{self, Notifier};
 use crate::pipeline::{VAR_RELEASE, VAR_ROLLBACK, VAR_SERVICE};
@@ -78,8 +79,11 @@ impl Context {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<EventBridgeEvent<Value>>) -> Result<Output> {
-        self.on_event(event.payload, SystemTime::now()).await
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Output> {
+        match event_of::<EventBridgeEvent<Value>>(event.payload, "an EventBridge event") {
+            Ok(e) => self.on_event(e, SystemTime::now()).await,
+            Err(reason) => Ok(Output::Ignored { reason }),
+        }
     }
 
     pub async fn on_event(
