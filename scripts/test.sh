@@ -12,6 +12,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+# The infra checks feed the registry entries the stacks write to the compiled CLI's parser.
+export BERTH_CLI="$PWD/${CARGO_TARGET_DIR:-target}/debug/berth"
 if [ -x scripts/check-infra.sh ] && [ "${BERTH_SKIP_INFRA:-}" != 1 ]; then
   scripts/check-infra.sh
 fi

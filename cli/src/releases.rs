@@ -11,6 +11,12 @@ use crate::exit::Outcome;
 #[derive(Debug, clap::Args)]
 pub struct ReleasesArgs {
     service: String,
+    /// How many of the newest releases to show.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    limit: i32,
+    /// Show the whole history (reads every record).
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
@@ -18,8 +24,17 @@ pub struct ReleasesArgs {
 pub async fn run(args: ReleasesArgs) -> Outcome {
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
-    let records = Releases::new(clients.codepipeline.clone(), bucket)
-        .list(&args.service)
+    let releases = Releases::new(clients.codepipeline.clone(), bucket);
+    indexed(&releases, &args.service).await?;
+    let (mut records, more) = if args.all {
+        (releases.list(&args.service).await?, false)
+    } else {
+        let page = releases.page(&args.service, args.limit, None).await?;
+        (page.records, page.next.is_some())
+    };
+    // Executions whose final state change never arrived are asked about directly.
+    releases
+        .reconcile(&mut records, std::time::SystemTime::now())
         .await?;
     if args.output == Output::Json {
         return print_json(&records.iter().map(row).collect::<Vec<_>>());
@@ -34,6 +49,21 @@ pub async fn run(args: ReleasesArgs) -> Outcome {
     );
     for r in &records {
         print_row(r);
+    }
+    if more {
+        eprintln!(
+            "(the {} newest shown; --limit N for more, --all for the whole history)",
+            records.len()
+        );
+    }
+    Ok(())
+}
+
+/// Indexes the service's records written before the release index existed, once, and says so.
+pub async fn indexed(releases: &Releases, service: &str) -> Result<(), crate::exit::Failure> {
+    let n = releases.ensure_indexed(service).await?;
+    if n > 0 {
+        eprintln!("indexed {n} earlier release record(s) of {service} (once)");
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub async fn run(args: RollbackArgs) -> Outcome {
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let releases = Releases::new(clients.codepipeline.clone(), bucket);
+    crate::releases::indexed(&releases, &args.service).await?;
     let r = match releases
         .rollback(&args.service, args.to.as_deref(), SystemTime::now())
         .await?

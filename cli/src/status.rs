@@ -20,10 +20,12 @@ pub async fn run(args: StatusArgs) -> Outcome {
     let service = &args.service;
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
-    let records = Releases::new(clients.codepipeline.clone(), bucket)
-        .list(service)
+    let releases = Releases::new(clients.codepipeline.clone(), bucket);
+    crate::releases::indexed(&releases, service).await?;
+    let (newest, running) = releases
+        .newest_and_current(service, std::time::SystemTime::now())
         .await?;
-    let Some(latest) = records.first() else {
+    let Some(latest) = newest.as_ref() else {
         return Err(Failure::refused(format!("no releases of {service}")));
     };
     let pipeline = latest.pipeline.as_str();
@@ -37,13 +39,14 @@ pub async fn run(args: StatusArgs) -> Outcome {
         .map_err(berth::Error::sdk(format!(
             "codepipeline:ListPipelineExecutions {pipeline}"
         )))?;
-    let current = executions.pipeline_execution_summaries().first().map(|c| {
+    let execution = executions.pipeline_execution_summaries().first().map(|c| {
         json!({"id": c.pipeline_execution_id(), "status": c.status().map(|s| s.as_str().to_owned())})
     });
     let (stages, deployment) = stages(&clients, pipeline).await;
     let doc = json!({
         "service": service, "pipeline": pipeline, "latest_release": row(latest),
-        "current_execution": current, "stages": stages, "codedeploy_deployment_id": deployment,
+        "running_release": running.as_ref().map(|r| r.release.clone()),
+        "current_execution": execution, "stages": stages, "codedeploy_deployment_id": deployment,
     });
     if args.output == Output::Json {
         return print_json(&doc);

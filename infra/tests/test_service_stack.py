@@ -598,3 +598,35 @@ def test_on_manifest_may_describe_this_ecs_service(platform_stack):
             "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web",
         }
     ]
+
+
+def _berth_cli():
+    """The compiled `berth` command (make test builds it first)."""
+    import os
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    cli = pathlib.Path(os.environ.get("BERTH_CLI", root / "target" / "debug" / "berth"))
+    if not cli.exists():
+        pytest.skip(f"{cli} is not built (make test builds it before these checks)")
+    return cli
+
+
+def test_the_functions_accept_every_entry_the_stack_writes(platform_stack, tmp_path):
+    """The functions refuse unknown fields and check every section: each entry the stack can
+    write must pass `berth validate --registry`, which runs the functions' own parser."""
+    import subprocess
+
+    cli = _berth_cli()
+    session, _, _ = platform_stack
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"schema": "berth/v1", "service": "web", "release": "v1",
+        "images": {"app": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web/app:v1"}}))
+    for i, extra in enumerate(({}, VERIFY, SCAN, {**VERIFY, **SCAN})):
+        name = f"web{i}"
+        stack, _ = deploy_service(session, f"berth-{name}", {**WEB, **extra, "ServiceName": name})
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+        entry = tmp_path / "entry.json"
+        entry.write_text(json.dumps(registry_entry(session, name)))
+        done = subprocess.run([cli, "validate", manifest, "--registry", entry], capture_output=True, text=True)
+        assert done.returncode == 0, f"{extra}: {done.stdout}{done.stderr}"

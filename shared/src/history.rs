@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::index::{List, millis};
 use crate::record::{Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, instant};
 
 /// `detail` of the EventBridge "CodePipeline Pipeline Execution State Change" event.
@@ -96,6 +97,48 @@ pub fn apply(
         }),
     }
     Applied::Redeployment
+}
+
+/// The index entries a successful execution `execution_id` of this release calls for: the
+/// release's own success lists it as succeeded (by its claim time) and as deployed (by the
+/// execution's start); a rollback to it lists it as deployed again.
+pub fn index_entries(r: &ReleaseRecord, execution_id: &str) -> Vec<(List, u64)> {
+    let own = r.pipeline_execution_id.as_deref() == Some(execution_id);
+    if own && r.status == ReleaseStatus::Succeeded {
+        let created = millis(&r.created_at);
+        let started = r
+            .pipeline_started_at
+            .as_deref()
+            .and_then(millis)
+            .or(created);
+        return created
+            .map(|c| (List::Succeeded, c))
+            .into_iter()
+            .chain(started.map(|s| (List::Deployed, s)))
+            .collect();
+    }
+    r.redeployments
+        .iter()
+        .filter(|d| d.pipeline_execution_id == execution_id)
+        .filter(|d| d.status == Some(ReleaseStatus::Succeeded))
+        .filter_map(|d| millis(&d.started_at))
+        .map(|at| (List::Deployed, at))
+        .collect()
+}
+
+/// Every index entry a record calls for (indexing records written before the index existed).
+pub fn all_index_entries(r: &ReleaseRecord) -> Vec<(List, u64)> {
+    let mut entries: Vec<(List, u64)> = millis(&r.created_at)
+        .map(|c| (List::Releases, c))
+        .into_iter()
+        .collect();
+    if let Some(own) = &r.pipeline_execution_id {
+        entries.extend(index_entries(r, own));
+    }
+    for d in &r.redeployments {
+        entries.extend(index_entries(r, &d.pipeline_execution_id));
+    }
+    entries
 }
 
 /// When the release's own execution (or the given redeployment) started, in epoch seconds.
@@ -287,6 +330,51 @@ mod tests {
         assert_eq!(r.redeployments[0].finished_at.as_deref(), Some(later));
         assert_eq!(r.status, Succeeded, "the release's own status is untouched");
         assert_eq!(started_epoch(&r, "r1"), Some(1_767_571_200));
+    }
+
+    #[test]
+    fn successes_are_indexed_by_claim_and_by_execution_start() {
+        let mut r = rec("v1", "2026-01-01T00:00:00Z", Succeeded);
+        r.created_at = "2025-12-31T23:59:59Z".into();
+        r.redeployments.push(Redeployment {
+            pipeline_execution_id: "r1".into(),
+            started_at: "2026-01-05T00:00:00Z".into(),
+            status: Some(Succeeded),
+            finished_at: None,
+            migration: None,
+        });
+        r.redeployments.push(Redeployment {
+            pipeline_execution_id: "r2".into(),
+            started_at: "2026-01-06T00:00:00Z".into(),
+            status: Some(Failed),
+            finished_at: None,
+            migration: None,
+        });
+        let created = 1_767_225_599_000;
+        assert_eq!(
+            index_entries(&r, "e-v1"),
+            [
+                (List::Succeeded, created),
+                (List::Deployed, 1_767_225_600_000)
+            ]
+        );
+        assert_eq!(
+            index_entries(&r, "r1"),
+            [(List::Deployed, 1_767_571_200_000)]
+        );
+        assert!(
+            index_entries(&r, "r2").is_empty(),
+            "a failed rollback deploys nothing"
+        );
+        assert_eq!(all_index_entries(&r).len(), 4);
+        r.status = Failed;
+        assert_eq!(
+            all_index_entries(&r),
+            [
+                (List::Releases, created),
+                (List::Deployed, 1_767_571_200_000)
+            ]
+        );
     }
 
     /// Pipeline events arrive late and more than once.

@@ -10,7 +10,8 @@
 //!   state means), [`history`] (execution states, last known good), [`push`] (which pushes
 //!   release what), [`record`] (the release record), [`retry`] (named retry policies).
 //! - **AWS adapters** (thin, over the SDK): [`aws`] (clients), [`store`] (S3 reads and
-//!   conditional writes), [`records`] (the release-record update loop), [`taskdef`] (the
+//!   conditional writes), [`records`] (the release-record update loop), [`index`] (the
+//!   release index: history newest first in bounded requests), [`taskdef`] (the
 //!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
 //!   digests), [`registry::Registry`] (SSM), [`notify`] (Slack).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
@@ -24,6 +25,7 @@ pub mod claim;
 pub mod error;
 pub mod history;
 pub mod images;
+pub mod index;
 pub mod invocation;
 pub mod json;
 pub mod keys;

@@ -68,6 +68,42 @@ pub async fn start(client: &aws_sdk_codepipeline::Client, exec: &Execution<'_>) 
     })
 }
 
+/// How many recent executions a resumed release looks through for the one its crashed
+/// predecessor started.
+const RESUME_LOOKBACK: i32 = 20;
+
+/// The execution of `pipeline` already running (or run) on artifact version
+/// `artifact_version_id`, among its recent executions. A release resumed after a crash looks
+/// here before starting one: StartPipelineExecution's `clientRequestToken` is documented only as
+/// "The system-generated unique ID used to identify a unique execution request", not as a
+/// promise that a repeat starts nothing, so berth does not rely on it alone. For an S3 source,
+/// an execution's source revision id is the object version id.
+pub async fn find_execution(
+    client: &aws_sdk_codepipeline::Client,
+    pipeline: &str,
+    artifact_version_id: &str,
+) -> Result<Option<String>> {
+    let out = client
+        .list_pipeline_executions()
+        .pipeline_name(pipeline)
+        .max_results(RESUME_LOOKBACK)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "codepipeline:ListPipelineExecutions {pipeline}"
+        )))?;
+    Ok(out
+        .pipeline_execution_summaries()
+        .iter()
+        .find(|e| {
+            e.source_revisions().iter().any(|r| {
+                r.action_name() == SOURCE_ACTION && r.revision_id() == Some(artifact_version_id)
+            })
+        })
+        .and_then(|e| e.pipeline_execution_id())
+        .map(str::to_owned))
+}
+
 /// A request token from the parts that identify a request: hex SHA-256, within CodePipeline's
 /// `[a-zA-Z0-9-]{1,128}`.
 pub fn request_token(parts: &[&str]) -> String {

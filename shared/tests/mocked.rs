@@ -197,6 +197,9 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
                 .version_id("r1")
                 .build()
         });
+    let index_write = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.key().is_some_and(|k| k.starts_with("index/")))
+        .then_output(|| PutObjectOutput::builder().e_tag("\"i\"").build());
     let artifact_write = mock!(aws_sdk_s3::Client::put_object)
         .match_requests(|r| r.key() == Some("artifacts/web/source.zip"))
         .then_http_response(|| {
@@ -208,7 +211,13 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
     let s3 = mock_client!(
         aws_sdk_s3,
         RuleMode::MatchAny,
-        [&no_record, &get_manifest, &record_writes, &artifact_write],
+        [
+            &no_record,
+            &get_manifest,
+            &record_writes,
+            &index_write,
+            &artifact_write
+        ],
         |c| c.retry_config(
             RetryConfig::standard()
                 .with_max_attempts(2)

@@ -77,6 +77,16 @@ impl Job {
         }
     }
 
+    /// The job CodePipeline creates for the `n`th continuation of this one: every re-invocation
+    /// with a continuation token is a new job ("Future jobs use this token to identify the
+    /// running instance of the action" — PutJobSuccessResult) of the same execution.
+    pub fn continued(&self, n: usize) -> Job {
+        Job {
+            id: format!("{}-{n}", self.id),
+            ..self.clone()
+        }
+    }
+
     /// The same job in a rollback execution.
     pub fn rollback(mut self, rollback: bool) -> Job {
         self.rollback = rollback;

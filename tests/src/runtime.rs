@@ -329,8 +329,9 @@ pub fn moto_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The Migrate action played as CodePipeline plays it: the job event, then the job again with
-/// each continuation token `migrate` reported, until a result without a token. Returns the
+/// The Migrate action played as CodePipeline plays it: the job event, then a new job of the
+/// same execution with each continuation token `migrate` reported, until a result without a
+/// token. Returns the
 /// number of re-invocations and the last job result (`PutJobSuccessResult`/`PutJobFailureResult`
 /// and its body). Panics if `migrate` answers with an error, reports for another job, or sends
 /// a token over CodePipeline's 2048 characters.
@@ -341,12 +342,24 @@ pub async fn play_migrate_job(
     artifact_key: &str,
     rollback: bool,
 ) -> (usize, String, Value) {
+    let first = crate::Job::new(job_id, artifact_key).rollback(rollback);
     let mut token: Option<String> = None;
     for polls in 0..20 {
-        let event = crate::job_event_json(job_id, artifact_key, rollback, token.as_deref());
-        let answer = migrate.invoke(&event).await.response();
+        let job = if polls == 0 {
+            first.clone()
+        } else {
+            first.continued(polls)
+        };
+        let answer = migrate
+            .invoke(&job.event_json(token.as_deref()))
+            .await
+            .response();
         let (op, body) = jobs.last().expect("migrate reported a job result");
-        assert_eq!(body["jobId"], job_id, "a result for this job");
+        assert_eq!(
+            body["jobId"],
+            job.id.as_str(),
+            "a result for the job it was invoked with"
+        );
         match body["continuationToken"].as_str() {
             Some(t) if op == "PutJobSuccessResult" => {
                 assert!(t.len() <= 2048, "continuation token of {} chars", t.len());

@@ -134,7 +134,11 @@ async fn a_migration_past_its_deadline_is_stopped_and_fails_the_job() {
     let token = first["continuationToken"].as_str().unwrap().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     f.migrate
-        .invoke(&job_event_json("job-e2e-2", &artifact, false, Some(&token)))
+        .invoke(
+            &Job::new("job-e2e-2", &artifact)
+                .continued(1)
+                .event_json(Some(&token)),
+        )
         .await
         .response();
     let (op, body) = f.jobs.last().unwrap();

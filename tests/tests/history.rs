@@ -180,3 +180,57 @@ async fn a_gone_artifact_and_foreign_executions_are_handled() {
     let out = finish(&env, &execution, "STOPPING").await;
     assert_eq!(out["outcome"], "ignored");
 }
+
+/// CodePipeline's events reach EventBridge "best effort": when v2's SUCCEEDED never arrives, v2
+/// still looks IN_PROGRESS and v1 looks current, so a rollback would skip the real last known
+/// good (v1) and go to v0. Before deciding, the rollback asks CodePipeline about executions that
+/// are not final, records what it learns, and rolls back from v2 to v1.
+#[tokio::test(flavor = "current_thread")]
+async fn a_lost_success_event_is_caught_up_before_a_rollback_decides() {
+    use aws_sdk_codepipeline::operation::get_pipeline_execution::GetPipelineExecutionOutput;
+    use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionOutput;
+    use aws_sdk_codepipeline::types::{PipelineExecution, PipelineExecutionStatus};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let env = Env::start().await;
+    let mut executions = Vec::new();
+    for (release, tag) in [("v0", "v1.0.0"), ("v1", "3f9c2e1"), ("v2", "v1.4.2")] {
+        let out = env.release_web(release, tag).await;
+        executions.push(out["pipeline_execution_id"].as_str().unwrap().to_owned());
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    finish(&env, &executions[0], "SUCCEEDED").await;
+    finish(&env, &executions[1], "SUCCEEDED").await;
+    // v2's SUCCEEDED event is lost; CodePipeline knows it succeeded.
+    let v2 = executions[2].clone();
+    let state =
+        mock!(aws_sdk_codepipeline::Client::get_pipeline_execution).then_output(move || {
+            GetPipelineExecutionOutput::builder()
+                .pipeline_execution(
+                    PipelineExecution::builder()
+                        .pipeline_execution_id(&v2)
+                        .status(PipelineExecutionStatus::Succeeded)
+                        .build(),
+                )
+                .build()
+        });
+    let start = mock!(aws_sdk_codepipeline::Client::start_pipeline_execution).then_output(|| {
+        StartPipelineExecutionOutput::builder()
+            .pipeline_execution_id("rollback-1")
+            .build()
+    });
+    let releases = berth::releases::Releases::new(
+        mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&state, &start]),
+        berth::store::Bucket::new(env.clients.s3.clone(), BUCKET),
+    );
+    let RollbackOutcome::Started(r) = releases
+        .rollback("web", None, SystemTime::now())
+        .await
+        .unwrap()
+    else {
+        panic!("a known good release exists")
+    };
+    assert_eq!(r.release, "v1", "from v2 (caught up) back to v1");
+    assert_eq!(state.num_calls(), 1, "only v2's execution was not final");
+    let v2 = env.get_json("releases/web/v2.json").await.unwrap();
+    assert_eq!(v2["status"], "SUCCEEDED");
+}

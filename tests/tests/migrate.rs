@@ -103,13 +103,23 @@ async fn released(env: &Env, release: &str, timeout_seconds: u64) -> (String, Mi
     (store_key, Migrator::new(clients, BUCKET), reports)
 }
 
+/// The job `job_id`, or with a continuation token a new job of the same execution, as
+/// CodePipeline creates one per re-invocation.
 fn job(
     job_id: &str,
     artifact_key: &str,
     rollback: bool,
     token: Option<&str>,
 ) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
-    job_event(job_id, artifact_key, rollback, token)
+    static CONTINUATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let first = Job::new(job_id, artifact_key).rollback(rollback);
+    match token {
+        None => first.event(None),
+        Some(t) => {
+            let n = CONTINUATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            first.continued(n).event(Some(t))
+        }
+    }
 }
 
 async fn tasks(env: &Env) -> Vec<aws_sdk_ecs::types::Task> {
@@ -206,6 +216,19 @@ async fn first_invocation_starts_a_task_then_polls_to_success() {
     }
     let done = reports.last();
     assert_eq!(done["variables"]["MIGRATION"], "succeeded");
+    let record = env.get_json("releases/web/v7.json").await.unwrap();
+    assert_eq!(
+        record["migration"]["job_id"], "job-1",
+        "the action's first job"
+    );
+    assert!(
+        record["migration"]["task_definition_arn"].is_string(),
+        "{record}"
+    );
+    assert!(
+        record["migration"]["first_invoked_epoch"].is_u64(),
+        "{record}"
+    );
     assert_eq!(
         done["variables"]["MIGRATION_TASK_ARN"],
         task.task_arn().unwrap()
@@ -447,6 +470,29 @@ fn http(status: u16, body: &'static str) -> aws_smithy_runtime_api::http::Respon
 
 const TASK: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task/prod/first";
 
+/// Every RunTask client token sent, in order.
+#[derive(Clone, Default)]
+struct ClientTokens(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl ClientTokens {
+    fn record(
+        &self,
+    ) -> impl Fn(&aws_sdk_ecs::operation::run_task::RunTaskInput) -> bool + Send + Sync + 'static
+    {
+        let seen = self.0.clone();
+        move |r| {
+            seen.lock()
+                .unwrap()
+                .push(r.client_token().unwrap_or_default().to_owned());
+            true
+        }
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
 /// A first invocation that registered the task definition and then failed to hear RunTask's
 /// answer is invoked again: it registers nothing new (the revision was recorded before
 /// RunTask), and RunTask's answer to the repeated client token — ConflictException naming the
@@ -456,7 +502,9 @@ async fn a_repeated_start_registers_once_and_follows_the_task_its_client_token_s
     let env = Env::start().await;
     let (artifact, migrator, reports) = released(&env, "v12", 600).await;
     let register = registered();
+    let tokens = ClientTokens::default();
     let run = mock!(aws_sdk_ecs::Client::run_task)
+        .match_requests(tokens.record())
         .sequence()
         .http_response(|| http(500, r#"{"__type":"ServerException","message":"internal"}"#))
         .http_response(|| {
@@ -490,6 +538,11 @@ async fn a_repeated_start_registers_once_and_follows_the_task_its_client_token_s
     assert_eq!(out["task_arn"], TASK);
     assert_eq!(register.num_calls(), 1, "one revision per job");
     assert_eq!(run.num_calls(), 2);
+    let sent = tokens.all();
+    assert_eq!(
+        sent[0], sent[1],
+        "a lost answer is asked again with the same client token"
+    );
     let token: Value = serde_json::from_str(reports.last()["token"].as_str().unwrap()).unwrap();
     assert_eq!(token["task_arn"], TASK);
     let first: Value = serde_json::from_str(&pending).unwrap();
@@ -534,7 +587,9 @@ async fn passing_ecs_faults_are_retried_through_the_token_until_the_deadline() {
             )
             .build()
     };
+    let tokens = ClientTokens::default();
     let run = mock!(aws_sdk_ecs::Client::run_task)
+        .match_requests(tokens.record())
         .sequence()
         .output(no_capacity)
         .output(|| {
@@ -570,6 +625,11 @@ async fn passing_ecs_faults_are_retried_through_the_token_until_the_deadline() {
         "{summaries:?}"
     );
     assert_eq!(summaries[2], format!("migration task {TASK} started"));
+    let sent = tokens.all();
+    assert_ne!(
+        sent[0], sent[1],
+        "after ECS refused, the next start is a new request, not a replay of the refusal"
+    );
     assert_eq!(
         reports
             .0
@@ -620,6 +680,16 @@ async fn a_job_already_reported_is_done_not_an_error() {
         .expect("a late report is not a fault");
     assert_eq!(out["result"], "success");
     assert_eq!(gone.num_calls(), 1);
+    let not_found = mock!(aws_sdk_codepipeline::Client::put_job_success_result).then_http_response(|| {
+        http(400, r#"{"__type":"JobNotFoundException","message":"The job was specified in an invalid format or cannot be found."}"#)
+    });
+    let mut context = migrator.0.clone();
+    context.clients.codepipeline =
+        aws_smithy_mocks::mock_client!(aws_sdk_codepipeline, [&not_found]);
+    Migrator(context)
+        .handle(Job::new("job-15b", &artifact).rollback(true).event(None))
+        .await
+        .expect("a job that is gone is not a fault");
 
     let broken = mock!(aws_sdk_codepipeline::Client::put_job_success_result)
         .then_http_response(|| http(500, r#"{"__type":"InternalServerError","message":"x"}"#));

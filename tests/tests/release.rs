@@ -403,10 +403,11 @@ async fn an_image_push_releases_one_container_and_keeps_the_others() {
 }
 
 /// Once CodeDeploy has deployed a pinned revision, a single-image release looks up only the
-/// pushed repository, keeps the other digests, and stays within 9 AWS calls (the template takes
-/// two: DescribeServices for what runs, DescribeTaskDefinition for its JSON).
+/// pushed repository, keeps the other digests, and stays within 10 AWS calls (the template takes
+/// two: DescribeServices for what runs, DescribeTaskDefinition for its JSON; one lists the
+/// release in the index).
 #[tokio::test(flavor = "current_thread")]
-async fn a_steady_state_push_release_makes_nine_calls_and_one_ecr_lookup() {
+async fn a_steady_state_push_release_makes_ten_calls_and_one_ecr_lookup() {
     let mut env = Env::start().await;
     let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
     let first = env.push_image("web/app", "v6.0.0").await;
@@ -456,7 +457,7 @@ async fn a_steady_state_push_release_makes_nine_calls_and_one_ecr_lookup() {
     let ops = recorder.operations();
     let ecr = ops.iter().filter(|o| o.contains("BatchGetImage")).count();
     assert_eq!(ecr, 1, "{ops:#?}");
-    assert!(ops.len() <= 9, "{} calls: {ops:#?}", ops.len());
+    assert!(ops.len() <= 10, "{} calls: {ops:#?}", ops.len());
 }
 
 /// The template is the task definition the service runs now, not the family's newest
@@ -685,4 +686,78 @@ async fn a_push_from_another_account_or_region_writes_nothing() {
     )
     .await;
     assert_eq!(out["results"][0]["outcome"], "written", "{out}");
+}
+
+/// A delivery that crashed after starting the pipeline (before writing the record) is resumed
+/// by following that execution: it is found among the pipeline's recent executions by its
+/// source revision (the artifact version), and no second execution is started.
+#[tokio::test(flavor = "current_thread")]
+async fn a_resumed_release_follows_the_execution_its_crashed_predecessor_started() {
+    use aws_sdk_codepipeline::operation::list_pipeline_executions::ListPipelineExecutionsOutput;
+    use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionOutput;
+    use aws_sdk_codepipeline::types::{PipelineExecutionSummary, SourceRevision};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    let env = Env::start().await;
+    let key = "manifests/web/v9.json";
+    let doc = manifest("v9", &format!("{}:v1.4.2", repo_uri("web/app")), None);
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let orphan = env
+        .clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("artifacts/web/source.zip")
+        .metadata("berth-manifest-version", &version)
+        .body(b"zip written before the crash".to_vec().into())
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let lapsed = json!({"schema": "berth/release-record/v1", "service": "web", "release": "v9",
+        "status": "RENDERING", "manifest": {"bucket": BUCKET, "key": key, "version_id": version},
+        "pipeline": "berth-web", "task_family": "web", "images": {}, "migration_plan": null,
+        "created_at": "2026-11-23T00:00:00Z", "updated_at": "2026-11-23T00:00:00Z",
+        "lease_until_epoch": 1});
+    env.put_manifest("releases/web/v9.json", lapsed.to_string().as_bytes())
+        .await;
+
+    let revision = orphan.clone();
+    let listed =
+        mock!(aws_sdk_codepipeline::Client::list_pipeline_executions).then_output(move || {
+            ListPipelineExecutionsOutput::builder()
+                .pipeline_execution_summaries(
+                    PipelineExecutionSummary::builder()
+                        .pipeline_execution_id("started-before-the-crash")
+                        .source_revisions(
+                            SourceRevision::builder()
+                                .action_name("Source")
+                                .revision_id(&revision)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let start = mock!(aws_sdk_codepipeline::Client::start_pipeline_execution).then_output(|| {
+        StartPipelineExecutionOutput::builder()
+            .pipeline_execution_id("second")
+            .build()
+    });
+    let mut clients = env.clients.clone();
+    clients.codepipeline =
+        mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, [&listed, &start]);
+    let releaser = berth::on_manifest::Context::new(clients, env.settings());
+    let out = deliver(&env, &releaser, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    assert_eq!(
+        out["results"][0]["pipeline_execution_id"],
+        "started-before-the-crash"
+    );
+    assert_eq!(out["results"][0]["artifact_version_id"], orphan.as_str());
+    assert_eq!(start.num_calls(), 0, "no second execution");
+    let record = env.get_json("releases/web/v9.json").await.unwrap();
+    assert_eq!(record["pipeline_execution_id"], "started-before-the-crash");
 }

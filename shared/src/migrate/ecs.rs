@@ -86,7 +86,7 @@ pub(super) async fn run_task(
     plan: &MigrationPlan,
     release: &str,
     task_definition_arn: &str,
-    job_id: &str,
+    (job, run_attempt): (&str, u32),
 ) -> Result<Placement> {
     let built = |e: aws_sdk_ecs::error::BuildError| Error::Corrupt(format!("RunTask request: {e}"));
     let network = AwsVpcConfiguration::builder()
@@ -112,7 +112,7 @@ pub(super) async fn run_task(
         )
         .overrides(TaskOverride::builder().container_overrides(command).build())
         .started_by(started_by(release))
-        .client_token(request_token(&[job_id]))
+        .client_token(client_token(job, run_attempt))
         .send()
         .await;
     let action = || format!("ecs:RunTask in cluster {}", plan.cluster);
@@ -132,6 +132,18 @@ pub(super) async fn run_task(
         Err(e) => return Err(Error::sdk(action())(e)),
     };
     Ok(placement(&out, &plan.cluster))
+}
+
+/// RunTask's client token: the action's first job, and how many times ECS refused a start. A
+/// repeated request (an answer lost on the way back) carries the same token and finds the task
+/// it started; after a refusal the count moves on, so the next start is a new request rather
+/// than a replay of the refusal (RunTask's tokens live for 24 hours).
+fn client_token(job: &str, run_attempt: u32) -> String {
+    if run_attempt == 0 {
+        request_token(&[job])
+    } else {
+        request_token(&[job, &run_attempt.to_string()])
+    }
 }
 
 /// The task `RunTask` started, or the reasons it gave for starting none.

@@ -93,7 +93,8 @@ enum Halt {
     /// A failure to report to the pipeline.
     Report(String),
     /// The task could not be started for a passing reason: ask again next invocation.
-    Retry(String),
+    /// `refused`: ECS answered that it started nothing (so the next RunTask is a new request).
+    Retry { reason: String, refused: bool },
     /// A fault: reported as a failure naming it.
     Fault(Error),
 }
@@ -161,7 +162,7 @@ impl Context {
             let result = match Box::pin(self.run(&job, &job_id, SystemTime::now())).await {
                 Ok(r) => r,
                 Err(Halt::Report(message)) => failure(message, None),
-                Err(Halt::Retry(reason)) => failure(reason, None),
+                Err(Halt::Retry { reason, .. }) => failure(reason, None),
                 Err(Halt::Fault(e)) => failure(
                     format!("berth migrate could not run the migration step: {e}"),
                     None,
@@ -201,7 +202,7 @@ impl Context {
 
     /// Reports the result. A job that no longer takes results (already reported by an earlier
     /// delivery of this invocation, or its execution was stopped) answers
-    /// InvalidJobStateException: that is done, not a fault to retry.
+    /// InvalidJobStateException or JobNotFoundException: that is done, not a fault to retry.
     async fn report(&self, job_id: &str, result: &JobResult) -> Result<()> {
         match self.send_result(job_id, result).await {
             Err(Error::Aws { action, source, .. }) if is_invalid_job_state(source.as_ref()) => {
@@ -307,7 +308,12 @@ fn is_invalid_job_state(source: &(dyn std::error::Error + Send + Sync + 'static)
     } else {
         None
     };
-    code == Some("InvalidJobStateException")
+    // "The job was specified in an invalid format or cannot be found" (JobNotFoundException)
+    // after a stop-and-abandon or the 24-hour timeout: the job is over either way.
+    matches!(
+        code,
+        Some("InvalidJobStateException" | "JobNotFoundException")
+    )
 }
 
 fn details(summary: &str, task_arn: Option<&str>) -> ExecutionDetails {

@@ -15,6 +15,9 @@ impl Context {
         job_id: &str,
         now: SystemTime,
     ) -> Step<JobResult> {
+        // Every continuation is a new job; the record knows the action by its first job.
+        let origin = token.job.clone().unwrap_or_else(|| job_id.to_owned());
+        let job_id = origin.as_str();
         let now_epoch = epoch_seconds(now);
         let state = match ecs::describe(&self.clients.ecs, &token.cluster, &token.task_arn).await {
             Ok(state) => state,

@@ -17,12 +17,14 @@ use crate::migration::{self, Pending, Token};
 use crate::record::{MigrationRecord, ReleaseRecord, epoch_seconds};
 use crate::records::{Change, Updated};
 
-/// Where the job's attempts stand: when it began, until when it may try.
+/// Where the action's attempts stand: when it began, until when it may try, and how many times
+/// ECS refused to start the task.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
     started_epoch: u64,
     deadline_epoch: u64,
     attempt: u32,
+    run_attempt: u32,
     now_epoch: u64,
 }
 
@@ -46,6 +48,13 @@ impl Context {
         params
             .check_release(&release.release)
             .map_err(Halt::Report)?;
+        // Every continuation is a new job; the action is known by its first job's id.
+        let origin = pending
+            .as_ref()
+            .map(|p| p.job.clone())
+            .filter(|j| !j.is_empty())
+            .unwrap_or_else(|| job_id.to_owned());
+        let job_id = origin.as_str();
         let span =
             tracing::info_span!("release", service = %release.service, release = %release.release);
         async {
@@ -136,13 +145,14 @@ impl Context {
             .await;
         let (task_definition_arn, task_arn) = match started {
             Ok(arns) => arns,
-            Err(Halt::Retry(reason)) => {
-                return Ok(self.start_later(artifact, job_id, clock, &reason).await);
+            Err(Halt::Retry { reason, refused }) => {
+                let later = self.start_later(artifact, job_id, clock, &reason, refused);
+                return Ok(later.await);
             }
             Err(other) => return Err(other),
         };
         tracing::info!(%task_arn, cluster = %plan.cluster, "migration task started");
-        let token = token(artifact, plan, &taskdef, &task_arn, clock);
+        let token = token(artifact, plan, &taskdef, &task_arn, job_id, clock);
         let Some(encoded) = token.encode() else {
             let message = format!(
                 "migration task {task_arn} started, but its state does not fit CodePipeline's {}-character continuation token",
@@ -175,6 +185,7 @@ impl Context {
         job_id: &str,
         clock: Clock,
         reason: &str,
+        refused: bool,
     ) -> JobResult {
         let r = &artifact.release;
         if clock.now_epoch >= clock.deadline_epoch {
@@ -188,7 +199,10 @@ impl Context {
             return super::failure(message, None);
         }
         tracing::warn!(%reason, attempt = clock.attempt, "migration task not started yet; asking again on the next invocation");
+        let run_attempt = clock.run_attempt + u32::from(refused);
         let pending = Pending::new(
+            job_id,
+            run_attempt,
             clock.started_epoch,
             clock.deadline_epoch,
             clock.attempt,
@@ -239,14 +253,18 @@ impl Context {
         starting.first_invoked_epoch = Some(clock.started_epoch);
         self.note_before_run(&r.service, &r.release, starting)
             .await?;
-        let placed = ecs::run_task(ecs, plan, &r.release, &task_definition_arn, job_id).await;
+        let client = (job_id, clock.run_attempt);
+        let placed = ecs::run_task(ecs, plan, &r.release, &task_definition_arn, client).await;
         match placed.map_err(retry_if_transient)? {
             Placement::Started(arn) => Ok((task_definition_arn, arn)),
             Placement::Adopted(arn) => {
                 tracing::info!(task_arn = %arn, "RunTask's client token names a task this job already started; following it");
                 Ok((task_definition_arn, arn))
             }
-            Placement::Later(reason) => Err(Halt::Retry(reason)),
+            Placement::Later(reason) => Err(Halt::Retry {
+                reason,
+                refused: true,
+            }),
             Placement::Refused(message) => {
                 let tda = Some(task_definition_arn.as_str());
                 let m = migration_record("failed", job_id, tda, None, Some(message.clone()));
@@ -299,7 +317,11 @@ impl Context {
 /// A fault that waiting may cure becomes a retry through the continuation token.
 fn retry_if_transient(e: crate::Error) -> Halt {
     if e.is_transient() {
-        Halt::Retry(e.to_string())
+        // Not a refusal: the call may have done its work, so the retry repeats it as it was.
+        Halt::Retry {
+            reason: e.to_string(),
+            refused: false,
+        }
     } else {
         Halt::Fault(e)
     }
@@ -321,6 +343,7 @@ fn clock(
         started_epoch,
         deadline_epoch: started_epoch + plan.timeout_seconds,
         attempt: pending.map_or(1, |p| p.attempts + 1),
+        run_attempt: pending.map_or(0, |p| p.run_attempt),
         now_epoch,
     }
 }
@@ -331,11 +354,13 @@ fn token(
     plan: &MigrationPlan,
     taskdef: &Value,
     task_arn: &str,
+    job: &str,
     clock: Clock,
 ) -> Token {
     let (log_group, log_stream_prefix) = ecs::awslogs(taskdef, &plan.container);
     Token {
         v: 2,
+        job: Some(job.to_owned()),
         service: artifact.release.service.clone(),
         release: artifact.release.release.clone(),
         cluster: plan.cluster.clone(),

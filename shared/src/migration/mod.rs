@@ -49,6 +49,11 @@ pub fn check_overrides(container: &str, command: &[String]) -> Result<(), String
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub v: u8,
+    /// The job of the action's first invocation. CodePipeline gives every continuation a new
+    /// job ("Future jobs use this token to identify the running instance of the action" —
+    /// PutJobSuccessResult), so this is what the release record knows the attempt by.
+    #[serde(default)]
+    pub job: Option<String>,
     pub service: String,
     pub release: String,
     pub cluster: String,
@@ -76,6 +81,14 @@ pub struct Pending {
     pub v: u8,
     /// Always `starting`.
     pub phase: String,
+    /// The job of the action's first invocation (see [`Token::job`]).
+    #[serde(default)]
+    pub job: String,
+    /// How many times ECS definitively refused to start the task: part of RunTask's client
+    /// token, so a retry after a lost answer finds the task it started, and a retry after a
+    /// refusal is a new request rather than a replay of the refusal.
+    #[serde(default)]
+    pub run_attempt: u32,
     pub started_epoch: u64,
     pub deadline_epoch: u64,
     pub attempts: u32,
@@ -129,10 +142,19 @@ impl Token {
 }
 
 impl Pending {
-    pub fn new(started_epoch: u64, deadline_epoch: u64, attempts: u32, reason: &str) -> Self {
+    pub fn new(
+        job: &str,
+        run_attempt: u32,
+        started_epoch: u64,
+        deadline_epoch: u64,
+        attempts: u32,
+        reason: &str,
+    ) -> Self {
         Self {
             v: 2,
             phase: PENDING_PHASE.into(),
+            job: job.to_owned(),
+            run_attempt,
             started_epoch,
             deadline_epoch,
             attempts,
@@ -250,8 +272,14 @@ fn migration_container<'a>(token: &Token, task: &'a TaskState) -> Option<&'a Con
 /// are diagnostics, never the verdict.
 fn stopped(token: &Token, task: &TaskState, now_epoch: u64) -> Step {
     let migration = migration_container(token, task);
-    let failed_to_start = task.stop_code.as_deref() == Some("TaskFailedToStart");
-    if !failed_to_start && migration.and_then(|c| c.exit_code) == Some(0) {
+    // Exit 0 counts only when the container ended by itself. A task stopped from outside
+    // (StopTask: "UserInitiated"; Fargate retirement, Spot, the scheduler) got SIGTERM, and a
+    // migration runner that exits 0 on SIGTERM did not finish.
+    let ended_by_itself = matches!(
+        task.stop_code.as_deref(),
+        None | Some("EssentialContainerExited")
+    );
+    if ended_by_itself && migration.and_then(|c| c.exit_code) == Some(0) {
         return Step::Succeeded {
             seconds: now_epoch.saturating_sub(token.run_epoch()),
         };

@@ -5,6 +5,7 @@ use super::*;
 fn token() -> Token {
     Token {
         v: 1,
+        job: None,
         service: "web".into(),
         release: "v1".into(),
         cluster: "prod".into(),
@@ -168,6 +169,26 @@ fn decisions() {
             Want::Fail(&["app exited with code 143", "nginx exited with code 143"]),
         ),
         (
+            "stopped from outside, exit 0 on SIGTERM",
+            Some(task(
+                "STOPPED",
+                Some("UserInitiated"),
+                vec![c("app", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&["stop code UserInitiated"]),
+        ),
+        (
+            "retired by Fargate, exit 0 on SIGTERM",
+            Some(task(
+                "STOPPED",
+                Some("TerminationNotice"),
+                vec![c("app", Some(0))],
+            )),
+            1_300,
+            Want::Fail(&["stop code TerminationNotice"]),
+        ),
+        (
             "spot interruption",
             Some(task(
                 "STOPPED",
@@ -313,6 +334,8 @@ fn tokens_round_trip_and_respect_the_limit() {
     assert!(Continuation::decode("A continuation token if continuing job").is_err());
 
     let pending = Pending::new(
+        "job-1",
+        1,
         1_000,
         2_800,
         3,
@@ -327,6 +350,7 @@ fn tokens_round_trip_and_respect_the_limit() {
         (back.started_epoch, back.deadline_epoch, back.attempts),
         (1_000, 2_800, 3)
     );
+    assert_eq!((back.job.as_str(), back.run_attempt), ("job-1", 1));
     assert!(back.last_reason.starts_with("Capacity is unavailable"));
 }
 

@@ -40,6 +40,7 @@ impl Context {
                 key: record_key,
                 record,
                 etag,
+                resumed: false,
             };
             return Ok(Claiming::Claimed(Box::new(claimed)));
         }
@@ -106,6 +107,7 @@ impl Context {
                 key: record_key,
                 record,
                 etag,
+                resumed: true,
             }))),
             Written::ConditionFailed => Err(Error::Busy {
                 service: record.service,

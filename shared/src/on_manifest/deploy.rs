@@ -8,6 +8,7 @@ use super::claim::ARTIFACT_MANIFEST_VERSION;
 use super::release::{Claimed, Valid};
 use super::{Context, Outcome};
 use crate::error::{Error, Result};
+use crate::index::{self, List};
 use crate::keys;
 use crate::pipeline;
 use crate::record::{RECORD_SCHEMA, ReleaseRecord, ReleaseStatus, epoch_seconds, timestamp};
@@ -47,6 +48,9 @@ impl Context {
         valid: &Valid,
         now: SystemTime,
     ) -> std::result::Result<Outcome, (Error, Claimed)> {
+        if let Err(e) = self.index_release(&claimed.record).await {
+            return Err((e, claimed));
+        }
         let artifact_version_id = match claimed.record.artifact_version_id.clone() {
             Some(v) => v,
             None => match self.write_artifact(valid, now).await {
@@ -65,7 +69,7 @@ impl Context {
             rollback: false,
             client_request_token: &token,
         };
-        let execution_id = match pipeline::start(&self.clients.codepipeline, &execution).await {
+        let execution_id = match self.start_once(&execution, claimed.resumed).await {
             Ok(id) => id,
             Err(e) => return Err((e, claimed)),
         };
@@ -93,6 +97,38 @@ impl Context {
             artifact_version_id,
             pipeline_execution_id: execution_id,
         })
+    }
+
+    /// Starts the execution, unless a resumed release's crashed predecessor already did.
+    async fn start_once(
+        &self,
+        execution: &pipeline::Execution<'_>,
+        resumed: bool,
+    ) -> Result<String> {
+        let cp = &self.clients.codepipeline;
+        if resumed
+            && let Some(id) =
+                pipeline::find_execution(cp, execution.pipeline, execution.artifact_version_id)
+                    .await?
+        {
+            tracing::info!(pipeline_execution_id = %id, "the crashed invocation had started the pipeline; following that execution");
+            return Ok(id);
+        }
+        pipeline::start(cp, execution).await
+    }
+
+    /// Lists the release in the index, by the time it was claimed (a resumed claim keeps its
+    /// time, so this writes the same entry again).
+    async fn index_release(&self, record: &ReleaseRecord) -> Result<()> {
+        let Some(at) = index::millis(&record.created_at) else {
+            return Err(Error::Corrupt(format!(
+                "release record {}/{} has no readable created_at",
+                record.service, record.release
+            )));
+        };
+        self.index
+            .put(&record.service, List::Releases, at, &record.release)
+            .await
     }
 
     /// Zips the artifact and writes it as a new version of `artifacts/<service>/source.zip`.

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
+use crate::index::Index;
 use crate::invocation::{Invocation, event_of};
 use crate::records::Records;
 use crate::registry::Registry;
@@ -40,6 +41,7 @@ pub struct Context {
     pub registry: Registry,
     pub bucket: Bucket,
     pub records: Records,
+    pub index: Index,
 }
 
 /// How one upload ended. Every variant is a success for Lambda.
@@ -85,6 +87,7 @@ impl Context {
         let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
         Self {
             records: Records::new(bucket.clone()),
+            index: Index::new(bucket.clone()),
             clients,
             settings,
             registry,

@@ -48,6 +48,8 @@ pub(super) struct Claimed {
     pub key: String,
     pub record: ReleaseRecord,
     pub etag: String,
+    /// Taken over from a crashed invocation of the same upload.
+    pub resumed: bool,
 }
 
 /// `rejected/<service>/<release>.json` (CONTRACT §3).

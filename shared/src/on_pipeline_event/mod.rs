@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::history::{self, Applied, PipelineStateChange};
+use crate::index::Index;
 use crate::invocation::event_of;
 use crate::keys::is_valid_name;
 use crate::notify::{self, Notifier};
@@ -31,6 +32,7 @@ pub struct Context {
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub records: Records,
+    pub index: Index,
     pub notifier: Notifier,
 }
 
@@ -73,7 +75,8 @@ impl Context {
         Self {
             codepipeline: clients.codepipeline.clone(),
             ecs: clients.ecs.clone(),
-            records: Records::new(bucket),
+            records: Records::new(bucket.clone()),
+            index: Index::new(bucket),
             notifier,
         }
     }
@@ -182,8 +185,12 @@ impl Context {
             Updated::Written { value, record } => (value, record),
             Updated::Kept {
                 value: (applied, _),
-                ..
+                record,
             } => {
+                if applied == Applied::Stale && status == ReleaseStatus::Succeeded {
+                    // A repeat of a success whose index entries may not have been written.
+                    self.index_success(&record, execution_id).await?;
+                }
                 let reason = match applied {
                     Applied::Stale => format!(
                         "late or repeated {} of execution {execution_id}: {}/{} already recorded it",
@@ -204,6 +211,9 @@ impl Context {
             }
         };
         let mut record = record;
+        if status == ReleaseStatus::Succeeded {
+            self.index_success(&record, execution_id).await?;
+        }
         if applied == Applied::Own && status.is_final() && status != ReleaseStatus::Succeeded {
             self.stop_abandoned_migration(&mut record, execution_id, status, now)
                 .await;
@@ -224,6 +234,18 @@ impl Context {
             images: record.images.clone(),
             notified,
         })
+    }
+
+    /// Lists a successful execution in the index (what `berth status` and `berth rollback`
+    /// read). Written after the record, and again on a repeated event, so an invocation that
+    /// failed in between is completed by Lambda's retry.
+    async fn index_success(&self, record: &ReleaseRecord, execution_id: &str) -> Result<()> {
+        for (list, at) in history::index_entries(record, execution_id) {
+            self.index
+                .put(&record.service, list, at, &record.release)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Logs the `release finished` line and sends the notification; whether it was delivered.

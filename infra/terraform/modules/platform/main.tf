@@ -758,6 +758,13 @@ data "aws_iam_policy_document" "on_manifest" {
     actions   = ["codepipeline:StartPipelineExecution"]
     resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
   }
+  # A release resumed after a crash looks for the execution its predecessor started (by source
+  # revision) before starting one.
+  statement {
+    sid       = "FindExecutionOfResumedRelease"
+    actions   = ["codepipeline:ListPipelineExecutions"]
+    resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
+  }
   statement {
     sid       = "ReportFailedEvents"
     actions   = ["sqs:SendMessage"]

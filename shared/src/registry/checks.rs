@@ -1,0 +1,107 @@
+//! The checks of a registry entry's fields; each reports through `err(field, message)`.
+
+use std::collections::BTreeMap;
+
+use super::{MAX_MIGRATION_TIMEOUT_SECONDS, ServiceConfig};
+use crate::images::{Home, Repository};
+use crate::keys::is_valid_name;
+
+/// `service` (a legal name, the one the parameter is for) and the non-empty names.
+pub(super) fn check_names(
+    config: &ServiceConfig,
+    expected: Option<&str>,
+    err: &mut impl FnMut(&str, String),
+) {
+    if let Some(expected) = expected
+        && config.service != expected
+    {
+        err(
+            "service",
+            format!(
+                "is {:?}, but the parameter is for {expected:?}",
+                config.service
+            ),
+        );
+    }
+    if !is_valid_name(&config.service) {
+        err("service", "must match [A-Za-z0-9._-]{1,64}".into());
+    }
+    for (field, value) in [
+        ("cluster", &config.cluster),
+        ("ecs_service", &config.ecs_service),
+        ("pipeline", &config.pipeline),
+        ("task_family", &config.task_family),
+        ("appspec.container", &config.appspec.container),
+    ] {
+        if value.trim().is_empty() {
+            err(field, "must not be empty".into());
+        }
+    }
+}
+
+/// `containers`: at least one, each an ECR repository.
+pub(super) fn check_containers(
+    config: &ServiceConfig,
+    home: &Home,
+    err: &mut impl FnMut(&str, String),
+) -> BTreeMap<String, Repository> {
+    if config.containers.is_empty() {
+        err("containers", "must map at least one container".into());
+    }
+    let mut repositories = BTreeMap::new();
+    for (container, repo) in &config.containers {
+        match Repository::parse(repo, home) {
+            Ok(r) => {
+                repositories.insert(container.clone(), r);
+            }
+            Err(e) => err(&format!("containers.{container}"), e),
+        }
+    }
+    repositories
+}
+
+/// `push_trigger`: a registry container and a regular expression that compiles.
+pub(super) fn check_push_trigger(
+    config: &ServiceConfig,
+    err: &mut impl FnMut(&str, String),
+) -> Option<regex_lite::Regex> {
+    let trigger = config.push_trigger.as_ref()?;
+    if !config.containers.contains_key(&trigger.container) {
+        err(
+            "push_trigger.container",
+            format!("{:?} is not in containers", trigger.container),
+        );
+    }
+    match regex_lite::Regex::new(&trigger.tag_pattern) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            err("push_trigger.tag_pattern", format!("invalid regex: {e}"));
+            None
+        }
+    }
+}
+
+/// `migration`: a registry container, a command, a timeout in range, subnets.
+pub(super) fn check_migration(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) {
+    let Some(m) = &config.migration else { return };
+    if !config.containers.contains_key(&m.container) {
+        err(
+            "migration.container",
+            format!("{:?} is not in containers", m.container),
+        );
+    }
+    if m.command.is_empty() {
+        err("migration.command", "must not be empty".into());
+    } else if let Err(why) = crate::migration::check_overrides(&m.container, &m.command) {
+        err("migration.command", why);
+    }
+    if !(1..=MAX_MIGRATION_TIMEOUT_SECONDS).contains(&m.timeout_seconds) {
+        err(
+            "migration.timeout_seconds",
+            format!("must be 1..={MAX_MIGRATION_TIMEOUT_SECONDS}"),
+        );
+    }
+    if m.subnets.is_empty() {
+        err("migration.subnets", "must name at least one subnet".into());
+    }
+}

@@ -1,0 +1,231 @@
+//! The service registry (CONTRACT §2): one SSM String parameter of JSON per service, written by
+//! the infra team's per-service stack.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ssm::error::SdkError;
+use aws_sdk_ssm::operation::get_parameter::GetParameterError;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+mod checks;
+mod guards;
+
+use crate::images::{Home, Repository};
+pub use guards::{DeploymentTarget, ScanPolicy, Severity, VerifyCheck, VerifyConfig};
+
+/// One service's entry. Unknown fields are refused so a typo in a stack parameter surfaces
+/// as an error instead of a silently ignored setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub service: String,
+    pub cluster: String,
+    pub ecs_service: String,
+    pub pipeline: String,
+    pub task_family: String,
+    /// Container name in the task definition → ECR repository (name or full URI).
+    pub containers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub push_trigger: Option<PushTrigger>,
+    #[serde(default)]
+    pub migration: Option<MigrationDefaults>,
+    pub appspec: AppSpecTarget,
+    /// The CodeDeploy application and deployment group (default: the pipeline's name and the
+    /// service's name, as the stacks create them).
+    #[serde(default)]
+    pub deployment: Option<DeploymentTarget>,
+    /// Checks the `verify` hook runs against the test listener before production traffic.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
+    /// The image-scan gate's policy; absent = no gate.
+    #[serde(default)]
+    pub scan: Option<ScanPolicy>,
+}
+
+impl ServiceConfig {
+    /// The CodeDeploy application and deployment group that deploy this service.
+    pub fn deployment_target(&self) -> DeploymentTarget {
+        self.deployment.clone().unwrap_or_else(|| DeploymentTarget {
+            application: self.pipeline.clone(),
+            group: self.service.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushTrigger {
+    pub container: String,
+    pub tag_pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationDefaults {
+    pub container: String,
+    pub command: Vec<String>,
+    pub timeout_seconds: u64,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpecTarget {
+    pub container: String,
+    pub port: u16,
+}
+
+/// Longest migration berth will wait for, in seconds: 23 hours. CodePipeline fails a Lambda
+/// invoke action after 24 hours ("If not successful after 24 hours, CodePipeline sets the
+/// Lambda invoke action state to failed" — CodePipeline quotas), and then never invokes it
+/// again; the hour of margin covers the time before the task starts and the last poll.
+pub const MAX_MIGRATION_TIMEOUT_SECONDS: u64 = 82_800;
+
+/// A registry entry with its repositories resolved against the home account and region.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub config: ServiceConfig,
+    pub repositories: BTreeMap<String, Repository>,
+    pub tag_pattern: Option<regex_lite::Regex>,
+}
+
+impl Service {
+    /// Parses and checks a parameter value. Every problem is listed, each naming its field.
+    pub fn parse(
+        parameter: &str,
+        expected_service: Option<&str>,
+        value: &str,
+        home: &Home,
+    ) -> Result<Self, Vec<String>> {
+        let strict = crate::json::parse(value.as_bytes())
+            .map_err(|e| vec![format!("registry parameter {parameter}: {e}")])?;
+        let duplicates: Vec<String> = strict
+            .duplicates
+            .iter()
+            .map(|path| format!("registry parameter {parameter}: {path}: duplicate key"))
+            .collect();
+        let config: ServiceConfig = match serde_json::from_value(strict.value) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut all = duplicates;
+                all.push(format!("registry parameter {parameter}: {e}"));
+                return Err(all);
+            }
+        };
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let mut err = |field: &str, msg: String| problems.push((field.to_owned(), msg));
+        checks::check_names(&config, expected_service, &mut err);
+        let repositories = checks::check_containers(&config, home, &mut err);
+        let tag_pattern = checks::check_push_trigger(&config, &mut err);
+        checks::check_migration(&config, &mut err);
+        guards::check(&config, &mut err);
+        if problems.is_empty() && duplicates.is_empty() {
+            Ok(Self {
+                config,
+                repositories,
+                tag_pattern,
+            })
+        } else {
+            let described = problems
+                .into_iter()
+                .map(|(field, msg)| format!("registry parameter {parameter}: {field}: {msg}"));
+            Err(duplicates.into_iter().chain(described).collect())
+        }
+    }
+
+    /// Whether a pushed tag starts a release: it must match the pattern, and `latest` never does.
+    pub fn tag_triggers(&self, tag: &str) -> bool {
+        tag != "latest" && self.tag_pattern.as_ref().is_some_and(|re| re.is_match(tag))
+    }
+}
+
+/// Reads the registry from SSM.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    ssm: aws_sdk_ssm::Client,
+    prefix: String,
+}
+
+/// What a registry lookup found. An unusable entry is the user's problem, not a fault.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Box<Service>),
+    /// Missing or invalid: every reason, each naming its field.
+    Unusable(Vec<String>),
+}
+
+impl Registry {
+    pub fn new(ssm: aws_sdk_ssm::Client, prefix: impl Into<String>) -> Self {
+        Self {
+            ssm,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn parameter_name(&self, service: &str) -> String {
+        format!("{}{}", self.prefix, service)
+    }
+
+    /// One service's entry.
+    pub async fn service(&self, service: &str, home: &Home) -> Result<Lookup> {
+        let name = self.parameter_name(service);
+        let value = match self.ssm.get_parameter().name(&name).send().await {
+            Ok(out) => out.parameter.and_then(|p| p.value),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), GetParameterError::ParameterNotFound(_)) =>
+            {
+                return Ok(Lookup::Unusable(vec![format!(
+                    "service {service:?} is not in the registry (no SSM parameter {name})"
+                )]));
+            }
+            Err(e) => return Err(Error::sdk(format!("ssm:GetParameter {name}"))(e)),
+        };
+        let Some(value) = value else {
+            return Ok(Lookup::Unusable(vec![format!(
+                "registry parameter {name} has no value"
+            )]));
+        };
+        Ok(match Service::parse(&name, Some(service), &value, home) {
+            Ok(s) => Lookup::Found(Box::new(s)),
+            Err(reasons) => Lookup::Unusable(reasons),
+        })
+    }
+
+    /// Every entry under the prefix, valid ones only; invalid ones are logged and skipped so a
+    /// broken entry of one service cannot stop the pushes of another.
+    pub async fn all(&self, home: &Home) -> Result<Vec<Service>> {
+        let mut pages = self
+            .ssm
+            .get_parameters_by_path()
+            .path(self.prefix.trim_end_matches('/'))
+            .recursive(false)
+            .into_paginator()
+            .send();
+        let mut services = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(Error::sdk(format!(
+                "ssm:GetParametersByPath {}",
+                self.prefix
+            )))?;
+            for p in page.parameters() {
+                let (Some(name), Some(value)) = (p.name(), p.value()) else {
+                    continue;
+                };
+                let expected = name.strip_prefix(&self.prefix);
+                match Service::parse(name, expected, value, home) {
+                    Ok(s) => services.push(s),
+                    Err(errors) => {
+                        tracing::warn!(parameter = name, ?errors, "skipping invalid registry entry")
+                    }
+                }
+            }
+        }
+        Ok(services)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,190 @@
+//! Registry entries: the contract's example, and every field's problems.
+use super::*;
+
+pub(crate) fn home() -> Home {
+    Home {
+        account_id: "123456789012".into(),
+        region: "ap-northeast-1".into(),
+    }
+}
+
+/// The registry example of CONTRACT §2.
+pub(crate) const WEB: &str = r#"{
+  "service": "web",
+  "cluster": "prod",
+  "ecs_service": "web",
+  "pipeline": "berth-web",
+  "task_family": "web",
+  "containers": { "app": "web/app", "nginx": "web/nginx" },
+  "push_trigger": { "container": "app", "tag_pattern": "^(v[0-9]+\\.[0-9]+\\.[0-9]+|[0-9a-f]{7,40})$" },
+  "migration": {
+    "container": "app",
+    "command": ["bin/rails", "db:migrate"],
+    "timeout_seconds": 1800,
+    "subnets": ["subnet-0a1b2c"],
+    "security_groups": ["sg-0d4e5f"]
+  },
+  "appspec": { "container": "nginx", "port": 80 }
+}"#;
+
+pub(crate) fn web() -> Service {
+    Service::parse("/berth/services/web", Some("web"), WEB, &home()).unwrap()
+}
+
+#[test]
+fn contract_example_parses() {
+    let s = web();
+    assert_eq!(s.config.pipeline, "berth-web");
+    assert_eq!(
+        s.repositories["nginx"].uri(),
+        "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/nginx"
+    );
+}
+
+#[test]
+fn tag_trigger_rules() {
+    let s = web();
+    for (tag, want) in [
+        ("v1.4.2", true),
+        ("3f9c2e1", true),
+        ("latest", false),
+        ("v1.4", false),
+        ("feature-x", false),
+        ("3F9C2E1", false),
+    ] {
+        assert_eq!(s.tag_triggers(tag), want, "{tag}");
+    }
+    let mut no_trigger = s.clone();
+    no_trigger.tag_pattern = None;
+    assert!(!no_trigger.tag_triggers("v1.4.2"));
+}
+
+#[test]
+fn bad_entries_name_every_field() {
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["service"] = "api".into();
+    v["containers"]["app"] = "docker.io/app".into();
+    v["push_trigger"]["container"] = "worker".into();
+    v["push_trigger"]["tag_pattern"] = "(".into();
+    v["migration"]["timeout_seconds"] = 82_801.into();
+    v["migration"]["subnets"] = serde_json::json!([]);
+    let errors =
+        Service::parse("/berth/services/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    for field in [
+        ": service:",
+        "containers.app",
+        "push_trigger.container",
+        "push_trigger.tag_pattern",
+        "migration.timeout_seconds",
+        "migration.subnets",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(field)),
+            "{field}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_keys_in_an_entry_are_refused_by_path() {
+    let dup = WEB.replacen(
+        r#""pipeline": "berth-web","#,
+        r#""pipeline": "berth-web", "pipeline": "other","#,
+        1,
+    );
+    let dup = dup.replacen(
+        r#""app": "web/app","#,
+        r#""app": "web/app", "app": "evil/app","#,
+        1,
+    );
+    let errors = Service::parse("/p/web", Some("web"), &dup, &home()).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "registry parameter /p/web: pipeline: duplicate key",
+            "registry parameter /p/web: containers.app: duplicate key"
+        ]
+    );
+}
+
+#[test]
+fn unknown_registry_fields_are_refused() {
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["pipline"] = "typo".into();
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert!(errors[0].contains("pipline"), "{errors:?}");
+}
+
+/// The entry the service stacks write: CloudFormation with a `deployment` section and, when
+/// configured, `verify` and `scan`; Terraform with `null` for the unconfigured ones.
+#[test]
+fn entries_the_stacks_write_parse() {
+    let full = r#"{"service":"web","cluster":"prod","ecs_service":"web","pipeline":"berth-web","task_family":"web",
+      "containers":{"app":"web/app","nginx":"web/nginx"},
+      "push_trigger":{"container":"app","tag_pattern":"^v[0-9]+$"},
+      "migration":{"container":"app","command":["bin/rails","db:migrate"],"timeout_seconds":1800,"subnets":["subnet-1"],"security_groups":["sg-1"]},
+      "appspec":{"container":"nginx","port":80},
+      "deployment":{"application":"berth-web","group":"web"},
+      "verify":{"base_url":"http://internal-web-123.ap-northeast-1.elb.amazonaws.com:8080",
+                "checks":[{"path":"/health","status":204},{"path":"/ready","status":204}],
+                "attempts":4,"interval_seconds":15,"timeout_seconds":5},
+      "scan":{"block":["CRITICAL","HIGH"],"wait_seconds":600,"ignore":["CVE-2024-0001"]}}"#;
+    let s = Service::parse("/berth/services/web", Some("web"), full, &home()).unwrap();
+    let v = s.config.verify.as_ref().unwrap();
+    assert_eq!(
+        (v.checks.len(), v.attempts, v.worst_case_seconds()),
+        (2, 4, 2 * (4 * 5 + 3 * 15))
+    );
+    assert_eq!(
+        s.config.scan.as_ref().unwrap().block,
+        [Severity::Critical, Severity::High]
+    );
+    assert_eq!(s.config.deployment_target().application, "berth-web");
+
+    let terraform = r#"{"service":"web","cluster":"prod","ecs_service":"web","pipeline":"berth-web","task_family":"web",
+      "containers":{"app":"web/app"},"push_trigger":null,"migration":null,
+      "appspec":{"container":"app","port":80},"deployment":{"application":"berth-web","group":"web"},
+      "scan":null,"verify":null}"#;
+    let s = Service::parse("/berth/services/web", Some("web"), terraform, &home()).unwrap();
+    assert_eq!((s.config.verify, s.config.scan), (None, None));
+    let bare = web();
+    assert_eq!(
+        bare.config.deployment_target(),
+        DeploymentTarget {
+            application: "berth-web".into(),
+            group: "web".into()
+        },
+        "without a deployment section: the pipeline's name and the service's"
+    );
+}
+
+#[test]
+fn guard_sections_name_every_problem() {
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["deployment"] = serde_json::json!({"application": "", "group": "web"});
+    v["verify"] = serde_json::json!({"base_url": "ftp://x", "checks": [{"path": "health", "status": 99}],
+        "attempts": 11, "interval_seconds": 61, "timeout_seconds": 31});
+    v["scan"] = serde_json::json!({"block": [], "wait_seconds": 5, "ignore": [""]});
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    for field in [
+        "deployment.application:",
+        "verify.base_url:",
+        "verify.checks[0].path:",
+        "verify.checks[0].status:",
+        "verify.attempts:",
+        "verify.interval_seconds:",
+        "verify.timeout_seconds:",
+        "verify: its checks can take",
+        "scan.block:",
+        "scan.wait_seconds:",
+        "scan.ignore:",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(field)),
+            "{field}: {errors:#?}"
+        );
+    }
+    v["scan"] = serde_json::json!({"block": ["SEVERE"]});
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert!(errors[0].contains("SEVERE"), "{errors:?}");
+}
