@@ -87,6 +87,65 @@ pub fn screen(detail: &EcrImageAction) -> Result<(&str, &str), String> {
     Ok((tag, digest))
 }
 
+/// An image of a trigger repository as `DescribeImages` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    pub tags: Vec<String>,
+    pub digest: String,
+    /// When it was pushed, in epoch milliseconds.
+    pub pushed_ms: u64,
+}
+
+/// What the sweep does for one service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sweep {
+    /// Write the manifest of this push (a manifest that exists already means it was handled).
+    Recover {
+        tag: String,
+        digest: String,
+        pushed_ms: u64,
+    },
+    /// Nothing to recover, and why.
+    Nothing(String),
+}
+
+/// The push the sweep recovers for `service`: the newest push within the window whose tag
+/// would have started a release, unless the service has a newer release already (a recovered
+/// push never releases an older image over a newer release). Only the newest: older lost pushes
+/// are superseded by it, and releasing them too could deploy out of order.
+pub fn sweep(
+    service: &Service,
+    images: &[Pushed],
+    since_ms: u64,
+    newest_release_ms: Option<u64>,
+) -> Sweep {
+    let newest = images
+        .iter()
+        .filter(|i| i.pushed_ms >= since_ms && is_sha256_digest(&i.digest))
+        .flat_map(|i| {
+            i.tags
+                .iter()
+                .filter(|t| is_valid_tag(t) && keys::is_valid_name(t) && service.tag_triggers(t))
+                .map(move |t| (i.pushed_ms, t, &i.digest))
+        })
+        .max();
+    let Some((pushed_ms, tag, digest)) = newest else {
+        return Sweep::Nothing("no push of a release tag within the window".into());
+    };
+    if let Some(release_ms) = newest_release_ms
+        && pushed_ms <= release_ms
+    {
+        return Sweep::Nothing(format!(
+            "the newest push ({tag}) is older than the service's newest release"
+        ));
+    }
+    Sweep::Recover {
+        tag: tag.clone(),
+        digest: digest.clone(),
+        pushed_ms,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +193,46 @@ mod tests {
             region: "ap-northeast-1".into(),
         };
         assert!(triggered(&services, &elsewhere, "web/app", "v1.2.3").is_empty());
+    }
+
+    #[test]
+    fn the_sweep_recovers_only_the_newest_release_push_newer_than_the_newest_release() {
+        let d = |n: u8| format!("sha256:{}", format!("{n:x}").repeat(64));
+        let pushed = |tags: &[&str], n: u8, ms: u64| Pushed {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: d(n),
+            pushed_ms: ms,
+        };
+        let images = vec![
+            pushed(&["v1.0.0"], 1, 1_000),
+            pushed(&["v1.0.1", "latest"], 2, 2_000),
+            pushed(&["feature-x"], 3, 3_000),
+            pushed(&["latest"], 4, 4_000),
+            pushed(&["v0.9.0"], 5, 100),
+        ];
+        let recover = |tag: &str, n: u8, ms: u64| Sweep::Recover {
+            tag: tag.into(),
+            digest: d(n),
+            pushed_ms: ms,
+        };
+        assert_eq!(
+            sweep(&web(), &images, 500, None),
+            recover("v1.0.1", 2, 2_000)
+        );
+        assert_eq!(
+            sweep(&web(), &images, 500, Some(1_500)),
+            recover("v1.0.1", 2, 2_000)
+        );
+        assert!(
+            matches!(sweep(&web(), &images, 500, Some(2_000)), Sweep::Nothing(w) if w.contains("older than"))
+        );
+        assert!(
+            matches!(sweep(&web(), &images, 5_000, None), Sweep::Nothing(w) if w.contains("within the window"))
+        );
+        assert_eq!(
+            sweep(&web(), &images[..1], 0, None),
+            recover("v1.0.0", 1, 1_000)
+        );
     }
 
     #[test]

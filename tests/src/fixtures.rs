@@ -143,6 +143,11 @@ pub fn job_event(
         .event(token)
 }
 
+/// The EventBridge schedule's event (fixtures/scheduled-event.json): on-image-push's sweep.
+pub fn scheduled_event_json() -> Value {
+    serde_json::from_str(include_str!("../fixtures/scheduled-event.json")).expect("fixture parses")
+}
+
 /// The EventBridge "CodePipeline Pipeline Execution State Change" event.
 pub fn pipeline_event_json(pipeline: &str, execution: &str, state: &str) -> Value {
     let text = include_str!("../fixtures/pipeline-state-change.json")

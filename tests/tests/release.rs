@@ -38,11 +38,7 @@ async fn push(
     releaser: &berth::on_manifest::Context,
     event: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value>,
 ) -> Value {
-    let context = berth::on_image_push::Context {
-        registry: releaser.registry.clone(),
-        bucket: releaser.bucket.clone(),
-        region: REGION.into(),
-    };
+    let context = berth::on_image_push::Context::new(&releaser.clients, &releaser.settings);
     let out = context
         .on_event(event, &env.invocation())
         .await
@@ -760,4 +756,61 @@ async fn a_resumed_release_follows_the_execution_its_crashed_predecessor_started
     assert_eq!(start.num_calls(), 0, "no second execution");
     let record = env.get_json("releases/web/v9.json").await.unwrap();
     assert_eq!(record["pipeline_execution_id"], "started-before-the-crash");
+}
+
+/// ECR sends push events "on a best effort basis": a push whose event never arrived is found
+/// by the scheduled sweep and released — the newest one only, never one older than the
+/// service's newest release, and never twice.
+#[tokio::test(flavor = "current_thread")]
+async fn the_sweep_recovers_a_lost_push_and_never_an_older_one() {
+    let mut env = Env::start().await;
+    let context = berth::on_image_push::Context::new(&env.clients, &env.settings());
+    let inv = env.invocation();
+    let sweep = |context: berth::on_image_push::Context| {
+        let event = serde_json::from_value(scheduled_event_json()).unwrap();
+        let inv = inv.clone();
+        async move {
+            let out = context.on_event(event, &inv).await.expect("swept");
+            serde_json::to_value(out).unwrap()
+        }
+    };
+    // A push older than the newest release is not released by the sweep.
+    env.push_image("web/app", "v5.0.0").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        env.release_web("v5.1.0", "v1.4.2").await["outcome"],
+        "started"
+    );
+    let out = sweep(context.clone()).await;
+    assert_eq!(out["recovered"], 0, "{out}");
+    assert!(
+        out.to_string()
+            .contains("older than the service's newest release"),
+        "{out}"
+    );
+    assert!(env.versions("manifests/web/v5.0.0.json").await.is_empty());
+
+    // A newer push whose event was lost is recovered, once.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    env.push_image("web/app", "feature-x").await;
+    let digest = env.push_image("web/app", "v5.2.0").await;
+    let out = sweep(context.clone()).await;
+    assert_eq!(out["recovered"], 1, "{out}");
+    assert_eq!(out["results"][0]["outcome"], "recovered", "{out}");
+    assert_eq!(out["results"][0]["release"], "v5.2.0");
+    let written = env.get_json("manifests/web/v5.2.0.json").await.unwrap();
+    assert_eq!(
+        written["images"]["app"],
+        format!("{}@{digest}", repo_uri("web/app"))
+    );
+    let out = sweep(context).await;
+    assert_eq!(
+        (
+            out["recovered"].as_u64(),
+            out["results"][0]["outcome"].as_str()
+        ),
+        (Some(0), Some("exists")),
+        "{out}"
+    );
+    assert_eq!(env.versions("manifests/web/v5.2.0.json").await.len(), 1);
 }

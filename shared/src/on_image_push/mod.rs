@@ -1,6 +1,13 @@
 //! `on-image-push`: EventBridge "ECR Image Action" → `manifests/<service>/<tag>.json` for each
 //! service whose push trigger matches (decisions in [`crate::push`]). The manifest is the one
-//! funnel every release goes through.
+//! funnel every release goes through. On its schedule (an EventBridge "Scheduled Event") it
+//! sweeps for pushes whose event never arrived (`sweep`).
+
+mod sweep;
+
+pub use sweep::{DEFAULT_LOOKBACK_MINUTES, lookback_from};
+
+use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
@@ -10,6 +17,7 @@ use serde_json::Value;
 use crate::aws::Clients;
 use crate::error::Result;
 use crate::images::Home;
+use crate::index::Index;
 use crate::invocation::{Invocation, event_of};
 use crate::keys;
 use crate::push::{self, EcrImageAction};
@@ -22,8 +30,13 @@ use crate::store::{Bucket, Condition, Written};
 pub struct Context {
     pub registry: Registry,
     pub bucket: Bucket,
+    pub index: Index,
+    /// ECR in the function's region, for the sweep.
+    pub ecr: aws_sdk_ecr::Client,
     /// The region the function runs in, when the invocation does not say.
     pub region: String,
+    /// How far back the sweep looks at pushes.
+    pub lookback: Duration,
 }
 
 /// How a push ended for one service. All are successes for Lambda.
@@ -43,6 +56,13 @@ pub enum Outcome {
         service: String,
         key: String,
     },
+    /// The sweep wrote the manifest of a push whose event never arrived.
+    Recovered {
+        service: String,
+        release: String,
+        key: String,
+        version_id: Option<String>,
+    },
     Ignored {
         reason: String,
     },
@@ -51,19 +71,33 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Output {
     pub results: Vec<Outcome>,
+    /// A sweep's count of recovered pushes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<usize>,
 }
 
 impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
-        Ok(Self::new(&Clients::from_env().await, &settings))
+        let lookback = lookback_from(
+            std::env::var("BERTH_SWEEP_LOOKBACK_MINUTES")
+                .ok()
+                .as_deref(),
+        )?;
+        let mut context = Self::new(&Clients::from_env().await, &settings);
+        context.lookback = lookback;
+        Ok(context)
     }
 
     pub fn new(clients: &Clients, settings: &Settings) -> Self {
+        let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
         Self {
             registry: Registry::new(clients.ssm.clone(), &settings.services_prefix),
-            bucket: Bucket::new(clients.s3.clone(), &settings.release_bucket),
+            index: Index::new(bucket.clone()),
+            bucket,
+            ecr: clients.ecr.clone(),
             region: clients.region().to_owned(),
+            lookback: Duration::from_secs(DEFAULT_LOOKBACK_MINUTES * 60),
         }
     }
 
@@ -74,6 +108,7 @@ impl Context {
             Ok(e) => self.on_event(e, &inv).await,
             Err(reason) => Ok(Output {
                 results: vec![Outcome::Ignored { reason }],
+                recovered: None,
             }),
         }
     }
@@ -83,6 +118,13 @@ impl Context {
         event: EventBridgeEvent<Value>,
         inv: &Invocation,
     ) -> Result<Output> {
+        if event.source == "aws.events" && event.detail_type == "Scheduled Event" {
+            let mut home = inv.home(&self.region);
+            if home.account_id.is_empty() {
+                home.account_id = event.account.clone().unwrap_or_default();
+            }
+            return self.sweep(&home, std::time::SystemTime::now()).await;
+        }
         if event.source != "aws.ecr" || event.detail_type != "ECR Image Action" {
             return Ok(ignored(format!(
                 "not an ECR image action ({} / {})",
@@ -110,7 +152,10 @@ impl Context {
             )));
         }
         let results = self.on_push(&home, &detail).await?;
-        Ok(Output { results })
+        Ok(Output {
+            results,
+            recovered: None,
+        })
     }
 
     /// Writes the manifest of each service the push triggers.
@@ -164,5 +209,6 @@ fn ignored(reason: String) -> Output {
     tracing::info!(%reason, "event ignored");
     Output {
         results: vec![Outcome::Ignored { reason }],
+        recovered: None,
     }
 }
