@@ -7,10 +7,12 @@
 //! - `fixtures`: event JSON. `raw`: calls berth has no SDK client for.
 //! - `recorder`: the one request recorder. `standin`: local HTTP stand-ins.
 //! - `runtime`: the Runtime API and function processes.
+//! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
 
 mod env;
 mod fixtures;
 mod moto;
+pub mod proxy;
 mod raw;
 mod recorder;
 pub mod runtime;

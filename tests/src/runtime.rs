@@ -95,8 +95,20 @@ impl RuntimeApi {
 
     /// Queues one invocation and waits for its outcome.
     pub async fn invoke(&self, id: &str, function_arn: &str, event: &Value) -> Outcome {
+        self.invoke_for(id, function_arn, event, Duration::from_secs(60))
+            .await
+    }
+
+    /// [`RuntimeApi::invoke`] with an invocation deadline `timeout` from now.
+    pub async fn invoke_for(
+        &self,
+        id: &str,
+        function_arn: &str,
+        event: &Value,
+        timeout: Duration,
+    ) -> Outcome {
         let (reply, answer) = oneshot::channel();
-        let deadline = SystemTime::now() + Duration::from_secs(60);
+        let deadline = SystemTime::now() + timeout;
         let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -295,6 +307,12 @@ impl Function {
 
     /// Invokes the function once with `event` and waits for its answer.
     pub async fn invoke(&mut self, event: &Value) -> Outcome {
+        self.invoke_for(event, Duration::from_secs(60)).await
+    }
+
+    /// Invokes with a deadline `timeout` from now (a short one makes a crashed invocation's
+    /// lease lapse quickly).
+    pub async fn invoke_for(&mut self, event: &Value, timeout: Duration) -> Outcome {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!(
                 "{} exited ({status}) before the invocation; init error: {:?}",
@@ -307,7 +325,7 @@ impl Function {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("{}-{n}", self.name);
         let arn = self.arn();
-        self.api.invoke(&id, &arn, event).await
+        self.api.invoke_for(&id, &arn, event, timeout).await
     }
 
     /// The process id, for measuring it.

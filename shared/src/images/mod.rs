@@ -79,15 +79,19 @@ fn dns_suffix(region: &str) -> &'static str {
 }
 
 /// `<12 digits>.dkr.ecr.<region>.amazonaws.com[.cn]` → (account, region).
+/// The DNS suffix must be the region's own (`.amazonaws.com.cn` for China regions): a host
+/// with the other one names no registry.
 fn parse_ecr_host(host: &str) -> Option<(String, String)> {
-    let host = host
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
+    let (host, suffix) = match host.strip_suffix(".amazonaws.com.cn") {
+        Some(h) => (h, "amazonaws.com.cn"),
+        None => (host.strip_suffix(".amazonaws.com")?, "amazonaws.com"),
+    };
     let (account, rest) = host.split_once(".dkr.ecr.")?;
     let region_ok = !rest.is_empty()
         && rest
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && dns_suffix(rest) == suffix;
     let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
     (account_ok && region_ok).then(|| (account.to_owned(), rest.to_owned()))
 }
@@ -280,6 +284,14 @@ mod tests {
             ),
             (
                 "public.ecr.aws/nginx/nginx:1.25".to_owned(),
+                "not in Amazon ECR",
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com/a/b:v1".to_owned(),
+                "not in Amazon ECR",
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com.cn/a/b:v1".to_owned(),
                 "not in Amazon ECR",
             ),
             (

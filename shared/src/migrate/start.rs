@@ -43,11 +43,6 @@ impl Context {
             .user_parameters
             .as_deref();
         let params = job::parse_user_parameters(parameters).map_err(Halt::Report)?;
-        let artifact = job::read_artifact(&self.clients.config, job).await?;
-        let release = &artifact.release;
-        params
-            .check_release(&release.release)
-            .map_err(Halt::Report)?;
         // Every continuation is a new job; the action is known by its first job's id.
         let origin = pending
             .as_ref()
@@ -55,6 +50,19 @@ impl Context {
             .filter(|j| !j.is_empty())
             .unwrap_or_else(|| job_id.to_owned());
         let job_id = origin.as_str();
+        let artifact = match job::read_artifact(&self.clients.config, job).await {
+            Ok(a) => a,
+            // S3 throttling or an outage while reading the input: ask again on the next
+            // invocation rather than fail the release.
+            Err(Halt::Fault(e)) if e.is_transient() => {
+                return retry_unread(job_id, pending.as_ref(), epoch_seconds(now), &e.to_string());
+            }
+            Err(other) => return Err(other),
+        };
+        let release = &artifact.release;
+        params
+            .check_release(&release.release)
+            .map_err(Halt::Report)?;
         let span =
             tracing::info_span!("release", service = %release.service, release = %release.release);
         async {
@@ -312,6 +320,34 @@ impl Context {
             .and_then(|r| r.value.migration)
             .filter(|m| m.job_id.as_deref() == Some(job_id)))
     }
+}
+
+/// How long a job whose input artifact cannot be read (for a passing reason) keeps asking,
+/// before the release and its migration deadline are known.
+const UNREAD_RETRY_SECONDS: u64 = 900;
+
+/// The input artifact could not be read for a passing reason: a token that asks again.
+fn retry_unread(
+    job: &str,
+    pending: Option<&Pending>,
+    now_epoch: u64,
+    reason: &str,
+) -> Step<JobResult> {
+    let started = pending.map_or(now_epoch, |p| p.started_epoch);
+    let deadline = pending.map_or(now_epoch + UNREAD_RETRY_SECONDS, |p| p.deadline_epoch);
+    if now_epoch >= deadline {
+        return Err(Halt::Report(format!(
+            "the input artifact could not be read: {reason}"
+        )));
+    }
+    let attempts = pending.map_or(1, |p| p.attempts + 1);
+    let run_attempt = pending.map_or(0, |p| p.run_attempt);
+    tracing::warn!(%reason, attempt = attempts, "input artifact not read; asking again on the next invocation");
+    Ok(JobResult::Continue {
+        token: Pending::new(job, run_attempt, started, deadline, attempts, reason).encode(),
+        summary: format!("waiting to read the input artifact (attempt {attempts}): {reason}"),
+        task_arn: None,
+    })
 }
 
 /// A fault that waiting may cure becomes a retry through the continuation token.
