@@ -31,6 +31,8 @@ pub struct Clients {
     pub ecr: aws_sdk_ecr::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -46,6 +48,8 @@ impl Clients {
             ecr: aws_sdk_ecr::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
             codepipeline: aws_sdk_codepipeline::Client::new(config),
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 

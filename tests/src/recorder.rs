@@ -128,5 +128,15 @@ pub fn recorded_clients(config: &SdkConfig, recorder: &Recorder) -> Clients {
                 .interceptor(recorder.clone())
                 .build(),
         ),
+        codedeploy: aws_sdk_codedeploy::Client::from_conf(
+            aws_sdk_codedeploy::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(config)
+                .interceptor(recorder.clone())
+                .build(),
+        ),
     }
 }
