@@ -94,6 +94,36 @@ pub async fn account_of(clients: &Clients) -> String {
         .unwrap_or_default()
 }
 
+/// Who the CLI acts as: the caller identity's ARN (STS GetCallerIdentity needs no permission:
+/// "No permissions are required to perform this operation"), noted in release records.
+pub async fn caller(clients: &Clients) -> String {
+    let sts = aws_sdk_sts::Client::new(&clients.config);
+    match sts.get_caller_identity().send().await {
+        Ok(out) => out.arn().unwrap_or("unknown caller").to_owned(),
+        Err(e) => format!(
+            "unknown caller (sts:GetCallerIdentity: {})",
+            berth::Error::sdk("sts:GetCallerIdentity")(e)
+        ),
+    }
+}
+
+/// The registry entry of `service`, or the reasons it is unusable.
+pub async fn service_config(
+    clients: &Clients,
+    settings: &Settings,
+    service: &str,
+) -> Result<berth::registry::ServiceConfig, Failure> {
+    let registry = berth::registry::Registry::new(clients.ssm.clone(), &settings.services_prefix);
+    let home = Home {
+        account_id: account_of(clients).await,
+        region: clients.region().to_owned(),
+    };
+    match registry.service(service, &home).await? {
+        berth::registry::Lookup::Found(s) => Ok(s.config),
+        berth::registry::Lookup::Unusable(reasons) => Err(Failure::refused(reasons.join("\n"))),
+    }
+}
+
 /// `2026-11-23T20:09:56Z` for a table: fractions of a second dropped.
 pub fn display_time(at: &str) -> String {
     match at.split_once('.') {

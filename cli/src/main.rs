@@ -7,6 +7,7 @@
 
 mod common;
 mod exit;
+mod promote;
 mod release;
 mod releases;
 mod render;
@@ -45,8 +46,13 @@ enum Command {
     Releases(releases::ReleasesArgs),
     /// The service's current release and pipeline execution.
     Status(status::StatusArgs),
-    /// Redeploy an earlier release's exact artifact (default: the last known good one).
+    /// Go back: stop a deployment in flight with rollback (traffic back to blue, in seconds),
+    /// else redeploy an earlier release's exact artifact (default: the last known good one).
     Rollback(rollback::RollbackArgs),
+    /// Reroute production traffic to a deployment that waits for promote.
+    Promote(promote::DeploymentArgs),
+    /// End a deployment's termination wait now, retiring the original (blue) task set.
+    Finish(promote::DeploymentArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -58,6 +64,8 @@ async fn main() -> ExitCode {
         Command::Releases(args) => releases::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Rollback(args) => rollback::run(args).await,
+        Command::Promote(args) => promote::promote(args).await,
+        Command::Finish(args) => promote::finish(args).await,
     };
     match outcome {
         Ok(()) => Exit::Done.into(),

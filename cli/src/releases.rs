@@ -116,7 +116,7 @@ pub fn row(r: &ReleaseRecord) -> Value {
     let rollbacks: Vec<Value> = r
         .redeployments
         .iter()
-        .map(|d| json!({"execution": d.pipeline_execution_id, "started": d.started_at, "status": d.status}))
+        .map(|d| json!({"execution": d.pipeline_execution_id, "started": d.started_at, "status": d.status, "by": d.by}))
         .collect();
     json!({
         "release": r.release, "status": r.status, "images": r.images,
@@ -124,5 +124,8 @@ pub fn row(r: &ReleaseRecord) -> Value {
         "migration": r.migration.as_ref().map(|m| m.outcome.clone()),
         "duration_seconds": duration(r), "pipeline_execution_id": r.pipeline_execution_id,
         "artifact_version_id": r.artifact_version_id, "rollbacks": rollbacks,
+        "verification": r.verifications.last().map(|v| json!({
+            "deployment_id": v.deployment_id, "verdict": v.verdict, "message": v.message})),
+        "interventions": r.interventions,
     })
 }

@@ -65,7 +65,10 @@ fn offline(bytes: &[u8], td_path: &Path, registry: &Path) -> Outcome {
         .unwrap_or_default();
     print_rendered(
         &taskdef,
-        &render::render_appspec(&service.config.appspec),
+        &render::render_appspec(
+            &service.config.appspec,
+            berth::settings::verify_function(|v| std::env::var(v).ok()).as_deref(),
+        ),
         &render::render_image_detail(&primary),
     );
     if !unresolved.is_empty() {
@@ -90,10 +93,13 @@ async fn online(bytes: &[u8]) -> Outcome {
         Lookup::Unusable(reasons) => return Err(Failure::refused(reasons.join("\n"))),
     };
     let m = manifest::validate(bytes, &key, Some(&service)).map_err(refused)?;
-    let rendered = match on_manifest::render(&clients, &service, &m).await? {
-        Rendering::Ready(r) => r,
-        Rendering::Refused(problems) => return Err(refused(problems)),
-    };
+    let rendered =
+        match on_manifest::render(&clients, &service, &m, settings.verify_function.as_deref())
+            .await?
+        {
+            Rendering::Ready(r) => r,
+            Rendering::Refused(problems) => return Err(refused(problems)),
+        };
     print_rendered(
         &rendered.task_definition,
         &rendered.appspec,

@@ -1,28 +1,117 @@
-//! `berth rollback`: redeploy an earlier release's exact artifact (default: the last known
-//! good one), without migrating.
+//! `berth rollback`: go back to the release before. While a blue/green deployment is in flight
+//! (blue still runs), that is a traffic switch: the deployment is stopped with automatic
+//! rollback and CodeDeploy reroutes traffic to the original task set, in seconds. Otherwise (or
+//! with `--to` / `--redeploy`) it redeploys an earlier release's exact artifact (default: the
+//! last known good one) without migrating, as a new pipeline execution.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use berth::aws::Clients;
+use berth::operate::Stopped;
 use berth::releases::{Releases, RollbackOutcome};
+use berth::settings::Settings;
 use berth::store::Bucket;
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::common::{Output, aws, print_json};
+use crate::common::{Output, aws, caller, print_json, service_config};
 use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub struct RollbackArgs {
     service: String,
-    /// The release to return to (default: the last known good one).
+    /// The release to return to by redeploying it (default: the last known good one).
     #[arg(long)]
     to: Option<String>,
+    /// Redeploy the last known good release even while a deployment is in flight.
+    #[arg(long)]
+    redeploy: bool,
+    /// How long to watch a stopped deployment roll back before returning.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    wait_seconds: u64,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
 
 pub async fn run(args: RollbackArgs) -> Outcome {
     let (clients, settings) = aws().await?;
+    if args.to.is_none() && !args.redeploy {
+        match switch_traffic(&clients, &settings, &args).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(why) => eprintln!(
+                "note: could not look for a deployment in flight ({why}); redeploying instead"
+            ),
+        }
+    }
+    redeploy(&clients, &settings, &args).await
+}
+
+/// Stops the deployment in flight with rollback; `Ok(false)` when there is none to stop (or it
+/// finished first), so the rollback must redeploy.
+async fn switch_traffic(
+    clients: &Clients,
+    settings: &Settings,
+    args: &RollbackArgs,
+) -> Result<bool, String> {
+    let config = service_config(clients, settings, &args.service)
+        .await
+        .map_err(|f| f.message)?;
+    let operator = crate::promote::operator(clients, settings).await;
+    let wait = Duration::from_secs(args.wait_seconds);
+    let stopped = operator
+        .stop_with_rollback(&config, wait, SystemTime::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (id, release, status, unrecorded, done) = match &stopped {
+        Stopped::NoDeployment => return Ok(false),
+        Stopped::FinishedFirst { deployment_id } => {
+            eprintln!(
+                "note: deployment {deployment_id} succeeded before it could be stopped; the original task set is gone, so redeploying"
+            );
+            return Ok(false);
+        }
+        Stopped::TrafficSwitched {
+            deployment_id,
+            release,
+            status,
+            unrecorded,
+        } => (deployment_id, release, status, unrecorded, true),
+        Stopped::Pending {
+            deployment_id,
+            release,
+            status,
+            unrecorded,
+        } => (deployment_id, release, status, unrecorded, false),
+    };
+    if let Some(why) = unrecorded {
+        eprintln!("warning: not noted in the release record: {why}");
+    }
+    if args.output == Output::Json {
+        print_json(&with_kind(&stopped, "traffic_switch", &operator.by)).map_err(|f| f.message)?;
+        return Ok(true);
+    }
+    let what = release.as_deref().unwrap_or("(release unknown)");
+    if done {
+        println!(
+            "rolled back {} {what} by traffic switch: deployment {id} stopped ({status}); traffic is back on the original task set",
+            args.service
+        );
+    } else {
+        println!(
+            "rolling back {} {what} by traffic switch: deployment {id} is stopping ({status}); CodeDeploy is rerouting traffic to the original task set",
+            args.service
+        );
+    }
+    println!("by {}", operator.by);
+    Ok(true)
+}
+
+async fn redeploy(clients: &Clients, settings: &Settings, args: &RollbackArgs) -> Outcome {
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
-    let releases = Releases::new(clients.codepipeline.clone(), bucket);
+    let by = caller(clients).await;
+    let releases =
+        Releases::new(clients.codepipeline.clone(), bucket).with_caller(Some(by.clone()));
     crate::releases::indexed(&releases, &args.service).await?;
     let r = match releases
         .rollback(&args.service, args.to.as_deref(), SystemTime::now())
@@ -34,11 +123,21 @@ pub async fn run(args: RollbackArgs) -> Outcome {
         }
     };
     if args.output == Output::Json {
-        return print_json(&r);
+        return print_json(&with_kind(&r, "redeploy", &by));
     }
     println!(
-        "rolling {} back to {} (artifact version {})\npipeline {} execution {} (BERTH_ROLLBACK=true, migration skipped)",
+        "rolling {} back to {} by redeploy (artifact version {})\npipeline {} execution {} (BERTH_ROLLBACK=true, migration skipped)\nby {by}",
         args.service, r.release, r.artifact_version_id, r.pipeline, r.pipeline_execution_id
     );
     Ok(())
+}
+
+/// `value`'s fields with `kind` (traffic_switch or redeploy) and `by` (the caller) added.
+fn with_kind<T: Serialize>(value: &T, kind: &str, by: &str) -> Value {
+    let mut doc = serde_json::to_value(value).unwrap_or(Value::Null);
+    if let Some(fields) = doc.as_object_mut() {
+        fields.insert("kind".into(), kind.into());
+        fields.insert("by".into(), by.into());
+    }
+    doc
 }

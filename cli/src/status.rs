@@ -1,11 +1,16 @@
 //! `berth status`: the service's latest release, its current execution and stage states.
 
 use berth::aws::Clients;
+use berth::deployment::{Deployments, phase};
+use berth::pipeline;
+use berth::record::ReleaseRecord;
+use berth::records::Records;
 use berth::releases::Releases;
+use berth::settings::Settings;
 use berth::store::Bucket;
 use serde_json::{Value, json};
 
-use crate::common::{Output, aws, print_json};
+use crate::common::{Output, aws, print_json, service_config};
 use crate::exit::{Failure, Outcome};
 use crate::releases::row;
 
@@ -43,16 +48,82 @@ pub async fn run(args: StatusArgs) -> Outcome {
         json!({"id": c.pipeline_execution_id(), "status": c.status().map(|s| s.as_str().to_owned())})
     });
     let (stages, deployment) = stages(&clients, pipeline).await;
+    let guarded = guarded(&clients, &settings, service, deployment.as_deref(), latest).await;
     let doc = json!({
         "service": service, "pipeline": pipeline, "latest_release": row(latest),
         "running_release": running.as_ref().map(|r| r.release.clone()),
         "current_execution": execution, "stages": stages, "codedeploy_deployment_id": deployment,
+        "deployment": guarded.deployment, "verification": guarded.verification,
+        "interventions": guarded.interventions,
     });
     if args.output == Output::Json {
         return print_json(&doc);
     }
     print_text(&doc);
     Ok(())
+}
+
+/// The blue/green view: the deployment in flight (else the one the Deploy action shows), its
+/// phase and deadline, and the verification and interventions of the release it deploys.
+struct Guarded {
+    deployment: Value,
+    verification: Value,
+    interventions: Value,
+}
+
+async fn guarded(
+    clients: &Clients,
+    settings: &Settings,
+    service: &str,
+    stage_deployment: Option<&str>,
+    latest: &ReleaseRecord,
+) -> Guarded {
+    let deployments = Deployments::new(clients.codedeploy.clone());
+    let config = service_config(clients, settings, service).await.ok();
+    let active = match &config {
+        Some(c) => deployments
+            .active(&c.deployment_target())
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let facts = match (active, stage_deployment) {
+        (Some(f), _) => Some(f),
+        (None, Some(id)) => deployments.facts(id).await.ok(),
+        (None, None) => None,
+    };
+    let mut release = None;
+    if let (Some(f), Some(c)) = (&facts, &config) {
+        let found = pipeline::deployment_release(&clients.codepipeline, &c.pipeline, &f.id).await;
+        if let Ok(Some((_, started))) = found {
+            let records = Records::new(Bucket::new(clients.s3.clone(), &settings.release_bucket));
+            release = records
+                .get(service, &started.release)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.value);
+        }
+    }
+    let record = release.as_ref().unwrap_or(latest);
+    let verification = match &facts {
+        Some(f) => record
+            .verifications
+            .iter()
+            .rev()
+            .find(|v| v.deployment_id == f.id),
+        None => record.verifications.last(),
+    };
+    Guarded {
+        deployment: facts.as_ref().map_or(Value::Null, |f| {
+            let p = phase(f);
+            json!({"id": f.id, "status": f.status, "release": release.as_ref().map(|r| r.release.clone()),
+                   "phase": p, "summary": p.describe()})
+        }),
+        verification: serde_json::to_value(verification).unwrap_or(Value::Null),
+        interventions: serde_json::to_value(&record.interventions).unwrap_or(Value::Null),
+    }
 }
 
 /// Stage states and the CodeDeploy deployment id of the Deploy action, where the endpoint
@@ -110,5 +181,36 @@ fn print_text(doc: &Value) {
     if stages.is_empty() {
         println!("  (stage states unavailable from this endpoint)");
     }
-    println!("deployment {}", s(&doc["codedeploy_deployment_id"]));
+    let d = &doc["deployment"];
+    if d.is_object() {
+        println!("deployment {} {}", s(&d["id"]), s(&d["summary"]));
+    } else {
+        println!("deployment {}", s(&doc["codedeploy_deployment_id"]));
+    }
+    let v = &doc["verification"];
+    if v.is_object() {
+        println!("verify     {}: {}", s(&v["verdict"]), s(&v["message"]));
+        for c in v["checks"].as_array().into_iter().flatten() {
+            let status = c["status"].as_u64().map_or("-".into(), |n| n.to_string());
+            let ms = c["latency_ms"]
+                .as_u64()
+                .map_or("-".into(), |n| format!("{n} ms"));
+            let mark = if c["passed"] == true { "ok " } else { "BAD" };
+            println!(
+                "  {mark} GET {} → {status} in {ms} ({} attempt(s)) {}",
+                s(&c["url"]),
+                c["attempts"],
+                c["error"].as_str().unwrap_or("")
+            );
+        }
+    }
+    for i in doc["interventions"].as_array().into_iter().flatten() {
+        println!(
+            "{:<10} {} by {} at {}",
+            s(&i["action"]),
+            s(&i["deployment_id"]),
+            s(&i["by"]),
+            s(&i["at"])
+        );
+    }
 }

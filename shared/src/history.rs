@@ -94,6 +94,7 @@ pub fn apply(
             status: Some(status),
             finished_at: finished,
             migration: None,
+            by: None,
         }),
     }
     Applied::Redeployment
@@ -299,6 +300,7 @@ mod tests {
             status: Some(Succeeded),
             finished_at: None,
             migration: None,
+            by: None,
         });
         let records = [v1, v2, v3];
         assert_eq!(last_known_good(&records).unwrap().release, "v1");
@@ -342,6 +344,7 @@ mod tests {
             status: Some(Succeeded),
             finished_at: None,
             migration: None,
+            by: None,
         });
         r.redeployments.push(Redeployment {
             pipeline_execution_id: "r2".into(),
@@ -349,6 +352,7 @@ mod tests {
             status: Some(Failed),
             finished_at: None,
             migration: None,
+            by: None,
         });
         let created = 1_767_225_599_000;
         assert_eq!(

@@ -13,17 +13,20 @@
 //!   conditional writes), [`records`] (the release-record update loop), [`index`] (the
 //!   release index: history newest first in bounded requests), [`taskdef`] (the
 //!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
-//!   digests), [`registry::Registry`] (SSM), [`notify`] (Slack).
+//!   digests), [`registry::Registry`] (SSM), [`deployment`] (CodeDeploy blue/green phases,
+//!   promote, rollback), [`notify`] (Slack), [`http`] (plain HTTP: checks and webhooks).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
-//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`on_pipeline_event`]; and
+//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`on_pipeline_event`], [`verify`]; and
 //!   [`releases`], the history and rollback the CLI uses.
 //! - Shared plumbing: [`error`] (faults and their Lambda `errorType`), [`settings`]
 //!   (environment), [`invocation`] (what the runtime tells an invocation).
 
 pub mod aws;
 pub mod claim;
+pub mod deployment;
 pub mod error;
 pub mod history;
+pub mod http;
 pub mod images;
 pub mod index;
 pub mod invocation;
@@ -36,6 +39,7 @@ pub mod notify;
 pub mod on_image_push;
 pub mod on_manifest;
 pub mod on_pipeline_event;
+pub mod operate;
 pub mod pipeline;
 pub mod plan;
 pub mod push;
@@ -48,6 +52,7 @@ pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod taskdef;
+pub mod verify;
 
 pub use error::{Error, Result};
 

@@ -4,14 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
-use crate::record::ReleaseStatus;
+use crate::http::Http;
+
+use crate::record::{Action, Intervention, ReleaseStatus, Verification};
 
 /// One finished release, as a notification states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +21,42 @@ pub struct Finished<'a> {
     pub migration: Option<&'a str>,
     pub seconds: Option<u64>,
     pub pipeline_execution_id: &'a str,
+    /// The `verify` hook's verdict on this execution's deployment.
+    pub verification: Option<&'a Verification>,
+    /// Promotes, finishes and traffic rollbacks of this execution's deployment.
+    pub interventions: Vec<&'a Intervention>,
+    /// Who asked for a redeploy rollback (this execution), when known.
+    pub requested_by: Option<&'a str>,
+}
+
+impl<'a> Finished<'a> {
+    /// The guard facts of `execution_id` in `record`.
+    pub fn guards_of(
+        record: &'a crate::record::ReleaseRecord,
+        execution_id: &str,
+    ) -> (
+        Option<&'a Verification>,
+        Vec<&'a Intervention>,
+        Option<&'a str>,
+    ) {
+        let of = |id: &Option<String>| id.as_deref() == Some(execution_id);
+        let verification = record
+            .verifications
+            .iter()
+            .rev()
+            .find(|v| of(&v.pipeline_execution_id));
+        let interventions = record
+            .interventions
+            .iter()
+            .filter(|i| of(&i.pipeline_execution_id))
+            .collect();
+        let requested_by = record
+            .redeployments
+            .iter()
+            .find(|d| d.pipeline_execution_id == execution_id)
+            .and_then(|d| d.by.as_deref());
+        (verification, interventions, requested_by)
+    }
 }
 
 /// The message text: one line of outcome, then the digests.
@@ -36,7 +69,7 @@ pub fn message(f: &Finished<'_>) -> String {
         ReleaseStatus::InProgress | ReleaseStatus::Rendering => (":hourglass:", "is in progress"),
     };
     let what = if f.rollback {
-        "rollback to "
+        "rollback (redeploy) to "
     } else {
         "release "
     };
@@ -49,6 +82,25 @@ pub fn message(f: &Finished<'_>) -> String {
         f.migration.unwrap_or("none"),
         f.pipeline_execution_id
     ));
+    if let Some(by) = f.requested_by {
+        text.push_str(&format!("\nrollback requested by {by}"));
+    }
+    if let Some(v) = f.verification {
+        text.push_str(&format!("\nverify: {} ({})", v.verdict.name(), v.message));
+    }
+    for i in &f.interventions {
+        let deployment = i.deployment_id.as_deref().unwrap_or("-");
+        let line = match i.action {
+            Action::Promote => format!("promoted by {} (deployment {deployment})", i.by),
+            Action::Finish => format!("blue retired early by {} (deployment {deployment})", i.by),
+            Action::TrafficRollback => format!(
+                "rolled back by traffic switch by {} (deployment {deployment} stopped)",
+                i.by
+            ),
+        };
+        text.push('\n');
+        text.push_str(&line);
+    }
     for (container, image) in f.images {
         text.push_str(&format!("\n• {container}: `{image}`"));
     }
@@ -59,7 +111,7 @@ pub fn message(f: &Finished<'_>) -> String {
 #[derive(Clone)]
 pub struct Notifier {
     webhook: Option<hyper::Uri>,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Http,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -85,15 +137,9 @@ impl Notifier {
                 crate::Error::Config(format!("BERTH_SLACK_WEBHOOK_URL is not a URL: {e}"))
             })?),
         };
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| crate::Error::Config(format!("no TLS root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
             webhook,
-            client: Client::builder(TokioExecutor::new()).build(https),
+            http: Http::new()?,
         })
     }
 
@@ -103,23 +149,18 @@ impl Notifier {
 
     /// Sends `text`; `Err` describes why it did not arrive (for the log).
     pub async fn send(&self, text: &str) -> Result<(), String> {
-        let Some(uri) = self.webhook.clone() else {
+        let Some(uri) = &self.webhook else {
             return Ok(());
         };
         let body = json!({ "text": text }).to_string();
-        let req = hyper::Request::post(uri)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let resp =
-            tokio::time::timeout(std::time::Duration::from_secs(5), self.client.request(req))
-                .await
-                .map_err(|_| "no answer within 5 s".to_owned())?
-                .map_err(|e| e.to_string())?;
-        if resp.status().is_success() {
+        let answer = self
+            .http
+            .post_json(uri, body, std::time::Duration::from_secs(5))
+            .await?;
+        if (200..300).contains(&answer.status) {
             Ok(())
         } else {
-            Err(format!("webhook answered {}", resp.status()))
+            Err(format!("webhook answered {}", answer.status))
         }
     }
 }
@@ -140,6 +181,9 @@ mod tests {
             migration: Some("succeeded"),
             seconds: Some(125),
             pipeline_execution_id: "e-1",
+            verification: None,
+            interventions: Vec::new(),
+            requested_by: None,
         };
         assert_eq!(
             message(&f),
@@ -153,8 +197,66 @@ mod tests {
             ..f
         };
         assert!(
-            message(&failed).starts_with(":x: web rollback to v1.4.2 failed (migration: none;")
+            message(&failed)
+                .starts_with(":x: web rollback (redeploy) to v1.4.2 failed (migration: none;")
         );
+    }
+
+    #[test]
+    fn messages_name_the_verdict_who_promoted_and_the_rollback_kind() {
+        let images = BTreeMap::new();
+        let verification = Verification {
+            deployment_id: "d-1".into(),
+            pipeline_execution_id: Some("e-1".into()),
+            verdict: crate::record::Verdict::Failed,
+            message: "1 of 1 check(s) failed".into(),
+            checks: Vec::new(),
+            started_at: "t".into(),
+            finished_at: "t".into(),
+        };
+        let promote = Intervention {
+            action: Action::Promote,
+            deployment_id: Some("d-1".into()),
+            pipeline_execution_id: Some("e-1".into()),
+            by: "arn:aws:iam::1:user/ana".into(),
+            at: "t".into(),
+        };
+        let stop = Intervention {
+            action: Action::TrafficRollback,
+            ..promote.clone()
+        };
+        let f = Finished {
+            service: "web",
+            release: "v2",
+            status: ReleaseStatus::Failed,
+            rollback: false,
+            images: &images,
+            migration: None,
+            seconds: None,
+            pipeline_execution_id: "e-1",
+            verification: Some(&verification),
+            interventions: vec![&promote, &stop],
+            requested_by: None,
+        };
+        let text = message(&f);
+        assert!(
+            text.contains("\nverify: failed (1 of 1 check(s) failed)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\npromoted by arn:aws:iam::1:user/ana (deployment d-1)"),
+            "{text}"
+        );
+        assert!(text.contains("\nrolled back by traffic switch by arn:aws:iam::1:user/ana (deployment d-1 stopped)"), "{text}");
+        let redeploy = Finished {
+            rollback: true,
+            requested_by: Some("arn:aws:iam::1:user/bo"),
+            verification: None,
+            interventions: Vec::new(),
+            ..f
+        };
+        assert!(message(&redeploy).contains("rollback (redeploy) to v2 failed"));
+        assert!(message(&redeploy).contains("\nrollback requested by arn:aws:iam::1:user/bo"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, Sour
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::keys::is_valid_name;
 
 /// Name of the pipeline's source action the revision override applies to.
 pub const SOURCE_ACTION: &str = "Source";
@@ -66,6 +67,103 @@ pub async fn start(client: &aws_sdk_codepipeline::Client, exec: &Execution<'_>) 
             exec.pipeline
         ))
     })
+}
+
+/// An execution berth started, as its variables name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub service: String,
+    pub release: String,
+    pub rollback: bool,
+}
+
+/// The berth variables of an execution, or `None` when berth did not start it.
+pub async fn berth_execution(
+    client: &aws_sdk_codepipeline::Client,
+    pipeline: &str,
+    execution_id: &str,
+) -> Result<Option<Started>> {
+    let out = client
+        .get_pipeline_execution()
+        .pipeline_name(pipeline)
+        .pipeline_execution_id(execution_id)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "codepipeline:GetPipelineExecution {pipeline} {execution_id}"
+        )))?;
+    let var = |name: &str| {
+        out.pipeline_execution()
+            .map(|e| e.variables())
+            .unwrap_or_default()
+            .iter()
+            .find(|v| v.name() == Some(name))
+            .and_then(|v| v.resolved_value())
+            .map(str::to_owned)
+    };
+    // The variables' defaults (`(none)`) are not names: such an execution was started by the
+    // pipeline's creation or the console, not by berth.
+    let (Some(service), Some(release)) = (var(VAR_SERVICE), var(VAR_RELEASE)) else {
+        return Ok(None);
+    };
+    if !is_valid_name(&service) || !is_valid_name(&release) {
+        return Ok(None);
+    }
+    Ok(Some(Started {
+        service,
+        release,
+        rollback: var(VAR_ROLLBACK).as_deref() == Some("true"),
+    }))
+}
+
+/// Name of the pipeline's CodeDeploy action.
+pub const DEPLOY_ACTION: &str = "Deploy";
+
+/// The execution whose Deploy action runs CodeDeploy deployment `deployment_id`, from the
+/// pipeline's state: the action's latest execution carries the deployment id as its
+/// `externalExecutionId` ("The external ID of the run of the action", ActionExecution), and its
+/// stage's latest execution names the pipeline execution. `None` when the pipeline no longer
+/// shows that deployment in its Deploy action.
+pub async fn deploying(
+    client: &aws_sdk_codepipeline::Client,
+    pipeline: &str,
+    deployment_id: &str,
+) -> Result<Option<String>> {
+    let state = client
+        .get_pipeline_state()
+        .name(pipeline)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "codepipeline:GetPipelineState {pipeline}"
+        )))?;
+    Ok(state
+        .stage_states()
+        .iter()
+        .find(|stage| {
+            stage.action_states().iter().any(|a| {
+                a.action_name() == Some(DEPLOY_ACTION)
+                    && a.latest_execution().and_then(|e| e.external_execution_id())
+                        == Some(deployment_id)
+            })
+        })
+        .and_then(|stage| stage.latest_execution())
+        .map(|e| e.pipeline_execution_id().to_owned()))
+}
+
+/// The berth execution (id and variables) whose Deploy action runs `deployment_id`, if the
+/// pipeline shows one.
+pub async fn deployment_release(
+    client: &aws_sdk_codepipeline::Client,
+    pipeline: &str,
+    deployment_id: &str,
+) -> Result<Option<(String, Started)>> {
+    let Some(execution_id) = deploying(client, pipeline, deployment_id).await? else {
+        return Ok(None);
+    };
+    Ok(berth_execution(client, pipeline, &execution_id)
+        .await?
+        .map(|started| (execution_id, started)))
 }
 
 /// How many recent executions a resumed release looks through for the one its crashed

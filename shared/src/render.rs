@@ -116,11 +116,14 @@ pub fn render_task_definition(
 }
 
 /// `appspec.yaml` for CodeDeploy's ECS blue/green: the action substitutes `<TASK_DEFINITION>`
-/// with the revision it registers from `taskdef.json`.
-pub fn render_appspec(target: &AppSpecTarget) -> String {
-    // A JSON string is a valid YAML scalar, so the container name needs no further escaping.
+/// with the revision it registers from `taskdef.json`. With `verify_function`, the `verify`
+/// function runs as the `AfterAllowTestTraffic` hook: "The 'hooks' section for a Lambda or an
+/// Amazon ECS deployment specifies Lambda validation functions to run during a deployment
+/// lifecycle event" (AppSpec 'hooks' section).
+pub fn render_appspec(target: &AppSpecTarget, verify_function: Option<&str>) -> String {
+    // A JSON string is a valid YAML scalar, so names need no further escaping.
     let name = Value::String(target.container.clone());
-    format!(
+    let mut yaml = format!(
         "version: 0.0\n\
          Resources:\n  \
            - TargetService:\n      \
@@ -131,7 +134,12 @@ pub fn render_appspec(target: &AppSpecTarget) -> String {
                    ContainerName: {name}\n          \
                    ContainerPort: {port}\n",
         port = target.port
-    )
+    );
+    if let Some(function) = verify_function {
+        let function = Value::String(function.to_owned());
+        yaml.push_str(&format!("Hooks:\n  - AfterAllowTestTraffic: {function}\n"));
+    }
+    yaml
 }
 
 /// `imageDetail.json`: `{"ImageURI": ...}` for the primary container.
@@ -279,13 +287,15 @@ mod tests {
 
     #[test]
     fn appspec_names_container_and_port() {
-        let yaml = render_appspec(&AppSpecTarget {
+        let target = AppSpecTarget {
             container: "nginx".into(),
             port: 8080,
-        });
+        };
+        let plain = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n        LoadBalancerInfo:\n          ContainerName: \"nginx\"\n          ContainerPort: 8080\n";
+        assert_eq!(render_appspec(&target, None), plain);
         assert_eq!(
-            yaml,
-            "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n        LoadBalancerInfo:\n          ContainerName: \"nginx\"\n          ContainerPort: 8080\n"
+            render_appspec(&target, Some("berth-verify")),
+            format!("{plain}Hooks:\n  - AfterAllowTestTraffic: \"berth-verify\"\n")
         );
     }
 

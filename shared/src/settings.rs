@@ -11,6 +11,9 @@ pub struct Settings {
     pub release_bucket: String,
     /// SSM parameter path of the service registry, always ending in `/`.
     pub services_prefix: String,
+    /// The `verify` function every rendered appspec names as its `AfterAllowTestTraffic` hook
+    /// (`BERTH_VERIFY_FUNCTION`; unset or empty = no hook).
+    pub verify_function: Option<String>,
 }
 
 impl Settings {
@@ -45,8 +48,16 @@ impl Settings {
         Ok(Self {
             release_bucket,
             services_prefix,
+            verify_function: verify_function(&lookup),
         })
     }
+}
+
+/// `BERTH_VERIFY_FUNCTION`, trimmed; unset or empty is `None`.
+pub fn verify_function(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    lookup("BERTH_VERIFY_FUNCTION")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -73,12 +84,19 @@ mod tests {
     fn prefix_defaults_and_is_normalised() {
         let s = Settings::from_lookup(lookup(&[("BERTH_RELEASE_BUCKET", "rel")])).unwrap();
         assert_eq!(s.services_prefix, "/berth/services/");
+        assert_eq!(s.verify_function, None);
         let s = Settings::from_lookup(lookup(&[
             ("BERTH_RELEASE_BUCKET", "rel"),
             ("BERTH_SERVICES_PREFIX", "/team/a"),
         ]))
         .unwrap();
         assert_eq!(s.services_prefix, "/team/a/");
+        let s = Settings::from_lookup(lookup(&[
+            ("BERTH_RELEASE_BUCKET", "rel"),
+            ("BERTH_VERIFY_FUNCTION", " berth-verify "),
+        ]))
+        .unwrap();
+        assert_eq!(s.verify_function.as_deref(), Some("berth-verify"));
         let err = Settings::from_lookup(lookup(&[
             ("BERTH_RELEASE_BUCKET", "rel"),
             ("BERTH_SERVICES_PREFIX", "team"),

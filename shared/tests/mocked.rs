@@ -269,6 +269,7 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
     let settings = Settings {
         release_bucket: "rel".into(),
         services_prefix: "/berth/services/".into(),
+        verify_function: None,
     };
     let releaser = Context::new(clients, settings);
     let upload = Upload {

@@ -84,6 +84,7 @@ impl Env {
         berth::settings::Settings {
             release_bucket: BUCKET.into(),
             services_prefix: "/berth/services/".into(),
+            verify_function: None,
         }
     }
 

@@ -8,9 +8,12 @@
 //! - `recorder`: the one request recorder. `standin`: local HTTP stand-ins.
 //! - `runtime`: the Runtime API and function processes.
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
+//! - `codedeploy`: a CodeDeploy blue/green stand-in. `listener`: a service's test listener.
 
+pub mod codedeploy;
 mod env;
 mod fixtures;
+pub mod listener;
 mod moto;
 pub mod proxy;
 mod raw;

@@ -34,13 +34,14 @@ impl Recorder {
         self.0.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
-    /// Bodies of the requests whose `X-Amz-Target` ends with `.{operation}`.
+    /// Bodies of the requests whose `X-Amz-Target` ends with `.{operation}`, or whose
+    /// operation is `operation` (a stand-in's names).
     pub fn bodies(&self, operation: &str) -> Vec<Value> {
         self.0
             .lock()
             .map(|v| {
                 v.iter()
-                    .filter(|(t, _)| t.ends_with(&format!(".{operation}")))
+                    .filter(|(t, _)| t == operation || t.ends_with(&format!(".{operation}")))
                     .map(|(_, b)| b.clone())
                     .collect()
             })

@@ -225,5 +225,7 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         finished_at: None,
         lease_until_epoch: Some(epoch_seconds(lease_until)),
         redeployments: Vec::new(),
+        verifications: Vec::new(),
+        interventions: Vec::new(),
     }
 }

@@ -146,7 +146,14 @@ impl Context {
         let (Some(service), Some(manifest), true) = (service, manifest, errors.is_empty()) else {
             return Ok(Checked::Invalid(errors));
         };
-        let rendered = match render(&self.clients, &service, &manifest).await? {
+        let rendered = match render(
+            &self.clients,
+            &service,
+            &manifest,
+            self.settings.verify_function.as_deref(),
+        )
+        .await?
+        {
             Rendering::Ready(r) => *r,
             Rendering::Refused(problems) => return Ok(Checked::Invalid(strings(problems))),
         };

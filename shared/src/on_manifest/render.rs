@@ -36,6 +36,7 @@ pub async fn render(
     clients: &Clients,
     service: &Service,
     manifest: &ValidManifest,
+    verify_function: Option<&str>,
 ) -> Result<Rendering> {
     let cfg = &service.config;
     let ecr = |region: &str| clients.ecr_in(region);
@@ -81,7 +82,7 @@ pub async fn render(
         .map(|(_, image)| image.clone())
         .unwrap_or_default();
     Ok(Rendering::Ready(Box::new(Rendered {
-        appspec: render::render_appspec(&cfg.appspec),
+        appspec: render::render_appspec(&cfg.appspec, verify_function),
         image_detail: render::render_image_detail(&primary),
         task_definition,
         images: pinned,

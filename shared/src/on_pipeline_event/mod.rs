@@ -14,13 +14,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::Clients;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::history::{self, Applied, PipelineStateChange};
 use crate::index::Index;
 use crate::invocation::event_of;
-use crate::keys::is_valid_name;
 use crate::notify::{self, Notifier};
-use crate::pipeline::{VAR_RELEASE, VAR_ROLLBACK, VAR_SERVICE};
+use crate::pipeline::{self, Started as Execution};
 use crate::record::{ReleaseRecord, ReleaseStatus, timestamp};
 use crate::records::{Change, Records, Updated};
 use crate::settings::Settings;
@@ -53,13 +52,6 @@ pub enum Output {
     Ignored {
         reason: String,
     },
-}
-
-/// The execution berth started, as its variables name it.
-struct Execution {
-    service: String,
-    release: String,
-    rollback: bool,
 }
 
 impl Context {
@@ -112,51 +104,16 @@ impl Context {
                 change.state
             )));
         };
-        let Some(exec) = self.execution(&change).await? else {
+        let Some(exec) =
+            pipeline::berth_execution(&self.codepipeline, &change.pipeline, &change.execution_id)
+                .await?
+        else {
             return Ok(ignored(format!(
                 "execution {} of {} was not started by berth",
                 change.execution_id, change.pipeline
             )));
         };
         self.record(&change, &exec, status, now).await
-    }
-
-    /// The berth variables of the execution, if berth started it.
-    async fn execution(&self, change: &PipelineStateChange) -> Result<Option<Execution>> {
-        let out = self
-            .codepipeline
-            .get_pipeline_execution()
-            .pipeline_name(&change.pipeline)
-            .pipeline_execution_id(&change.execution_id)
-            .send()
-            .await
-            .map_err(Error::sdk(format!(
-                "codepipeline:GetPipelineExecution {} {}",
-                change.pipeline, change.execution_id
-            )))?;
-        let var = |name: &str| {
-            out.pipeline_execution()
-                .map(|e| e.variables())
-                .unwrap_or_default()
-                .iter()
-                .find(|v| v.name() == Some(name))
-                .and_then(|v| v.resolved_value())
-                .map(str::to_owned)
-        };
-        // The variables' defaults (`(none)`) are not names: such an execution was started by
-        // the pipeline's creation or the console, not by berth.
-        let (Some(service), Some(release)) = (var(VAR_SERVICE), var(VAR_RELEASE)) else {
-            return Ok(None);
-        };
-        if !is_valid_name(&service) || !is_valid_name(&release) {
-            return Ok(None);
-        }
-        let rollback = var(VAR_ROLLBACK).as_deref() == Some("true");
-        Ok(Some(Execution {
-            service,
-            release,
-            rollback,
-        }))
     }
 
     /// Applies the new status to the release record, then logs and notifies a finished one.
@@ -258,6 +215,8 @@ impl Context {
         execution_id: &str,
     ) -> bool {
         let migration = record.migration.as_ref().map(|m| m.outcome.as_str());
+        let (verification, interventions, requested_by) =
+            notify::Finished::guards_of(record, execution_id);
         let text = notify::message(&notify::Finished {
             service: &exec.service,
             release: &exec.release,
@@ -267,6 +226,9 @@ impl Context {
             migration,
             seconds,
             pipeline_execution_id: execution_id,
+            verification,
+            interventions: interventions.clone(),
+            requested_by,
         });
         let mut notified = false;
         if self.notifier.enabled() {
@@ -286,6 +248,9 @@ impl Context {
             migration = migration.unwrap_or("none"),
             duration_seconds = seconds,
             pipeline_execution_id = %execution_id,
+            verify = verification.map(|v| v.verdict.name()).unwrap_or("none"),
+            interventions = ?interventions.iter().map(|i| (i.action.name(), i.by.as_str())).collect::<Vec<_>>(),
+            requested_by = requested_by.unwrap_or("-"),
             "release finished"
         );
         notified

@@ -35,6 +35,8 @@ pub struct Releases {
     pub bucket: Bucket,
     pub records: Records,
     pub index: Index,
+    /// Who asks (a caller identity ARN), noted on rollbacks.
+    pub caller: Option<String>,
 }
 
 /// A started rollback.
@@ -69,7 +71,14 @@ impl Releases {
             records: Records::new(bucket.clone()),
             index: Index::new(bucket.clone()),
             bucket,
+            caller: None,
         }
+    }
+
+    /// The same, noting `caller` as who asks for rollbacks.
+    pub fn with_caller(mut self, caller: Option<String>) -> Self {
+        self.caller = caller;
+        self
     }
 
     /// Up to `limit` releases of `service`, newest first, after `start_after` (a page's `next`).
@@ -360,6 +369,7 @@ impl Releases {
                     status: Some(ReleaseStatus::InProgress),
                     finished_at: None,
                     migration: None,
+                    by: self.caller.clone(),
                 });
                 Change::Write(())
             })

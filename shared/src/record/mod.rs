@@ -8,6 +8,10 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use serde::{Deserialize, Serialize};
 
+mod guards;
+
+pub use guards::{Action, CheckResult, Intervention, Verdict, Verification, keep_newest};
+
 use crate::manifest::MigrationPlan;
 use crate::render::ManifestSource;
 
@@ -104,6 +108,12 @@ pub struct ReleaseRecord {
     /// Rollback executions of this release's artifact (newest last).
     #[serde(default)]
     pub redeployments: Vec<Redeployment>,
+    /// The `verify` hook's verdicts on this release's deployments (newest last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verifications: Vec<Verification>,
+    /// Promotes, finishes and traffic rollbacks of this release's deployments (newest last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interventions: Vec<Intervention>,
 }
 
 /// A later pipeline execution that redeployed this release's exact artifact.
@@ -118,6 +128,9 @@ pub struct Redeployment {
     /// What the Migrate action did in this execution (`skipped`: a rollback never migrates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migration: Option<String>,
+    /// The caller identity (ARN) that asked for the rollback, when the CLI could tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// RFC 3339 UTC time, the format of every timestamp berth writes.
@@ -180,6 +193,8 @@ pub(crate) mod tests {
             finished_at: None,
             lease_until_epoch: None,
             redeployments: Vec::new(),
+            verifications: Vec::new(),
+            interventions: Vec::new(),
         }
     }
 

@@ -1,0 +1,233 @@
+//! What an operator does to a service's deployment in flight (`berth promote`, `berth finish`,
+//! `berth rollback` while blue still runs): check the deployment is in the phase the request
+//! applies to, ask CodeDeploy, and note who asked in the release record.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_codedeploy::types::DeploymentWaitType;
+use serde::Serialize;
+
+use crate::deployment::{Deployments, Facts, Phase, phase};
+use crate::error::Result;
+use crate::pipeline;
+use crate::record::{Action, Intervention, keep_newest, timestamp};
+use crate::records::{Change, Records};
+use crate::registry::ServiceConfig;
+
+/// The request, with the phase it applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Reroute production traffic now (the deployment waits for it).
+    Promote,
+    /// End the termination wait now, retiring blue.
+    Finish,
+}
+
+/// What a request came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Acted {
+    Done {
+        deployment_id: String,
+        /// The release the deployment deploys, when the pipeline names it.
+        release: Option<String>,
+        by: String,
+        /// Why the release record does not note it, if it does not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unrecorded: Option<String>,
+    },
+    /// Nothing was asked of CodeDeploy; the reason says why.
+    Refused { reason: String },
+}
+
+/// How a stop with rollback ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Stopped {
+    /// No deployment of the service is in flight: a rollback must redeploy.
+    NoDeployment,
+    /// The deployment ended and CodeDeploy rerouted traffic to the original task set.
+    TrafficSwitched {
+        deployment_id: String,
+        release: Option<String>,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unrecorded: Option<String>,
+    },
+    /// CodeDeploy accepted the stop and is still rolling back when the wait ended.
+    Pending {
+        deployment_id: String,
+        release: Option<String>,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unrecorded: Option<String>,
+    },
+    /// The deployment succeeded before the stop took: blue is gone, a rollback must redeploy.
+    FinishedFirst { deployment_id: String },
+}
+
+/// An operator acting on deployments, as `by` (a caller identity ARN).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub deployments: Deployments,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub records: Records,
+    pub by: String,
+}
+
+impl Operator {
+    /// Promotes or finishes the service's deployment in flight.
+    pub async fn act(&self, config: &ServiceConfig, ask: Ask, now: SystemTime) -> Result<Acted> {
+        let target = config.deployment_target();
+        let Some(facts) = self.deployments.active(&target).await? else {
+            return Ok(refused(format!(
+                "no deployment of {} is in progress (CodeDeploy application {}, deployment group {})",
+                config.service, target.application, target.group
+            )));
+        };
+        let current = phase(&facts);
+        let (wait, action) = match (ask, &current) {
+            (Ask::Promote, Phase::WaitingForPromote { .. }) => {
+                (DeploymentWaitType::ReadyWait, Action::Promote)
+            }
+            (Ask::Finish, Phase::TerminationWait { .. }) => {
+                (DeploymentWaitType::TerminationWait, Action::Finish)
+            }
+            (Ask::Promote, _) => {
+                return Ok(refused(format!(
+                    "deployment {} is {}; promote applies while it waits for promote",
+                    facts.id,
+                    current.describe()
+                )));
+            }
+            (Ask::Finish, _) => {
+                return Ok(refused(format!(
+                    "deployment {} is {}; finish applies during the termination wait",
+                    facts.id,
+                    current.describe()
+                )));
+            }
+        };
+        self.deployments
+            .continue_deployment(&facts.id, wait)
+            .await?;
+        let (release, unrecorded) = self.note(config, &facts.id, action, now).await;
+        Ok(Acted::Done {
+            deployment_id: facts.id,
+            release,
+            by: self.by.clone(),
+            unrecorded,
+        })
+    }
+
+    /// Stops the deployment in flight with automatic rollback, then watches it for up to
+    /// `wait`. "CodeDeploy implements rollbacks by rerouting traffic from the replacement task
+    /// set to the original task set" (CodeDeploy user guide, ECS deployments); the stop "returns
+    /// a status of pending" while lifecycle events still run.
+    pub async fn stop_with_rollback(
+        &self,
+        config: &ServiceConfig,
+        wait: Duration,
+        now: SystemTime,
+    ) -> Result<Stopped> {
+        let Some(facts) = self.deployments.active(&config.deployment_target()).await? else {
+            return Ok(Stopped::NoDeployment);
+        };
+        self.deployments.stop_with_rollback(&facts.id).await?;
+        let (release, unrecorded) = self
+            .note(config, &facts.id, Action::TrafficRollback, now)
+            .await;
+        let last = self.watch(&facts.id, wait).await?;
+        Ok(match last.status.as_str() {
+            "Succeeded" => Stopped::FinishedFirst {
+                deployment_id: facts.id,
+            },
+            "Stopped" | "Failed" => Stopped::TrafficSwitched {
+                deployment_id: facts.id,
+                release,
+                status: last.status,
+                unrecorded,
+            },
+            _ => Stopped::Pending {
+                deployment_id: facts.id,
+                release,
+                status: last.status,
+                unrecorded,
+            },
+        })
+    }
+
+    /// The deployment's facts once it ends, or when `wait` is over.
+    async fn watch(&self, id: &str, wait: Duration) -> Result<Facts> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let facts = self.deployments.facts(id).await?;
+            let ended = matches!(phase(&facts), Phase::Finished { .. });
+            if ended || tokio::time::Instant::now() >= until {
+                return Ok(facts);
+            }
+            tokio::time::sleep_until((tokio::time::Instant::now() + POLL).min(until)).await;
+        }
+    }
+
+    /// Notes the intervention in the release record of the deployment: the release, and why
+    /// it is not noted if it is not. CodeDeploy already acted, so a failure here is reported,
+    /// not raised.
+    async fn note(
+        &self,
+        config: &ServiceConfig,
+        deployment_id: &str,
+        action: Action,
+        now: SystemTime,
+    ) -> (Option<String>, Option<String>) {
+        let pipeline = config.pipeline.as_str();
+        let (execution_id, started) = match pipeline::deployment_release(
+            &self.codepipeline,
+            pipeline,
+            deployment_id,
+        )
+        .await
+        {
+            Ok(Some((execution_id, started))) if started.service == config.service => {
+                (execution_id, started)
+            }
+            Ok(_) => {
+                let why = format!(
+                    "pipeline {pipeline} shows no berth execution running deployment {deployment_id}"
+                );
+                return (None, Some(why));
+            }
+            Err(e) => return (None, Some(format!("pipeline state unreadable: {e}"))),
+        };
+        let entry = Intervention {
+            action,
+            deployment_id: Some(deployment_id.to_owned()),
+            pipeline_execution_id: Some(execution_id),
+            by: self.by.clone(),
+            at: timestamp(now),
+        };
+        let edit = |r: &mut crate::record::ReleaseRecord| {
+            keep_newest(&mut r.interventions, entry.clone());
+            Change::Write(())
+        };
+        let unrecorded = match self
+            .records
+            .update(&started.service, &started.release, now, edit)
+            .await
+        {
+            Ok(crate::records::Updated::Missing) => {
+                Some(format!("release {} has no record", started.release))
+            }
+            Ok(_) => None,
+            Err(e) => Some(format!("release record not updated: {e}")),
+        };
+        (Some(started.release), unrecorded)
+    }
+}
+
+/// Pause between two reads of a stopping deployment.
+const POLL: Duration = Duration::from_secs(2);
+
+fn refused(reason: String) -> Acted {
+    Acted::Refused { reason }
+}

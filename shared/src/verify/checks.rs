@@ -1,0 +1,225 @@
+//! Running a service's checks against the test listener: each check is tried up to `attempts`
+//! times, `interval_seconds` apart, each try within `timeout_seconds`, and the whole run within
+//! the time the invocation has left. Judging one answer is pure ([`judge`]).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::http::{Answer, Http};
+use crate::record::{CheckResult, Verdict};
+use crate::registry::{VerifyCheck, VerifyConfig};
+
+/// Bytes of a body read for a `contains` check; the rest is not awaited.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Characters of a failed answer's body kept in the record.
+const EXCERPT_CHARS: usize = 200;
+
+/// Why an answer does not pass `check`, or `Ok`.
+pub fn judge(check: &VerifyCheck, answer: &Answer) -> Result<(), String> {
+    if answer.status != check.status {
+        return Err(format!(
+            "answered {}, expected {}",
+            answer.status, check.status
+        ));
+    }
+    if let Some(budget) = check.max_latency_ms {
+        let took = answer.latency.as_millis();
+        if took > u128::from(budget) {
+            return Err(format!(
+                "answered in {took} ms, over the {budget} ms budget"
+            ));
+        }
+    }
+    if let Some(needle) = &check.contains
+        && !String::from_utf8_lossy(&answer.body).contains(needle.as_str())
+    {
+        return Err(format!(
+            "body does not contain {needle:?} (first {} KiB read)",
+            MAX_BODY / 1024
+        ));
+    }
+    Ok(())
+}
+
+/// The URL of `check`: the base URL without a trailing slash, then the path.
+pub fn url(base_url: &str, check: &VerifyCheck) -> String {
+    format!("{}{}", base_url.trim_end_matches('/'), check.path)
+}
+
+/// Runs every check in order, none past `until`.
+pub async fn run(http: &Http, config: &VerifyConfig, until: Instant) -> Vec<CheckResult> {
+    let mut results = Vec::with_capacity(config.checks.len());
+    for check in &config.checks {
+        results.push(run_one(http, config, check, until).await);
+    }
+    results
+}
+
+async fn run_one(
+    http: &Http,
+    config: &VerifyConfig,
+    check: &VerifyCheck,
+    until: Instant,
+) -> CheckResult {
+    let url = url(&config.base_url, check);
+    let mut result = CheckResult {
+        url: url.clone(),
+        passed: false,
+        attempts: 0,
+        status: None,
+        latency_ms: None,
+        error: None,
+        body_excerpt: None,
+    };
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        result.error = Some("not a URL".into());
+        return result;
+    };
+    let timeout = Duration::from_secs(config.timeout_seconds);
+    for attempt in 1..=config.attempts.max(1) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            result.error = Some(format!(
+                "out of time after {} attempt(s): the hook must report before the function's deadline",
+                result.attempts
+            ));
+            return result;
+        }
+        result.attempts = attempt;
+        let outcome = match http.get(&uri, timeout.min(left), MAX_BODY).await {
+            Ok(answer) => {
+                result.status = Some(answer.status);
+                result.latency_ms = Some(answer.latency.as_millis() as u64);
+                judge(check, &answer).map_err(|why| (why, Some(answer.body)))
+            }
+            Err(why) => {
+                result.status = None;
+                result.latency_ms = None;
+                Err((why, None))
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                result.passed = true;
+                result.error = None;
+                result.body_excerpt = None;
+                return result;
+            }
+            Err((why, body)) => {
+                result.error = Some(why);
+                result.body_excerpt = body.map(|b| excerpt(&b)).filter(|e| !e.is_empty());
+            }
+        }
+        if attempt < config.attempts {
+            let pause = Duration::from_secs(config.interval_seconds);
+            tokio::time::sleep_until((Instant::now() + pause).min(until)).await;
+        }
+    }
+    result
+}
+
+fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .collect()
+}
+
+/// The verdict of a run and its one-line reason.
+pub fn verdict(results: &[CheckResult]) -> (Verdict, String) {
+    let failed: Vec<&CheckResult> = results.iter().filter(|r| !r.passed).collect();
+    match failed.first() {
+        None => (
+            Verdict::Passed,
+            format!("{} check(s) passed on the test listener", results.len()),
+        ),
+        Some(first) => (
+            Verdict::Failed,
+            format!(
+                "{} of {} check(s) failed; first: GET {} {} ({} attempt(s))",
+                failed.len(),
+                results.len(),
+                first.url,
+                first.error.as_deref().unwrap_or("failed"),
+                first.attempts
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: u16, contains: Option<&str>, max_latency_ms: Option<u64>) -> VerifyCheck {
+        VerifyCheck {
+            path: "/health".into(),
+            status,
+            contains: contains.map(str::to_owned),
+            max_latency_ms,
+        }
+    }
+
+    fn answer(status: u16, body: &str, ms: u64) -> Answer {
+        Answer {
+            status,
+            body: body.as_bytes().to_vec(),
+            latency: Duration::from_millis(ms),
+        }
+    }
+
+    #[test]
+    fn an_answer_passes_only_with_status_body_and_latency_as_asked() {
+        let strict = check(200, Some("ok"), Some(500));
+        assert_eq!(judge(&strict, &answer(200, "all ok", 20)), Ok(()));
+        let cases = [
+            (answer(500, "ok", 20), "answered 500, expected 200"),
+            (answer(200, "ok", 900), "900 ms, over the 500 ms budget"),
+            (answer(200, "down", 20), "does not contain \"ok\""),
+        ];
+        for (a, want) in cases {
+            let why = judge(&strict, &a).unwrap_err();
+            assert!(why.contains(want), "{why}");
+        }
+        // Without a budget or a substring, only the status counts.
+        assert_eq!(
+            judge(&check(204, None, None), &answer(204, "", 60_000)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn urls_join_base_and_path() {
+        let c = check(200, None, None);
+        assert_eq!(url("http://h:8080/", &c), "http://h:8080/health");
+        assert_eq!(url("http://h:8080", &c), "http://h:8080/health");
+    }
+
+    #[test]
+    fn the_verdict_names_the_first_failure() {
+        let ok = CheckResult {
+            url: "http://h/a".into(),
+            passed: true,
+            attempts: 1,
+            status: Some(200),
+            latency_ms: Some(3),
+            error: None,
+            body_excerpt: None,
+        };
+        let bad = CheckResult {
+            url: "http://h/b".into(),
+            passed: false,
+            attempts: 3,
+            error: Some("answered 500, expected 200".into()),
+            ..ok.clone()
+        };
+        assert_eq!(verdict(std::slice::from_ref(&ok)).0, Verdict::Passed);
+        let (v, why) = verdict(&[ok, bad]);
+        assert_eq!(v, Verdict::Failed);
+        assert_eq!(
+            why,
+            "1 of 2 check(s) failed; first: GET http://h/b answered 500, expected 200 (3 attempt(s))"
+        );
+    }
+}

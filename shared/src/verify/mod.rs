@@ -1,0 +1,293 @@
+//! `verify`: the CodeDeploy lifecycle hook (AppSpec `AfterAllowTestTraffic`, also usable as
+//! `BeforeAllowTraffic`). It runs the checks of the service's registry entry against the test
+//! listener, then reports `Succeeded` or `Failed` with `PutLifecycleEventHookExecutionStatus`.
+//!
+//! "The deployment is considered to have failed if CodeDeploy is not notified by the Lambda
+//! validation function within one hour" (AppSpec 'hooks' section). berth reports on every path
+//! — its own errors and a run that outlasts the invocation become `Failed` with the reason —
+//! and always before the invocation's deadline (the checks stop [`REPORT_MARGIN`] before it).
+//!
+//! - `checks`: running the checks and judging answers.
+//! - `subject`: which service and release a deployment is.
+
+mod checks;
+mod subject;
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_codedeploy::types::LifecycleEventStatus;
+use lambda_runtime::LambdaEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::aws::Clients;
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::images::Home;
+use crate::invocation::{Invocation, event_of};
+use crate::record::{CheckResult, Verdict, Verification, keep_newest, timestamp};
+use crate::records::{Change, Records, Updated};
+use crate::registry::Registry;
+use crate::settings::Settings;
+use crate::store::Bucket;
+
+pub use checks::{MAX_BODY, judge, url, verdict};
+pub use subject::Subject;
+
+/// Time kept before the invocation's deadline to report and record the verdict.
+pub const REPORT_MARGIN: Duration = Duration::from_secs(15);
+
+/// What CodeDeploy sends a hook function: "`event.DeploymentId`" and
+/// "`event.LifecycleEventHookExecutionId`" (the AppSpec hooks sample function).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HookEvent {
+    pub deployment_id: String,
+    pub lifecycle_event_hook_execution_id: String,
+}
+
+/// The function's answer, once the verdict was reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Output {
+    Reported {
+        deployment_id: String,
+        verdict: Verdict,
+        message: String,
+        /// An earlier delivery of this hook had already reported; CodeDeploy kept that verdict.
+        already_reported: bool,
+        service: Option<String>,
+        release: Option<String>,
+        checks: Vec<CheckResult>,
+    },
+    /// Not a hook event: there is nothing to report to.
+    Ignored { reason: String },
+}
+
+/// What a run found.
+#[derive(Debug, Clone)]
+struct Found {
+    verdict: Verdict,
+    message: String,
+    checks: Vec<CheckResult>,
+    subject: Option<Subject>,
+}
+
+impl Found {
+    fn failed(message: String, subject: Option<Subject>) -> Self {
+        Self {
+            verdict: Verdict::Failed,
+            message,
+            checks: Vec::new(),
+            subject,
+        }
+    }
+}
+
+/// Everything `verify` needs, built once per function instance.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub codepipeline: aws_sdk_codepipeline::Client,
+    pub registry: Registry,
+    pub records: Records,
+    pub http: Http,
+    pub region: String,
+}
+
+impl Context {
+    pub async fn from_env() -> Result<Self> {
+        let settings = Settings::from_env()?;
+        Self::new(&Clients::from_env().await, &settings)
+    }
+
+    pub fn new(clients: &Clients, settings: &Settings) -> Result<Self> {
+        Ok(Self {
+            codedeploy: clients.codedeploy.clone(),
+            codepipeline: clients.codepipeline.clone(),
+            registry: Registry::new(clients.ssm.clone(), &settings.services_prefix),
+            records: Records::new(Bucket::new(clients.s3.clone(), &settings.release_bucket)),
+            http: Http::new()?,
+            region: clients.region().to_owned(),
+        })
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Output> {
+        let invocation = Invocation::from_context(&event.context);
+        let hook = match event_of::<HookEvent>(event.payload, "a CodeDeploy lifecycle hook event") {
+            Ok(h)
+                if !h.deployment_id.is_empty()
+                    && !h.lifecycle_event_hook_execution_id.is_empty() =>
+            {
+                h
+            }
+            Ok(_) => {
+                return Ok(Output::Ignored {
+                    reason: "the hook event names no deployment or hook execution".into(),
+                });
+            }
+            Err(reason) => return Ok(Output::Ignored { reason }),
+        };
+        let home = invocation.home(&self.region);
+        self.on_hook(&hook, &home, invocation.deadline).await
+    }
+
+    /// Verifies, reports, then records. `Err` only when the verdict could not be reported
+    /// (Lambda then retries the invocation).
+    pub async fn on_hook(
+        &self,
+        hook: &HookEvent,
+        home: &Home,
+        deadline: SystemTime,
+    ) -> Result<Output> {
+        let started = SystemTime::now();
+        let left = deadline
+            .duration_since(started)
+            .unwrap_or_default()
+            .saturating_sub(REPORT_MARGIN);
+        let until = Instant::now() + left;
+        // The checks stop at `until` themselves; this bounds AWS calls that hang.
+        let found = match tokio::time::timeout_at(until, self.verify(hook, home, until)).await {
+            Ok(found) => found,
+            Err(_) => Found::failed(
+                format!(
+                    "verification did not finish within {} s, the time this invocation had before its deadline",
+                    left.as_secs()
+                ),
+                None,
+            ),
+        };
+        let already_reported = self.report(hook, found.verdict).await?;
+        tracing::info!(
+            deployment_id = %hook.deployment_id,
+            verdict = found.verdict.name(),
+            message = %found.message,
+            already_reported,
+            checks = ?found.checks,
+            "verification reported"
+        );
+        if let Some(subject) = &found.subject {
+            self.note(subject, hook, &found, started, already_reported)
+                .await;
+        }
+        Ok(Output::Reported {
+            deployment_id: hook.deployment_id.clone(),
+            verdict: found.verdict,
+            message: found.message,
+            already_reported,
+            service: found.subject.as_ref().map(|s| s.service.clone()),
+            release: found.subject.as_ref().map(|s| s.release.clone()),
+            checks: found.checks,
+        })
+    }
+
+    async fn verify(&self, hook: &HookEvent, home: &Home, until: Instant) -> Found {
+        let service = match self.service_of(&hook.deployment_id, home).await {
+            Ok(s) => s,
+            Err(why) => return Found::failed(why, None),
+        };
+        let subject = self.subject(&service.config, &hook.deployment_id).await;
+        let Some(config) = service.config.verify.as_ref() else {
+            return Found {
+                verdict: Verdict::Passed,
+                message: format!(
+                    "no checks configured for {} (registry entry has no verify section): passed",
+                    service.config.service
+                ),
+                checks: Vec::new(),
+                subject,
+            };
+        };
+        let checks = checks::run(&self.http, config, until).await;
+        let (verdict, message) = checks::verdict(&checks);
+        Found {
+            verdict,
+            message,
+            checks,
+            subject,
+        }
+    }
+
+    /// Reports the verdict; `Ok(true)` when the hook had already been reported (a repeated
+    /// delivery): "LifecycleEventAlreadyCompletedException: An attempt to return the status of an
+    /// already completed lifecycle event occurred."
+    async fn report(&self, hook: &HookEvent, verdict: Verdict) -> Result<bool> {
+        let status = match verdict {
+            Verdict::Passed => LifecycleEventStatus::Succeeded,
+            Verdict::Failed => LifecycleEventStatus::Failed,
+        };
+        let sent = self
+            .codedeploy
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(&hook.deployment_id)
+            .lifecycle_event_hook_execution_id(&hook.lifecycle_event_hook_execution_id)
+            .status(status)
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_lifecycle_event_already_completed_exception()) =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(Error::sdk(format!(
+                "codedeploy:PutLifecycleEventHookExecutionStatus {}",
+                hook.deployment_id
+            ))(e)),
+        }
+    }
+
+    /// Adds the verification to the release record. Best effort: the verdict is already with
+    /// CodeDeploy, so a failure here is logged. A repeated delivery does not replace what the
+    /// first one recorded (that is the verdict CodeDeploy kept).
+    async fn note(
+        &self,
+        subject: &Subject,
+        hook: &HookEvent,
+        found: &Found,
+        started: SystemTime,
+        already_reported: bool,
+    ) {
+        let now = SystemTime::now();
+        let entry = Verification {
+            deployment_id: hook.deployment_id.clone(),
+            pipeline_execution_id: Some(subject.pipeline_execution_id.clone()),
+            verdict: found.verdict,
+            message: found.message.clone(),
+            checks: found.checks.clone(),
+            started_at: timestamp(started),
+            finished_at: timestamp(now),
+        };
+        let edit = |r: &mut crate::record::ReleaseRecord| {
+            let known = r
+                .verifications
+                .iter()
+                .position(|v| v.deployment_id == entry.deployment_id);
+            match known {
+                Some(_) if already_reported => return Change::Keep(()),
+                Some(i) => r.verifications[i] = entry.clone(),
+                None => keep_newest(&mut r.verifications, entry.clone()),
+            }
+            Change::Write(())
+        };
+        match self
+            .records
+            .update(&subject.service, &subject.release, now, edit)
+            .await
+        {
+            Ok(Updated::Missing) => tracing::warn!(
+                service = %subject.service, release = %subject.release,
+                "no release record to note the verification in"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                service = %subject.service, release = %subject.release, error = %e,
+                "verification not recorded"
+            ),
+        }
+    }
+}
