@@ -6,6 +6,7 @@
 //! codes in `exit.rs`.
 
 mod common;
+mod doctor;
 mod exit;
 mod release;
 mod releases;
@@ -47,6 +48,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Redeploy an earlier release's exact artifact (default: the last known good one).
     Rollback(rollback::RollbackArgs),
+    /// Check, read-only, everything a service's first release depends on; each problem with
+    /// its fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -58,6 +62,7 @@ async fn main() -> ExitCode {
         Command::Releases(args) => releases::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Rollback(args) => rollback::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
     };
     match outcome {
         Ok(()) => Exit::Done.into(),
