@@ -45,7 +45,7 @@ pub async fn run(args: DoctorArgs) -> Outcome {
         Output::Json => print_json(&findings)?,
         Output::Text => print_text(&args.service, &findings),
     }
-    let failed = findings.iter().filter(|f| f.status == Status::Fail).count();
+    let failed = doctor::count(&findings, Status::Fail);
     if failed > 0 {
         return Err(Failure::refused(format!(
             "{}: {failed} check(s) failed; the first release would not go through",
@@ -108,7 +108,7 @@ fn print_text(service: &str, findings: &[Finding]) {
             .unwrap_or_default();
         println!("{status:<4}  {:<width$}  {}{fix}", f.check, f.detail);
     }
-    let count = |s: Status| findings.iter().filter(|f| f.status == s).count();
+    let count = |status| doctor::count(findings, status);
     println!(
         "{service}: {} ok, {} warn, {} FAIL",
         count(Status::Ok),

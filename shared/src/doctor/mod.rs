@@ -118,9 +118,9 @@ pub fn unusable_registry(parameter: &str, reasons: &[String]) -> Finding {
     )
 }
 
-/// Whether any check failed: the setup is refused.
-pub fn refused(findings: &[Finding]) -> bool {
-    findings.iter().any(|f| f.status == Status::Fail)
+/// How many findings have `status`; one `Fail` refuses the setup.
+pub fn count(findings: &[Finding], status: Status) -> usize {
+    findings.iter().filter(|f| f.status == status).count()
 }
 
 #[cfg(test)]
