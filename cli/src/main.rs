@@ -6,6 +6,7 @@
 //! codes in `exit.rs`.
 
 mod common;
+mod doctor;
 mod exit;
 mod promote;
 mod release;
@@ -53,6 +54,9 @@ enum Command {
     Promote(promote::DeploymentArgs),
     /// End a deployment's termination wait now, retiring the original (blue) task set.
     Finish(promote::DeploymentArgs),
+    /// Check, read-only, everything a service's first release depends on; each problem with
+    /// its fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -66,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Rollback(args) => rollback::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Finish(args) => promote::finish(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
     };
     match outcome {
         Ok(()) => Exit::Done.into(),

@@ -8,7 +8,8 @@
 //!   [`images`] (image references), [`plan`] (which image each container runs), [`render`]
 //!   (the artifact files), [`claim`] (the release claim rules), [`migration`] (what a task's
 //!   state means), [`history`] (execution states, last known good), [`push`] (which pushes
-//!   release what), [`record`] (the release record), [`retry`] (named retry policies).
+//!   release what), [`record`] (the release record), [`retry`] (named retry policies),
+//!   [`doctor`] (`berth doctor`'s verdicts on a service's setup, from facts the CLI reads).
 //! - **AWS adapters** (thin, over the SDK): [`aws`] (clients), [`store`] (S3 reads and
 //!   conditional writes), [`records`] (the release-record update loop), [`index`] (the
 //!   release index: history newest first in bounded requests), [`taskdef`] (the
@@ -24,6 +25,7 @@
 pub mod aws;
 pub mod claim;
 pub mod deployment;
+pub mod doctor;
 pub mod error;
 pub mod history;
 pub mod http;

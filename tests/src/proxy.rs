@@ -3,11 +3,12 @@
 //! (throttling, 500, 503, a dropped connection, or a lost response) or hold every request and
 //! every new connection for a while (round-trip latency for the bench).
 //!
-//! It also gives moto two things AWS has and moto lacks: ListPipelineExecutions answers carry
-//! the source revisions StartPipelineExecution was given, and RunTask honours its client token
+//! It also gives moto three things AWS has and moto lacks: ListPipelineExecutions answers carry
+//! the source revisions StartPipelineExecution was given, RunTask honours its client token
 //! ("If you retry a request that completed successfully using the same client token and the
 //! same parameters, the retry succeeds without performing any further actions" — ECS API
-//! reference, Ensuring idempotency).
+//! reference, Ensuring idempotency), and bucket versioning and notification answers rooted as
+//! S3 roots them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -186,6 +187,12 @@ pub fn operation(method: &str, path: &str, query: &str, target: Option<&str>) ->
         .unwrap_or("");
     let area = key.split('/').next().unwrap_or("");
     let op = match method {
+        "GET" if bucket_subresource(query, "versioning") => {
+            return "s3:GetBucketVersioning".into();
+        }
+        "GET" if bucket_subresource(query, "notification") => {
+            return "s3:GetBucketNotificationConfiguration".into();
+        }
         "GET" if query.contains("versions") => return "s3:ListObjectVersions".into(),
         "GET" if key.is_empty() || query.contains("list-type") => return "s3:ListObjectsV2".into(),
         "GET" => "s3:GetObject",
@@ -375,6 +382,9 @@ fn adjust(
     (mut parts, bytes): Answered,
     state: &Mutex<State>,
 ) -> Response<Full<Bytes>> {
+    if let Some((moto, s3)) = s3_root(op) {
+        return rerooted(parts, &bytes, moto, s3);
+    }
     let doc = (op == "StartPipelineExecution" || op == "ListPipelineExecutions")
         .then(|| serde_json::from_slice::<Value>(&bytes).ok())
         .flatten();
@@ -407,6 +417,39 @@ fn adjust(
     Response::from_parts(parts, Full::new(Bytes::from(doc.to_string())))
 }
 
+fn bucket_subresource(query: &str, name: &str) -> bool {
+    query
+        .split('&')
+        .any(|p| p == name || p.strip_prefix(name) == Some("="))
+}
+
+/// The root element moto 5.2.5 gives an S3 answer, and the one S3 gives it (S3 API reference,
+/// Response Syntax: `<VersioningConfiguration>`, `<NotificationConfiguration>`). The Rust SDK
+/// refuses any other root ("encountered invalid XML root"); moto's roots are
+/// `GetBucketVersioningResponse`, and `GetBucketNotificationResponse` when nothing is configured.
+fn s3_root(op: &str) -> Option<(&'static str, &'static str)> {
+    match op {
+        "s3:GetBucketVersioning" => {
+            Some(("GetBucketVersioningResponse", "VersioningConfiguration"))
+        }
+        "s3:GetBucketNotificationConfiguration" => {
+            Some(("GetBucketNotificationResponse", "NotificationConfiguration"))
+        }
+        _ => None,
+    }
+}
+
+fn rerooted(
+    mut parts: hyper::http::response::Parts,
+    bytes: &Bytes,
+    moto: &str,
+    s3: &str,
+) -> Response<Full<Bytes>> {
+    let xml = String::from_utf8_lossy(bytes).replace(moto, s3);
+    parts.headers.remove("content-length");
+    Response::from_parts(parts, Full::new(Bytes::from(xml)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +479,14 @@ mod tests {
         assert_eq!(
             operation("HEAD", "/b/artifacts/web/source.zip", "", None),
             "s3:HeadObject artifacts"
+        );
+        assert_eq!(
+            operation("GET", "/b", "versioning", None),
+            "s3:GetBucketVersioning"
+        );
+        assert_eq!(
+            operation("GET", "/b", "notification=", None),
+            "s3:GetBucketNotificationConfiguration"
         );
     }
 }

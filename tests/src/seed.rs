@@ -233,7 +233,8 @@ impl Env {
             .collect()
     }
 
-    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Release [Migrate (Lambda) ▸ Deploy].
+    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Release [Migrate (Lambda) ▸ Deploy],
+    /// deploying through CodeDeploy application `name` (the stacks name it after the pipeline).
     pub async fn create_pipeline(&self, name: &str) {
         let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
@@ -273,7 +274,7 @@ impl Env {
                         "inputArtifacts": [{"name": "SourceArtifact"}]},
                         {"name": "Deploy", "runOrder": 2,
                         "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
-                        "configuration": {"ApplicationName": "web", "DeploymentGroupName": "web",
+                        "configuration": {"ApplicationName": name, "DeploymentGroupName": "web",
                             "TaskDefinitionTemplateArtifact": "SourceArtifact", "TaskDefinitionTemplatePath": "taskdef.json",
                             "AppSpecTemplateArtifact": "SourceArtifact", "AppSpecTemplatePath": "appspec.yaml"},
                         "inputArtifacts": [{"name": "SourceArtifact"}]}]}

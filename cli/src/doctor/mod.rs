@@ -1,0 +1,118 @@
+//! `berth doctor <service>`: a read-only preflight of everything a service's first release
+//! depends on. This file reads the registry entry, has `deploy` and `account` read the facts,
+//! lets `berth::doctor` judge them, and prints one line per check.
+
+mod account;
+mod deploy;
+
+use berth::aws::Clients;
+use berth::doctor::{self, Facts, Finding, Status};
+use berth::images::Home;
+use berth::registry::{Lookup, Registry, Service};
+use berth::settings::Settings;
+
+use crate::common::{Output, account_of, aws, print_json};
+use crate::exit::{Failure, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    service: String,
+    /// The IAM role of berth's migrate function: checks, with the IAM policy simulator, that it
+    /// may pass the task definition's roles to ECS tasks. Without it that check is a warning.
+    #[arg(long, value_name = "ARN")]
+    migrate_role_arn: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+pub async fn run(args: DoctorArgs) -> Outcome {
+    let (clients, settings) = aws().await?;
+    let home = Home {
+        account_id: account_of(&clients).await,
+        region: clients.region().to_owned(),
+    };
+    let registry = Registry::new(clients.ssm.clone(), &settings.services_prefix);
+    let parameter = registry.parameter_name(&args.service);
+    let findings = match registry.service(&args.service, &home).await? {
+        Lookup::Unusable(reasons) => vec![doctor::unusable_registry(&parameter, &reasons)],
+        Lookup::Found(service) => {
+            let role = args.migrate_role_arn.as_deref();
+            let facts = read(&clients, &settings, &service, &home, role).await?;
+            doctor::examine(&service.config, &parameter, &facts)
+        }
+    };
+    match args.output {
+        Output::Json => print_json(&findings)?,
+        Output::Text => print_text(&args.service, &findings),
+    }
+    let failed = doctor::count(&findings, Status::Fail);
+    if failed > 0 {
+        return Err(Failure::refused(format!(
+            "{}: {failed} check(s) failed; the first release would not go through",
+            args.service
+        )));
+    }
+    Ok(())
+}
+
+/// Every fact the checks need. The reads are independent, so they run together (a fixed
+/// handful of requests; the repositories are read one after another).
+async fn read(
+    clients: &Clients,
+    settings: &Settings,
+    service: &Service,
+    home: &Home,
+    migrate_role: Option<&str>,
+) -> Result<Facts, Failure> {
+    let cfg = &service.config;
+    let ec2 = aws_sdk_ec2::Client::new(&clients.config);
+    let iam = aws_sdk_iam::Client::new(&clients.config);
+    let bucket = settings.release_bucket.as_str();
+    let ((ecs, pass_role), deployment_group, pipeline, repositories, subnets, bucket_facts) = tokio::try_join!(
+        async {
+            let ecs = deploy::ecs_service(&clients.ecs, cfg).await?;
+            let roles = deploy::task_roles(&clients.ecs, &ecs).await?;
+            Ok::<_, Failure>((ecs, account::pass_role(&iam, migrate_role, roles).await?))
+        },
+        deploy::deployment_group(&clients.codedeploy, cfg),
+        deploy::pipeline(&clients.codepipeline, &cfg.pipeline),
+        account::repositories(clients, service, home),
+        account::subnets(&ec2, cfg),
+        account::bucket(&clients.s3, bucket),
+    )?;
+    Ok(Facts {
+        release_bucket: settings.release_bucket.clone(),
+        ecs,
+        deployment_group,
+        pipeline,
+        repositories,
+        subnets,
+        pass_role,
+        bucket: bucket_facts,
+    })
+}
+
+/// One line per check: status, check, what was seen, and the fix.
+fn print_text(service: &str, findings: &[Finding]) {
+    let width = findings.iter().map(|f| f.check.len()).max().unwrap_or(0);
+    for f in findings {
+        let status = match f.status {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        let fix = f
+            .fix
+            .as_deref()
+            .map(|fix| format!(" — fix: {fix}"))
+            .unwrap_or_default();
+        println!("{status:<4}  {:<width$}  {}{fix}", f.check, f.detail);
+    }
+    let count = |status| doctor::count(findings, status);
+    println!(
+        "{service}: {} ok, {} warn, {} FAIL",
+        count(Status::Ok),
+        count(Status::Warn),
+        count(Status::Fail)
+    );
+}

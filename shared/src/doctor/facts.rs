@@ -1,0 +1,144 @@
+//! What `berth doctor` reads from the account, as plain values: the checks judge these and
+//! never call AWS themselves, so every verdict is testable from a table.
+
+use std::collections::BTreeMap;
+
+use crate::images::Repository;
+
+/// Something looked up by name: what was found, or why nothing was (AWS's own words).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen<T> {
+    Found(T),
+    Missing(String),
+}
+
+/// Everything the checks look at, read for one registry entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// `BERTH_RELEASE_BUCKET`: where manifests arrive and artifacts are written.
+    pub release_bucket: String,
+    pub ecs: Seen<EcsService>,
+    pub deployment_group: Seen<DeploymentGroup>,
+    pub pipeline: Seen<Pipeline>,
+    /// One per distinct repository of the registry's `containers`.
+    pub repositories: Vec<RepositoryFacts>,
+    /// One per subnet of the registry's `migration.subnets`.
+    pub subnets: Vec<SubnetFacts>,
+    pub pass_role: PassRole,
+    pub bucket: Seen<Bucket>,
+}
+
+/// The ECS service as `DescribeServices` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsService {
+    /// `ACTIVE`, `DRAINING` or `INACTIVE`.
+    pub status: String,
+    /// `ECS`, `CODE_DEPLOY` or `EXTERNAL`.
+    pub controller: String,
+    /// The task definition of the PRIMARY task set (PRIMARY deployment for `ECS`), if any.
+    pub primary_task_definition: Option<String>,
+    /// Target group ARNs the running tasks are registered in.
+    pub target_groups: Vec<String>,
+    pub running: i32,
+    pub desired: i32,
+}
+
+/// A CodeDeploy deployment group (`GetDeploymentGroup`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentGroup {
+    /// `(cluster name, service name)` pairs of `ecsServices`.
+    pub ecs_services: Vec<(String, String)>,
+    /// Target group names of `loadBalancerInfo.targetGroupPairInfoList`.
+    pub target_groups: Vec<String>,
+    pub prod_listeners: Vec<String>,
+    pub test_listeners: Vec<String>,
+}
+
+/// A pipeline's declaration (`GetPipeline`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    /// `V1` or `V2`.
+    pub pipeline_type: Option<String>,
+    /// `QUEUED`, `SUPERSEDED` or `PARALLEL`.
+    pub execution_mode: Option<String>,
+    pub variables: Vec<Variable>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stage {
+    pub name: String,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub name: String,
+    pub category: String,
+    pub provider: String,
+    /// 1 when the declaration leaves it out, as CodePipeline does.
+    pub run_order: i32,
+    pub configuration: BTreeMap<String, String>,
+}
+
+/// An ECR repository the registry names, and its tag mutability (`MUTABLE`, `IMMUTABLE`, or
+/// either `_WITH_EXCLUSION`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryFacts {
+    /// The registry containers that take their images from it.
+    pub containers: Vec<String>,
+    pub repository: Repository,
+    /// Whether the repository is in the account and region berth runs in.
+    pub home: bool,
+    pub mutability: Seen<String>,
+}
+
+/// A migration subnet (`DescribeSubnets`); `None` when no such subnet exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetFacts {
+    pub id: String,
+    pub subnet: Option<Subnet>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub vpc_id: String,
+    pub map_public_ip_on_launch: bool,
+}
+
+/// Whether berth's migrate role may pass the running task definition's roles to ECS tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassRole {
+    /// No task definition runs (the ECS checks say why), so there are no roles to look at.
+    Unknown,
+    /// No `--migrate-role-arn` was given: the roles that would have been checked.
+    NotAsked(Vec<String>),
+    /// The IAM policy simulator's decision (`allowed`, `implicitDeny`, `explicitDeny`) for
+    /// each role, with `migrate_role` as the principal.
+    Simulated {
+        migrate_role: String,
+        decisions: Vec<(String, String)>,
+    },
+}
+
+/// The release bucket's versioning and its Lambda notifications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// `Enabled`, `Suspended`, or `None` when versioning was never set.
+    pub versioning: Option<String>,
+    pub notifications: Vec<LambdaNotification>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LambdaNotification {
+    pub function_arn: String,
+    pub events: Vec<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+}

@@ -1,0 +1,140 @@
+//! The deployment path, broken one thing at a time: the ECS service, the CodeDeploy deployment
+//! group, the pipeline.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_deleted_ecs_service_fails() {
+    let env = healthy().await;
+    env.clients
+        .ecs
+        .delete_service()
+        .cluster("prod")
+        .service("web")
+        .force(true)
+        .send()
+        .await
+        .expect("delete service");
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "ecs-service",
+        "fail",
+        "ECS service prod/web is INACTIVE, not ACTIVE",
+        "create it again with the CODE_DEPLOY deployment controller",
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rolling_update_service_fails_the_controller_check() {
+    use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
+    let env = healthy().await;
+    env.clients
+        .ecs
+        .update_service()
+        .cluster("prod")
+        .service("web")
+        .deployment_controller(
+            DeploymentController::builder()
+                .r#type(DeploymentControllerType::Ecs)
+                .build()
+                .expect("controller"),
+        )
+        .send()
+        .await
+        .expect("update service");
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "ecs-controller",
+        "fail",
+        "the deployment controller is ECS",
+        "--deployment-controller type=CODE_DEPLOY",
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_deployment_group_of_another_service_fails() {
+    let env = account(Setup {
+        group_deploys: "api",
+        ..STACKS
+    })
+    .await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "codedeploy-group",
+        "fail",
+        "berth-web/web deploys prod/api, not prod/web",
+        "aws deploy update-deployment-group --application-name berth-web --current-deployment-group-name web --ecs-services clusterName=prod,serviceName=web",
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_pipeline_without_the_release_stage_fails() {
+    let env = healthy().await;
+    change_pipeline(&env, |p| {
+        let release = p["stages"][1].take();
+        let stages: Vec<Value> = release["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| json!({"name": a["name"], "actions": [a]}))
+            .collect();
+        p["stages"] = json!([p["stages"][0], stages[0], stages[1]]);
+    })
+    .await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "pipeline-release",
+        "fail",
+        "no Release stage (stages: Source, Migrate, Deploy)",
+        "deploy the service stack",
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn other_user_parameters_fail_the_migrate_action() {
+    let env = healthy().await;
+    change_pipeline(&env, |p| {
+        p["stages"][1]["actions"][0]["configuration"]["UserParameters"] =
+            json!(r##"{"release":"#{variables.BERTH_RELEASE}"}"##);
+    })
+    .await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "pipeline-migrate",
+        "fail",
+        "Migrate invokes berth-migrate with UserParameters",
+        &format!("set UserParameters to {}", berth::migrate::USER_PARAMETERS),
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_undeclared_pipeline_variable_fails() {
+    let env = healthy().await;
+    change_pipeline(&env, |p| {
+        if let Some(vars) = p["variables"].as_array_mut() {
+            vars.retain(|v| v["name"] != "BERTH_ROLLBACK");
+        }
+    })
+    .await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "pipeline-variable:BERTH_ROLLBACK",
+        "fail",
+        "not declared",
+        "declare BERTH_ROLLBACK with default false",
+    );
+}
