@@ -79,18 +79,18 @@ pub fn offline_registry(path: &Path, manifest_bytes: &[u8]) -> Result<Service, F
         .map_err(|errors| Failure::refused(errors.join("\n")))
 }
 
-/// The account the credentials belong to, for bare repository names; ECR's registry id.
+/// The account the credentials belong to, for bare repository names (ECR's registry id is the
+/// account id): `BERTH_ACCOUNT_ID`, else STS GetCallerIdentity, which needs no permission.
 pub async fn account_of(clients: &Clients) -> String {
     if let Ok(a) = std::env::var("BERTH_ACCOUNT_ID") {
         return a;
     }
-    clients
-        .ecr
-        .describe_registry()
+    aws_sdk_sts::Client::new(&clients.config)
+        .get_caller_identity()
         .send()
         .await
         .ok()
-        .and_then(|r| r.registry_id().map(str::to_owned))
+        .and_then(|r| r.account().map(str::to_owned))
         .unwrap_or_default()
 }
 

@@ -196,11 +196,14 @@ fn print_text(doc: &Value) {
                 .as_u64()
                 .map_or("-".into(), |n| format!("{n} ms"));
             let mark = if c["passed"] == true { "ok " } else { "BAD" };
+            let why = c["error"]
+                .as_str()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
             println!(
-                "  {mark} GET {} → {status} in {ms} ({} attempt(s)) {}",
+                "  {mark} GET {} → {status} in {ms} ({} attempt(s)){why}",
                 s(&c["url"]),
-                c["attempts"],
-                c["error"].as_str().unwrap_or("")
+                c["attempts"]
             );
         }
     }

@@ -203,7 +203,9 @@ impl Deployments {
                 .and_then(|b| b.terminate_blue_instances_on_deployment_success())
                 .map(|t| t.termination_wait_time_in_minutes()),
             termination_wait_started: info.instance_termination_wait_time_started(),
-            events: self.lifecycle_events(id).await?,
+            // Best effort: without the events the phase is still known from the status, only
+            // the deadlines are not.
+            events: self.lifecycle_events(id).await.unwrap_or_default(),
         };
         Ok((info.create_time().map(|t| t.secs()).unwrap_or(0), facts))
     }

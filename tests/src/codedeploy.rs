@@ -158,6 +158,26 @@ fn answer(s: &mut State, op: &str, body: &Value) -> (u16, Value) {
     }
 }
 
+/// The status of a pipeline execution whose Deploy action ran a deployment here: in progress
+/// while its newest deployment is, else as that deployment ended (CodePipeline's action ends
+/// with the deployment). moto would say `Succeeded` at once.
+fn execution_status(s: &State, execution_id: &str) -> Option<String> {
+    let d = s
+        .deployments
+        .iter()
+        .rev()
+        .find(|d| d.execution_id == execution_id)?;
+    Some(
+        match d.status.as_str() {
+            "Succeeded" => "Succeeded",
+            "Failed" => "Failed",
+            "Stopped" => "Stopped",
+            _ => "InProgress",
+        }
+        .to_owned(),
+    )
+}
+
 fn list(s: &State, body: &Value) -> (u16, Value) {
     let wanted: Vec<&str> = body["includeOnlyStatuses"]
         .as_array()
@@ -311,6 +331,10 @@ impl Guarded {
             .parse()
             .expect("loopback");
         routes.by_operation.insert("GetPipelineState".into(), at);
+        let state = fake.state.clone();
+        routes.execution_status = Some(Arc::new(move |id: &str| {
+            execution_status(&state.lock().expect("state"), id)
+        }));
         let proxy = crate::proxy::Proxy::start(routes).await;
         let mut clients = env.clients.clone();
         clients.codedeploy = aws_sdk_codedeploy::Client::from_conf(

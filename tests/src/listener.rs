@@ -3,8 +3,8 @@
 //! connections. Counts the requests it answers.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -27,6 +27,7 @@ pub enum Health {
 /// The listener; stopped on drop.
 pub struct TestListener {
     pub base_url: String,
+    health: Arc<Mutex<Health>>,
     served: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -39,15 +40,18 @@ impl TestListener {
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
         let served = Arc::new(AtomicUsize::new(0));
         let count = served.clone();
+        let health = Arc::new(Mutex::new(health));
+        let now = health.clone();
         let server = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let count = count.clone();
+                let (count, now) = (count.clone(), now.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
                         let n = count.fetch_add(1, Ordering::SeqCst);
+                        let health = *now.lock().expect("health");
                         async move { Ok::<_, Infallible>(respond(health, n).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -58,9 +62,15 @@ impl TestListener {
         });
         TestListener {
             base_url,
+            health,
             served,
             server,
         }
+    }
+
+    /// Answers as `health` from now on (a new release's green task set behaves differently).
+    pub fn set(&self, health: Health) {
+        *self.health.lock().expect("health") = health;
     }
 
     /// Requests answered so far.

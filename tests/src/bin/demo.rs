@@ -4,11 +4,15 @@
 //!
 //! moto stores and answers AWS calls but runs no pipeline actions and has no CodePipeline job
 //! API, so the demo plays CodePipeline's part: it invokes `migrate` with the job event and then
-//! with each continuation token, and a local stand-in records the job results it reports.
+//! with each continuation token, and a local stand-in records the job results it reports. It
+//! plays CodeDeploy's part too: a stand-in keeps each blue/green deployment, the demo invokes the
+//! compiled `verify` hook as CodeDeploy would, and a local server plays the test listener.
 
 use std::time::Instant;
 
 use berth_tests::StandIn;
+use berth_tests::codedeploy::{FakeCodeDeploy, Guarded, guarded_registry};
+use berth_tests::listener::{Health, TestListener};
 use berth_tests::runtime::{self, Function, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
@@ -66,18 +70,40 @@ async fn main() {
         &format!("endpoint {}\nECR web/app, web/nginx · ECS cluster prod, family web · SSM /berth/services/web\nbucket {BUCKET} (versioned) · pipeline berth-web (V2: Source ▸ Release [Migrate ▸ Deploy])", env.moto.endpoint));
 
     let at = Instant::now();
+    let listener = TestListener::start(Health::Healthy).await;
+    let verify_checks = json!({"base_url": listener.base_url, "checks": [
+        {"path": "/health", "status": 200, "contains": "ok", "max_latency_ms": 1000}],
+        "attempts": 2, "interval_seconds": 1, "timeout_seconds": 2});
+    env.put_registry(&guarded_registry(
+        &env.default_subnets().await,
+        Some(verify_checks),
+    ))
+    .await;
+    let guarded = Guarded::start(&env, Some(60)).await;
+    t.step(at, "setup", "blue/green: CodeDeploy stand-in, test listener", true,
+        &format!("deployment group berth-web/web holds green 60 min for a promote, keeps blue 30 min\ntest listener {} (verify checks GET /health)", listener.base_url));
+
+    let at = Instant::now();
     let vars = moto_env(&env.moto.endpoint);
     let jobs = StandIn::job_api().await;
     let mut migrate_vars = vars.clone();
     migrate_vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", jobs.endpoint.clone()));
+    let mut manifest_vars = vars.clone();
+    manifest_vars.push(("BERTH_VERIFY_FUNCTION", "berth-verify".into()));
+    let mut event_vars = vars.clone();
+    event_vars.push((
+        "BERTH_SLACK_WEBHOOK_URL",
+        format!("{}/slack", jobs.endpoint),
+    ));
     let mut push = Function::spawn("on-image-push", &vars).await;
-    let mut manifest = Function::spawn("on-manifest", &vars).await;
+    let mut manifest = Function::spawn("on-manifest", &manifest_vars).await;
     let mut migrate = Function::spawn("migrate", &migrate_vars).await;
-    let mut events = Function::spawn("on-pipeline-event", &vars).await;
+    let mut events = Function::spawn("on-pipeline-event", &event_vars).await;
+    let mut verify = Function::spawn("verify", &guarded.vars(vars.clone())).await;
     t.step(
         at,
         "runtime",
-        "4 function binaries behind local Runtime APIs",
+        "5 function binaries behind local Runtime APIs",
         true,
         "",
     );
@@ -128,6 +154,7 @@ async fn main() {
         ),
     );
     let first_artifact = s(&started["artifact_version_id"]).to_owned();
+    let started_150 = started["pipeline_execution_id"].clone();
 
     // 2. The pipeline's Migrate action.
     let at = Instant::now();
@@ -151,7 +178,59 @@ async fn main() {
         ),
     );
 
-    // 3. A two-image manifest.
+    let cli_vars = {
+        let mut v = guarded.vars(moto_env(&env.moto.endpoint));
+        v.retain(|(k, _)| *k != "AWS_LAMBDA_LOG_FORMAT");
+        v
+    };
+
+    // 3. CodeDeploy runs v1.5.0's green task set behind the test listener; the hook verifies it,
+    //    the deployment waits for a promote, the operator promotes and retires blue.
+    let at = Instant::now();
+    let v150 = s(&started_150).to_owned();
+    let (deployment, verdict) = deploy_and_verify(&guarded, &mut verify, &v150).await;
+    let held = guarded
+        .fake
+        .deployment(&deployment)
+        .map(|d| d.status)
+        .unwrap_or_default();
+    t.step(at, "verify", "AfterAllowTestTraffic hook on v1.5.0's green", verdict["verdict"] == "passed" && held == "Ready",
+        &format!("deployment {deployment}: {} — {}\nCodeDeploy: Succeeded reported; deployment {held}, waiting for a promote", s(&verdict["verdict"]), s(&verdict["message"])));
+    let at = Instant::now();
+    let (ok_status, status_text) = cli(&cli_vars, &["status", "web"]).await;
+    t.step(
+        at,
+        "berth status",
+        "phase, deadline, verify results",
+        ok_status && status_text.contains("waiting for promote until"),
+        &format!("$ berth status web\n{status_text}"),
+    );
+    let at = Instant::now();
+    let (promoted, promote_text) = cli(&cli_vars, &["promote", "web"]).await;
+    let (finished, finish_text) = cli(&cli_vars, &["finish", "web"]).await;
+    let done = guarded
+        .fake
+        .deployment(&deployment)
+        .map(|d| d.status)
+        .unwrap_or_default();
+    t.step(
+        at,
+        "berth promote",
+        "production traffic to green, then retire blue",
+        promoted && finished && done == "Succeeded",
+        &format!("$ berth promote web\n{promote_text}$ berth finish web\n{finish_text}"),
+    );
+    let at = Instant::now();
+    let (status, message) = finish_execution(&mut events, &jobs, &v150, "SUCCEEDED").await;
+    t.step(
+        at,
+        "on-pipeline-event",
+        "v1.5.0 SUCCEEDED → record, notification",
+        status == "SUCCEEDED" && message.contains("promoted by"),
+        &message,
+    );
+
+    // 4. A two-image manifest, verified and promoted the same way.
     let at = Instant::now();
     let doc = json!({"schema": "berth/v1", "service": "web", "release": "v1.6.0",
         "images": {"app": format!("{}:3f9c2e1", repo_uri("web/app")), "nginx": format!("{}:1.27", repo_uri("web/nginx"))},
@@ -177,7 +256,50 @@ async fn main() {
         ),
     );
 
-    // 4. A bad manifest.
+    let at = Instant::now();
+    let v160 = s(&started["pipeline_execution_id"]).to_owned();
+    let (deployment, verdict) = deploy_and_verify(&guarded, &mut verify, &v160).await;
+    let (promoted, _) = cli(&cli_vars, &["promote", "web"]).await;
+    let (finished, _) = cli(&cli_vars, &["finish", "web"]).await;
+    let (status, _) = finish_execution(&mut events, &jobs, &v160, "SUCCEEDED").await;
+    t.step(
+        at,
+        "verify + promote",
+        "v1.6.0 verified, promoted, SUCCEEDED",
+        verdict["verdict"] == "passed" && promoted && finished && status == "SUCCEEDED",
+        &format!("deployment {deployment}: {}", s(&verdict["message"])),
+    );
+
+    // 5. v1.6.1's green answers 500 on the test listener: the hook fails it, CodeDeploy rolls
+    //    back to blue before production traffic moves, and the release is FAILED.
+    let at = Instant::now();
+    listener.set(Health::Failing);
+    env.push_image("web/app", "v1.6.1").await;
+    let doc = json!({"schema": "berth/v1", "service": "web", "release": "v1.6.1",
+        "images": {"app": format!("{}:v1.6.1", repo_uri("web/app"))}, "migration": null});
+    let key = "manifests/web/v1.6.1.json";
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let started = result(manifest.invoke(&s3_event_json(key, &version)).await);
+    let v161 = s(&started["pipeline_execution_id"]).to_owned();
+    let (deployment, verdict) = deploy_and_verify(&guarded, &mut verify, &v161).await;
+    let rolled_back = guarded
+        .fake
+        .deployment(&deployment)
+        .map(|d| d.status)
+        .unwrap_or_default();
+    t.step(at, "verify", "v1.6.1's green fails its checks → rolled back", verdict["verdict"] == "failed" && rolled_back == "Failed",
+        &format!("deployment {deployment}: {} — {}\nCodeDeploy: Failed reported; deployment {rolled_back}, traffic never left blue", s(&verdict["verdict"]), s(&verdict["message"])));
+    let at = Instant::now();
+    let (status, message) = finish_execution(&mut events, &jobs, &v161, "FAILED").await;
+    t.step(
+        at,
+        "on-pipeline-event",
+        "v1.6.1 FAILED → record, notification",
+        status == "FAILED" && message.contains("verify: failed"),
+        &message,
+    );
+
+    // 6. A bad manifest.
     let at = Instant::now();
     let bad = json!({"schema": "berth/v1", "service": "web", "release": "v1.7.0",
         "images": {"app": format!("{}:latest", repo_uri("web/app")), "worker": "docker.io/library/busybox:1"},
@@ -205,69 +327,21 @@ async fn main() {
         &errors.join("\n"),
     );
 
-    // 5. CodePipeline reports both executions finished: on-pipeline-event records it.
+    // 7. The operator's view, and a rollback to the last known good release.
     let at = Instant::now();
-    let mut statuses = Vec::new();
-    for release in ["v1.5.0", "v1.6.0"] {
-        let record = env
-            .get_json(&format!("releases/web/{release}.json"))
-            .await
-            .unwrap_or_default();
-        let out = events
-            .invoke(&pipeline_event_json(
-                "berth-web",
-                s(&record["pipeline_execution_id"]),
-                "SUCCEEDED",
-            ))
-            .await;
-        statuses.push(match out {
-            Outcome::Response(v) => v["status"].as_str().unwrap_or("-").to_owned(),
-            Outcome::Error(e) => e.to_string(),
-        });
-    }
-    t.step(
-        at,
-        "on-pipeline-event",
-        "both executions SUCCEEDED → release records",
-        statuses.iter().all(|st| st == "SUCCEEDED"),
-        &format!("v1.5.0 {} · v1.6.0 {}", statuses[0], statuses[1]),
-    );
-
-    // 6. The operator's view, and a rollback to the last known good release.
-    let cli_env = {
-        let mut v = moto_env(&env.moto.endpoint);
-        v.retain(|(k, _)| *k != "AWS_LAMBDA_LOG_FORMAT");
-        v
-    };
-    let berth = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(runtime::function_binary("berth"));
-        cmd.env_clear().args(args);
-        for (k, v) in &cli_env {
-            cmd.env(k, v);
-        }
-        cmd.output()
-    };
-    let at = Instant::now();
-    let listed = berth(&["releases", "web"]);
-    let listing = listed
-        .as_ref()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let (listed, listing) = cli(&cli_vars, &["releases", "web"]).await;
     t.step(
         at,
         "berth releases",
         "history, newest first",
-        listed.as_ref().is_ok_and(|o| o.status.success())
+        listed
+            && listing.contains("v1.6.1")
             && listing.contains("v1.6.0")
             && listing.contains("v1.5.0"),
         &format!("$ berth releases web\n{listing}"),
     );
     let at = Instant::now();
-    let rolled = berth(&["rollback", "web"]);
-    let rollback_text = rolled
-        .as_ref()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let (rolled, rollback_text) = cli(&cli_vars, &["rollback", "web"]).await;
     let (_, op, body) =
         runtime::play_migrate_job(&mut migrate, &jobs, "job-2", &artifact, true).await;
     let v15 = env
@@ -279,9 +353,9 @@ async fn main() {
     t.step(
         at,
         "berth rollback",
-        "to the last known good: v1.5.0, same bytes",
-        rolled.as_ref().is_ok_and(|o| o.status.success())
-            && rollback_text.contains("back to v1.5.0")
+        "nothing in flight: redeploy v1.5.0, same bytes",
+        rolled
+            && rollback_text.contains("back to v1.5.0 by redeploy")
             && pinned
             && op == "PutJobSuccessResult"
             && body["outputVariables"]["MIGRATION"] == "skipped",
@@ -297,7 +371,7 @@ async fn main() {
         env.executions("berth-web").await.len()
     );
     let failures = t.failures;
-    drop((push, manifest, migrate, events));
+    drop((push, manifest, migrate, events, verify));
     drop(env); // stops moto by PID
     if failures == 0 {
         println!("demo: every step matched what was expected.");
@@ -305,4 +379,67 @@ async fn main() {
         println!("demo: {failures} step(s) did not match; see BAD above.");
         std::process::exit(1);
     }
+}
+
+/// Runs the `berth` CLI off this thread (the stand-ins it talks to run on it); whether it
+/// succeeded, and what it printed.
+async fn cli(vars: &[(&'static str, String)], args: &[&str]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(runtime::function_binary("berth"));
+    cmd.env_clear().args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await;
+    match out {
+        Ok(Ok(o)) => {
+            let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&o.stderr));
+            (o.status.success(), text)
+        }
+        _ => (false, "berth did not run".into()),
+    }
+}
+
+/// CodeDeploy's part: a deployment for `execution`, then the hook invocation of `verify`;
+/// the deployment id and the function's answer.
+async fn deploy_and_verify(
+    guarded: &Guarded,
+    verify: &mut Function,
+    execution: &str,
+) -> (String, Value) {
+    let deployment = guarded
+        .fake
+        .deploy("berth-web", "web", "berth-web", execution);
+    let out = verify
+        .invoke(&FakeCodeDeploy::hook_event(&deployment))
+        .await;
+    let answer = match out {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => json!({"verdict": "error", "message": e.to_string()}),
+    };
+    (deployment, answer)
+}
+
+/// CodePipeline's state change for `execution`, delivered to on-pipeline-event: the status it
+/// recorded and the notification it posted.
+async fn finish_execution(
+    events: &mut Function,
+    jobs: &StandIn,
+    execution: &str,
+    state: &str,
+) -> (String, String) {
+    let out = events
+        .invoke(&pipeline_event_json("berth-web", execution, state))
+        .await;
+    let status = match out {
+        Outcome::Response(v) => s(&v["status"]).to_owned(),
+        Outcome::Error(e) => e.to_string(),
+    };
+    let message = jobs
+        .calls
+        .bodies("POST /slack")
+        .last()
+        .map(|b| s(&b["text"]).to_owned())
+        .unwrap_or_default();
+    (status, message)
 }
