@@ -111,26 +111,9 @@ impl Context {
         key: &ManifestKey,
         home: &Home,
     ) -> Result<Checked> {
-        let body = match self
-            .bucket
-            .get(&upload.key, Some(version_id), Some(MAX_MANIFEST_BYTES))
-            .await?
-        {
-            Read::Found(obj) => obj.body,
-            Read::Missing => {
-                let reason = format!(
-                    "manifest version {version_id} of {} no longer exists",
-                    upload.key
-                );
-                return Ok(Checked::Gone(reason));
-            }
-            Read::TooLarge(size) => {
-                let problem = Problem::new(
-                    "manifest",
-                    format!("is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)"),
-                );
-                return Ok(Checked::Invalid(vec![problem.to_string()]));
-            }
+        let body = match self.manifest_body(upload, version_id).await? {
+            Ok(body) => body,
+            Err(checked) => return Ok(checked),
         };
         let (service, mut errors) = match self.registry.service(&key.service, home).await? {
             Lookup::Found(s) => (Some(*s), Vec::new()),
@@ -146,14 +129,8 @@ impl Context {
         let (Some(service), Some(manifest), true) = (service, manifest, errors.is_empty()) else {
             return Ok(Checked::Invalid(errors));
         };
-        let rendered = match render(
-            &self.clients,
-            &service,
-            &manifest,
-            self.settings.verify_function.as_deref(),
-        )
-        .await?
-        {
+        let hook = self.settings.verify_function.as_deref();
+        let rendered = match render(&self.clients, &service, &manifest, hook).await? {
             Rendering::Ready(r) => *r,
             Rendering::Refused(problems) => return Ok(Checked::Invalid(strings(problems))),
         };
@@ -168,6 +145,36 @@ impl Context {
             rendered,
             source,
         })))
+    }
+
+    /// The manifest's bytes, or what its absence or size means.
+    async fn manifest_body(
+        &self,
+        upload: &Upload,
+        version_id: &str,
+    ) -> Result<std::result::Result<Vec<u8>, Checked>> {
+        Ok(
+            match self
+                .bucket
+                .get(&upload.key, Some(version_id), Some(MAX_MANIFEST_BYTES))
+                .await?
+            {
+                Read::Found(obj) => Ok(obj.body),
+                Read::Missing => Err(Checked::Gone(format!(
+                    "manifest version {version_id} of {} no longer exists",
+                    upload.key
+                ))),
+                Read::TooLarge(size) => {
+                    let problem = Problem::new(
+                        "manifest",
+                        format!(
+                            "is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)"
+                        ),
+                    );
+                    Err(Checked::Invalid(vec![problem.to_string()]))
+                }
+            },
+        )
     }
 
     /// Rejects, unless this exact upload was already released (a repeated delivery whose

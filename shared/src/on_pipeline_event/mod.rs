@@ -143,23 +143,7 @@ impl Context {
             Updated::Kept {
                 value: (applied, _),
                 record,
-            } => {
-                if applied == Applied::Stale && status == ReleaseStatus::Succeeded {
-                    // A repeat of a success whose index entries may not have been written.
-                    self.index_success(&record, execution_id).await?;
-                }
-                let reason = match applied {
-                    Applied::Stale => format!(
-                        "late or repeated {} of execution {execution_id}: {}/{} already recorded it",
-                        change.state, exec.service, exec.release
-                    ),
-                    _ => format!(
-                        "execution {execution_id} is not the one recorded for {}/{}",
-                        exec.service, exec.release
-                    ),
-                };
-                return Ok(ignored(reason));
-            }
+            } => return self.kept(change, exec, status, applied, &record).await,
             Updated::Missing => {
                 return Ok(ignored(format!(
                     "no release record for {}/{}",
@@ -191,6 +175,34 @@ impl Context {
             images: record.images.clone(),
             notified,
         })
+    }
+
+    /// An event the record already reflects (a late or repeated one) or that is not about the
+    /// execution it records: nothing changes, but a repeated success completes its index
+    /// entries, which an earlier invocation may not have written.
+    async fn kept(
+        &self,
+        change: &PipelineStateChange,
+        exec: &Execution,
+        status: ReleaseStatus,
+        applied: Applied,
+        record: &ReleaseRecord,
+    ) -> Result<Output> {
+        let execution_id = change.execution_id.as_str();
+        if applied == Applied::Stale && status == ReleaseStatus::Succeeded {
+            self.index_success(record, execution_id).await?;
+        }
+        let reason = match applied {
+            Applied::Stale => format!(
+                "late or repeated {} of execution {execution_id}: {}/{} already recorded it",
+                change.state, exec.service, exec.release
+            ),
+            _ => format!(
+                "execution {execution_id} is not the one recorded for {}/{}",
+                exec.service, exec.release
+            ),
+        };
+        Ok(ignored(reason))
     }
 
     /// Lists a successful execution in the index (what `berth status` and `berth rollback`

@@ -87,18 +87,7 @@ async fn run_one(
             return result;
         }
         result.attempts = attempt;
-        let outcome = match http.get(&uri, timeout.min(left), MAX_BODY).await {
-            Ok(answer) => {
-                result.status = Some(answer.status);
-                result.latency_ms = Some(answer.latency.as_millis() as u64);
-                judge(check, &answer).map_err(|why| (why, Some(answer.body)))
-            }
-            Err(why) => {
-                result.status = None;
-                result.latency_ms = None;
-                Err((why, None))
-            }
-        };
+        let outcome = try_once(http, &uri, check, timeout.min(left), &mut result).await;
         match outcome {
             Ok(()) => {
                 result.passed = true;
@@ -117,6 +106,29 @@ async fn run_one(
         }
     }
     result
+}
+
+/// One request: `Ok` when its answer passes; else why, with the body when there was one. The
+/// answer's status and latency go into `result`.
+async fn try_once(
+    http: &Http,
+    uri: &hyper::Uri,
+    check: &VerifyCheck,
+    timeout: Duration,
+    result: &mut CheckResult,
+) -> Result<(), (String, Option<Vec<u8>>)> {
+    match http.get(uri, timeout, MAX_BODY).await {
+        Ok(answer) => {
+            result.status = Some(answer.status);
+            result.latency_ms = Some(answer.latency.as_millis() as u64);
+            judge(check, &answer).map_err(|why| (why, Some(answer.body)))
+        }
+        Err(why) => {
+            result.status = None;
+            result.latency_ms = None;
+            Err((why, None))
+        }
+    }
 }
 
 fn excerpt(body: &[u8]) -> String {
