@@ -35,6 +35,7 @@ pub mod invocation;
 pub mod json;
 pub mod keys;
 pub mod manifest;
+pub mod metrics;
 pub mod migrate;
 pub mod migration;
 pub mod notify;

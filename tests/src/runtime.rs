@@ -246,6 +246,8 @@ pub struct Function {
     pub name: String,
     pub api: RuntimeApi,
     child: tokio::process::Child,
+    /// What the function wrote on standard output, line by line (only when spawned capturing).
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub spawned_at: Instant,
     invocations: std::sync::atomic::AtomicUsize,
 }
@@ -256,6 +258,19 @@ impl Function {
         Self::spawn_binary(&function_binary(name), name, vars).await
     }
 
+    /// Same as [`Function::spawn`], keeping what the function writes on standard output (its
+    /// JSON log lines and metric documents) for [`Function::stdout`].
+    pub async fn spawn_capturing(name: &str, vars: &[(&str, String)]) -> Function {
+        let mut vars = vars.to_vec();
+        vars.push(("BERTH_TEST_CAPTURE_STDOUT", "1".into()));
+        Self::spawn_binary(&function_binary(name), name, &vars).await
+    }
+
+    /// The standard output lines so far (empty unless spawned capturing).
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     /// Same as [`Function::spawn`] for a binary at an explicit path.
     pub async fn spawn_binary(
         path: &std::path::Path,
@@ -263,6 +278,7 @@ impl Function {
         vars: &[(&str, String)],
     ) -> Function {
         let api = RuntimeApi::start().await;
+        let capture = vars.iter().any(|(k, _)| *k == "BERTH_TEST_CAPTURE_STDOUT");
         let mut cmd = tokio::process::Command::new(path);
         cmd.env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
@@ -275,7 +291,11 @@ impl Function {
             )
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stderr(if std::env::var_os("BERTH_FUNCTION_LOGS").is_some() {
                 Stdio::inherit()
             } else {
@@ -286,11 +306,25 @@ impl Function {
             cmd.env(k, v);
         }
         let spawned_at = Instant::now();
-        let child = cmd.spawn().expect("function binary starts");
+        let mut child = cmd.spawn().expect("function binary starts");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        if let Some(out) = child.stdout.take() {
+            let lines = stdout.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut reader = tokio::io::BufReader::new(out).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    if let Ok(mut l) = lines.lock() {
+                        l.push(line);
+                    }
+                }
+            });
+        }
         Function {
             name: name.to_owned(),
             api,
             child,
+            stdout,
             spawned_at,
             invocations: Default::default(),
         }

@@ -91,6 +91,8 @@ impl Context {
             images = ?claimed.record.images,
             "pipeline started"
         );
+        let started = [crate::metrics::Metric::count("ReleasesStarted")];
+        crate::metrics::emit(&valid.manifest.service, now, &started);
         Ok(Outcome::Started {
             service: valid.manifest.service.clone(),
             release: valid.manifest.release.clone(),

@@ -57,8 +57,8 @@ pub enum Output {
 impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
-        let notifier = Notifier::from_env()?;
         let clients = Clients::from_env().await;
+        let notifier = Notifier::from_env(&clients).await?;
         Ok(Self::new(&clients, &settings, notifier))
     }
 
@@ -159,6 +159,9 @@ impl Context {
             self.stop_abandoned_migration(&mut record, execution_id, status, now)
                 .await;
         }
+        let own = applied == Applied::Own;
+        let metrics = crate::metrics::finished(&record, execution_id, own, status, seconds, now);
+        crate::metrics::emit(&exec.service, now, &metrics);
         let notified = if status.is_final() {
             self.finished(exec, status, seconds, &record, execution_id)
                 .await
@@ -229,7 +232,7 @@ impl Context {
         let migration = record.migration.as_ref().map(|m| m.outcome.as_str());
         let (verification, interventions, requested_by) =
             notify::Finished::guards_of(record, execution_id);
-        let text = notify::message(&notify::Finished {
+        let finished = notify::Finished {
             service: &exec.service,
             release: &exec.release,
             status,
@@ -241,15 +244,29 @@ impl Context {
             verification,
             interventions: interventions.clone(),
             requested_by,
-        });
+        };
         let mut notified = false;
         if self.notifier.enabled() {
-            match self.notifier.send(&text).await {
-                Ok(()) => notified = true,
-                Err(reason) => {
-                    tracing::warn!(%reason, service = %exec.service, release = %exec.release, "release notification not delivered")
+            let subject = format!("berth: {} {} {}", exec.service, exec.release, status.name());
+            let attributes = [
+                ("service", exec.service.as_str()),
+                ("status", status.name()),
+            ];
+            let delivery = self
+                .notifier
+                .send(
+                    &notify::message(&finished),
+                    &notify::event(&finished),
+                    &subject,
+                    &attributes,
+                )
+                .await;
+            for (channel, result) in [("slack", &delivery.slack), ("sns", &delivery.sns)] {
+                if let Some(Err(reason)) = result {
+                    tracing::warn!(%reason, channel, service = %exec.service, release = %exec.release, "release notification not delivered");
                 }
             }
+            notified = delivery.delivered();
         }
         tracing::info!(
             service = %exec.service,

@@ -1,14 +1,22 @@
-//! Optional notification of finished releases to a Slack incoming webhook
-//! (`BERTH_SLACK_WEBHOOK_URL`). Best effort: a failed notification is logged and never undoes
-//! or retries the status already recorded.
+//! Optional notification of finished releases: a Slack incoming webhook (its URL read from an
+//! SSM SecureString, `BERTH_SLACK_WEBHOOK_PARAMETER`, or given as `BERTH_SLACK_WEBHOOK_URL`) and
+//! an SNS topic (`BERTH_SNS_TOPIC_ARN`, one JSON message each). Best effort: a failed
+//! notification is logged and never undoes or retries the status already recorded.
+//!
+//! - `channels`: the webhook and the topic, and delivering to them.
+
+mod channels;
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
-use crate::http::Http;
+use serde_json::{Value, json};
 
 use crate::record::{Action, Intervention, ReleaseStatus, Verification};
+
+pub use channels::{Delivery, Notifier};
+
+/// Schema of the JSON message of a finished release (SNS).
+pub const RELEASE_MESSAGE_SCHEMA: &str = "berth/release-finished/v1";
 
 /// One finished release, as a notification states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +67,25 @@ impl<'a> Finished<'a> {
     }
 }
 
+/// The JSON message of a finished release (SNS): the same facts as [`message`], for machines.
+pub fn event(f: &Finished<'_>) -> Value {
+    json!({
+        "schema": RELEASE_MESSAGE_SCHEMA,
+        "service": f.service,
+        "release": f.release,
+        "status": f.status,
+        "rollback": f.rollback,
+        "duration_seconds": f.seconds,
+        "migration": f.migration,
+        "pipeline_execution_id": f.pipeline_execution_id,
+        "images": f.images,
+        "verification": f.verification.map(|v| json!({
+            "deployment_id": v.deployment_id, "verdict": v.verdict, "message": v.message})),
+        "interventions": f.interventions,
+        "requested_by": f.requested_by,
+    })
+}
+
 /// The message text: one line of outcome, then the digests.
 pub fn message(f: &Finished<'_>) -> String {
     let (icon, word) = match f.status {
@@ -105,64 +132,6 @@ pub fn message(f: &Finished<'_>) -> String {
         text.push_str(&format!("\n• {container}: `{image}`"));
     }
     text
-}
-
-/// Posts notifications to the configured webhook, if any.
-#[derive(Clone)]
-pub struct Notifier {
-    webhook: Option<hyper::Uri>,
-    http: Http,
-}
-
-impl std::fmt::Debug for Notifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The webhook URL is a secret; never print it.
-        f.debug_struct("Notifier")
-            .field("webhook", &self.webhook.as_ref().map(|_| "<set>"))
-            .finish()
-    }
-}
-
-impl Notifier {
-    /// From `BERTH_SLACK_WEBHOOK_URL`; unset or empty means no notifications. A URL that does
-    /// not parse is a configuration error.
-    pub fn from_env() -> Result<Self, crate::Error> {
-        Self::new(std::env::var("BERTH_SLACK_WEBHOOK_URL").ok().as_deref())
-    }
-
-    pub fn new(webhook: Option<&str>) -> Result<Self, crate::Error> {
-        let webhook = match webhook.map(str::trim).filter(|w| !w.is_empty()) {
-            None => None,
-            Some(w) => Some(w.parse::<hyper::Uri>().map_err(|e| {
-                crate::Error::Config(format!("BERTH_SLACK_WEBHOOK_URL is not a URL: {e}"))
-            })?),
-        };
-        Ok(Self {
-            webhook,
-            http: Http::new()?,
-        })
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.webhook.is_some()
-    }
-
-    /// Sends `text`; `Err` describes why it did not arrive (for the log).
-    pub async fn send(&self, text: &str) -> Result<(), String> {
-        let Some(uri) = &self.webhook else {
-            return Ok(());
-        };
-        let body = json!({ "text": text }).to_string();
-        let answer = self
-            .http
-            .post_json(uri, body, std::time::Duration::from_secs(5))
-            .await?;
-        if (200..300).contains(&answer.status) {
-            Ok(())
-        } else {
-            Err(format!("webhook answered {}", answer.status))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -257,23 +226,5 @@ mod tests {
         };
         assert!(message(&redeploy).contains("rollback (redeploy) to v2 failed"));
         assert!(message(&redeploy).contains("\nrollback requested by arn:aws:iam::1:user/bo"));
-    }
-
-    #[test]
-    fn the_webhook_is_optional_and_must_parse() {
-        assert!(!Notifier::new(None).unwrap().enabled());
-        assert!(!Notifier::new(Some(" ")).unwrap().enabled());
-        assert!(
-            Notifier::new(Some("https://hooks.slack.com/services/T/B/X"))
-                .unwrap()
-                .enabled()
-        );
-        let err = Notifier::new(Some("not a url")).unwrap_err();
-        assert!(err.to_string().contains("BERTH_SLACK_WEBHOOK_URL"));
-        let shown = format!(
-            "{:?}",
-            Notifier::new(Some("https://secret.example/x")).unwrap()
-        );
-        assert!(!shown.contains("secret"));
     }
 }

@@ -1,0 +1,233 @@
+//! Delivery metrics in CloudWatch's Embedded Metric Format: one JSON line on standard output.
+//! "Lambda automatically sends everything that your function writes to standard output (STDOUT)
+//! to a CloudWatch Logs log group, and CloudWatch Logs extracts metrics from any log events that
+//! follow the embedded metric format specification" (CloudWatch user guide, Using the embedded
+//! metric format with Lambda). No `cloudwatch:PutMetricData` call, no extra permission.
+//!
+//! Namespace `berth`, dimension `Service`:
+//!
+//! | metric | unit | emitted by | when |
+//! |---|---|---|---|
+//! | `ReleasesStarted` | Count | on-manifest | a release's pipeline execution started |
+//! | `ReleasesSucceeded` | Count | on-pipeline-event | a release's own execution succeeded |
+//! | `ReleasesFailed` | Count | on-pipeline-event | a release's own execution failed or was stopped |
+//! | `Rollbacks` | Count | on-pipeline-event | a rollback execution (redeploy) finished, or a release ended rolled back by a traffic switch or a failed verification |
+//! | `LeadTimeSeconds` | Seconds | on-pipeline-event | success: from the release's manifest (for a push, written seconds after it) to the end of its execution |
+//! | `MigrationSeconds` | Seconds | on-pipeline-event | the migration that ran in the finished execution |
+//! | `DeploymentSeconds` | Seconds | on-pipeline-event | the finished execution's duration without its migration |
+
+use std::time::SystemTime;
+
+use serde_json::{Map, Value, json};
+
+use crate::record::{Action, ReleaseRecord, ReleaseStatus, Verdict, parse_timestamp};
+
+pub const NAMESPACE: &str = "berth";
+
+/// One value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub seconds: bool,
+    pub value: f64,
+}
+
+impl Metric {
+    pub fn count(name: &'static str) -> Self {
+        Self {
+            name,
+            seconds: false,
+            value: 1.0,
+        }
+    }
+
+    pub fn seconds(name: &'static str, value: f64) -> Self {
+        Self {
+            name,
+            seconds: true,
+            value: value.max(0.0),
+        }
+    }
+}
+
+/// The EMF document of `metrics` for `service` at `at`.
+pub fn document(service: &str, at: SystemTime, metrics: &[Metric]) -> Value {
+    let timestamp = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let declared: Vec<Value> = metrics
+        .iter()
+        .map(|m| json!({"Name": m.name, "Unit": if m.seconds { "Seconds" } else { "Count" }}))
+        .collect();
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({"Timestamp": timestamp, "CloudWatchMetrics": [{
+            "Namespace": NAMESPACE, "Dimensions": [["Service"]], "Metrics": declared}]}),
+    );
+    doc.insert("Service".into(), Value::String(service.to_owned()));
+    for m in metrics {
+        doc.insert(m.name.into(), json!(m.value));
+    }
+    Value::Object(doc)
+}
+
+/// Writes the document as one line on standard output (nothing when there are no metrics).
+pub fn emit(service: &str, at: SystemTime, metrics: &[Metric]) {
+    if !metrics.is_empty() {
+        println!("{}", document(service, at, metrics));
+    }
+}
+
+/// The metrics of execution `execution_id` ending `status` at `at` (pure). `own`: the release's
+/// own execution (else a rollback execution of it); `seconds`: the execution's duration.
+pub fn finished(
+    record: &ReleaseRecord,
+    execution_id: &str,
+    own: bool,
+    status: ReleaseStatus,
+    seconds: Option<u64>,
+    at: SystemTime,
+) -> Vec<Metric> {
+    let mut out = Vec::new();
+    if !status.is_final() || status == ReleaseStatus::Superseded {
+        return out;
+    }
+    let migration = record
+        .migration
+        .as_ref()
+        .filter(|m| {
+            own && m
+                .pipeline_execution_id
+                .as_deref()
+                .is_none_or(|e| e == execution_id)
+        })
+        .and_then(|m| m.seconds);
+    if let Some(m) = migration {
+        out.push(Metric::seconds("MigrationSeconds", m as f64));
+    }
+    if let Some(s) = seconds {
+        out.push(Metric::seconds(
+            "DeploymentSeconds",
+            s.saturating_sub(migration.unwrap_or(0)) as f64,
+        ));
+    }
+    if !own {
+        out.push(Metric::count("Rollbacks"));
+        return out;
+    }
+    if status == ReleaseStatus::Succeeded {
+        out.push(Metric::count("ReleasesSucceeded"));
+        let end = crate::record::epoch_seconds(at) as i64;
+        if let Some(created) = parse_timestamp(&record.created_at) {
+            out.push(Metric::seconds("LeadTimeSeconds", (end - created) as f64));
+        }
+    } else {
+        out.push(Metric::count("ReleasesFailed"));
+        if rolled_back(record, execution_id) {
+            out.push(Metric::count("Rollbacks"));
+        }
+    }
+    out
+}
+
+/// Whether the execution's deployment went back to blue: stopped by a traffic-switch rollback,
+/// or failed by the `verify` hook (CodeDeploy then rolls back).
+fn rolled_back(record: &ReleaseRecord, execution_id: &str) -> bool {
+    let of = |id: &Option<String>| id.as_deref() == Some(execution_id);
+    record
+        .interventions
+        .iter()
+        .any(|i| of(&i.pipeline_execution_id) && i.action == Action::TrafficRollback)
+        || record
+            .verifications
+            .iter()
+            .any(|v| of(&v.pipeline_execution_id) && v.verdict == Verdict::Failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::tests::record;
+    use crate::record::{Intervention, MigrationRecord};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn names(metrics: &[Metric]) -> Vec<(&str, f64)> {
+        metrics.iter().map(|m| (m.name, m.value)).collect()
+    }
+
+    #[test]
+    fn a_document_follows_the_embedded_metric_format() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        let doc = document(
+            "web",
+            at,
+            &[
+                Metric::count("ReleasesSucceeded"),
+                Metric::seconds("LeadTimeSeconds", 61.0),
+            ],
+        );
+        assert_eq!(
+            doc,
+            json!({"_aws": {"Timestamp": 1_795_000_000_123u64, "CloudWatchMetrics": [{"Namespace": "berth",
+                "Dimensions": [["Service"]], "Metrics": [{"Name": "ReleasesSucceeded", "Unit": "Count"},
+                {"Name": "LeadTimeSeconds", "Unit": "Seconds"}]}]},
+                "Service": "web", "ReleasesSucceeded": 1.0, "LeadTimeSeconds": 61.0})
+        );
+    }
+
+    #[test]
+    fn finished_executions_give_their_metrics() {
+        let mut r = record("v1", ReleaseStatus::Succeeded);
+        r.pipeline_execution_id = Some("e-1".into());
+        r.migration = Some(MigrationRecord {
+            outcome: "succeeded".into(),
+            job_id: None,
+            pipeline_execution_id: Some("e-1".into()),
+            first_invoked_epoch: None,
+            task_definition_arn: None,
+            task_arn: None,
+            seconds: Some(40),
+            message: None,
+            updated_at: "t".into(),
+        });
+        // created 2026-11-01T00:00:00Z; finished 300 s later.
+        let at = UNIX_EPOCH + Duration::from_secs(1_793_491_200 + 300);
+        let ok = finished(&r, "e-1", true, ReleaseStatus::Succeeded, Some(250), at);
+        assert_eq!(
+            names(&ok),
+            [
+                ("MigrationSeconds", 40.0),
+                ("DeploymentSeconds", 210.0),
+                ("ReleasesSucceeded", 1.0),
+                ("LeadTimeSeconds", 300.0)
+            ]
+        );
+
+        r.interventions.push(Intervention {
+            action: Action::TrafficRollback,
+            deployment_id: Some("d-1".into()),
+            pipeline_execution_id: Some("e-1".into()),
+            by: "arn".into(),
+            at: "t".into(),
+        });
+        let failed = finished(&r, "e-1", true, ReleaseStatus::Failed, None, at);
+        assert_eq!(
+            names(&failed),
+            [
+                ("MigrationSeconds", 40.0),
+                ("ReleasesFailed", 1.0),
+                ("Rollbacks", 1.0)
+            ]
+        );
+
+        let redeploy = finished(&r, "e-2", false, ReleaseStatus::Succeeded, Some(90), at);
+        assert_eq!(
+            names(&redeploy),
+            [("DeploymentSeconds", 90.0), ("Rollbacks", 1.0)]
+        );
+        assert!(finished(&r, "e-1", true, ReleaseStatus::InProgress, None, at).is_empty());
+        assert!(finished(&r, "e-1", true, ReleaseStatus::Superseded, None, at).is_empty());
+    }
+}
