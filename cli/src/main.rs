@@ -13,6 +13,7 @@ mod release;
 mod releases;
 mod render;
 mod rollback;
+mod stats;
 mod status;
 mod validate;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Go back: stop a deployment in flight with rollback (traffic back to blue, in seconds),
     /// else redeploy an earlier release's exact artifact (default: the last known good one).
     Rollback(rollback::RollbackArgs),
+    /// The four DORA keys over the last --days: deployment frequency, lead time, change failure
+    /// rate, time to restore.
+    Stats(stats::StatsArgs),
     /// Reroute production traffic to a deployment that waits for promote.
     Promote(promote::DeploymentArgs),
     /// End a deployment's termination wait now, retiring the original (blue) task set.
@@ -68,6 +72,7 @@ async fn main() -> ExitCode {
         Command::Releases(args) => releases::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Rollback(args) => rollback::run(args).await,
+        Command::Stats(args) => stats::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Finish(args) => promote::finish(args).await,
         Command::Doctor(args) => doctor::run(args).await,

@@ -53,6 +53,7 @@ pub mod releases;
 pub mod render;
 pub mod retry;
 pub mod settings;
+pub mod stats;
 pub mod store;
 pub mod taskdef;
 pub mod verify;

@@ -107,6 +107,25 @@ impl Releases {
         }
     }
 
+    /// The releases of `service` created since `from` (epoch seconds), newest first: pages of
+    /// the index until one reaches further back.
+    pub async fn since(&self, service: &str, from: i64) -> Result<Vec<ReleaseRecord>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.page(service, 100, after.as_deref()).await?;
+            let reached = page
+                .records
+                .iter()
+                .any(|r| crate::record::parse_timestamp(&r.created_at).is_some_and(|t| t < from));
+            all.extend(page.records);
+            match page.next {
+                Some(next) if !reached => after = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     /// The newest release, and the one running now (the newest successful execution), both
     /// brought up to date with CodePipeline.
     pub async fn newest_and_current(
