@@ -7,8 +7,10 @@
 
 mod common;
 mod doctor;
+mod environments;
 mod exit;
 mod promote;
+mod promote_release;
 mod release;
 mod releases;
 mod render;
@@ -54,6 +56,9 @@ enum Command {
     /// The four DORA keys over the last --days: deployment frequency, lead time, change failure
     /// rate, time to restore.
     Stats(stats::StatsArgs),
+    /// Release in another environment exactly what succeeded in one: the same digests and
+    /// migration, recorded as promoted from there.
+    PromoteRelease(promote_release::PromoteReleaseArgs),
     /// Reroute production traffic to a deployment that waits for promote.
     Promote(promote::DeploymentArgs),
     /// End a deployment's termination wait now, retiring the original (blue) task set.
@@ -73,6 +78,7 @@ async fn main() -> ExitCode {
         Command::Status(args) => status::run(args).await,
         Command::Rollback(args) => rollback::run(args).await,
         Command::Stats(args) => stats::run(args).await,
+        Command::PromoteRelease(args) => promote_release::run(args).await,
         Command::Promote(args) => promote::promote(args).await,
         Command::Finish(args) => promote::finish(args).await,
         Command::Doctor(args) => doctor::run(args).await,

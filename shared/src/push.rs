@@ -57,6 +57,8 @@ pub fn manifest_for_push(service: &Service, tag: &str, digest: &str) -> Option<M
         images: BTreeMap::from([(trigger.container.clone(), repo.pinned(digest))]),
         migration: None,
         rollback_of: None,
+        promoted_from: None,
+        group: None,
     })
 }
 

@@ -5,20 +5,22 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{MigrationChoice, MigrationOverride, Problem, SCHEMA};
+use super::{MigrationChoice, MigrationOverride, Problem, PromotedFrom, SCHEMA};
 use crate::images::ImageRef;
 use crate::images::Repository;
 use crate::keys::{ManifestKey, is_valid_name};
 use crate::registry::{MAX_MIGRATION_TIMEOUT_SECONDS, Service};
 
 /// The fields a manifest may have.
-pub(super) const FIELDS: [&str; 6] = [
+pub(super) const FIELDS: [&str; 8] = [
     "schema",
     "service",
     "release",
     "images",
     "migration",
     "rollback_of",
+    "promoted_from",
+    "group",
 ];
 
 pub(super) fn unknown_fields(doc: &Map<String, Value>, problems: &mut Vec<Problem>) {
@@ -95,6 +97,52 @@ pub(super) fn rollback_of(doc: &Map<String, Value>, problems: &mut Vec<Problem>)
                 "rollback_of",
                 format!(
                     "must be null or a release name matching [A-Za-z0-9._-]{{1,64}}, got {other}"
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// `promoted_from`: absent, null, or `{"environment", "release", "pipeline_execution_id"?}`.
+pub(super) fn promoted_from(
+    doc: &Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) -> Option<PromotedFrom> {
+    let value = doc.get("promoted_from").filter(|v| !v.is_null())?;
+    let from: PromotedFrom = match serde_json::from_value(value.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(Problem::new("promoted_from", e.to_string()));
+            return None;
+        }
+    };
+    let environment_ok = !from.environment.trim().is_empty() && from.environment.len() <= 64;
+    if !environment_ok {
+        problems.push(Problem::new(
+            "promoted_from.environment",
+            "must be a name of 1-64 characters",
+        ));
+    }
+    if !is_valid_name(&from.release) {
+        problems.push(Problem::new(
+            "promoted_from.release",
+            "must match [A-Za-z0-9._-]{1,64}",
+        ));
+    }
+    Some(from)
+}
+
+/// `group`: absent, null, or the name of the release group the release belongs to.
+pub(super) fn group(doc: &Map<String, Value>, problems: &mut Vec<Problem>) -> Option<String> {
+    match doc.get("group") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(g)) if is_valid_name(g) => Some(g.clone()),
+        Some(other) => {
+            problems.push(Problem::new(
+                "group",
+                format!(
+                    "must be null or a group name matching [A-Za-z0-9._-]{{1,64}}, got {other}"
                 ),
             ));
             None

@@ -61,6 +61,22 @@ pub struct Manifest {
     pub migration: Option<Option<MigrationOverride>>,
     #[serde(default)]
     pub rollback_of: Option<String>,
+    /// Where a promoted release came from (`berth promote-release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<PromotedFrom>,
+    /// The release group this release is a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// The environment and release a promoted release came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotedFrom {
+    pub environment: String,
+    pub release: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -112,6 +128,8 @@ pub struct ValidManifest {
     pub images: BTreeMap<String, ImageRef>,
     pub migration: MigrationChoice,
     pub rollback_of: Option<String>,
+    pub promoted_from: Option<PromotedFrom>,
+    pub group: Option<String>,
 }
 
 /// The migration a release runs, registry defaults merged with the manifest's override.
@@ -165,12 +183,16 @@ pub fn validate(
     let images = fields::images(doc.get("images"), service, &mut problems);
     let migration = fields::migration(doc.get("migration"), service, &mut problems);
     let rollback_of = fields::rollback_of(&doc, &mut problems);
+    let promoted_from = fields::promoted_from(&doc, &mut problems);
+    let group = fields::group(&doc, &mut problems);
     let valid = ValidManifest {
         service: service_name.unwrap_or_default(),
         release: release.unwrap_or_default(),
         images,
         migration,
         rollback_of,
+        promoted_from,
+        group,
     };
     // RunTask refuses overrides over 8192 characters: say so now, not when the task starts.
     if let Some(plan) = service.and_then(|s| valid.migration_plan(s))

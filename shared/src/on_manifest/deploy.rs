@@ -219,6 +219,8 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         migration_plan: manifest.migration_plan(service),
         migration: None,
         rollback_of: manifest.rollback_of.clone(),
+        promoted_from: manifest.promoted_from.clone(),
+        group: manifest.group.clone(),
         artifact_version_id: None,
         pipeline_execution_id: None,
         created_at: timestamp(now),

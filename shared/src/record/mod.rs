@@ -91,6 +91,12 @@ pub struct ReleaseRecord {
     pub migration: Option<MigrationRecord>,
     #[serde(default)]
     pub rollback_of: Option<String>,
+    /// Where a promoted release came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<crate::manifest::PromotedFrom>,
+    /// The release group this release is a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     #[serde(default)]
     pub artifact_version_id: Option<String>,
     #[serde(default)]
@@ -185,6 +191,8 @@ pub(crate) mod tests {
             migration_plan: None,
             migration: None,
             rollback_of: None,
+            promoted_from: None,
+            group: None,
             artifact_version_id: None,
             pipeline_execution_id: None,
             created_at: "2026-11-01T00:00:00Z".into(),
