@@ -27,6 +27,7 @@ pub mod history;
 pub mod images;
 pub mod index;
 pub mod invocation;
+pub mod jobs;
 pub mod json;
 pub mod keys;
 pub mod manifest;
@@ -45,6 +46,7 @@ pub mod registry;
 pub mod releases;
 pub mod render;
 pub mod retry;
+
 pub mod settings;
 pub mod store;
 pub mod taskdef;
