@@ -15,9 +15,11 @@
 //!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
 //!   digests), [`registry::Registry`] (SSM), [`notify`] (Slack).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
-//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`on_pipeline_event`]; and
+//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`scan`] (the scan gate),
+//!   [`on_pipeline_event`]; and
 //!   [`releases`], the history and rollback the CLI uses.
-//! - Shared plumbing: [`error`] (faults and their Lambda `errorType`), [`settings`]
+//! - Shared plumbing: [`jobs`] (CodePipeline job inputs and results), [`error`] (faults and
+//!   their Lambda `errorType`), [`settings`]
 //!   (environment), [`invocation`] (what the runtime tells an invocation).
 
 pub mod aws;
@@ -46,7 +48,7 @@ pub mod registry;
 pub mod releases;
 pub mod render;
 pub mod retry;
-
+pub mod scan;
 pub mod settings;
 pub mod store;
 pub mod taskdef;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::MigrationPlan;
 use crate::render::ManifestSource;
+use crate::scan::ScanSummary;
 
 pub const RECORD_SCHEMA: &str = "berth/release-record/v1";
 
@@ -80,6 +81,12 @@ pub struct ReleaseRecord {
     pub manifest: ManifestSource,
     pub pipeline: String,
     pub task_family: String,
+    /// The ECS cluster and service the release deploys to (from the registry when it was
+    /// rendered): what runs there is never deregistered. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_service: Option<String>,
     /// Container → `<repo uri>@sha256:<digest>`.
     pub images: BTreeMap<String, String>,
     pub migration_plan: Option<MigrationPlan>,
@@ -104,6 +111,9 @@ pub struct ReleaseRecord {
     /// Rollback executions of this release's artifact (newest last).
     #[serde(default)]
     pub redeployments: Vec<Redeployment>,
+    /// What the Scan action found (services with a scan policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanSummary>,
 }
 
 /// A later pipeline execution that redeployed this release's exact artifact.
@@ -168,6 +178,8 @@ pub(crate) mod tests {
             },
             pipeline: "berth-web".into(),
             task_family: "web".into(),
+            cluster: Some("prod".into()),
+            ecs_service: Some("web".into()),
             images: BTreeMap::new(),
             migration_plan: None,
             migration: None,
@@ -180,6 +192,7 @@ pub(crate) mod tests {
             finished_at: None,
             lease_until_epoch: None,
             redeployments: Vec::new(),
+            scan: None,
         }
     }
 

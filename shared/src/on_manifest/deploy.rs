@@ -144,6 +144,7 @@ impl Context {
             migration: manifest.migration_plan(service),
             rollback_of: manifest.rollback_of.clone(),
             rendered_at: timestamp(now),
+            scan: service.config.scan.clone(),
         };
         let zip = artifact::zip_artifact(
             &rendered.task_definition,
@@ -213,6 +214,8 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         manifest: valid.source.clone(),
         pipeline: service.config.pipeline.clone(),
         task_family: service.config.task_family.clone(),
+        cluster: Some(service.config.cluster.clone()),
+        ecs_service: Some(service.config.ecs_service.clone()),
         images: valid.rendered.images.clone(),
         migration_plan: manifest.migration_plan(service),
         migration: None,
@@ -225,5 +228,6 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         finished_at: None,
         lease_until_epoch: Some(epoch_seconds(lease_until)),
         redeployments: Vec::new(),
+        scan: None,
     }
 }
