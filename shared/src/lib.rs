@@ -13,7 +13,8 @@
 //!   conditional writes), [`records`] (the release-record update loop), [`index`] (the
 //!   release index: history newest first in bounded requests), [`taskdef`] (the
 //!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
-//!   digests), [`registry::Registry`] (SSM), [`notify`] (Slack).
+//!   digests), [`registry::Registry`] (SSM), [`notify`] (Slack), [`revisions`] (task
+//!   definition revisions: which to deregister, pure, in `revisions::plan`).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
 //!   [`on_image_push`], [`on_manifest`], [`migrate`], [`scan`] (the scan gate),
 //!   [`on_pipeline_event`]; and
@@ -48,6 +49,7 @@ pub mod registry;
 pub mod releases;
 pub mod render;
 pub mod retry;
+pub mod revisions;
 pub mod scan;
 pub mod settings;
 pub mod store;

@@ -114,6 +114,24 @@ pub struct ReleaseRecord {
     /// What the Scan action found (services with a scan policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanSummary>,
+    /// The task definition revisions deregistered after the release failed or was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration: Option<Deregistration>,
+}
+
+/// What on-pipeline-event deregistered when the release ended FAILED or STOPPED. It never
+/// changes the release's status; `error` says why it stopped short, if it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deregistration {
+    /// Revision ARNs deregistered.
+    #[serde(default)]
+    pub deregistered: Vec<String>,
+    /// Revisions of the release that were kept, each `<arn>: <why>`.
+    #[serde(default)]
+    pub kept: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: String,
 }
 
 /// A later pipeline execution that redeployed this release's exact artifact.
@@ -193,6 +211,7 @@ pub(crate) mod tests {
             lease_until_epoch: None,
             redeployments: Vec::new(),
             scan: None,
+            deregistration: None,
         }
     }
 

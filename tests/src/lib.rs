@@ -8,6 +8,7 @@
 //! - `recorder`: the one request recorder. `standin`: local HTTP stand-ins.
 //! - `runtime`: the Runtime API and function processes.
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
+//! - `revisions`: task definition revisions as the pipeline leaves them.
 
 mod env;
 mod fixtures;
@@ -15,6 +16,7 @@ mod moto;
 pub mod proxy;
 mod raw;
 mod recorder;
+mod revisions;
 pub mod runtime;
 mod seed;
 mod standin;

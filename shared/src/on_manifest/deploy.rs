@@ -229,5 +229,6 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         lease_until_epoch: Some(epoch_seconds(lease_until)),
         redeployments: Vec::new(),
         scan: None,
+        deregistration: None,
     }
 }
