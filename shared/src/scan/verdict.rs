@@ -158,20 +158,7 @@ pub fn decide(
     started_epoch: u64,
     now_epoch: u64,
 ) -> Verdict {
-    let ended: Vec<String> = images
-        .iter()
-        .filter_map(|o| match &o.state {
-            State::Ended {
-                status,
-                description,
-            } => Some(format!(
-                "scan of {} ended {status}: {}",
-                o.image,
-                description.as_deref().unwrap_or("ECR gave no description")
-            )),
-            _ => None,
-        })
-        .collect();
+    let ended = ended(images);
     if !ended.is_empty() {
         return Verdict::Failed {
             message: ended.join("\n"),
@@ -184,17 +171,7 @@ pub fn decide(
             message: super::message::blocked(policy, release, &found),
         };
     }
-    let unread: Vec<String> = images
-        .iter()
-        .filter(|o| matches!(o.state, State::Done { more: true, .. }))
-        .map(|o| {
-            format!(
-                "scan of {} has more findings than berth reads ({}); nothing blocked among those read, but the rest are unjudged",
-                o.image,
-                super::ecr::MAX_FINDINGS
-            )
-        })
-        .collect();
+    let unread = unread(images);
     if !unread.is_empty() {
         return Verdict::Failed {
             message: unread.join("\n"),
@@ -221,6 +198,40 @@ pub fn decide(
     Verdict::Failed {
         message: lines.join("\n"),
     }
+}
+
+/// `scan of <image> ended <STATUS>: <description>` for each scan that ended without findings.
+fn ended(images: &[Observation]) -> Vec<String> {
+    images
+        .iter()
+        .filter_map(|o| match &o.state {
+            State::Ended {
+                status,
+                description,
+            } => Some(format!(
+                "scan of {} ended {status}: {}",
+                o.image,
+                description.as_deref().unwrap_or("ECR gave no description")
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Complete scans with more findings than berth reads: nothing read blocked, but the rest are
+/// unjudged, and a gate passes nothing it has not judged.
+fn unread(images: &[Observation]) -> Vec<String> {
+    images
+        .iter()
+        .filter(|o| matches!(o.state, State::Done { more: true, .. }))
+        .map(|o| {
+            format!(
+                "scan of {} has more findings than berth reads ({}); nothing blocked among those read, but the rest are unjudged",
+                o.image,
+                super::ecr::MAX_FINDINGS
+            )
+        })
+        .collect()
 }
 
 /// Every blocking finding of the completed images, most severe first, with its image.
