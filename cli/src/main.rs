@@ -7,6 +7,7 @@
 
 mod common;
 mod exit;
+mod prune;
 mod release;
 mod releases;
 mod render;
@@ -47,6 +48,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Redeploy an earlier release's exact artifact (default: the last known good one).
     Rollback(rollback::RollbackArgs),
+    /// Deregister task definition revisions older than the N newest successful releases' (a dry
+    /// run unless --yes).
+    Prune(prune::PruneArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -58,6 +62,7 @@ async fn main() -> ExitCode {
         Command::Releases(args) => releases::run(args).await,
         Command::Status(args) => status::run(args).await,
         Command::Rollback(args) => rollback::run(args).await,
+        Command::Prune(args) => prune::run(args).await,
     };
     match outcome {
         Ok(()) => Exit::Done.into(),

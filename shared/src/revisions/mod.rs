@@ -9,7 +9,7 @@
 //! whose `taskdef.json` the Deploy action registers anew.
 
 pub mod plan;
-
+pub mod prune;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
