@@ -213,3 +213,85 @@ async fn rollbacks_and_releases_without_a_policy_pass_at_once() {
     };
     assert_eq!(answer["result"], "ignored", "{answer}");
 }
+
+fn berth(args: &[&str], env: &Env) -> std::process::Output {
+    let mut cmd = std::process::Command::new(berth_tests::runtime::function_binary("berth"));
+    cmd.env_clear().args(args);
+    for (k, v) in [
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_ENDPOINT_URL", env.moto.endpoint.clone()),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ("BERTH_RELEASE_BUCKET", BUCKET.to_owned()),
+        ("BERTH_ACCOUNT_ID", ACCOUNT.to_owned()),
+    ] {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("berth runs")
+}
+
+/// `berth releases` and `berth status` show the scan summary; `berth render` shows each image's
+/// scan as the gate would judge it, and never starts a scan.
+#[tokio::test(flavor = "current_thread")]
+async fn the_cli_shows_scan_summaries_and_render_shows_scans_without_starting_one() {
+    let mut env = Env::start().await;
+    with_scan(&env, Some(json!({"block": ["CRITICAL", "HIGH"]}))).await;
+    let artifact = released(&env, "v5", "v1.4.2").await;
+    let (mut f, jobs) = gate(&env).await;
+    let (_, op, _) = play_migrate_job(&mut f, &jobs, "scan-7", &artifact, false).await;
+    assert_eq!(op, "PutJobFailureResult");
+
+    let out = berth(&["releases", "web", "--output", "json"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["scan"]["outcome"], "blocked");
+    let table = String::from_utf8(berth(&["releases", "web"], &env).stdout).unwrap();
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().contains(" SCAN "), "{table}");
+    assert!(lines.next().unwrap().contains(" blocked:2 "), "{table}");
+    let status = String::from_utf8(berth(&["status", "web"], &env).stdout).unwrap();
+    assert!(
+        status.contains("scan       blocked:2 — app COMPLETE (HIGH 1); nginx COMPLETE (HIGH 1)\n"),
+        "{status}"
+    );
+
+    // A dry run of a new image: no scan yet, and render does not start one.
+    env.push_image("web/app", "v7.0.0").await;
+    let manifest =
+        std::env::temp_dir().join(format!("berth-scan-render-{}.json", std::process::id()));
+    std::fs::write(
+        &manifest,
+        json!({"schema": "berth/v1", "service": "web", "release": "v7",
+               "images": {"app": format!("{}:v7.0.0", repo_uri("web/app"))}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = berth(&["render", manifest.to_str().unwrap()], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = pinned(&env, "web/app:v7.0.0");
+    let nginx = pinned(&env, "web/nginx:1.25");
+    assert!(
+        stdout.contains(
+            "--- scans (scan.block CRITICAL, HIGH; the Scan action waits up to 900 s) ---\n"
+        ) && stdout.contains(&format!("  app: {app} NO_SCAN: "))
+            && stdout.contains(&format!(
+                "  nginx: {nginx} COMPLETE: 1 finding(s), 1 blocking\n    blocks: HIGH CVE-9999-9999 moto_fake 9.9.9\n"
+            )),
+        "{stdout}"
+    );
+    let again = berth(&["render", manifest.to_str().unwrap()], &env);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains(&format!("  app: {app} NO_SCAN: ")),
+        "render started no scan"
+    );
+}

@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use super::ecr::{self, Observed, Started};
 use super::message::{ScanSummary, summarize};
 use super::token::Progress;
-use super::verdict::{Observation, State, Verdict, classify, decide};
-use super::{Class, Context, skipped};
+use super::verdict::{Observation, State, Verdict, decide, state};
+use super::{Context, skipped};
 use crate::images::{ImageRef, Reference};
 use crate::jobs::{self, JobResult};
 use crate::record::{ReleaseRecord, epoch_seconds, timestamp};
@@ -148,14 +148,7 @@ impl Context {
         let client = self.clients.ecr_in(&parsed.repository.region);
         let (state, started) = match ecr::describe(&client, &parsed).await {
             Ok(Observed::NoScan(_)) if !scan_started => start(&client, &parsed).await,
-            Ok(Observed::NoScan(m)) => (waiting("NO_SCAN", &m), false),
-            Ok(Observed::ImageGone(m)) => (ended("IMAGE_NOT_FOUND", &m), false),
-            Ok(Observed::Scan {
-                status,
-                description,
-                findings,
-                more,
-            }) => (state_of(status, description, findings, more), false),
+            Ok(observed) => (state(observed), false),
             Err(e) if e.is_transient() => (waiting("UNREADABLE", &e.to_string()), false),
             Err(e) => (ended("UNREADABLE", &e.to_string()), false),
         };
@@ -215,29 +208,6 @@ async fn start(client: &aws_sdk_ecr::Client, image: &ImageRef) -> (State, bool) 
         Ok(Started::ImageGone(m)) => (ended("IMAGE_NOT_FOUND", &m), true),
         Err(e) if e.is_transient() => (waiting("NO_SCAN", &e.to_string()), false),
         Err(e) => (ended("SCAN_NOT_STARTED", &e.to_string()), true),
-    }
-}
-
-fn state_of(
-    status: String,
-    description: Option<String>,
-    findings: Vec<super::Finding>,
-    more: bool,
-) -> State {
-    match classify(&status) {
-        Class::Done => State::Done {
-            status,
-            findings,
-            more,
-        },
-        Class::Waiting => State::Waiting {
-            status,
-            description,
-        },
-        Class::Ended => State::Ended {
-            status,
-            description,
-        },
     }
 }
 

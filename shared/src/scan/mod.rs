@@ -41,7 +41,7 @@ pub use ecr::{MAX_FINDINGS, Observed, describe, shown};
 pub use message::{BlockingFinding, ImageSummary, ScanSummary, fit};
 pub use token::Progress;
 pub use verdict::{
-    Class, Finding, Observation, State, Verdict, blocked_findings, classify, decide,
+    Class, Finding, Observation, State, Verdict, blocked_findings, classify, decide, rank, state,
 };
 
 /// How long a job whose input artifact cannot be read (for a passing reason) keeps asking,

@@ -71,6 +71,41 @@ pub fn classify(status: &str) -> Class {
     }
 }
 
+/// What ECR's answer means for one image (a missing scan is waited for: the gate starts one).
+pub fn state(observed: super::ecr::Observed) -> State {
+    use super::ecr::Observed;
+    match observed {
+        Observed::NoScan(m) => State::Waiting {
+            status: "NO_SCAN".into(),
+            description: Some(m),
+        },
+        Observed::ImageGone(m) => State::Ended {
+            status: "IMAGE_NOT_FOUND".into(),
+            description: Some(m),
+        },
+        Observed::Scan {
+            status,
+            description,
+            findings,
+            more,
+        } => match classify(&status) {
+            Class::Done => State::Done {
+                status,
+                findings,
+                more,
+            },
+            Class::Waiting => State::Waiting {
+                status,
+                description,
+            },
+            Class::Ended => State::Ended {
+                status,
+                description,
+            },
+        },
+    }
+}
+
 /// Where one image's scan stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
