@@ -167,3 +167,32 @@ async fn a_long_list_of_findings_is_cut_to_codepipelines_limit() {
         "the record keeps 20"
     );
 }
+
+/// More findings than berth reads (10 pages of 1000) fail the gate rather than pass unread.
+#[tokio::test]
+async fn findings_beyond_what_berth_reads_fail_the_gate() {
+    let endless = mock!(aws_sdk_ecr::Client::describe_image_scan_findings).then_output(|| {
+        DescribeImageScanFindingsOutput::builder()
+            .image_scan_status(
+                ImageScanStatus::builder()
+                    .status(ScanStatus::Complete)
+                    .build(),
+            )
+            .image_scan_findings(
+                ImageScanFindings::builder()
+                    .findings(basic("CVE-2024-0003", "LOW"))
+                    .build(),
+            )
+            .next_token("more")
+            .build()
+    });
+    let g = gate(&[&endless], &Record::default());
+    let (result, _) = play(&g, &release(Some(policy(&[Severity::High], &[])))).await;
+    assert_eq!(
+        message(&result),
+        format!(
+            "scan of {APP} has more findings than berth reads (10000); nothing blocked among those read, but the rest are unjudged"
+        )
+    );
+    assert_eq!(endless.num_calls(), 10, "a bounded number of pages");
+}

@@ -56,18 +56,52 @@ async fn a_missing_scan_is_started_once_then_followed() {
 
 #[tokio::test]
 async fn a_scan_ecr_will_not_start_is_waited_for_not_failed() {
-    // LimitExceededException: "A basic image scan can only be started once per 24 hours".
+    // LimitExceededException: "A basic image scan can only be started once per 24 hours";
+    // ValidationException: a registry on enhanced scanning, where Amazon Inspector scans.
+    for code in ["LimitExceededException", "ValidationException"] {
+        let not_found = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
+            .sequence()
+            .http_response(|| ecr_error("ScanNotFoundException"))
+            .times(2)
+            .output(|| status(ScanStatus::Complete, no_findings()))
+            .build();
+        let refused = mock!(aws_sdk_ecr::Client::start_image_scan)
+            .then_http_response(move || ecr_error(code));
+        let g = gate(&[&not_found, &refused], &Record::default());
+        let (result, invocations) = play(&g, &release(Some(policy(&[Severity::High], &[])))).await;
+        assert!(
+            matches!(result, JobResult::Success { .. }),
+            "{code}: {result:?}"
+        );
+        assert_eq!((invocations, refused.num_calls()), (3, 1), "{code}");
+    }
+    // Still no scan when wait_seconds has passed: the job fails saying why.
     let not_found = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
-        .sequence()
-        .http_response(|| ecr_error("ScanNotFoundException"))
-        .output(|| status(ScanStatus::Complete, no_findings()))
-        .build();
-    let limited = mock!(aws_sdk_ecr::Client::start_image_scan)
+        .then_http_response(|| ecr_error("ScanNotFoundException"));
+    let refused = mock!(aws_sdk_ecr::Client::start_image_scan)
         .then_http_response(|| ecr_error("LimitExceededException"));
-    let g = gate(&[&not_found, &limited], &Record::default());
-    let (result, _) = play(&g, &release(Some(policy(&[Severity::High], &[])))).await;
-    assert!(matches!(result, JobResult::Success { .. }), "{result:?}");
-    assert_eq!(limited.num_calls(), 1);
+    let g = gate(&[&not_found, &refused], &Record::default());
+    let now = SystemTime::now();
+    let mut progress = Progress::first("job-1", berth::record::epoch_seconds(now) - 900);
+    progress.scans = vec![0];
+    let result = g
+        .check(
+            &release(Some(policy(&[Severity::High], &[]))),
+            progress,
+            now,
+        )
+        .await;
+    assert_eq!(
+        message(&result),
+        format!(
+            "scan of {APP} did not complete within 900 s (last status NO_SCAN: ScanNotFoundException for the test)"
+        )
+    );
+    assert_eq!(
+        refused.num_calls(),
+        0,
+        "started once, in an earlier invocation"
+    );
 }
 
 #[tokio::test]

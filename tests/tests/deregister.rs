@@ -103,4 +103,35 @@ async fn a_failed_release_loses_its_revisions_but_never_what_runs() {
         record["deregistration"]["kept"][0],
         format!("{serving}: in use by the ECS service (PRIMARY task set)")
     );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // A record that does not name its ECS service (written before berth recorded it): nothing is
+    // deregistered, the reason is noted, and the status is recorded all the same.
+    let v5 = env.release_web("v5", "3f9c2e1").await;
+    let orphan = env.register_release(&v5).await;
+    let mut old = env.get_json("releases/web/v5.json").await.unwrap();
+    let fields = old.as_object_mut().unwrap();
+    fields.remove("cluster");
+    fields.remove("ecs_service");
+    env.clients
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("releases/web/v5.json")
+        .body(old.to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let (out, _) = finish(&env, &v5, "FAILED").await;
+    assert_eq!(out["status"], "FAILED", "{out}");
+    assert_eq!(env.revision_status(&orphan).await, "ACTIVE");
+    let record = env.get_json("releases/web/v5.json").await.unwrap();
+    assert_eq!(record["status"], "FAILED");
+    assert!(
+        record["deregistration"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("names no ECS service"),
+        "{record}"
+    );
 }

@@ -113,6 +113,10 @@ async fn prune_keeps_the_newest_successful_releases_the_running_and_the_last_kno
     let table = berth(&["prune", "web", "--keep", "1"], &env);
     let stdout = text(&table.stdout);
     assert!(
+        stdout.starts_with("web (4 ACTIVE revisions of family web; keeping the revisions of v4)\n"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains(&format!(
             "deregister  {}  older than revision",
             revision["v1"]
@@ -129,6 +133,24 @@ async fn prune_keeps_the_newest_successful_releases_the_running_and_the_last_kno
     assert_eq!(env.revision_status(&seeded).await, "INACTIVE");
     assert_eq!(env.revision_status(&revision["v2"]).await, "ACTIVE");
     assert_eq!(env.revision_status(v4).await, "ACTIVE");
+
+    // With the kept release's revision gone, there is nothing to measure from.
+    env.clients
+        .ecs
+        .deregister_task_definition()
+        .task_definition(v4)
+        .send()
+        .await
+        .unwrap();
+    let out = berth(&["prune", "web", "--keep", "1"], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "none of the 1 newest successful releases (v4) has an ACTIVE revision to keep"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = berth(&["prune", "web", "--keep", "0"], &env);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));

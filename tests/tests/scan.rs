@@ -168,8 +168,8 @@ async fn enhanced_findings_name_the_vulnerable_package() {
     assert_eq!(record["scan"]["images"]["nginx"]["status"], "ACTIVE");
 }
 
-/// A rollback execution, a release rendered without a scan policy, and a payload that is not a
-/// job: each answered at once, nothing asked of ECR.
+/// A rollback execution, a release rendered without a scan policy, a payload that is not a job
+/// and an execution berth did not start: each answered at once, nothing asked of ECR.
 #[tokio::test(flavor = "current_thread")]
 async fn rollbacks_and_releases_without_a_policy_pass_at_once() {
     let env = Env::start().await;
@@ -212,6 +212,20 @@ async fn rollbacks_and_releases_without_a_policy_pass_at_once() {
         panic!("{out:?}")
     };
     assert_eq!(answer["result"], "ignored", "{answer}");
+
+    // An execution berth did not start (the variables' defaults) is refused, as by migrate.
+    let mut console = Job::new("scan-8", &artifact);
+    console.release = "(none)".into();
+    f.invoke(&console.event_json(None)).await.response();
+    let (op, body) = jobs.last().unwrap();
+    assert_eq!(op, "PutJobFailureResult");
+    assert!(
+        body["failureDetails"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was not started by berth"),
+        "{body}"
+    );
 }
 
 fn berth(args: &[&str], env: &Env) -> std::process::Output {
