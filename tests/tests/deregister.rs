@@ -65,7 +65,7 @@ async fn a_failed_release_loses_its_revisions_but_never_what_runs() {
         .filter(|r| r.contains("AmazonEC2ContainerService"))
         .collect();
     assert!(
-        requests.len() <= 25 && ecs.len() <= 8,
+        requests.len() <= 20 && ecs.len() <= 8,
         "{} requests: {requests:?}",
         requests.len()
     );

@@ -82,7 +82,8 @@ impl Context {
             .await
             .map_err(text)?;
         let releases = Releases::new(self.codepipeline.clone(), self.records.bucket.clone());
-        let protected = revisions::protected(&releases, &record.service, now)
+        let history = revisions::History::AsRecorded;
+        let protected = revisions::protected(&releases, &record.service, history, now)
             .await
             .map_err(text)?;
         let revisions = self.revisions_since(record).await.map_err(text)?;

@@ -18,6 +18,7 @@ use aws_sdk_ecs::types::{SortOrder, TaskDefinitionStatus};
 use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
+use crate::index::List;
 use crate::releases::Releases;
 pub use plan::{Decision, Protected, Revision};
 
@@ -159,15 +160,37 @@ pub async fn in_use(
     Ok(used)
 }
 
+/// How the history is read to find the releases whose revisions stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum History {
+    /// First ask CodePipeline about executions whose final state was not recorded (the CLI,
+    /// like `berth rollback`).
+    CaughtUp,
+    /// As recorded: on-pipeline-event records states only from their own events, which also
+    /// log and notify, so it must not record another execution's state on the side.
+    AsRecorded,
+}
+
 /// The release running now and the last known good one (a rollback's default target): their
 /// revisions are never deregistered.
 pub async fn protected(
     releases: &Releases,
     service: &str,
+    history: History,
     now: SystemTime,
 ) -> Result<Vec<Protected>> {
     let mut out = Vec::new();
-    let (_, current) = releases.newest_and_current(service, now).await?;
+    let current = match history {
+        History::CaughtUp => releases.newest_and_current(service, now).await?.1,
+        History::AsRecorded => match releases.index.newest(service, List::Deployed).await? {
+            Some(e) => releases
+                .records
+                .get(service, &e.release)
+                .await?
+                .map(|r| r.value),
+            None => None,
+        },
+    };
     if let Some(r) = current {
         out.push(Protected {
             release: r.release,
@@ -175,7 +198,11 @@ pub async fn protected(
             why: "the release running now".into(),
         });
     }
-    if let Ok(r) = releases.last_known_good(service, now).await? {
+    let known_good = match history {
+        History::CaughtUp => releases.last_known_good(service, now).await?,
+        History::AsRecorded => releases.last_known_good_as_recorded(service).await?,
+    };
+    if let Ok(r) = known_good {
         out.push(Protected {
             release: r.release,
             images: r.images,

@@ -48,7 +48,7 @@ pub async fn plan(
             why: "kept".into(),
         })
         .collect();
-    let protected = super::protected(releases, service, now).await?;
+    let protected = super::protected(releases, service, super::History::CaughtUp, now).await?;
     let in_use = super::in_use(ecs, &cfg.cluster, &cfg.ecs_service).await?;
     let arns = super::active(ecs, &cfg.task_family, None).await?;
     let revisions = super::describe_all(ecs, &arns).await?;

@@ -45,9 +45,12 @@ pub enum Started {
     /// ECR refused to start one, in a way that waiting may outlast: `LimitExceededException` ("A
     /// basic image scan can only be started once per 24 hours on an individual image. This
     /// limit includes if an image was scanned on initial push."), or a `ValidationException` of a
-    /// registry on enhanced scanning, where StartImageScan does not apply (it "Starts a basic
-    /// image vulnerability scan"; with enhanced scanning Amazon Inspector scans on push or
-    /// continuously by itself).
+    /// registry on enhanced scanning, where StartImageScan does not apply: it "Starts a basic
+    /// image vulnerability scan" (ECR API reference), and manual scans are basic scanning's —
+    /// "Alternatively, you can do manual scans of images with basic scanning. When the ENHANCED
+    /// scan type is set, Amazon Inspector provides automated vulnerability scanning. You may
+    /// choose between continuous scanning or scan on push" (PutRegistryScanningConfiguration,
+    /// `scanType`). Either way a scan may yet appear by itself.
     Refused(String),
     /// The image cannot be scanned (UnsupportedImageTypeException: "The image is of a type
     /// that cannot be scanned.").
