@@ -16,7 +16,7 @@ build:
 ## The release flow end to end against a local moto server (started and stopped by the demo).
 demo:
 	scripts/venv.sh
-	cargo build --quiet -p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p verify -p berth-cli
+	cargo build --quiet -p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p verify -p scan-gate -p berth-cli
 	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" cargo run --quiet -p berth-tests --bin demo
 
 ## Sizes, cold start, peak RSS, latency and AWS calls; writes docs/PERFORMANCE.md.

@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-20}"
-functions=(on-image-push on-manifest migrate on-pipeline-event)
-pkgs=(-p on-image-push -p on-manifest -p migrate -p on-pipeline-event)
+functions=(on-image-push on-manifest migrate on-pipeline-event scan-gate)
+pkgs=(-p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p scan-gate)
 
 scripts/venv.sh
 echo "==> building (tuned release, then baseline)" >&2

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the four Lambda functions as deployable zips:
+# Builds the Lambda functions as deployable zips:
 #
 #   dist/on-image-push.zip  dist/on-manifest.zip  dist/migrate.zip  dist/on-pipeline-event.zip
+#   dist/scan-gate.zip
 #
 # each holding one "bootstrap" executable for the provided.al2023 runtime (arm64 by default).
 # Upload them to the bucket and prefix the platform stack reads (CodeBucket / CodePrefix).
@@ -18,7 +19,7 @@ set -euo pipefail
 
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.14.1}"
-FUNCTIONS=(on-image-push on-manifest migrate on-pipeline-event)
+FUNCTIONS=(on-image-push on-manifest migrate on-pipeline-event scan-gate)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/venv.sh
 export BERTH_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 # The end-to-end tests run the compiled function binaries behind a local Runtime API.
-cargo build -p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p verify -p berth-cli
+cargo build -p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p verify -p scan-gate -p berth-cli
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

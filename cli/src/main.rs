@@ -11,6 +11,7 @@ mod environments;
 mod exit;
 mod promote;
 mod promote_release;
+mod prune;
 mod release;
 mod releases;
 mod render;
@@ -66,6 +67,9 @@ enum Command {
     /// Check, read-only, everything a service's first release depends on; each problem with
     /// its fix.
     Doctor(doctor::DoctorArgs),
+    /// Deregister task definition revisions older than the N newest successful releases' (a dry
+    /// run unless --yes).
+    Prune(prune::PruneArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -82,6 +86,7 @@ async fn main() -> ExitCode {
         Command::Promote(args) => promote::promote(args).await,
         Command::Finish(args) => promote::finish(args).await,
         Command::Doctor(args) => doctor::run(args).await,
+        Command::Prune(args) => prune::run(args).await,
     };
     match outcome {
         Ok(()) => Exit::Done.into(),

@@ -44,8 +44,8 @@ pub async fn run(args: ReleasesArgs) -> Outcome {
         return Ok(());
     }
     println!(
-        "{:<20} {:<12} {:<21} {:<10} {:>8}  images",
-        "RELEASE", "STATUS", "STARTED", "MIGRATION", "SECONDS"
+        "{:<20} {:<12} {:<21} {:<10} {:<10} {:>8}  images",
+        "RELEASE", "STATUS", "STARTED", "SCAN", "MIGRATION", "SECONDS"
     );
     for r in &records {
         print_row(r);
@@ -75,10 +75,14 @@ fn print_row(r: &ReleaseRecord) {
         .map(|(c, i)| format!("{c}={}", short_digest(i)))
         .collect();
     println!(
-        "{:<20} {:<12} {:<21} {:<10} {:>8}  {}",
+        "{:<20} {:<12} {:<21} {:<10} {:<10} {:>8}  {}",
         r.release,
         r.status.name(),
         display_time(started(r)),
+        r.scan
+            .as_ref()
+            .map(|s| s.cell())
+            .unwrap_or_else(|| "-".into()),
         r.migration
             .as_ref()
             .map(|m| m.outcome.as_str())
@@ -123,7 +127,7 @@ pub fn row(r: &ReleaseRecord) -> Value {
         "started": started(r), "finished": r.finished_at,
         "migration": r.migration.as_ref().map(|m| m.outcome.clone()),
         "duration_seconds": duration(r), "pipeline_execution_id": r.pipeline_execution_id,
-        "artifact_version_id": r.artifact_version_id, "rollbacks": rollbacks,
+        "artifact_version_id": r.artifact_version_id, "rollbacks": rollbacks, "scan": r.scan,
         "verification": r.verifications.last().map(|v| json!({
             "deployment_id": v.deployment_id, "verdict": v.verdict, "message": v.message})),
         "interventions": r.interventions,

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth::aws::Clients;
-use berth::images::{Home, Reference};
+use berth::images::{Home, ImageRef, Reference};
 use berth::manifest::{self, Problem};
 use berth::on_manifest::{self, Rendering};
 use berth::plan;
-use berth::registry::{Lookup, Registry, Service};
+use berth::registry::{Lookup, Registry, ScanPolicy, Service};
 use berth::render;
+use berth::scan;
 use berth::taskdef::{self, Template};
 use serde_json::Value;
 
@@ -113,7 +114,80 @@ async fn online(bytes: &[u8]) -> Outcome {
     for line in diff(&before, &rendered.task_definition) {
         println!("{line}");
     }
+    if let Some(policy) = &service.config.scan {
+        for line in scans(&clients, policy, &rendered.images).await {
+            println!("{line}");
+        }
+    }
     Ok(())
+}
+
+/// Each pinned image's scan as the Scan action would judge it now, read only
+/// (DescribeImageScanFindings; a dry run never starts a scan).
+async fn scans(
+    clients: &Clients,
+    policy: &ScanPolicy,
+    images: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let block: Vec<&str> = policy.block.iter().map(|s| s.name()).collect();
+    let mut lines = vec![format!(
+        "--- scans (scan.block {}; the Scan action waits up to {} s) ---",
+        block.join(", "),
+        policy.wait_seconds
+    )];
+    for (container, image) in images {
+        let Ok(parsed) = ImageRef::parse(image) else {
+            continue;
+        };
+        let client = clients.ecr_in(&parsed.repository.region);
+        let state = match scan::describe(&client, &parsed).await {
+            Ok(observed) => scan::state(observed),
+            Err(e) => scan::State::Ended {
+                status: "UNREADABLE".into(),
+                description: Some(e.to_string()),
+            },
+        };
+        let o = scan::Observation {
+            container: container.clone(),
+            image: image.clone(),
+            state,
+        };
+        lines.extend(scan_lines(policy, &o));
+    }
+    lines
+}
+
+fn scan_lines(policy: &ScanPolicy, o: &scan::Observation) -> Vec<String> {
+    let head = format!("  {}: {}", o.container, o.image);
+    match &o.state {
+        scan::State::Done {
+            status, findings, ..
+        } => {
+            let blocking = scan::blocked_findings(policy, std::slice::from_ref(o));
+            let mut lines = vec![format!(
+                "{head} {status}: {} finding(s), {} blocking",
+                findings.iter().filter(|f| f.is_live()).count(),
+                blocking.len()
+            )];
+            lines.extend(
+                blocking
+                    .iter()
+                    .map(|(_, f)| format!("    blocks: {} {}", f.severity.name(), f.label())),
+            );
+            lines
+        }
+        scan::State::Waiting {
+            status,
+            description,
+        }
+        | scan::State::Ended {
+            status,
+            description,
+        } => vec![format!(
+            "{head} {status}: {}",
+            description.as_deref().unwrap_or("no description")
+        )],
+    }
 }
 
 /// The task definition the ECS service runs now (what a release starts from), and its

@@ -170,6 +170,9 @@ fn print_text(doc: &Value) {
         s(&latest["release"]),
         s(&latest["status"])
     );
+    if let Some(scan) = scan_line(&latest["scan"]) {
+        println!("scan       {scan}");
+    }
     if doc["current_execution"].is_object() {
         let c = &doc["current_execution"];
         println!("execution  {} {}", s(&c["id"]), s(&c["status"]));
@@ -216,4 +219,32 @@ fn print_text(doc: &Value) {
             s(&i["at"])
         );
     }
+}
+
+/// `blocked:3 — app COMPLETE (CRITICAL 1, HIGH 2); nginx COMPLETE (no findings)`: the latest
+/// release's scan summary on one line.
+fn scan_line(scan: &Value) -> Option<String> {
+    let summary: berth::scan::ScanSummary = serde_json::from_value(scan.clone()).ok()?;
+    let images: Vec<String> = summary
+        .images
+        .iter()
+        .map(|(c, i)| {
+            let mut counts: Vec<(&String, &u32)> = i.counts.iter().collect();
+            counts.sort_by_key(|(s, _)| {
+                std::cmp::Reverse(berth::registry::Severity::parse(s).map_or(0, berth::scan::rank))
+            });
+            let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let counts = if counts.is_empty() {
+                "no findings".to_owned()
+            } else {
+                counts.join(", ")
+            };
+            format!("{c} {} ({counts})", i.status)
+        })
+        .collect();
+    Some(if images.is_empty() {
+        summary.cell()
+    } else {
+        format!("{} — {}", summary.cell(), images.join("; "))
+    })
 }

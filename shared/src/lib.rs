@@ -15,11 +15,14 @@
 //!   release index: history newest first in bounded requests), [`taskdef`] (the
 //!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
 //!   digests), [`registry::Registry`] (SSM), [`deployment`] (CodeDeploy blue/green phases,
-//!   promote, rollback), [`notify`] (Slack), [`http`] (plain HTTP: checks and webhooks).
+//!   promote, rollback), [`notify`] (Slack, SNS), [`http`] (plain HTTP: checks and webhooks),
+//!   [`revisions`] (task definition revisions: which to deregister, pure, in `revisions::plan`).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
-//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`on_pipeline_event`], [`verify`]; and
+//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`scan`] (the scan gate),
+//!   [`on_pipeline_event`], [`verify`]; and
 //!   [`releases`], the history and rollback the CLI uses.
-//! - Shared plumbing: [`error`] (faults and their Lambda `errorType`), [`settings`]
+//! - Shared plumbing: [`jobs`] (CodePipeline job inputs and results), [`error`] (faults and
+//!   their Lambda `errorType`), [`settings`]
 //!   (environment), [`invocation`] (what the runtime tells an invocation).
 
 pub mod aws;
@@ -32,6 +35,7 @@ pub mod http;
 pub mod images;
 pub mod index;
 pub mod invocation;
+pub mod jobs;
 pub mod json;
 pub mod keys;
 pub mod manifest;
@@ -52,6 +56,8 @@ pub mod registry;
 pub mod releases;
 pub mod render;
 pub mod retry;
+pub mod revisions;
+pub mod scan;
 pub mod settings;
 pub mod stats;
 pub mod store;

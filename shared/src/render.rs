@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::manifest::MigrationPlan;
-use crate::registry::AppSpecTarget;
+use crate::registry::{AppSpecTarget, ScanPolicy};
 
 pub const ARTIFACT_SCHEMA: &str = "berth/artifact/v1";
 pub const TASKDEF_FILE: &str = "taskdef.json";
@@ -51,6 +51,10 @@ pub struct ArtifactRelease {
     pub migration: Option<MigrationPlan>,
     pub rollback_of: Option<String>,
     pub rendered_at: String,
+    /// The service's scan policy when the release was rendered: what the Scan action holds the
+    /// release's images to (absent: no gate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanPolicy>,
 }
 
 /// The container names of a task definition, in order.
@@ -314,6 +318,7 @@ mod tests {
             migration: None,
             rollback_of: None,
             rendered_at: "2026-11-23T00:00:00Z".into(),
+            scan: None,
         }
     }
 

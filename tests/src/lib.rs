@@ -9,6 +9,7 @@
 //! - `runtime`: the Runtime API and function processes.
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
 //! - `codedeploy`: a CodeDeploy blue/green stand-in. `listener`: a service's test listener.
+//! - `revisions`: task definition revisions as the pipeline leaves them.
 
 pub mod codedeploy;
 mod env;
@@ -18,6 +19,7 @@ mod moto;
 pub mod proxy;
 mod raw;
 mod recorder;
+mod revisions;
 pub mod runtime;
 mod seed;
 mod standin;

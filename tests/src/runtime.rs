@@ -234,7 +234,7 @@ pub fn function_binary(name: &str) -> PathBuf {
     let path = target.join(profile).join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the functions first (`cargo build -p on-image-push -p on-manifest -p migrate`; `make test` does)",
+        "{} is missing: build the functions first (`cargo build -p on-image-push -p on-manifest -p migrate -p scan-gate`; `make test` does)",
         path.display()
     );
     path

@@ -1,14 +1,12 @@
 //! The Migrate job's inputs: its UserParameters and its input artifact.
 
 use aws_config::SdkConfig;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_lambda_events::event::codepipeline_job::CodePipelineJob;
 use serde_json::Value;
 
 use super::{Halt, Step};
+use crate::jobs::{self, InputError};
 use crate::render::{self, ArtifactRelease};
-use crate::store::{Bucket, Read};
 
 /// The release in the input artifact: `release.json` and `taskdef.json`.
 pub(super) struct Artifact {
@@ -31,50 +29,14 @@ impl Artifact {
 
 /// Reads the input artifact with the job's own short-lived credentials.
 pub(super) async fn read_artifact(config: &SdkConfig, job: &CodePipelineJob) -> Step<Artifact> {
-    let report = |m: &str| Halt::Report(m.to_owned());
-    let input = job
-        .data
-        .input_artifacts
-        .first()
-        .ok_or_else(|| report("the Migrate action has no input artifact"))?;
-    let loc = &input.location.s3_location;
-    let (Some(bucket), Some(key)) = (loc.bucket_name.as_deref(), loc.object_key.as_deref()) else {
-        return Err(report("the input artifact has no S3 location"));
-    };
-    let creds = &job.data.artifact_credentials;
-    let (Some(ak), Some(sk)) = (creds.access_key_id.clone(), creds.secret_access_key.clone())
-    else {
-        return Err(report("the job carries no artifact credentials"));
-    };
-    let credentials = Credentials::new(
-        ak,
-        sk,
-        creds.session_token.clone(),
-        None,
-        "codepipeline-job",
-    );
-    let store = Bucket::new(artifact_s3_client(config, credentials), bucket);
-    let Read::Found(obj) = store.get(key, None, None).await? else {
-        return Err(Halt::Report(format!(
-            "input artifact s3://{bucket}/{key} does not exist"
-        )));
-    };
-    let release: ArtifactRelease = render::read_artifact_file(&obj.body, render::RELEASE_FILE)
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("release.json: {e}")))
-        .map_err(|m| Halt::Report(format!("the input artifact is not a berth artifact: {m}")))?;
-    Ok(Artifact {
-        release,
-        zip: obj.body,
-    })
-}
-
-/// An S3 client that uses the job's artifact credentials instead of the function's role.
-pub fn artifact_s3_client(config: &SdkConfig, creds: Credentials) -> aws_sdk_s3::Client {
-    let config = config
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(creds))
-        .build();
-    crate::aws::s3_client(&config)
+    match jobs::read_input(config, job, "Migrate").await {
+        Ok(input) => Ok(Artifact {
+            release: input.release,
+            zip: input.zip,
+        }),
+        Err(InputError::Unusable(message)) => Err(Halt::Report(message)),
+        Err(InputError::Fault(e)) => Err(Halt::Fault(e)),
+    }
 }
 
 /// `berth/<release>` within ECS's `startedBy` rules: 36 characters of `[A-Za-z0-9/_-]`.

@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
-use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use tracing::Instrument;
@@ -27,6 +26,7 @@ use tracing::Instrument;
 use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::invocation::event_of;
+use crate::jobs::{self, JobResult};
 use crate::migration::Continuation;
 use crate::record::{MigrationRecord, ReleaseRecord};
 use crate::records::{Change, Records};
@@ -36,36 +36,11 @@ use crate::store::Bucket;
 pub use ecs::{awslogs, essential_containers};
 pub use job::{Parameters, USER_PARAMETERS, parse_user_parameters, started_by};
 
-/// CodePipeline's limit on a failure message.
-const MAX_MESSAGE_CHARS: usize = 5000;
-/// CodePipeline's limit on an execution summary.
-const MAX_SUMMARY_CHARS: usize = 2048;
-
 /// Everything `migrate` needs, built once per function instance.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub clients: Clients,
     pub records: Records,
-}
-
-/// The job result to report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobResult {
-    Continue {
-        token: String,
-        summary: String,
-        /// `None` while ECS has not started the task yet.
-        task_arn: Option<String>,
-    },
-    Success {
-        summary: String,
-        variables: BTreeMap<String, String>,
-        task_arn: Option<String>,
-    },
-    Failure {
-        message: String,
-        task_arn: Option<String>,
-    },
 }
 
 /// The function's answer, once the result was reported.
@@ -108,7 +83,7 @@ impl From<Error> for Halt {
 type Step<T> = std::result::Result<T, Halt>;
 
 fn failure(message: String, task_arn: Option<String>) -> JobResult {
-    JobResult::Failure { message, task_arn }
+    jobs::failure(message, task_arn)
 }
 
 impl Context {
@@ -170,7 +145,9 @@ impl Context {
             };
             self.report(&job_id, &result).await?;
             Ok(match result {
-                JobResult::Continue { task_arn, .. } => Output::Continue { task_arn },
+                JobResult::Continue { external_id, .. } => Output::Continue {
+                    task_arn: external_id,
+                },
                 JobResult::Success { variables, .. } => Output::Success { variables },
                 JobResult::Failure { message, .. } => Output::Failure { message },
             })
@@ -200,68 +177,8 @@ impl Context {
         }
     }
 
-    /// Reports the result. A job that no longer takes results (already reported by an earlier
-    /// delivery of this invocation, or its execution was stopped) answers
-    /// InvalidJobStateException or JobNotFoundException: that is done, not a fault to retry.
     async fn report(&self, job_id: &str, result: &JobResult) -> Result<()> {
-        match self.send_result(job_id, result).await {
-            Err(Error::Aws { action, source, .. }) if is_invalid_job_state(source.as_ref()) => {
-                tracing::info!(%job_id, %action, "the job no longer takes a result (already reported, or its execution ended); nothing to do");
-                Ok(())
-            }
-            other => other,
-        }
-    }
-
-    async fn send_result(&self, job_id: &str, result: &JobResult) -> Result<()> {
-        let cp = &self.clients.codepipeline;
-        match result {
-            JobResult::Continue {
-                token,
-                summary,
-                task_arn,
-            } => {
-                cp.put_job_success_result()
-                    .job_id(job_id)
-                    .continuation_token(token)
-                    .execution_details(details(summary, task_arn.as_deref()))
-                    .send()
-                    .await
-                    .map_err(Error::sdk("codepipeline:PutJobSuccessResult"))?;
-            }
-            JobResult::Success {
-                summary,
-                variables,
-                task_arn,
-            } => {
-                let mut req = cp
-                    .put_job_success_result()
-                    .job_id(job_id)
-                    .execution_details(details(summary, task_arn.as_deref()));
-                for (k, v) in variables {
-                    req = req.output_variables(k, v);
-                }
-                req.send()
-                    .await
-                    .map_err(Error::sdk("codepipeline:PutJobSuccessResult"))?;
-            }
-            JobResult::Failure { message, task_arn } => {
-                let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
-                let failure = FailureDetails::builder()
-                    .r#type(FailureType::JobFailed)
-                    .message(message)
-                    .set_external_execution_id(task_arn.clone())
-                    .build()
-                    .map_err(|e| Error::Corrupt(format!("failure details: {e}")))?;
-                cp.put_job_failure_result()
-                    .job_id(job_id)
-                    .failure_details(failure)
-                    .send()
-                    .await
-                    .map_err(Error::sdk("codepipeline:PutJobFailureResult"))?;
-            }
-        }
-        Ok(())
+        jobs::report(&self.clients.codepipeline, job_id, result).await
     }
 
     /// Best-effort update of the release record's migration outcome: the job result matters
@@ -294,33 +211,6 @@ impl Context {
             }
         }
     }
-}
-
-fn is_invalid_job_state(source: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
-    use aws_sdk_codepipeline::error::{ProvideErrorMetadata, SdkError};
-    use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultError;
-    use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultError;
-    type Raw = aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-    let code = if let Some(e) = source.downcast_ref::<SdkError<PutJobSuccessResultError, Raw>>() {
-        e.code()
-    } else if let Some(e) = source.downcast_ref::<SdkError<PutJobFailureResultError, Raw>>() {
-        e.code()
-    } else {
-        None
-    };
-    // "The job was specified in an invalid format or cannot be found" (JobNotFoundException)
-    // after a stop-and-abandon or the 24-hour timeout: the job is over either way.
-    matches!(
-        code,
-        Some("InvalidJobStateException" | "JobNotFoundException")
-    )
-}
-
-fn details(summary: &str, task_arn: Option<&str>) -> ExecutionDetails {
-    ExecutionDetails::builder()
-        .summary(summary.chars().take(MAX_SUMMARY_CHARS).collect::<String>())
-        .set_external_execution_id(task_arn.map(str::to_owned))
-        .build()
 }
 
 fn migration_record(

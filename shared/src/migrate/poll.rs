@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use super::{Context, JobResult, Step, ecs, failure, migration_record};
+use super::{Context, Step, ecs, failure, migration_record};
+use crate::jobs::JobResult;
 use crate::migration::{self, Step as Next, Token};
 use crate::record::epoch_seconds;
 
@@ -51,7 +52,7 @@ impl Context {
                 ("MIGRATION_TASK_ARN".into(), token.task_arn.clone()),
                 ("MIGRATION_SECONDS".into(), seconds.to_string()),
             ]),
-            task_arn: Some(token.task_arn.clone()),
+            external_id: Some(token.task_arn.clone()),
         }
     }
 
@@ -73,6 +74,6 @@ fn continue_with(token: &Token) -> JobResult {
     JobResult::Continue {
         token: token.encode().unwrap_or_default(),
         summary: format!("migration task {} running", token.task_arn),
-        task_arn: Some(token.task_arn.clone()),
+        external_id: Some(token.task_arn.clone()),
     }
 }

@@ -11,7 +11,8 @@ use tracing::Instrument;
 
 use super::ecs::{self, Placement};
 use super::job::{self, Artifact, Parameters};
-use super::{Context, Halt, JobResult, Step, migration_record};
+use super::{Context, Halt, Step, migration_record};
+use crate::jobs::JobResult;
 use crate::manifest::MigrationPlan;
 use crate::migration::{self, Pending, Token};
 use crate::record::{MigrationRecord, ReleaseRecord, epoch_seconds};
@@ -102,7 +103,7 @@ impl Context {
         JobResult::Success {
             summary: format!("migration skipped: {why}"),
             variables: BTreeMap::from([("MIGRATION".into(), "skipped".into())]),
-            task_arn: None,
+            external_id: None,
         }
     }
 
@@ -181,7 +182,7 @@ impl Context {
         Ok(JobResult::Continue {
             token: encoded,
             summary: format!("migration task {task_arn} started"),
-            task_arn: Some(task_arn),
+            external_id: Some(task_arn),
         })
     }
 
@@ -222,7 +223,7 @@ impl Context {
                 "waiting to start the migration task (attempt {}): {reason}",
                 clock.attempt
             ),
-            task_arn: None,
+            external_id: None,
         }
     }
 
@@ -346,7 +347,7 @@ fn retry_unread(
     Ok(JobResult::Continue {
         token: Pending::new(job, run_attempt, started, deadline, attempts, reason).encode(),
         summary: format!("waiting to read the input artifact (attempt {attempts}): {reason}"),
-        task_arn: None,
+        external_id: None,
     })
 }
 

@@ -146,6 +146,7 @@ impl Context {
             migration: manifest.migration_plan(service),
             rollback_of: manifest.rollback_of.clone(),
             rendered_at: timestamp(now),
+            scan: service.config.scan.clone(),
         };
         let zip = artifact::zip_artifact(
             &rendered.task_definition,
@@ -215,6 +216,8 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         manifest: valid.source.clone(),
         pipeline: service.config.pipeline.clone(),
         task_family: service.config.task_family.clone(),
+        cluster: Some(service.config.cluster.clone()),
+        ecs_service: Some(service.config.ecs_service.clone()),
         images: valid.rendered.images.clone(),
         migration_plan: manifest.migration_plan(service),
         migration: None,
@@ -231,5 +234,7 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         redeployments: Vec::new(),
         verifications: Vec::new(),
         interventions: Vec::new(),
+        scan: None,
+        deregistration: None,
     }
 }

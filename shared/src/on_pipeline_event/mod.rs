@@ -1,9 +1,11 @@
 //! `on-pipeline-event`: CodePipeline "Pipeline Execution State Change" → the release record's
 //! status (decisions in [`crate::history`]), one `release finished` log line and an optional
 //! notification per finished release; a migration task left running by an execution that
-//! ended is stopped (`abandoned`).
+//! ended is stopped (`abandoned`), and the task definition revisions of a release that ended
+//! FAILED or STOPPED are deregistered (`cleanup`).
 
 mod abandoned;
+mod cleanup;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -48,6 +50,9 @@ pub enum Output {
         duration_seconds: Option<u64>,
         images: BTreeMap<String, String>,
         notified: bool,
+        /// Task definition revisions deregistered (a release that ended FAILED or STOPPED).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        deregistered: Vec<String>,
     },
     Ignored {
         reason: String,
@@ -162,6 +167,12 @@ impl Context {
         let own = applied == Applied::Own;
         let metrics = crate::metrics::finished(&record, execution_id, own, status, seconds, now);
         crate::metrics::emit(&exec.service, now, &metrics);
+        let mut deregistered = Vec::new();
+        if applied == Applied::Own
+            && matches!(status, ReleaseStatus::Failed | ReleaseStatus::Stopped)
+        {
+            deregistered = self.deregister_failed(&mut record, now).await;
+        }
         let notified = if status.is_final() {
             self.finished(exec, status, seconds, &record, execution_id)
                 .await
@@ -177,6 +188,7 @@ impl Context {
             duration_seconds: seconds.filter(|_| status.is_final()),
             images: record.images.clone(),
             notified,
+            deregistered,
         })
     }
 

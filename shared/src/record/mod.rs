@@ -14,6 +14,7 @@ pub use guards::{Action, CheckResult, Intervention, Verdict, Verification, keep_
 
 use crate::manifest::MigrationPlan;
 use crate::render::ManifestSource;
+use crate::scan::ScanSummary;
 
 pub const RECORD_SCHEMA: &str = "berth/release-record/v1";
 
@@ -84,6 +85,12 @@ pub struct ReleaseRecord {
     pub manifest: ManifestSource,
     pub pipeline: String,
     pub task_family: String,
+    /// The ECS cluster and service the release deploys to (from the registry when it was
+    /// rendered): what runs there is never deregistered. Absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_service: Option<String>,
     /// Container → `<repo uri>@sha256:<digest>`.
     pub images: BTreeMap<String, String>,
     pub migration_plan: Option<MigrationPlan>,
@@ -120,6 +127,27 @@ pub struct ReleaseRecord {
     /// Promotes, finishes and traffic rollbacks of this release's deployments (newest last).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interventions: Vec<Intervention>,
+    /// What the Scan action found (services with a scan policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanSummary>,
+    /// The task definition revisions deregistered after the release failed or was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregistration: Option<Deregistration>,
+}
+
+/// What on-pipeline-event deregistered when the release ended FAILED or STOPPED. It never
+/// changes the release's status; `error` says why it stopped short, if it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deregistration {
+    /// Revision ARNs deregistered.
+    #[serde(default)]
+    pub deregistered: Vec<String>,
+    /// Revisions of the release that were kept, each `<arn>: <why>`.
+    #[serde(default)]
+    pub kept: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: String,
 }
 
 /// A later pipeline execution that redeployed this release's exact artifact.
@@ -187,6 +215,8 @@ pub(crate) mod tests {
             },
             pipeline: "berth-web".into(),
             task_family: "web".into(),
+            cluster: Some("prod".into()),
+            ecs_service: Some("web".into()),
             images: BTreeMap::new(),
             migration_plan: None,
             migration: None,
@@ -203,6 +233,8 @@ pub(crate) mod tests {
             redeployments: Vec::new(),
             verifications: Vec::new(),
             interventions: Vec::new(),
+            scan: None,
+            deregistration: None,
         }
     }
 

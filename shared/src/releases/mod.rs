@@ -232,6 +232,16 @@ impl Releases {
         // A success whose event was lost would make an older release look current.
         let mut newest = self.page(service, LOOKUP_PAGE, None).await?.records;
         self.reconcile(&mut newest, now).await?;
+        self.last_known_good_as_recorded(service).await
+    }
+
+    /// [`Releases::last_known_good`] from the records as they are, without asking CodePipeline
+    /// about executions whose final state was not recorded (what on-pipeline-event uses: it
+    /// records states only from their own events, which also notify).
+    pub async fn last_known_good_as_recorded(
+        &self,
+        service: &str,
+    ) -> Result<std::result::Result<ReleaseRecord, String>> {
         let Some(current) = self.index.newest(service, List::Deployed).await? else {
             return Ok(Err(
                 "no release has succeeded yet, so nothing is known good".into(),

@@ -11,11 +11,12 @@ use berth_tests::runtime::{Function, Outcome, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
-const FUNCTIONS: [&str; 4] = [
+const FUNCTIONS: [&str; 5] = [
     "on-image-push",
     "on-manifest",
     "migrate",
     "on-pipeline-event",
+    "scan-gate",
 ];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -40,7 +41,7 @@ fn cheap_event(name: &str) -> Value {
             .replace(BUCKET, "elsewhere")
             .parse()
             .unwrap_or(Value::Null),
-        "migrate" => job_event_json("cold", "nope.zip", false, Some("not-a-token")),
+        "migrate" | "scan-gate" => job_event_json("cold", "nope.zip", false, Some("not-a-token")),
         _ => pipeline_event_json("berth-web", "e", "STOPPING"),
     }
 }

@@ -1,0 +1,226 @@
+//! One invocation of the gate over a release: look at every pinned image's scan (starting a
+//! basic scan once where ECR has none), decide ([`super::decide`]), record the summary, and
+//! answer the job.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use futures_util::StreamExt;
+
+use super::ecr::{self, Observed, Started};
+use super::message::{ScanSummary, summarize};
+use super::token::Progress;
+use super::verdict::{Observation, State, Verdict, decide, state};
+use super::{Context, skipped};
+use crate::images::{ImageRef, Reference};
+use crate::jobs::{self, JobResult};
+use crate::record::{ReleaseRecord, epoch_seconds, timestamp};
+use crate::records::{Change, Updated};
+use crate::registry::ScanPolicy;
+use crate::render::ArtifactRelease;
+
+/// How many images are looked at at once (a release pins at most a handful; ECR's
+/// DescribeImageScanFindings is throttled per account).
+const LOOK_CONCURRENCY: usize = 4;
+
+/// What one look at an image found, and whether it started a scan.
+struct Look {
+    observation: Observation,
+    started: bool,
+}
+
+impl Context {
+    /// The gate over `release`, as far as `progress` got. Public so tests can drive it without
+    /// a pipeline's input artifact.
+    pub async fn check(
+        &self,
+        release: &ArtifactRelease,
+        mut progress: Progress,
+        now: SystemTime,
+    ) -> JobResult {
+        let Some(policy) = release.scan.as_ref() else {
+            let why = format!("no scan policy for service {}", release.service);
+            tracing::info!(reason = %why, "scan gate passes");
+            self.note(release, &progress, "skipped", BTreeMap::new(), &why)
+                .await;
+            return skipped(&why);
+        };
+        let looks = self.look_all(release, &progress).await;
+        for (position, look) in looks.iter().enumerate() {
+            if look.started {
+                progress.note_scan(position);
+            }
+        }
+        let images: Vec<Observation> = looks.into_iter().map(|l| l.observation).collect();
+        let now_epoch = epoch_seconds(now);
+        let verdict = decide(
+            policy,
+            &release.release,
+            &images,
+            progress.started,
+            now_epoch,
+        );
+        self.answer(release, policy, &progress, &images, verdict)
+            .await
+    }
+
+    async fn answer(
+        &self,
+        release: &ArtifactRelease,
+        policy: &ScanPolicy,
+        progress: &Progress,
+        images: &[Observation],
+        verdict: Verdict,
+    ) -> JobResult {
+        let summary = summarize(policy, images);
+        match verdict {
+            Verdict::Wait { pending } => {
+                tracing::info!(pending = ?pending, round = progress.round, "scans not complete; asking again");
+                JobResult::Continue {
+                    token: progress.next(),
+                    summary: format!(
+                        "waiting for the scan of {} of {} images ({})",
+                        pending.len(),
+                        images.len(),
+                        pending.join(", ")
+                    ),
+                    external_id: None,
+                }
+            }
+            Verdict::Pass { summary: text } => {
+                tracing::info!(images = ?summary, "scan passed");
+                self.note(release, progress, "passed", summary, &text).await;
+                JobResult::Success {
+                    summary: text,
+                    variables: BTreeMap::from([("SCAN".into(), "passed".into())]),
+                    external_id: None,
+                }
+            }
+            Verdict::Blocked { message, count } => {
+                tracing::warn!(blocking = count, images = ?summary, %message, "release blocked by its scan findings");
+                self.note(release, progress, "blocked", summary, &message)
+                    .await;
+                jobs::failure(message, None)
+            }
+            Verdict::Failed { message } => {
+                tracing::warn!(images = ?summary, %message, "scan gate failed");
+                self.note(release, progress, "failed", summary, &message)
+                    .await;
+                jobs::failure(message, None)
+            }
+        }
+    }
+
+    /// Every pinned image's scan, in the release's container order.
+    async fn look_all(&self, release: &ArtifactRelease, progress: &Progress) -> Vec<Look> {
+        let looks = release
+            .images
+            .iter()
+            .enumerate()
+            .map(|(position, (container, image))| {
+                let started = progress.started_scan(position);
+                async move { self.look(container, image, started).await }
+            });
+        futures_util::stream::iter(looks)
+            .buffered(LOOK_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// One image: its scan, or a basic scan started where ECR has none and the gate has not
+    /// started one yet.
+    async fn look(&self, container: &str, image: &str, scan_started: bool) -> Look {
+        let observe = |state: State| Observation {
+            container: container.to_owned(),
+            image: image.to_owned(),
+            state,
+        };
+        let parsed = match ImageRef::parse(image) {
+            Ok(r) if matches!(r.reference, Reference::Digest(_)) => r,
+            _ => {
+                let state = ended("NOT_PINNED", "release.json names it without a digest");
+                return Look {
+                    observation: observe(state),
+                    started: false,
+                };
+            }
+        };
+        let client = self.clients.ecr_in(&parsed.repository.region);
+        let (state, started) = match ecr::describe(&client, &parsed).await {
+            Ok(Observed::NoScan(_)) if !scan_started => start(&client, &parsed).await,
+            Ok(observed) => (state(observed), false),
+            Err(e) if e.is_transient() => (waiting("UNREADABLE", &e.to_string()), false),
+            Err(e) => (ended("UNREADABLE", &e.to_string()), false),
+        };
+        Look {
+            observation: observe(state),
+            started,
+        }
+    }
+
+    /// Best-effort update of the release record's scan summary: the job result matters more,
+    /// so a failure here is logged, not raised.
+    async fn note(
+        &self,
+        release: &ArtifactRelease,
+        progress: &Progress,
+        outcome: &str,
+        images: BTreeMap<String, super::ImageSummary>,
+        message: &str,
+    ) {
+        let now = SystemTime::now();
+        let summary = ScanSummary {
+            outcome: outcome.into(),
+            job_id: Some(progress.job.clone()),
+            images,
+            message: Some(message.chars().take(1000).collect()),
+            updated_at: timestamp(now),
+        };
+        let (service, name) = (&release.service, &release.release);
+        let edit = |r: &mut ReleaseRecord| {
+            r.scan = Some(summary.clone());
+            Change::Write(())
+        };
+        match self.records.update(service, name, now, edit).await {
+            Ok(Updated::Missing) => {
+                tracing::warn!(%service, release = %name, "no release record to note the scan in")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%service, release = %name, error = %e, "scan summary not recorded")
+            }
+        }
+    }
+}
+
+/// Starts a basic scan; what the image's state is afterwards, and whether a scan was asked for.
+async fn start(client: &aws_sdk_ecr::Client, image: &ImageRef) -> (State, bool) {
+    match ecr::start(client, image).await {
+        Ok(Started::Yes) => {
+            tracing::info!(image = %ecr::shown(image), "no scan of the image yet; started a basic scan");
+            (waiting("SCAN_STARTED", "berth started a basic scan"), true)
+        }
+        Ok(Started::Refused(m)) => {
+            let why = format!("ECR has no scan of the image and would not start one ({m})");
+            (waiting("NO_SCAN", &why), true)
+        }
+        Ok(Started::Unsupported(m)) => (ended("UNSUPPORTED_IMAGE", &m), true),
+        Ok(Started::ImageGone(m)) => (ended("IMAGE_NOT_FOUND", &m), true),
+        Err(e) if e.is_transient() => (waiting("NO_SCAN", &e.to_string()), false),
+        Err(e) => (ended("SCAN_NOT_STARTED", &e.to_string()), true),
+    }
+}
+
+fn waiting(status: &str, description: &str) -> State {
+    State::Waiting {
+        status: status.into(),
+        description: Some(description.into()),
+    }
+}
+
+fn ended(status: &str, description: &str) -> State {
+    State::Ended {
+        status: status.into(),
+        description: Some(description.into()),
+    }
+}

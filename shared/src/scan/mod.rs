@@ -1,0 +1,201 @@
+//! `scan-gate`: the pipeline's Scan action, first in the Release stage of a service with a
+//! scan policy (registry `scan`). CodePipeline job in, exactly one job result out. Before
+//! anything migrates or deploys, it waits for ECR's vulnerability scan of every image the
+//! release pins and fails the job if a finding at a blocked severity is not ignored.
+//!
+//! - `token`: what one invocation tells the next (continuation tokens; it never sleeps).
+//! - `ecr`: the ECR calls. `gate`: one invocation's look at every image.
+//! - `verdict`, `message`: the decisions and what they say (pure).
+//!
+//! The policy comes from the release itself (`release.json`, rendered from the registry by
+//! on-manifest), like the migration: the gate's role reads no registry.
+
+mod ecr;
+mod gate;
+mod message;
+mod token;
+mod verdict;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use aws_lambda_events::event::codepipeline_job::{CodePipelineJob, CodePipelineJobEvent};
+use lambda_runtime::LambdaEvent;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::aws::Clients;
+use crate::error::{Error, Result};
+use crate::invocation::event_of;
+use crate::jobs::{self, InputError, JobResult};
+use crate::migrate::parse_user_parameters;
+use crate::record::epoch_seconds;
+use crate::records::Records;
+use crate::settings::Settings;
+use crate::store::Bucket;
+
+pub use ecr::{MAX_FINDINGS, Observed, describe, shown};
+pub use message::{BlockingFinding, ImageSummary, ScanSummary, fit};
+pub use token::Progress;
+pub use verdict::{
+    Class, Finding, Observation, State, Verdict, blocked_findings, classify, decide, rank, state,
+};
+
+/// How long a job whose input artifact cannot be read (for a passing reason) keeps asking,
+/// before the release and its policy are known.
+const UNREAD_RETRY_SECONDS: u64 = 900;
+
+/// Everything the gate needs, built once per function instance.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub clients: Clients,
+    pub records: Records,
+}
+
+/// The function's answer, once the result was reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Output {
+    Continue {
+        summary: String,
+    },
+    Success {
+        variables: BTreeMap<String, String>,
+    },
+    Failure {
+        message: String,
+    },
+    /// Not a CodePipeline job: nothing to report to.
+    Ignored {
+        reason: String,
+    },
+}
+
+impl Context {
+    pub async fn from_env() -> Result<Self> {
+        let settings = Settings::from_env()?;
+        Ok(Self::new(
+            Clients::from_env().await,
+            &settings.release_bucket,
+        ))
+    }
+
+    pub fn new(clients: Clients, release_bucket: &str) -> Self {
+        let bucket = Bucket::new(clients.s3.clone(), release_bucket);
+        Self {
+            clients,
+            records: Records::new(bucket),
+        }
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
+        let job_id = event.payload["CodePipeline.job"]["id"]
+            .as_str()
+            .map(str::to_owned);
+        match event_of::<CodePipelineJobEvent>(event.payload, "a CodePipeline job") {
+            Ok(job) => self.on_job(job).await,
+            // A job event berth cannot read, but whose job it can name: fail that job with the
+            // reason rather than leave the action waiting for its timeout.
+            Err(reason) => match job_id.filter(|id| !id.is_empty()) {
+                Some(id) => {
+                    let message = format!("berth scan-gate cannot read its job: {reason}");
+                    jobs::report(
+                        &self.clients.codepipeline,
+                        &id,
+                        &jobs::failure(message, None),
+                    )
+                    .await?;
+                    Ok(Output::Failure { message: reason })
+                }
+                None => Ok(Output::Ignored { reason }),
+            },
+        }
+    }
+
+    /// Handles one invocation; `Ok` means a job result was reported.
+    pub async fn on_job(&self, event: CodePipelineJobEvent) -> Result<Output> {
+        let job = event.code_pipeline_job;
+        let Some(job_id) = job.id.clone().filter(|id| !id.is_empty()) else {
+            return Err(Error::Config(
+                "CodePipeline job event has no job id; nothing can be reported".into(),
+            ));
+        };
+        let span = tracing::info_span!("job", job_id = %job_id);
+        async {
+            let result = self.run(&job, &job_id, SystemTime::now()).await;
+            jobs::report(&self.clients.codepipeline, &job_id, &result).await?;
+            Ok(match result {
+                JobResult::Continue { summary, .. } => Output::Continue { summary },
+                JobResult::Success { variables, .. } => Output::Success { variables },
+                JobResult::Failure { message, .. } => Output::Failure { message },
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run(&self, job: &CodePipelineJob, job_id: &str, now: SystemTime) -> JobResult {
+        let raw = job
+            .data
+            .action_configuration
+            .configuration
+            .user_parameters
+            .as_deref();
+        let params = match parse_user_parameters(raw) {
+            Ok(p) => p,
+            Err(message) => return jobs::failure(message, None),
+        };
+        if params.rollback {
+            tracing::info!("rollback execution: the scan gate passes");
+            return skipped(
+                "rollback execution (its images were scanned when they were first released)",
+            );
+        }
+        let progress = match job.data.continuation_token.as_deref() {
+            Some(raw) if !raw.is_empty() => match Progress::decode(raw) {
+                Ok(p) => p,
+                Err(message) => return jobs::failure(message, None),
+            },
+            _ => Progress::first(job_id, epoch_seconds(now)),
+        };
+        let input = match jobs::read_input(&self.clients.config, job, "Scan").await {
+            Ok(input) => input,
+            Err(InputError::Unusable(message)) => return jobs::failure(message, None),
+            Err(InputError::Fault(e)) => return retry_unread(&progress, e, now),
+        };
+        if let Err(message) = params.check_release(&input.release.release) {
+            return jobs::failure(message, None);
+        }
+        let release = &input.release;
+        let span =
+            tracing::info_span!("release", service = %release.service, release = %release.release);
+        self.check(release, progress, now).instrument(span).await
+    }
+}
+
+/// The gate's success without judging anything.
+fn skipped(why: &str) -> JobResult {
+    JobResult::Success {
+        summary: format!("scan skipped: {why}"),
+        variables: BTreeMap::from([("SCAN".into(), "skipped".into())]),
+        external_id: None,
+    }
+}
+
+/// The input artifact could not be read for a passing reason: ask again, for a while.
+fn retry_unread(progress: &Progress, e: Error, now: SystemTime) -> JobResult {
+    let now_epoch = epoch_seconds(now);
+    if !e.is_transient() || now_epoch >= progress.started + UNREAD_RETRY_SECONDS {
+        return jobs::failure(format!("the input artifact could not be read: {e}"), None);
+    }
+    tracing::warn!(error = %e, "input artifact not read; asking again on the next invocation");
+    JobResult::Continue {
+        token: progress.next(),
+        summary: format!("waiting to read the input artifact: {e}"),
+        external_id: None,
+    }
+}
