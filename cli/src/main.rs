@@ -9,6 +9,7 @@ mod common;
 mod doctor;
 mod environments;
 mod exit;
+mod groups;
 mod promote;
 mod promote_release;
 mod prune;

@@ -10,7 +10,11 @@ use crate::exit::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub struct ReleasesArgs {
-    service: String,
+    #[arg(required_unless_present = "group")]
+    service: Option<String>,
+    /// A release group's releases instead of a service's (newest first).
+    #[arg(long, conflicts_with_all = ["service", "all"])]
+    group: Option<String>,
     /// How many of the newest releases to show.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i32).range(1..=1000))]
     limit: i32,
@@ -22,14 +26,19 @@ pub struct ReleasesArgs {
 }
 
 pub async fn run(args: ReleasesArgs) -> Outcome {
+    let service = match (&args.service, &args.group) {
+        (_, Some(group)) => return crate::groups::releases(group, args.limit, args.output).await,
+        (Some(service), None) => service.clone(),
+        (None, None) => return Err(crate::exit::Failure::usage("name a service or --group")),
+    };
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let releases = Releases::new(clients.codepipeline.clone(), bucket);
-    indexed(&releases, &args.service).await?;
+    indexed(&releases, &service).await?;
     let (mut records, more) = if args.all {
-        (releases.list(&args.service).await?, false)
+        (releases.list(&service).await?, false)
     } else {
-        let page = releases.page(&args.service, args.limit, None).await?;
+        let page = releases.page(&service, args.limit, None).await?;
         (page.records, page.next.is_some())
     };
     // Executions whose final state change never arrived are asked about directly.
@@ -40,7 +49,7 @@ pub async fn run(args: ReleasesArgs) -> Outcome {
         return print_json(&records.iter().map(row).collect::<Vec<_>>());
     }
     if records.is_empty() {
-        println!("no releases of {}", args.service);
+        println!("no releases of {}", service);
         return Ok(());
     }
     println!(

@@ -16,13 +16,21 @@ use crate::releases::row;
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    service: String,
+    #[arg(required_unless_present = "group")]
+    service: Option<String>,
+    /// The newest release of a release group instead, member by member.
+    #[arg(long, conflicts_with = "service")]
+    group: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
 
 pub async fn run(args: StatusArgs) -> Outcome {
-    let service = &args.service;
+    let service = match (&args.service, &args.group) {
+        (_, Some(group)) => return crate::groups::status(group, args.output).await,
+        (Some(service), None) => service,
+        (None, None) => return Err(Failure::usage("name a service or --group")),
+    };
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let releases = Releases::new(clients.codepipeline.clone(), bucket);

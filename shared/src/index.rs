@@ -58,9 +58,13 @@ pub fn marker_key(service: &str) -> String {
 
 /// The key of `release` at `at_ms` in `list`.
 pub fn entry_key(service: &str, list: List, at_ms: u64, release: &str) -> String {
+    entry_under(&prefix(service, list), at_ms, release)
+}
+
+/// The key of `release` at `at_ms` in the list under `prefix` (a release group's list, too).
+pub fn entry_under(prefix: &str, at_ms: u64, release: &str) -> String {
     format!(
-        "{}{:013}-{release}",
-        prefix(service, list),
+        "{prefix}{:013}-{release}",
         INVERT_FROM.saturating_sub(at_ms)
     )
 }
@@ -119,7 +123,8 @@ impl Index {
         Ok(!matches!(read, Read::Missing))
     }
 
-    async fn put_empty(&self, key: &str) -> Result<()> {
+    /// Writes an empty object at `key` (an entry of any list).
+    pub async fn put_empty(&self, key: &str) -> Result<()> {
         self.bucket
             .s3
             .put_object()
@@ -143,13 +148,23 @@ impl Index {
         limit: i32,
         start_after: Option<&str>,
     ) -> Result<Page> {
-        let prefix = prefix(service, list);
+        self.page_under(&prefix(service, list), limit, start_after)
+            .await
+    }
+
+    /// Up to `limit` (1–1000) entries of the list under `prefix`, newest first.
+    pub async fn page_under(
+        &self,
+        prefix: &str,
+        limit: i32,
+        start_after: Option<&str>,
+    ) -> Result<Page> {
         let out = self
             .bucket
             .s3
             .list_objects_v2()
             .bucket(&self.bucket.name)
-            .prefix(&prefix)
+            .prefix(prefix)
             .max_keys(limit.clamp(1, 1000))
             .set_start_after(start_after.map(str::to_owned))
             .send()

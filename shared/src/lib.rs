@@ -30,6 +30,8 @@ pub mod claim;
 pub mod deployment;
 pub mod doctor;
 pub mod error;
+pub mod group;
+pub mod groups;
 pub mod history;
 pub mod http;
 pub mod images;

@@ -10,6 +10,7 @@
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
 //! - `codedeploy`: a CodeDeploy blue/green stand-in. `listener`: a service's test listener.
 //! - `revisions`: task definition revisions as the pipeline leaves them.
+//! - `sns`: a topic with an SQS subscription, and the messages it received.
 
 pub mod codedeploy;
 mod env;
@@ -22,6 +23,7 @@ mod recorder;
 mod revisions;
 pub mod runtime;
 mod seed;
+pub mod sns;
 mod standin;
 
 pub use env::{Env, repo_uri, web_registry};

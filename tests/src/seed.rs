@@ -358,6 +358,9 @@ impl Env {
         });
         self.put_registry(&entry).await;
         self.create_pipeline(&format!("berth-{service}")).await;
+        // The template of a release is what the ECS service runs.
+        self.create_ecs_service(&service, &format!("{service}:1"))
+            .await;
         Value::Object(images)
     }
 }

@@ -60,7 +60,12 @@ impl Context {
         };
         claimed.record.artifact_version_id = Some(artifact_version_id.clone());
         let source = &valid.source;
-        let token = pipeline::request_token(&[&source.bucket, &source.key, &source.version_id]);
+        let mut parts = vec![&*source.bucket, &*source.key, &*source.version_id];
+        if source.key.starts_with("groups/") {
+            // One group upload starts one execution per member: each its own token.
+            parts.push(&valid.manifest.service);
+        }
+        let token = pipeline::request_token(&parts);
         let execution = pipeline::Execution {
             pipeline: &valid.service.config.pipeline,
             service: &valid.manifest.service,

@@ -1,14 +1,17 @@
 //! `on-manifest`: S3 `ObjectCreated` on `manifests/` → validated manifest → every image pinned
-//! by digest → artifact version → release record → pipeline execution.
+//! by digest → artifact version → release record → pipeline execution. On `groups/`: a
+//! release group, every member checked, then each released the same way.
 //!
 //! - `upload`: which records of the notification name manifest uploads (pure).
 //! - `release`: the at-least-once protocol of one upload: check, claim, deploy, or reject.
 //! - `claim`: creating the release record, or what an existing one means.
 //! - `deploy`: artifact version, pipeline execution, final record.
+//! - `group`: a group upload: check every member, start each, keep the group record.
 //! - `render`: the template and digests a release resolves (also `berth render`'s dry run).
 
 mod claim;
 mod deploy;
+mod group;
 mod release;
 mod render;
 mod upload;
@@ -23,6 +26,7 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
+use crate::groups::GroupRecords;
 use crate::index::Index;
 use crate::invocation::{Invocation, event_of};
 use crate::records::Records;
@@ -30,6 +34,7 @@ use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::store::Bucket;
 
+pub use group::MEMBER_CONCURRENCY;
 pub use render::{Rendered, Rendering, render};
 pub use upload::{Skipped, Upload, uploads};
 
@@ -42,6 +47,7 @@ pub struct Context {
     pub bucket: Bucket,
     pub records: Records,
     pub index: Index,
+    pub groups: GroupRecords,
 }
 
 /// How one upload ended. Every variant is a success for Lambda.
@@ -68,6 +74,12 @@ pub enum Outcome {
     Ignored {
         reason: String,
     },
+    /// A group upload: each member's own outcome.
+    Group {
+        group: String,
+        release: String,
+        members: Vec<Outcome>,
+    },
 }
 
 /// The function's answer: one outcome per record of the notification.
@@ -88,6 +100,7 @@ impl Context {
         Self {
             records: Records::new(bucket.clone()),
             index: Index::new(bucket.clone()),
+            groups: GroupRecords::new(bucket.clone()),
             clients,
             settings,
             registry,
@@ -153,7 +166,7 @@ impl Context {
 
 fn log(outcome: &Outcome) {
     match outcome {
-        Outcome::Started { .. } | Outcome::Rejected { .. } => {}
+        Outcome::Started { .. } | Outcome::Rejected { .. } | Outcome::Group { .. } => {}
         Outcome::Duplicate {
             service,
             release,

@@ -36,6 +36,14 @@ pub(super) enum Checked {
     Gone(String),
 }
 
+/// Why an upload's bytes could not be read.
+pub(super) enum Unread {
+    /// The version no longer exists (deleted before this delivery).
+    Gone(String),
+    /// Too large to read: the rejection's problems.
+    Invalid(Vec<String>),
+}
+
 /// Where the claim left this delivery.
 pub(super) enum Claiming {
     Claimed(Box<Claimed>),
@@ -83,6 +91,9 @@ impl Context {
                 upload.bucket, upload.key
             )));
         };
+        if upload.key.starts_with("groups/") {
+            return Box::pin(self.release_group(upload, version_id, home, now, lease_until)).await;
+        }
         let key = match ManifestKey::parse(&upload.key) {
             Ok(k) => k,
             Err(e) => {
@@ -113,7 +124,8 @@ impl Context {
     ) -> Result<Checked> {
         let body = match self.manifest_body(upload, version_id).await? {
             Ok(body) => body,
-            Err(checked) => return Ok(checked),
+            Err(Unread::Gone(reason)) => return Ok(Checked::Gone(reason)),
+            Err(Unread::Invalid(errors)) => return Ok(Checked::Invalid(errors)),
         };
         let (service, mut errors) = match self.registry.service(&key.service, home).await? {
             Lookup::Found(s) => (Some(*s), Vec::new()),
@@ -148,33 +160,29 @@ impl Context {
     }
 
     /// The manifest's bytes, or what its absence or size means.
-    async fn manifest_body(
+    pub(super) async fn manifest_body(
         &self,
         upload: &Upload,
         version_id: &str,
-    ) -> Result<std::result::Result<Vec<u8>, Checked>> {
-        Ok(
-            match self
-                .bucket
-                .get(&upload.key, Some(version_id), Some(MAX_MANIFEST_BYTES))
-                .await?
-            {
-                Read::Found(obj) => Ok(obj.body),
-                Read::Missing => Err(Checked::Gone(format!(
-                    "manifest version {version_id} of {} no longer exists",
-                    upload.key
-                ))),
-                Read::TooLarge(size) => {
-                    let problem = Problem::new(
-                        "manifest",
-                        format!(
-                            "is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)"
-                        ),
-                    );
-                    Err(Checked::Invalid(vec![problem.to_string()]))
-                }
-            },
-        )
+    ) -> Result<std::result::Result<Vec<u8>, Unread>> {
+        let read = self
+            .bucket
+            .get(&upload.key, Some(version_id), Some(MAX_MANIFEST_BYTES))
+            .await?;
+        Ok(match read {
+            Read::Found(obj) => Ok(obj.body),
+            Read::Missing => Err(Unread::Gone(format!(
+                "manifest version {version_id} of {} no longer exists",
+                upload.key
+            ))),
+            Read::TooLarge(size) => {
+                let problem = Problem::new(
+                    "manifest",
+                    format!("is {size} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)"),
+                );
+                Err(Unread::Invalid(vec![problem.to_string()]))
+            }
+        })
     }
 
     /// Rejects, unless this exact upload was already released (a repeated delivery whose
@@ -237,6 +245,6 @@ impl Context {
     }
 }
 
-fn strings(problems: Vec<Problem>) -> Vec<String> {
+pub(super) fn strings(problems: Vec<Problem>) -> Vec<String> {
     problems.into_iter().map(|p| p.to_string()).collect()
 }

@@ -1,4 +1,4 @@
-//! The manifest uploads an S3 notification names (pure).
+//! The manifest uploads (release and group manifests) an S3 notification names (pure).
 
 use aws_lambda_events::event::s3::S3Event;
 
@@ -29,8 +29,10 @@ pub fn uploads(event: &S3Event) -> Vec<Result<Upload, Skipped>> {
             }
             let raw = r.s3.object.key.as_deref().unwrap_or_default();
             let key = keys::decode_event_key(raw).map_err(|e| Skipped(e.to_string()))?;
-            if !key.starts_with("manifests/") {
-                return Err(Skipped(format!("{key:?} is not under manifests/")));
+            if !key.starts_with("manifests/") && !key.starts_with("groups/") {
+                return Err(Skipped(format!(
+                    "{key:?} is not under manifests/ or groups/"
+                )));
             }
             Ok(Upload {
                 bucket: r.s3.bucket.name.clone().unwrap_or_default(),

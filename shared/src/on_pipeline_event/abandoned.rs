@@ -15,7 +15,7 @@ impl Context {
     /// it ran, and records that on `record`.
     pub(super) async fn stop_abandoned_migration(
         &self,
-        record: &mut Box<ReleaseRecord>,
+        record: &mut ReleaseRecord,
         execution_id: &str,
         status: ReleaseStatus,
         now: SystemTime,
@@ -61,7 +61,7 @@ impl Context {
         match self.records.update(&service, &release, now, edit).await {
             Ok(Updated::Written {
                 record: written, ..
-            }) => *record = written,
+            }) => *record = *written,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(%service, %release, error = %e, "stopped migration not recorded")

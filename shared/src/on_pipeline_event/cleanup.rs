@@ -22,7 +22,7 @@ impl Context {
     /// and notes what was done on `record`; the ARNs deregistered.
     pub(super) async fn deregister_failed(
         &self,
-        record: &mut Box<ReleaseRecord>,
+        record: &mut ReleaseRecord,
         now: SystemTime,
     ) -> Vec<String> {
         let mut done = Deregistration {
@@ -60,7 +60,7 @@ impl Context {
         match self.records.update(&service, &release, now, edit).await {
             Ok(Updated::Written {
                 record: written, ..
-            }) => *record = written,
+            }) => *record = *written,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(%service, %release, error = %e, "deregistration not recorded")

@@ -2,10 +2,12 @@
 //! status (decisions in [`crate::history`]), one `release finished` log line and an optional
 //! notification per finished release; a migration task left running by an execution that
 //! ended is stopped (`abandoned`), and the task definition revisions of a release that ended
-//! FAILED or STOPPED are deregistered (`cleanup`).
+//! FAILED or STOPPED are deregistered (`cleanup`); a release group's record follows its
+//! members' own executions and announces the group once all have ended (`group`).
 
 mod abandoned;
 mod cleanup;
+mod group;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -17,6 +19,7 @@ use serde_json::Value;
 
 use crate::aws::Clients;
 use crate::error::Result;
+use crate::groups::GroupRecords;
 use crate::history::{self, Applied, PipelineStateChange};
 use crate::index::Index;
 use crate::invocation::event_of;
@@ -33,6 +36,7 @@ pub struct Context {
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub records: Records,
+    pub groups: GroupRecords,
     pub index: Index,
     pub notifier: Notifier,
 }
@@ -73,6 +77,7 @@ impl Context {
             codepipeline: clients.codepipeline.clone(),
             ecs: clients.ecs.clone(),
             records: Records::new(bucket.clone()),
+            groups: GroupRecords::new(bucket.clone()),
             index: Index::new(bucket),
             notifier,
         }
@@ -148,7 +153,7 @@ impl Context {
             Updated::Kept {
                 value: (applied, _),
                 record,
-            } => return self.kept(change, exec, status, applied, &record).await,
+            } => return self.kept(change, exec, status, applied, &record, now).await,
             Updated::Missing => {
                 return Ok(ignored(format!(
                     "no release record for {}/{}",
@@ -156,29 +161,28 @@ impl Context {
                 )));
             }
         };
-        let mut record = record;
-        if status == ReleaseStatus::Succeeded {
-            self.index_success(&record, execution_id).await?;
-        }
-        if applied == Applied::Own && status.is_final() && status != ReleaseStatus::Succeeded {
-            self.stop_abandoned_migration(&mut record, execution_id, status, now)
-                .await;
-        }
-        let own = applied == Applied::Own;
-        let metrics = crate::metrics::finished(&record, execution_id, own, status, seconds, now);
-        crate::metrics::emit(&exec.service, now, &metrics);
-        let mut deregistered = Vec::new();
-        if applied == Applied::Own
-            && matches!(status, ReleaseStatus::Failed | ReleaseStatus::Stopped)
-        {
-            deregistered = self.deregister_failed(&mut record, now).await;
-        }
+        let mut record = *record;
+        let deregistered = self
+            .after_change(
+                &mut record,
+                exec,
+                execution_id,
+                status,
+                applied,
+                seconds,
+                now,
+            )
+            .await?;
         let notified = if status.is_final() {
             self.finished(exec, status, seconds, &record, execution_id)
                 .await
         } else {
             false
         };
+        if applied == Applied::Own && status.is_final() && !exec.rollback {
+            self.member_finished(&record, execution_id, status, seconds, now)
+                .await?;
+        }
         Ok(Output::Recorded {
             service: exec.service.clone(),
             release: exec.release.clone(),
@@ -192,6 +196,36 @@ impl Context {
         })
     }
 
+    /// What follows a recorded change: index entries of a success, the migration an ended
+    /// execution left running, the metrics, and the revisions of a failed or stopped release
+    /// (returned).
+    #[allow(clippy::too_many_arguments)]
+    async fn after_change(
+        &self,
+        record: &mut ReleaseRecord,
+        exec: &Execution,
+        execution_id: &str,
+        status: ReleaseStatus,
+        applied: Applied,
+        seconds: Option<u64>,
+        now: SystemTime,
+    ) -> Result<Vec<String>> {
+        if status == ReleaseStatus::Succeeded {
+            self.index_success(record, execution_id).await?;
+        }
+        let own = applied == Applied::Own;
+        if own && status.is_final() && status != ReleaseStatus::Succeeded {
+            self.stop_abandoned_migration(record, execution_id, status, now)
+                .await;
+        }
+        let metrics = crate::metrics::finished(record, execution_id, own, status, seconds, now);
+        crate::metrics::emit(&exec.service, now, &metrics);
+        if own && matches!(status, ReleaseStatus::Failed | ReleaseStatus::Stopped) {
+            return Ok(self.deregister_failed(record, now).await);
+        }
+        Ok(Vec::new())
+    }
+
     /// An event the record already reflects (a late or repeated one) or that is not about the
     /// execution it records: nothing changes, but a repeated success completes its index
     /// entries, which an earlier invocation may not have written.
@@ -202,10 +236,17 @@ impl Context {
         status: ReleaseStatus,
         applied: Applied,
         record: &ReleaseRecord,
+        now: SystemTime,
     ) -> Result<Output> {
         let execution_id = change.execution_id.as_str();
         if applied == Applied::Stale && status == ReleaseStatus::Succeeded {
             self.index_success(record, execution_id).await?;
+        }
+        let own = record.pipeline_execution_id.as_deref() == Some(execution_id);
+        if applied == Applied::Stale && own && status.is_final() && !exec.rollback {
+            let seconds = group::recorded_seconds(record);
+            self.member_finished(record, execution_id, status, seconds, now)
+                .await?;
         }
         let reason = match applied {
             Applied::Stale => format!(
