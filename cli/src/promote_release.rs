@@ -54,25 +54,7 @@ pub async fn run(args: PromoteReleaseArgs) -> Outcome {
     let doc = manifest_of(&record, &args.from);
     let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| Failure::failed(e.to_string()))?;
     let (clients, settings) = target.connect().await?;
-    let key = ManifestKey {
-        service: args.service.clone(),
-        release: args.release.clone(),
-    };
-    let home = Home {
-        account_id: account_of(&clients).await,
-        region: clients.region().to_owned(),
-    };
-    let registry = Registry::new(clients.ssm.clone(), &settings.services_prefix);
-    let service = match registry.service(&args.service, &home).await? {
-        Lookup::Found(s) => *s,
-        Lookup::Unusable(reasons) => return Err(refused(&args.to, reasons)),
-    };
-    if let Err(problems) = manifest::validate(&bytes, &key, Some(&service)) {
-        return Err(refused(
-            &args.to,
-            problems.iter().map(|p| p.to_string()).collect(),
-        ));
-    }
+    accepted_by_target(&clients, &settings, &args, &bytes).await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let object = keys::manifest_key(&args.service, &args.release);
     let version = match bucket
@@ -99,6 +81,36 @@ pub async fn run(args: PromoteReleaseArgs) -> Outcome {
     );
     for (container, image) in &record.images {
         println!("  {container}: {image}");
+    }
+    Ok(())
+}
+
+/// Checks the manifest against the target's registry before anything is uploaded: the target
+/// decides which repositories its services may run.
+async fn accepted_by_target(
+    clients: &berth::aws::Clients,
+    settings: &berth::settings::Settings,
+    args: &PromoteReleaseArgs,
+    bytes: &[u8],
+) -> Result<(), Failure> {
+    let key = ManifestKey {
+        service: args.service.clone(),
+        release: args.release.clone(),
+    };
+    let home = Home {
+        account_id: account_of(clients).await,
+        region: clients.region().to_owned(),
+    };
+    let registry = Registry::new(clients.ssm.clone(), &settings.services_prefix);
+    let service = match registry.service(&args.service, &home).await? {
+        Lookup::Found(s) => *s,
+        Lookup::Unusable(reasons) => return Err(refused(&args.to, reasons)),
+    };
+    if let Err(problems) = manifest::validate(bytes, &key, Some(&service)) {
+        return Err(refused(
+            &args.to,
+            problems.iter().map(|p| p.to_string()).collect(),
+        ));
     }
     Ok(())
 }

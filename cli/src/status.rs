@@ -198,7 +198,21 @@ fn print_text(doc: &Value) {
     } else {
         println!("deployment {}", s(&doc["codedeploy_deployment_id"]));
     }
-    let v = &doc["verification"];
+    print_verification(&doc["verification"]);
+    for i in doc["interventions"].as_array().into_iter().flatten() {
+        println!(
+            "{:<10} {} by {} at {}",
+            s(&i["action"]),
+            s(&i["deployment_id"]),
+            s(&i["by"]),
+            s(&i["at"])
+        );
+    }
+}
+
+/// The `verify` hook's verdict and each check's result.
+fn print_verification(v: &Value) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_owned();
     if v.is_object() {
         println!("verify     {}: {}", s(&v["verdict"]), s(&v["message"]));
         for c in v["checks"].as_array().into_iter().flatten() {
@@ -217,15 +231,6 @@ fn print_text(doc: &Value) {
                 c["attempts"]
             );
         }
-    }
-    for i in doc["interventions"].as_array().into_iter().flatten() {
-        println!(
-            "{:<10} {} by {} at {}",
-            s(&i["action"]),
-            s(&i["deployment_id"]),
-            s(&i["by"]),
-            s(&i["at"])
-        );
     }
 }
 

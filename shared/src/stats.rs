@@ -77,6 +77,26 @@ fn median(mut v: Vec<i64>) -> Option<i64> {
     }
 }
 
+/// When a rollback execution moved away from the deployment `run` before the next deployment
+/// (`later`: the service's own executions after it).
+fn rolled_back_at(later: &[(Run, &ReleaseRecord)], run: Run, redeploys: &[Run]) -> Option<i64> {
+    let next = later.iter().find(|(r, _)| r.ok).map(|(r, _)| r.end);
+    redeploys
+        .iter()
+        .filter(|d| d.start > run.end && next.is_none_or(|n| d.start < n))
+        .map(|d| d.start)
+        .min()
+}
+
+/// Seconds from a failure at `failed_at` to the end of the next successful execution.
+fn restored_after(successes: &[i64], failed_at: i64) -> Option<i64> {
+    successes
+        .iter()
+        .filter(|&&e| e > failed_at)
+        .min()
+        .map(|e| e - failed_at)
+}
+
 /// The keys over the `days` before `to` (epoch seconds).
 pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
     let from = to - i64::from(days) * 86_400;
@@ -89,13 +109,6 @@ pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
         .filter(|r| r.ok)
         .map(|r| r.end)
         .collect();
-    let restore = |failed_at: i64| {
-        all_ok
-            .iter()
-            .filter(|&&e| e > failed_at)
-            .min()
-            .map(|e| e - failed_at)
-    };
     let mut lead = Vec::new();
     let mut failures: Vec<i64> = Vec::new();
     let (mut deployments, mut failed_executions, mut rolled_back) = (0, 0, 0);
@@ -111,18 +124,15 @@ pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
         }
         deployments += 1;
         lead.push(run.end - run.start);
-        let next = own[i + 1..].iter().find(|(r, _)| r.ok).map(|(r, _)| r.end);
-        let rollback = redeploys
-            .iter()
-            .filter(|d| d.start > run.end && next.is_none_or(|n| d.start < n))
-            .map(|d| d.start)
-            .min();
-        if let Some(at) = rollback {
+        if let Some(at) = rolled_back_at(&own[i + 1..], *run, &redeploys) {
             rolled_back += 1;
             failures.push(at);
         }
     }
-    let restores: Vec<i64> = failures.iter().filter_map(|&t| restore(t)).collect();
+    let restores: Vec<i64> = failures
+        .iter()
+        .filter_map(|&t| restored_after(&all_ok, t))
+        .collect();
     let changes = deployments + failed_executions;
     Keys {
         days,

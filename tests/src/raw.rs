@@ -107,3 +107,12 @@ pub async fn http_post(endpoint: &str, path: &str, headers: &[(&str, &str)], bod
     );
     body
 }
+
+/// The text between the first `open` and the next `close` of an XML answer (empty if none).
+pub fn between(xml: &str, open: &str, close: &str) -> String {
+    xml.split(open)
+        .nth(1)
+        .and_then(|s| s.split(close).next())
+        .unwrap_or_default()
+        .to_owned()
+}

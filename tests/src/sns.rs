@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{ACCOUNT, Env, REGION, raw_query, urlencode};
+use crate::{ACCOUNT, Env, REGION, between, raw_query, urlencode};
 
 /// An SQS queue subscribed to a new SNS topic; (topic ARN, queue URL).
 pub async fn topic_with_queue(env: &Env) -> (String, String) {
@@ -36,14 +36,6 @@ pub async fn topic_with_queue(env: &Env) -> (String, String) {
         .await
         .unwrap();
     (topic, queue_url)
-}
-
-fn between(xml: &str, open: &str, close: &str) -> String {
-    xml.split(open)
-        .nth(1)
-        .and_then(|s| s.split(close).next())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn unescape(s: &str) -> String {

@@ -16,14 +16,6 @@ use serde_json::{Value, json};
 const PROD_ROLE: &str = "arn:aws:iam::222222222222:role/berth-release";
 const PROD_BUCKET: &str = "berth-releases-prod";
 
-fn between(xml: &str, open: &str, close: &str) -> String {
-    xml.split(open)
-        .nth(1)
-        .and_then(|s| s.split(close).next())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// SDK config with the production account's credentials (an assumed role, as the CLI gets them).
 async fn production(env: &Env) -> SdkConfig {
     let query = format!(

@@ -59,13 +59,7 @@ impl Context {
             },
         };
         claimed.record.artifact_version_id = Some(artifact_version_id.clone());
-        let source = &valid.source;
-        let mut parts = vec![&*source.bucket, &*source.key, &*source.version_id];
-        if source.key.starts_with("groups/") {
-            // One group upload starts one execution per member: each its own token.
-            parts.push(&valid.manifest.service);
-        }
-        let token = pipeline::request_token(&parts);
+        let token = request_token(valid);
         let execution = pipeline::Execution {
             pipeline: &valid.service.config.pipeline,
             service: &valid.manifest.service,
@@ -208,6 +202,18 @@ impl Context {
             }),
         }
     }
+}
+
+/// StartPipelineExecution's idempotency token: the manifest version, so a retried start of the
+/// same upload is the same request. One group upload starts one execution per member: each
+/// member's token also names its service.
+fn request_token(valid: &Valid) -> String {
+    let source = &valid.source;
+    let mut parts = vec![&*source.bucket, &*source.key, &*source.version_id];
+    if source.key.starts_with("groups/") {
+        parts.push(&valid.manifest.service);
+    }
+    pipeline::request_token(&parts)
 }
 
 /// The claim: a new record in `RENDERING`, leased to this invocation until `lease_until`.

@@ -144,18 +144,7 @@ impl Context {
                 None
             }
         };
-        let existing = self.records.get(&member.service, &key.release).await?;
-        let decided = existing.as_ref().map(|s| {
-            claim::decide(
-                Some(&s.value),
-                &source.key,
-                &source.version_id,
-                epoch_seconds(now),
-            )
-        });
-        if let Some(Claim::Conflict(problem)) = decided {
-            problems.push(problem);
-        }
+        problems.extend(self.name_taken(&member.service, key, source, now).await?);
         let (Some(service), Some(manifest), true) = (service, manifest, problems.is_empty()) else {
             return Ok(Err(named(problems)));
         };
@@ -170,6 +159,29 @@ impl Context {
             rendered,
             source: source.clone(),
         }))
+    }
+
+    /// The problem of a release of the member's name that another upload already holds.
+    async fn name_taken(
+        &self,
+        service: &str,
+        key: &GroupKey,
+        source: &ManifestSource,
+        now: SystemTime,
+    ) -> Result<Option<Problem>> {
+        let Some(existing) = self.records.get(service, &key.release).await? else {
+            return Ok(None);
+        };
+        let decided = claim::decide(
+            Some(&existing.value),
+            &source.key,
+            &source.version_id,
+            epoch_seconds(now),
+        );
+        Ok(match decided {
+            Claim::Conflict(problem) => Some(problem),
+            _ => None,
+        })
     }
 
     /// Claims and starts each member, at most [`MEMBER_CONCURRENCY`] at once, then records in

@@ -162,7 +162,7 @@ impl Context {
             }
         };
         let mut record = *record;
-        let deregistered = self
+        let (deregistered, notified) = self
             .after_change(
                 &mut record,
                 exec,
@@ -173,16 +173,6 @@ impl Context {
                 now,
             )
             .await?;
-        let notified = if status.is_final() {
-            self.finished(exec, status, seconds, &record, execution_id)
-                .await
-        } else {
-            false
-        };
-        if applied == Applied::Own && status.is_final() && !exec.rollback {
-            self.member_finished(&record, execution_id, status, seconds, now)
-                .await?;
-        }
         Ok(Output::Recorded {
             service: exec.service.clone(),
             release: exec.release.clone(),
@@ -197,8 +187,8 @@ impl Context {
     }
 
     /// What follows a recorded change: index entries of a success, the migration an ended
-    /// execution left running, the metrics, and the revisions of a failed or stopped release
-    /// (returned).
+    /// execution left running, the metrics, the revisions of a failed or stopped release
+    /// (returned), the notification of a finished one (whether delivered), and its group's record.
     #[allow(clippy::too_many_arguments)]
     async fn after_change(
         &self,
@@ -209,7 +199,7 @@ impl Context {
         applied: Applied,
         seconds: Option<u64>,
         now: SystemTime,
-    ) -> Result<Vec<String>> {
+    ) -> Result<(Vec<String>, bool)> {
         if status == ReleaseStatus::Succeeded {
             self.index_success(record, execution_id).await?;
         }
@@ -220,10 +210,21 @@ impl Context {
         }
         let metrics = crate::metrics::finished(record, execution_id, own, status, seconds, now);
         crate::metrics::emit(&exec.service, now, &metrics);
+        let mut deregistered = Vec::new();
         if own && matches!(status, ReleaseStatus::Failed | ReleaseStatus::Stopped) {
-            return Ok(self.deregister_failed(record, now).await);
+            deregistered = self.deregister_failed(record, now).await;
         }
-        Ok(Vec::new())
+        if !status.is_final() {
+            return Ok((deregistered, false));
+        }
+        let notified = self
+            .finished(exec, status, seconds, record, execution_id)
+            .await;
+        if own && !exec.rollback {
+            self.member_finished(record, execution_id, status, seconds, now)
+                .await?;
+        }
+        Ok((deregistered, notified))
     }
 
     /// An event the record already reflects (a late or repeated one) or that is not about the
@@ -298,29 +299,7 @@ impl Context {
             interventions: interventions.clone(),
             requested_by,
         };
-        let mut notified = false;
-        if self.notifier.enabled() {
-            let subject = format!("berth: {} {} {}", exec.service, exec.release, status.name());
-            let attributes = [
-                ("service", exec.service.as_str()),
-                ("status", status.name()),
-            ];
-            let delivery = self
-                .notifier
-                .send(
-                    &notify::message(&finished),
-                    &notify::event(&finished),
-                    &subject,
-                    &attributes,
-                )
-                .await;
-            for (channel, result) in [("slack", &delivery.slack), ("sns", &delivery.sns)] {
-                if let Some(Err(reason)) = result {
-                    tracing::warn!(%reason, channel, service = %exec.service, release = %exec.release, "release notification not delivered");
-                }
-            }
-            notified = delivery.delivered();
-        }
+        let notified = self.notify(&finished).await;
         tracing::info!(
             service = %exec.service,
             release = %exec.release,
@@ -336,6 +315,32 @@ impl Context {
             "release finished"
         );
         notified
+    }
+}
+
+impl Context {
+    /// Sends a finished release's notification; whether any channel got it.
+    async fn notify(&self, f: &notify::Finished<'_>) -> bool {
+        if !self.notifier.enabled() {
+            return false;
+        }
+        let subject = format!("berth: {} {} {}", f.service, f.release, f.status.name());
+        let attributes = [("service", f.service), ("status", f.status.name())];
+        let delivery = self
+            .notifier
+            .send(
+                &notify::message(f),
+                &notify::event(f),
+                &subject,
+                &attributes,
+            )
+            .await;
+        for (channel, result) in [("slack", &delivery.slack), ("sns", &delivery.sns)] {
+            if let Some(Err(reason)) = result {
+                tracing::warn!(%reason, channel, service = %f.service, release = %f.release, "release notification not delivered");
+            }
+        }
+        delivery.delivered()
     }
 }
 
