@@ -79,7 +79,7 @@ async fn a_group_releases_each_service_and_announces_itself_once_when_the_last_e
         let pipeline = format!("berth-{service}");
         assert_eq!(
             env.executions(&pipeline).await,
-            [execution.clone()],
+            std::slice::from_ref(execution),
             "{service}"
         );
         let record = env
