@@ -20,8 +20,11 @@ pub struct PruneArgs {
     #[arg(long)]
     keep: usize,
     /// Deregister; without it, only show what would be deregistered and why.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     yes: bool,
+    /// Only show what would be deregistered and why (the default; says so explicitly).
+    #[arg(long)]
+    dry_run: bool,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
