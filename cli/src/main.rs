@@ -14,6 +14,7 @@ mod promote;
 mod promote_release;
 mod prune;
 mod release;
+mod release_group;
 mod releases;
 mod render;
 mod rollback;

@@ -1,4 +1,5 @@
-//! `berth release`: upload a manifest, and with `--wait` follow its pipeline execution.
+//! `berth release`: upload a manifest, and with `--wait` follow its pipeline execution (a
+//! group manifest: see `release_group`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ pub struct ReleaseArgs {
 }
 
 /// How `--wait` waits: a look every `interval` until `deadline`.
-struct Wait {
+pub struct Wait {
     interval: Duration,
     deadline: Instant,
     timeout_seconds: u64,
@@ -36,7 +37,7 @@ struct Wait {
 
 impl Wait {
     /// Sleeps until the next look; `Err` naming `what` once the deadline has passed.
-    async fn next(&self, what: &str) -> Result<(), Failure> {
+    pub async fn next(&self, what: &str) -> Result<(), Failure> {
         if Instant::now() + self.interval > self.deadline {
             return Err(Failure::failed(format!(
                 "gave up waiting for {what} after {} s",
@@ -50,6 +51,16 @@ impl Wait {
 
 pub async fn run(args: ReleaseArgs) -> Outcome {
     let bytes = read(&args.manifest)?;
+    let wait = args.wait.then(|| Wait {
+        interval: Duration::from_secs(args.poll_seconds),
+        deadline: Instant::now() + Duration::from_secs(args.timeout_seconds),
+        timeout_seconds: args.timeout_seconds,
+    });
+    if let Ok(doc) = serde_json::from_slice::<Value>(&bytes)
+        && doc["schema"] == berth::group::SCHEMA
+    {
+        return crate::release_group::run(&args.manifest, bytes, &doc, wait).await;
+    }
     let doc: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
         Failure::refused(format!(
             "{}: {e} (run `berth validate` for every problem)",
@@ -77,13 +88,8 @@ pub async fn run(args: ReleaseArgs) -> Outcome {
         }
     };
     println!("uploaded s3://{}/{key} (version {version})", bucket.name);
-    if !args.wait {
+    let Some(wait) = wait else {
         return Ok(());
-    }
-    let wait = Wait {
-        interval: Duration::from_secs(args.poll_seconds),
-        deadline: Instant::now() + Duration::from_secs(args.timeout_seconds),
-        timeout_seconds: args.timeout_seconds,
     };
     let (pipeline, execution) = started(&bucket, &doc, &version, &wait).await?;
     println!("pipeline {pipeline} execution {execution} started");

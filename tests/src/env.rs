@@ -115,9 +115,13 @@ impl Env {
     /// Delivers a pipeline execution's state change to on-pipeline-event (no notifications);
     /// its answer as JSON.
     pub async fn pipeline_event(&self, execution: &str, state: &str) -> Value {
-        let event =
-            serde_json::from_value(crate::pipeline_event_json("berth-web", execution, state))
-                .expect("pipeline event");
+        self.pipeline_event_of("berth-web", execution, state).await
+    }
+
+    /// The same for an execution of `pipeline`.
+    pub async fn pipeline_event_of(&self, pipeline: &str, execution: &str, state: &str) -> Value {
+        let event = serde_json::from_value(crate::pipeline_event_json(pipeline, execution, state))
+            .expect("pipeline event");
         let notifier = berth::notify::Notifier::new(None).expect("no webhook");
         let context =
             berth::on_pipeline_event::Context::new(&self.clients, &self.settings(), notifier);

@@ -270,3 +270,96 @@ async fn a_group_release_is_immutable_and_a_member_release_name_must_be_free() {
     );
     assert_eq!(env.executions("berth-wide2").await.len(), 1);
 }
+
+/// `berth release <group.json> --wait` uploads the group manifest and prints the members'
+/// states on each change until the group ends: exit 0 when every service succeeded.
+#[tokio::test(flavor = "current_thread")]
+async fn berth_release_uploads_a_group_and_waits_for_every_service() {
+    let (env, wide1, wide2) = three_services().await;
+    let dir = std::env::temp_dir().join(format!("berth-groups-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("group.json");
+    std::fs::write(&path, group_doc("g5", &wide1, &wide2).to_string()).unwrap();
+    let mut cmd = tokio::process::Command::new(function_binary("berth"));
+    cmd.env_clear()
+        .args([
+            "release",
+            path.to_str().unwrap(),
+            "--wait",
+            "--poll-seconds",
+            "1",
+        ])
+        .envs(moto_env(&env.moto.endpoint))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("berth runs");
+    let key = "groups/shop/g5.json";
+    let version = loop {
+        if let Some(v) = env.versions(key).await.first() {
+            break v.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let out = env
+        .deliver(key, &version)
+        .await
+        .expect("on-manifest handles it");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for (service, execution) in executions(&out) {
+        env.pipeline_event_of(&format!("berth-{service}"), &execution, "SUCCEEDED")
+            .await;
+    }
+    let out = child.wait_with_output().await.expect("berth ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("uploaded s3://berth-releases/groups/shop/g5.json"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains(" web:") && l.contains(" wide2:")),
+        "one line of member states per change: {stdout}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some("SUCCEEDED  web:SUCCEEDED wide1:SUCCEEDED wide2:SUCCEEDED"),
+        "{stdout}"
+    );
+
+    let again = Command::new(function_binary("berth"))
+        .env_clear()
+        .args(["release", path.to_str().unwrap()])
+        .envs(moto_env(&env.moto.endpoint))
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "a group release is immutable");
+    std::fs::write(
+        &path,
+        r#"{"schema":"berth/group/v1","group":"shop","release":"g6","services":{}}"#,
+    )
+    .unwrap();
+    let invalid = Command::new(function_binary("berth"))
+        .env_clear()
+        .args(["release", path.to_str().unwrap()])
+        .envs(moto_env(&env.moto.endpoint))
+        .output()
+        .unwrap();
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&invalid.stderr)
+            .contains("services: must be an object of one or more")
+    );
+    assert!(
+        env.versions("groups/shop/g6.json").await.is_empty(),
+        "nothing uploaded"
+    );
+}

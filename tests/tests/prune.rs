@@ -112,7 +112,11 @@ async fn prune_keeps_the_newest_successful_releases_the_running_and_the_last_kno
 
     let explicit = berth(&["prune", "web", "--keep", "1", "--dry-run"], &env);
     let table = berth(&["prune", "web", "--keep", "1"], &env);
-    assert_eq!(text(&explicit.stdout), text(&table.stdout), "--dry-run is the default");
+    assert_eq!(
+        text(&explicit.stdout),
+        text(&table.stdout),
+        "--dry-run is the default"
+    );
     let both = berth(&["prune", "web", "--keep", "1", "--dry-run", "--yes"], &env);
     assert_eq!(both.status.code(), Some(2), "{}", text(&both.stderr));
     let stdout = text(&table.stdout);
