@@ -35,6 +35,7 @@ PLATFORM_PARAMETERS = {
 # The SSM SecureString parameter holding the Slack webhook URL (the team creates it).
 SLACK_PARAMETER = "/berth/slack-webhook"
 SLACK_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TOPIC_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5678abcd-12ab-34cd-56ef-1234567890ab"
 
 _MOTO_SKIP = re.compile(r"Tried to parse (\S+) but it's not supported by moto's CloudFormation implementation")
 

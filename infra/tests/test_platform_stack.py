@@ -16,6 +16,7 @@ from conftest import (
     REGION,
     SLACK_KEY,
     SLACK_PARAMETER,
+    TOPIC_KEY,
     create_stack,
     load_template,
     resource_types,
@@ -253,13 +254,16 @@ def test_a_given_topic_is_used_as_is(code_uploaded):
         code_uploaded.client("cloudformation"),
         "berth-platform",
         PLATFORM_TEMPLATE,
-        {**PLATFORM_PARAMETERS, "NotificationTopicArn": given},
+        {**PLATFORM_PARAMETERS, "NotificationTopicArn": given, "NotificationTopicKmsKeyArn": TOPIC_KEY},
     )
     env = _env(code_uploaded.client("lambda").get_function(FunctionName="berth-on-pipeline-event")["Configuration"])
     assert env["BERTH_SNS_TOPIC_ARN"] == given
     assert "BERTH_SLACK_WEBHOOK_PARAMETER" not in env
     statements = _role_statements(code_uploaded, "OnPipelineEventRole")
     assert statements["PublishReleaseNotifications"]["Resource"] == given
+    assert sorted(statements["EncryptTopicMessages"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statements["EncryptTopicMessages"]["Resource"] == TOPIC_KEY
+    assert statements["EncryptTopicMessages"]["Condition"] == {"StringEquals": {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}}
     assert "ReadSlackWebhook" not in statements and "DecryptSlackWebhook" not in statements
     assert code_uploaded.client("sns").list_topics()["Topics"] == []
 
@@ -267,7 +271,7 @@ def test_a_given_topic_is_used_as_is(code_uploaded):
 def test_without_notifications_nothing_is_granted(platform_stack):
     session, _, _ = platform_stack
     statements = _role_statements(session, "OnPipelineEventRole")
-    assert not {"PublishReleaseNotifications", "ReadSlackWebhook", "DecryptSlackWebhook"} & set(statements)
+    assert not {"PublishReleaseNotifications", "EncryptTopicMessages", "ReadSlackWebhook", "DecryptSlackWebhook"} & set(statements)
     assert statements["ReadWriteGroupReleases"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/group-releases/*"
 
 

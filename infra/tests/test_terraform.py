@@ -190,6 +190,7 @@ PLATFORM_VARIABLE_VALUES = {
     "slack_webhook_kms_key_arn": None,
     "create_notification_topic": False,
     "notification_topic_arn": None,
+    "notification_topic_kms_key_arn": None,
 }
 
 
@@ -248,6 +249,14 @@ def test_notifications_reach_on_pipeline_event_only_and_grant_exactly_what_they_
         "ReadSlackWebhook",
         "DecryptSlackWebhook",
     }
+    key = "arn:aws:kms:ap-northeast-1:123456789012:key/2f7c"
+    assert _dynamic_sids("on_pipeline_event", notification_topic_arn=given, notification_topic_kms_key_arn=key) == {
+        "PublishReleaseNotifications",
+        "EncryptTopicMessages",
+    }
+    (topic_validation,) = tf_blocks(files, "variable")["notification_topic_arn"]["validation"]
+    for arn, ok in ((None, True), (given, True), (given + ".fifo", False)):
+        assert evaluate(topic_validation["condition"], {"var": {"notification_topic_arn": arn}}) is ok
     (validation,) = tf_blocks(files, "variable")["slack_webhook_parameter_name"]["validation"]
     for name, ok in ((SLACK_PARAMETER, True), ("", True), ("https://hooks.slack.com/services/T0/B0/X", False)):
         assert evaluate(validation["condition"], {"var": {"slack_webhook_parameter_name": name}}) is ok

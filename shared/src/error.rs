@@ -98,6 +98,18 @@ impl Error {
         }
     }
 
+    /// The same AWS failure, known to be cured by waiting (an operation's own "try again later").
+    pub fn transient(self) -> Self {
+        match self {
+            Error::Aws { action, source, .. } => Error::Aws {
+                fault: AwsFault::Unavailable,
+                action,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Whether waiting and asking again may cure it (throttling, an outage, a busy release).
     pub fn is_transient(&self) -> bool {
         matches!(

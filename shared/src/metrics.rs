@@ -50,8 +50,14 @@ impl Metric {
     }
 }
 
-/// The EMF document of `metrics` for `service` at `at`.
-pub fn document(service: &str, at: SystemTime, metrics: &[Metric]) -> Value {
+/// The EMF document of `metrics` for `service` at `at`, with `level` as its log level.
+///
+/// Lambda filters a function's JSON logs by level, and "If the "level" value field is invalid
+/// or missing, Lambda will assign the log output the level INFO" (Lambda developer guide,
+/// Log-level filtering): with `ApplicationLogLevel` WARN a metrics line without a level would
+/// be dropped. It carries the configured level, so it always passes. EMF allows other root
+/// members ("The root node MAY contain any other members", EMF specification).
+pub fn document(service: &str, at: SystemTime, metrics: &[Metric], level: &str) -> Value {
     let timestamp = at
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -66,6 +72,7 @@ pub fn document(service: &str, at: SystemTime, metrics: &[Metric]) -> Value {
         json!({"Timestamp": timestamp, "CloudWatchMetrics": [{
             "Namespace": NAMESPACE, "Dimensions": [["Service"]], "Metrics": declared}]}),
     );
+    doc.insert("level".into(), Value::String(level.to_owned()));
     doc.insert("Service".into(), Value::String(service.to_owned()));
     for m in metrics {
         doc.insert(m.name.into(), json!(m.value));
@@ -76,8 +83,21 @@ pub fn document(service: &str, at: SystemTime, metrics: &[Metric]) -> Value {
 /// Writes the document as one line on standard output (nothing when there are no metrics).
 pub fn emit(service: &str, at: SystemTime, metrics: &[Metric]) {
     if !metrics.is_empty() {
-        println!("{}", document(service, at, metrics));
+        let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+        let level = log_level(configured.as_deref());
+        println!("{}", document(service, at, metrics, level));
     }
+}
+
+/// The level metrics lines carry: the function's configured application log level (Lambda
+/// sets `AWS_LAMBDA_LOG_LEVEL`), else INFO.
+pub fn log_level(configured: Option<&str>) -> &'static str {
+    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let configured = configured.unwrap_or_default().trim().to_ascii_uppercase();
+    LEVELS
+        .into_iter()
+        .find(|l| *l == configured)
+        .unwrap_or("INFO")
 }
 
 /// The metrics of execution `execution_id` ending `status` at `at` (pure). `own`: the release's
@@ -167,14 +187,23 @@ mod tests {
                 Metric::count("ReleasesSucceeded"),
                 Metric::seconds("LeadTimeSeconds", 61.0),
             ],
+            "WARN",
         );
         assert_eq!(
             doc,
             json!({"_aws": {"Timestamp": 1_795_000_000_123u64, "CloudWatchMetrics": [{"Namespace": "berth",
                 "Dimensions": [["Service"]], "Metrics": [{"Name": "ReleasesSucceeded", "Unit": "Count"},
                 {"Name": "LeadTimeSeconds", "Unit": "Seconds"}]}]},
-                "Service": "web", "ReleasesSucceeded": 1.0, "LeadTimeSeconds": 61.0})
+                "level": "WARN", "Service": "web", "ReleasesSucceeded": 1.0, "LeadTimeSeconds": 61.0})
         );
+    }
+
+    #[test]
+    fn metrics_lines_carry_the_configured_log_level_so_lambda_keeps_them() {
+        assert_eq!(log_level(Some("warn")), "WARN");
+        assert_eq!(log_level(Some("FATAL")), "FATAL");
+        assert_eq!(log_level(None), "INFO");
+        assert_eq!(log_level(Some("verbose")), "INFO");
     }
 
     #[test]

@@ -57,10 +57,20 @@ pub async fn start(client: &aws_sdk_codepipeline::Client, exec: &Execution<'_>) 
                 .map_err(built)?,
         );
     }
-    let out = req.send().await.map_err(Error::sdk(format!(
-        "codepipeline:StartPipelineExecution {}",
-        exec.pipeline
-    )))?;
+    let out = req.send().await.map_err(|e| {
+        // "Your request cannot be handled because the pipeline is busy handling ongoing
+        // activities. Try again later." (ConflictException) and "The pipeline has reached the
+        // limit for concurrent pipeline executions." (StartPipelineExecution API reference):
+        // waiting cures both.
+        use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionError as E;
+        let busy = matches!(
+            e.as_service_error(),
+            Some(E::ConflictException(_) | E::ConcurrentPipelineExecutionsLimitExceededException(_))
+        );
+        let action = format!("codepipeline:StartPipelineExecution {}", exec.pipeline);
+        let err = Error::sdk(action)(e);
+        if busy { err.transient() } else { err }
+    })?;
     out.pipeline_execution_id.ok_or_else(|| {
         Error::Corrupt(format!(
             "codepipeline:StartPipelineExecution {} returned no execution id",

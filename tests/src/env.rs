@@ -132,6 +132,39 @@ impl Env {
         serde_json::to_value(out).expect("output serializes")
     }
 
+    /// An SSM parameter's value.
+    pub async fn get_parameter(&self, name: &str) -> String {
+        let out = self
+            .clients
+            .ssm
+            .get_parameter()
+            .name(name)
+            .send()
+            .await
+            .expect("get parameter");
+        out.parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The keys under `prefix` in the release bucket (the first 1000).
+    pub async fn list(&self, prefix: &str) -> Vec<String> {
+        let out = self
+            .clients
+            .s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list objects");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
     /// The release history the CLI reads.
     pub fn releases(&self) -> berth::releases::Releases {
         berth::releases::Releases::new(

@@ -386,3 +386,77 @@ async fn release_wait_follows_the_execution_to_its_end() {
         "{stderr}"
     );
 }
+
+#[test]
+fn validate_checks_a_group_manifest_and_each_of_its_services() {
+    let dir = scratch("validate-group");
+    let app = |repo: &str, tag: &str| format!("{}:{tag}", repo_uri(repo));
+    let good = write(
+        &dir,
+        "group.json",
+        &json!({"schema": "berth/group/v1", "group": "shop", "release": "r1", "services": {
+            "web": {"images": {"app": app("web/app", "v1")}},
+            "api": {"images": {"app": app("api/app", "v2")}, "migration": null}}}),
+    );
+    let registry = write(&dir, "web.json", &web_registry(&["subnet-1".to_owned()]));
+    let out = berth(&["validate", &good, "--registry", &registry], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{good}: valid group manifest for group shop release r1 (2 service(s))\n")
+    );
+    let bad = write(
+        &dir,
+        "bad.json",
+        &json!({"schema": "berth/group/v1", "group": "shop", "release": "r1", "services": {
+            "web": {"images": {"app": app("web/app", "v1"), "bogus": app("web/app", "v1")}},
+            "api": {"images": {"app": app("api/app", "latest")}, "extra": 1}}}),
+    );
+    let out = berth(&["validate", &bad, "--registry", &registry], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    for expected in [
+        "services.api.extra: unknown field",
+        "services.api.images.app: ",
+        "services.web.images.bogus: container \"bogus\" is not in the registry for \"web\"",
+    ] {
+        assert!(
+            stdout.contains(&format!("{bad}: {expected}")),
+            "{expected}: {stdout}"
+        );
+    }
+    let two = berth(
+        &[
+            "validate",
+            &good,
+            "--registry",
+            &registry,
+            "--registry",
+            &registry,
+        ],
+        &[],
+    );
+    assert_eq!(two.status.code(), Some(0), "repeated for a group");
+    let plain = write(
+        &dir,
+        "m.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "r1",
+            "images": {"app": app("web/app", "v1")}}),
+    );
+    let out = berth(
+        &[
+            "validate",
+            &plain,
+            "--registry",
+            &registry,
+            "--registry",
+            &registry,
+        ],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "one registry entry for a release manifest"
+    );
+}

@@ -154,7 +154,7 @@ async fn a_group_releases_each_service_and_announces_itself_once_when_the_last_e
         1,
         "the group is announced once: {envelopes:?}"
     );
-    assert_eq!(groups[0]["Subject"], "berth: group shop g1 FAILED");
+    assert_eq!(groups[0]["Subject"], "berth: FAILED group shop g1");
     let message: Value = serde_json::from_str(groups[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(message["schema"], "berth/group-finished/v1");
     assert_eq!(message["members"]["web"]["status"], "SUCCEEDED");
@@ -362,4 +362,52 @@ async fn berth_release_uploads_a_group_and_waits_for_every_service() {
         env.versions("groups/shop/g6.json").await.is_empty(),
         "nothing uploaded"
     );
+}
+
+/// A member whose pipeline AWS refuses to start for good (here: it does not exist) is REJECTED
+/// in the group record, so the group still ends, and is announced, when the others do.
+#[tokio::test(flavor = "current_thread")]
+async fn a_member_whose_pipeline_cannot_start_ends_rejected_and_the_group_still_ends() {
+    let (env, wide1, wide2) = three_services().await;
+    let entry = env.get_parameter("/berth/services/wide2").await;
+    let mut entry: Value = serde_json::from_str(&entry).unwrap();
+    entry["pipeline"] = json!("berth-missing");
+    env.put_registry(&entry).await;
+    let key = "groups/shop/g7.json";
+    let version = env
+        .put_manifest(key, group_doc("g7", &wide1, &wide2).to_string().as_bytes())
+        .await;
+    let out = env
+        .deliver(key, &version)
+        .await
+        .expect("not a retryable fault");
+    let started = executions(&out);
+    assert_eq!(
+        started.keys().collect::<Vec<_>>(),
+        ["web", "wide1"],
+        "{out}"
+    );
+    let group = env.get_json("group-releases/shop/g7.json").await.unwrap();
+    assert_eq!(group["members"]["wide2"]["status"], "REJECTED", "{group}");
+    assert!(
+        group["members"]["wide2"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("StartPipelineExecution berth-missing"),
+        "{group}"
+    );
+    for (service, execution) in &started {
+        env.pipeline_event_of(&format!("berth-{service}"), execution, "SUCCEEDED")
+            .await;
+    }
+    let group = env.get_json("group-releases/shop/g7.json").await.unwrap();
+    assert_eq!(group["status"], "FAILED", "{group}");
+    let again = env.deliver(key, &version).await.unwrap();
+    assert_eq!(
+        executions(&again).len(),
+        2,
+        "a repeated delivery starts nothing: {again}"
+    );
+    let index = env.list("group-releases/shop/index/").await;
+    assert_eq!(index.len(), 1, "indexed once: {index:?}");
 }

@@ -64,6 +64,10 @@ async fn finished_releases_reach_slack_from_a_secure_string_sns_and_metrics() {
     assert_eq!(started_metrics.len(), 1, "{:?}", manifest.stdout());
     assert_eq!(started_metrics[0]["ReleasesStarted"], 1.0);
     assert_eq!(started_metrics[0]["Service"], "web");
+    assert_eq!(
+        started_metrics[0]["level"], "INFO",
+        "a level, so Lambda's log filter keeps it"
+    );
 
     let out = events
         .invoke(&pipeline_event_json("berth-web", &execution, "SUCCEEDED"))
@@ -81,7 +85,7 @@ async fn finished_releases_reach_slack_from_a_secure_string_sns_and_metrics() {
     let envelopes = received(&env, &queue).await;
     assert_eq!(envelopes.len(), 1, "one message per finished release");
     let e = &envelopes[0];
-    assert_eq!(e["Subject"], "berth: web v1 SUCCEEDED");
+    assert_eq!(e["Subject"], "berth: SUCCEEDED web v1");
     assert_eq!(e["MessageAttributes"]["service"]["Value"], "web");
     assert_eq!(e["MessageAttributes"]["status"]["Value"], "SUCCEEDED");
     let message: Value = serde_json::from_str(e["Message"].as_str().unwrap()).unwrap();

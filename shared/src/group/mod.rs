@@ -216,6 +216,8 @@ fn members(services: Option<&Value>, key: &GroupKey, problems: &mut Vec<Problem>
         }
         members.push(member(service, fields, key));
     }
+    // By name, whatever order the document (or the JSON map) keeps.
+    members.sort_by(|a, b| a.service.cmp(&b.service));
     members
 }
 

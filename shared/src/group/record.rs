@@ -138,8 +138,13 @@ impl GroupRecord {
         true
     }
 
-    /// The member's release could not start.
+    /// The member's release could not start (a member that started is never rejected).
     pub fn rejected(&mut self, service: &str, why: &str, at: &str) -> Finish {
+        match self.members.get(service) {
+            None => return Finish::NotMember,
+            Some(m) if m.status != MemberStatus::Pending => return Finish::Unchanged,
+            Some(_) => {}
+        }
         self.finish_with(service, MemberStatus::Rejected, at, |m| {
             m.message = Some(why.to_owned());
         })

@@ -48,14 +48,14 @@ fn each_member_becomes_the_manifest_it_stands_for() {
     let (members, problems) = read(doc.as_bytes(), &key());
     assert!(problems.is_empty(), "{problems:?}");
     let services: Vec<&str> = members.iter().map(|m| m.service.as_str()).collect();
-    assert_eq!(services, ["web", "api"], "in the document's order");
-    let web: Value = serde_json::from_slice(&members[0].manifest).unwrap();
+    assert_eq!(services, ["api", "web"], "by name");
+    let web: Value = serde_json::from_slice(&members[1].manifest).unwrap();
     assert_eq!(
         web,
         json!({"schema": "berth/v1", "service": "web", "release": "2026.11.24", "group": "shop",
             "images": {"app": "web/app:v1"}, "migration": null})
     );
-    let api: Value = serde_json::from_slice(&members[1].manifest).unwrap();
+    let api: Value = serde_json::from_slice(&members[0].manifest).unwrap();
     assert!(api.get("migration").is_none(), "absent stays absent: {api}");
 }
 
@@ -184,6 +184,12 @@ fn a_group_succeeds_only_when_every_member_succeeds() {
     g.finished("web", "e2", ReleaseStatus::Succeeded, None, at);
     assert_eq!(g.status, GroupStatus::Succeeded);
     let mut r = record(&["api", "web"]);
+    r.started("web", "e2");
+    assert_eq!(
+        r.rejected("web", "checks fail now", at),
+        Finish::Unchanged,
+        "a member that started is never rejected"
+    );
     r.rejected("api", "release r1 of api already exists", at);
     r.finished("web", "e2", ReleaseStatus::Succeeded, None, at);
     assert_eq!(r.status, GroupStatus::Failed);

@@ -64,28 +64,52 @@ impl Context {
         let checked = self
             .check_members(&members, &key, &source, home, now)
             .await?;
-        let mut errors = strings(problems);
-        let mut valid = Vec::new();
-        for member in checked {
-            match member {
-                Ok(v) => valid.push(v),
-                Err(problems) => errors.extend(strings(problems)),
+        let (valid, failed, mut errors) = sorted(&members, checked);
+        errors.splice(0..0, strings(problems));
+        let record = match existing {
+            // A repeated delivery of a group in progress: what started goes on, whatever the
+            // checks say now (a tag deleted since, say); a member they now stop is rejected.
+            Some(stored) => {
+                if !errors.is_empty() {
+                    tracing::warn!(group = %key.group, release = %key.release, errors = ?errors, "a repeated delivery of a group in progress fails checks now; its other services go on");
+                }
+                stored.value
             }
-        }
-        if !errors.is_empty() {
-            return self.reject(upload, rejection, errors).await;
-        }
-        let record = new_group_record(&key, &source, &valid, now);
-        if existing.is_none() && !self.groups.create(&record).await? {
-            // Another delivery created it just now: go on only if it is this upload's.
-            let winner = self.groups.get(&key.group, &key.release).await?;
-            if let Some(conflict) = winner.and_then(|s| other_upload(&s.value, &source)) {
-                return self.reject(upload, rejection, vec![conflict]).await;
-            }
-        }
+            None if !errors.is_empty() => return self.reject(upload, rejection, errors).await,
+            None => match self.create_group(&key, &source, &valid, now).await? {
+                Ok(record) => record,
+                Err(conflict) => return self.reject(upload, rejection, vec![conflict]).await,
+            },
+        };
         self.groups.index(&record).await?;
-        self.start_members(upload, &key, &valid, now, lease_until)
+        self.start_members(upload, &key, &valid, failed, now, lease_until)
             .await
+    }
+
+    /// Creates the group record, or finds the one another delivery of this upload created just
+    /// now; `Err`: why an existing one is not this upload's.
+    async fn create_group(
+        &self,
+        key: &GroupKey,
+        source: &ManifestSource,
+        valid: &[Valid],
+        now: SystemTime,
+    ) -> Result<std::result::Result<GroupRecord, String>> {
+        let record = new_group_record(key, source, valid, now);
+        if self.groups.create(&record).await? {
+            return Ok(Ok(record));
+        }
+        match self.groups.get(&key.group, &key.release).await? {
+            Some(winner) => Ok(match other_upload(&winner.value, source) {
+                Some(conflict) => Err(conflict),
+                None => Ok(winner.value),
+            }),
+            None => Err(crate::error::Error::Busy {
+                service: format!("group {}", key.group),
+                release: key.release.clone(),
+                until: "the group record vanished while being created".into(),
+            }),
+        }
     }
 
     /// Every member's checks (registry entry, manifest, an existing release of the same name,
@@ -185,13 +209,16 @@ impl Context {
     }
 
     /// Claims and starts each member, at most [`MEMBER_CONCURRENCY`] at once, then records in
-    /// the group record which started (or could not). The first fault is returned after the
-    /// others were started and recorded, so Lambda's retry starts only what is left.
+    /// the group record which started and which could not (`failed`, and members whose start
+    /// AWS refused for good: a pipeline that does not exist, access denied). A passing fault
+    /// is returned after the rest were started and recorded, so Lambda's retry starts only
+    /// what is left.
     async fn start_members(
         &self,
         upload: &Upload,
         key: &GroupKey,
         valid: &[Valid],
+        mut failed: Vec<(String, String)>,
         now: SystemTime,
         lease_until: SystemTime,
     ) -> Result<Outcome> {
@@ -204,19 +231,20 @@ impl Context {
             .await;
         let mut outcomes = Vec::new();
         let mut first_error = None;
-        for result in results {
+        for (v, result) in valid.iter().zip(results) {
             match result {
                 Ok(outcome) => outcomes.push(outcome),
-                Err(e) => {
+                Err(e) if e.is_transient() => {
                     first_error.get_or_insert(e);
                 }
+                Err(e) => failed.push((v.manifest.service.clone(), e.to_string())),
             }
         }
-        self.note_started(key, &outcomes, now).await?;
+        self.note_started(key, &outcomes, &failed, now).await?;
         if let Some(e) = first_error {
             return Err(e);
         }
-        tracing::info!(group = %key.group, release = %key.release, members = outcomes.len(), "group started");
+        tracing::info!(group = %key.group, release = %key.release, members = outcomes.len(), failed = ?failed, "group started");
         Ok(Outcome::Group {
             group: key.group.clone(),
             release: key.release.clone(),
@@ -242,17 +270,22 @@ impl Context {
     }
 
     /// Members started (or found started) turn IN_PROGRESS; one that could not be claimed
-    /// (another upload took the name since the check) is REJECTED, with why.
+    /// (another upload took the name since the check) or started is REJECTED, with why.
     async fn note_started(
         &self,
         key: &GroupKey,
         outcomes: &[Outcome],
+        failed: &[(String, String)],
         now: SystemTime,
     ) -> Result<()> {
         let at = timestamp(now);
         self.groups
             .update(&key.group, &key.release, now, |record| {
                 let mut changed = false;
+                for (service, why) in failed {
+                    let finish = record.rejected(service, why, &at);
+                    changed |= matches!(finish, group::Finish::Updated { .. });
+                }
                 for outcome in outcomes {
                     changed |= match outcome {
                         Outcome::Started {
@@ -285,6 +318,26 @@ impl Context {
             .await?;
         Ok(())
     }
+}
+
+/// Members that passed their checks; those that did not, each with its problems in one line;
+/// and every problem.
+fn sorted(
+    members: &[Member],
+    checked: Vec<std::result::Result<Valid, Vec<Problem>>>,
+) -> (Vec<Valid>, Vec<(String, String)>, Vec<String>) {
+    let (mut valid, mut failed, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for (member, result) in members.iter().zip(checked) {
+        match result {
+            Ok(v) => valid.push(v),
+            Err(problems) => {
+                let problems = strings(problems);
+                failed.push((member.service.clone(), problems.join("; ")));
+                errors.extend(problems);
+            }
+        }
+    }
+    (valid, failed, errors)
 }
 
 /// Why an existing group record of the same name does not belong to this upload.

@@ -67,7 +67,8 @@ impl Context {
         if !self.notifier.enabled() {
             return Ok(());
         }
-        let subject = format!("berth: group {} {} {}", g.group, g.release, g.status.name());
+        // The status first: SNS cuts a subject at 100 characters, and long names must not cut it.
+        let subject = format!("berth: {} group {} {}", g.status.name(), g.group, g.release);
         let attributes = [("group", g.group.as_str()), ("status", g.status.name())];
         let delivery = self
             .notifier

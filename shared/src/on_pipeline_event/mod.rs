@@ -324,7 +324,9 @@ impl Context {
         if !self.notifier.enabled() {
             return false;
         }
-        let subject = format!("berth: {} {} {}", f.service, f.release, f.status.name());
+        // The status first: SNS cuts a subject at 100 characters ("less than 100 characters
+        // long", SNS Publish API reference), and long names must not cut it.
+        let subject = format!("berth: {} {} {}", f.status.name(), f.service, f.release);
         let attributes = [("service", f.service), ("status", f.status.name())];
         let delivery = self
             .notifier

@@ -921,6 +921,19 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     }
   }
   dynamic "statement" {
+    for_each = !var.create_notification_topic && var.notification_topic_arn != null && var.notification_topic_kms_key_arn != null ? [1] : []
+    content {
+      sid       = "EncryptTopicMessages"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.notification_topic_kms_key_arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+  dynamic "statement" {
     for_each = var.slack_webhook_parameter_name == "" ? [] : [1]
     content {
       sid       = "ReadSlackWebhook"

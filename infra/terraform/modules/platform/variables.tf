@@ -138,7 +138,18 @@ variable "create_notification_topic" {
 }
 
 variable "notification_topic_arn" {
-  description = "Optional ARN of an existing SNS topic to publish to instead (ignored when create_notification_topic is true)."
+  description = "Optional ARN of an existing standard SNS topic to publish to instead (ignored when create_notification_topic is true). A FIFO topic is refused: every message to one needs a MessageGroupId."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notification_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", var.notification_topic_arn))
+    error_message = "notification_topic_arn must be the ARN of a standard (not .fifo) SNS topic."
+  }
+}
+
+variable "notification_topic_kms_key_arn" {
+  description = "Optional ARN of the customer managed KMS key of an encrypted topic given as notification_topic_arn; on-pipeline-event gets kms:GenerateDataKey and kms:Decrypt on it, through SNS only (\"The publisher must have the kms:GenerateDataKey and kms:Decrypt permissions\", SNS developer guide)."
   type        = string
   default     = null
 }
