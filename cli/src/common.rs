@@ -139,3 +139,24 @@ pub fn short_digest(image: &str) -> String {
         None => image.to_owned(),
     }
 }
+
+/// Uploads `bytes` to `key` unless the key exists (releases are immutable); the new version, or
+/// `Err(None)` when the key already exists, for the caller to say why that refuses it.
+pub async fn upload_new(
+    bucket: &berth::store::Bucket,
+    key: &str,
+    bytes: Vec<u8>,
+) -> Result<Result<String, ()>, Failure> {
+    let written = bucket
+        .put(
+            key,
+            bytes,
+            "application/json",
+            berth::store::Condition::Absent,
+        )
+        .await?;
+    Ok(match written {
+        berth::store::Written::Ok { version_id, .. } => Ok(version_id.unwrap_or_default()),
+        berth::store::Written::ConditionFailed => Err(()),
+    })
+}

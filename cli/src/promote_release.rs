@@ -12,10 +12,10 @@ use berth::manifest::{self, PromotedFrom};
 use berth::record::{ReleaseRecord, ReleaseStatus};
 use berth::records::Records;
 use berth::registry::{Lookup, Registry};
-use berth::store::{Bucket, Condition, Written};
+use berth::store::Bucket;
 use serde_json::{Value, json};
 
-use crate::common::{Output, account_of, print_json};
+use crate::common::{Output, account_of, print_json, upload_new};
 use crate::environments::{self, Environment};
 use crate::exit::{Failure, Outcome};
 
@@ -57,17 +57,11 @@ pub async fn run(args: PromoteReleaseArgs) -> Outcome {
     accepted_by_target(&clients, &settings, &args, &bytes).await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let object = keys::manifest_key(&args.service, &args.release);
-    let version = match bucket
-        .put(&object, bytes, "application/json", Condition::Absent)
-        .await?
-    {
-        Written::Ok { version_id, .. } => version_id.unwrap_or_default(),
-        Written::ConditionFailed => {
-            return Err(Failure::refused(format!(
-                "not promoted: {} already has release {} of {} (s3://{}/{object}); releases are immutable",
-                args.to, args.release, args.service, bucket.name
-            )));
-        }
+    let Ok(version) = upload_new(&bucket, &object, bytes).await? else {
+        return Err(Failure::refused(format!(
+            "not promoted: {} already has release {} of {} (s3://{}/{object}); releases are immutable",
+            args.to, args.release, args.service, bucket.name
+        )));
     };
     let out = json!({"service": args.service, "release": args.release, "from": args.from,
         "to": args.to, "manifest": format!("s3://{}/{object}", bucket.name), "version_id": version,

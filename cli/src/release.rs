@@ -8,7 +8,7 @@ use berth::aws::Clients;
 use berth::keys;
 use berth::manifest::Manifest;
 use berth::records::Records;
-use berth::store::{Bucket, Condition, Written};
+use berth::store::Bucket;
 use serde_json::Value;
 
 use crate::common::{aws, read};
@@ -75,17 +75,11 @@ pub async fn run(args: ReleaseArgs) -> Outcome {
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let key = keys::manifest_key(&doc.service, &doc.release);
-    let version = match bucket
-        .put(&key, bytes, "application/json", Condition::Absent)
-        .await?
-    {
-        Written::Ok { version_id, .. } => version_id.unwrap_or_default(),
-        Written::ConditionFailed => {
-            return Err(Failure::refused(format!(
-                "s3://{}/{key} already exists: releases are immutable, use a new release name",
-                bucket.name
-            )));
-        }
+    let Ok(version) = crate::common::upload_new(&bucket, &key, bytes).await? else {
+        return Err(Failure::refused(format!(
+            "s3://{}/{key} already exists: releases are immutable, use a new release name",
+            bucket.name
+        )));
     };
     println!("uploaded s3://{}/{key} (version {version})", bucket.name);
     let Some(wait) = wait else {

@@ -7,10 +7,10 @@ use std::path::Path;
 use berth::group::{self, GroupKey, GroupRecord, GroupStatus};
 use berth::groups::GroupRecords;
 use berth::keys;
-use berth::store::{Bucket, Condition, Written};
+use berth::store::Bucket;
 use serde_json::Value;
 
-use crate::common::aws;
+use crate::common::{aws, upload_new};
 use crate::exit::{Failure, Outcome};
 use crate::release::Wait;
 
@@ -38,17 +38,11 @@ pub async fn run(path: &Path, bytes: Vec<u8>, doc: &Value, wait: Option<Wait>) -
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let object = group::manifest_key(&key.group, &key.release);
-    let version = match bucket
-        .put(&object, bytes, "application/json", Condition::Absent)
-        .await?
-    {
-        Written::Ok { version_id, .. } => version_id.unwrap_or_default(),
-        Written::ConditionFailed => {
-            return Err(Failure::refused(format!(
-                "s3://{}/{object} already exists: group releases are immutable, use a new release name",
-                bucket.name
-            )));
-        }
+    let Ok(version) = upload_new(&bucket, &object, bytes).await? else {
+        return Err(Failure::refused(format!(
+            "s3://{}/{object} already exists: group releases are immutable, use a new release name",
+            bucket.name
+        )));
     };
     println!("uploaded s3://{}/{object} (version {version})", bucket.name);
     match wait {

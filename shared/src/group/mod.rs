@@ -17,8 +17,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use crate::json::Strict;
-use crate::keys::{KeyError, MAX_MANIFEST_BYTES, is_valid_name};
+use crate::keys::{KeyError, is_valid_name};
 use crate::manifest::{self, Problem};
 
 pub use record::{
@@ -94,7 +93,7 @@ pub struct Member {
 /// The members of a group manifest and every problem of the document itself. Each member's
 /// own fields are checked later, as the manifest it stands for (see [`member_problem`]).
 pub fn read(bytes: &[u8], key: &GroupKey) -> (Vec<Member>, Vec<Problem>) {
-    let (doc, mut problems) = match document(bytes) {
+    let (doc, mut problems) = match manifest::document(bytes) {
         Ok(d) => d,
         Err(p) => return (Vec::new(), vec![p]),
     };
@@ -115,32 +114,6 @@ pub fn member_problem(service: &str, problem: &Problem) -> Problem {
         field => format!("services.{service}.{field}"),
     };
     Problem::new(field, problem.message.clone())
-}
-
-fn document(bytes: &[u8]) -> Result<(Map<String, Value>, Vec<Problem>), Problem> {
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(Problem::new(
-            "manifest",
-            format!(
-                "is {} bytes; the limit is {MAX_MANIFEST_BYTES} bytes (256 KiB)",
-                bytes.len()
-            ),
-        ));
-    }
-    match crate::json::parse(bytes) {
-        Ok(Strict {
-            value: Value::Object(doc),
-            duplicates,
-        }) => {
-            let problems = duplicates
-                .into_iter()
-                .map(|path| Problem::new(path, "duplicate key"))
-                .collect();
-            Ok((doc, problems))
-        }
-        Ok(_) => Err(Problem::new("manifest", "must be a JSON object")),
-        Err(e) => Err(Problem::new("manifest", format!("not valid JSON: {e}"))),
-    }
 }
 
 /// `field` must be the string `expected` (the schema, or the name the key gives).

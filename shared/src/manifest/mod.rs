@@ -207,9 +207,11 @@ pub fn validate(
     }
 }
 
-/// The manifest as a JSON object with a problem for every duplicated key, or the one problem
-/// that makes it unreadable as a whole.
-fn document(bytes: &[u8]) -> Result<(serde_json::Map<String, Value>, Vec<Problem>), Problem> {
+/// The manifest (or a group manifest) as a JSON object with a problem for every duplicated
+/// key, or the one problem that makes it unreadable as a whole.
+pub(crate) fn document(
+    bytes: &[u8],
+) -> Result<(serde_json::Map<String, Value>, Vec<Problem>), Problem> {
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(Problem::new(
             "manifest",
