@@ -10,7 +10,7 @@ use crate::index::{self, Index, Page};
 use crate::record::timestamp;
 use crate::records::Change;
 use crate::retry;
-use crate::store::{Bucket, Condition, Stored, Written};
+use crate::store::{Bucket, Condition, Edited, Stored, Written};
 
 /// What an update did: the value the edit returned and the record as it now is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,30 +74,27 @@ impl GroupRecords {
     ) -> Result<Updated<T>> {
         let key = group::record_key(group, release);
         let policy = retry::RECORD_UPDATE;
-        for attempt in 1..=policy.attempts {
-            let delay = policy.delay_before(attempt);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
+        let edited = self
+            .bucket
+            .edit_json(&key, policy, |g: &mut GroupRecord| {
+                let change = edit(g);
+                if let Change::Write(_) = change {
+                    g.updated_at = timestamp(now);
+                }
+                change
+            })
+            .await?;
+        match edited {
+            Some(Edited::Written(value, record) | Edited::Kept(value, record)) => {
+                Ok(done(value, record))
             }
-            let Some(stored) = self.bucket.get_json::<GroupRecord>(&key).await? else {
-                return Ok(Updated::Missing);
-            };
-            let mut record = stored.value;
-            let value = match edit(&mut record) {
-                Change::Keep(value) => return Ok(done(value, record)),
-                Change::Write(value) => value,
-            };
-            record.updated_at = timestamp(now);
-            let condition = Condition::Matches(&stored.etag);
-            if let Written::Ok { .. } = self.bucket.put_json(&key, &record, condition).await? {
-                return Ok(done(value, record));
-            }
+            Some(Edited::Missing) => Ok(Updated::Missing),
+            None => Err(Error::Busy {
+                service: format!("group {group}"),
+                release: release.to_owned(),
+                until: policy.gave_up(),
+            }),
         }
-        Err(Error::Busy {
-            service: format!("group {group}"),
-            release: release.to_owned(),
-            until: policy.gave_up(),
-        })
     }
 }
 

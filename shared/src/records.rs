@@ -10,16 +10,8 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::record::{ReleaseRecord, timestamp};
 use crate::retry;
-use crate::store::{Bucket, Condition, Stored, Written};
-
-/// What an edit decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change<T> {
-    /// Write the edited record.
-    Write(T),
-    /// Nothing to write (the record already says it, or the event does not apply).
-    Keep(T),
-}
+pub use crate::store::Change;
+use crate::store::{Bucket, Edited, Stored};
 
 /// What an update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,43 +56,31 @@ impl Records {
     ) -> Result<Updated<T>> {
         let key = keys::release_key(service, release);
         let policy = retry::RECORD_UPDATE;
-        for attempt in 1..=policy.attempts {
-            let delay = policy.delay_before(attempt);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let Some(stored) = self.bucket.get_json::<ReleaseRecord>(&key).await? else {
-                return Ok(Updated::Missing);
-            };
-            let mut record = stored.value;
-            let value = match edit(&mut record) {
-                Change::Keep(value) => {
-                    return Ok(Updated::Kept {
-                        value,
-                        record: Box::new(record),
-                    });
+        let edited = self
+            .bucket
+            .edit_json(&key, policy, |r: &mut ReleaseRecord| {
+                let change = edit(r);
+                if let Change::Write(_) = change {
+                    r.updated_at = timestamp(now);
                 }
-                Change::Write(value) => value,
-            };
-            record.updated_at = timestamp(now);
-            match self
-                .bucket
-                .put_json(&key, &record, Condition::Matches(&stored.etag))
-                .await?
-            {
-                Written::Ok { .. } => {
-                    return Ok(Updated::Written {
-                        value,
-                        record: Box::new(record),
-                    });
-                }
-                Written::ConditionFailed => continue,
-            }
+                change
+            })
+            .await?;
+        match edited {
+            Some(Edited::Written(value, record)) => Ok(Updated::Written {
+                value,
+                record: Box::new(record),
+            }),
+            Some(Edited::Kept(value, record)) => Ok(Updated::Kept {
+                value,
+                record: Box::new(record),
+            }),
+            Some(Edited::Missing) => Ok(Updated::Missing),
+            None => Err(Error::Busy {
+                service: service.to_owned(),
+                release: release.to_owned(),
+                until: policy.gave_up(),
+            }),
         }
-        Err(Error::Busy {
-            service: service.to_owned(),
-            release: release.to_owned(),
-            until: policy.gave_up(),
-        })
     }
 }

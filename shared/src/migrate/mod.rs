@@ -6,6 +6,7 @@
 //! - `start`: the first invocation: skip, or register the task definition and run the task.
 //! - `poll`: later invocations: look at the task and decide ([`crate::migration::decide`]).
 //! - `ecs`: the ECS calls.
+//! - `retry`: passing faults become a continuation token that asks again.
 //!
 //! Report-or-retry: every problem that can be described to the pipeline becomes a
 //! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).
@@ -13,6 +14,7 @@
 mod ecs;
 mod job;
 mod poll;
+mod retry;
 mod start;
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::retry::Policy;
 
 /// An object read back with the identity needed to update it conditionally.
 #[derive(Debug, Clone)]
@@ -187,6 +188,57 @@ impl Bucket {
         body.push(b'\n');
         self.put(key, body, "application/json", condition).await
     }
+
+    /// Reads the JSON document at `key`, applies `edit`, and writes it back if the edit asks to
+    /// (`If-Match` on the ETag just read), re-reading under `policy` when another writer changed
+    /// it in between. `None`: the policy gave up.
+    pub async fn edit_json<T, V>(
+        &self,
+        key: &str,
+        policy: Policy,
+        mut edit: impl FnMut(&mut T) -> Change<V>,
+    ) -> Result<Option<Edited<T, V>>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        for attempt in 1..=policy.attempts {
+            let delay = policy.delay_before(attempt);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let Some(stored) = self.get_json::<T>(key).await? else {
+                return Ok(Some(Edited::Missing));
+            };
+            let mut doc = stored.value;
+            let value = match edit(&mut doc) {
+                Change::Keep(value) => return Ok(Some(Edited::Kept(value, doc))),
+                Change::Write(value) => value,
+            };
+            let condition = Condition::Matches(&stored.etag);
+            if let Written::Ok { .. } = self.put_json(key, &doc, condition).await? {
+                return Ok(Some(Edited::Written(value, doc)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What an edit decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Write the edited document.
+    Write(T),
+    /// Nothing to write (the document already says it, or the change does not apply).
+    Keep(T),
+}
+
+/// What [`Bucket::edit_json`] did: the edit's value and the document as it now is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edited<T, V> {
+    Written(V, T),
+    Kept(V, T),
+    /// There is no document at that key.
+    Missing,
 }
 
 impl Bucket {
