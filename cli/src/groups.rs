@@ -13,6 +13,7 @@ use crate::exit::{Failure, Outcome};
 
 /// `berth releases --group <group>`: the newest `limit` releases of the group.
 pub async fn releases(group: &str, limit: i32, output: Output) -> Outcome {
+    valid_name(group)?;
     let (clients, settings) = aws().await?;
     let groups = GroupRecords::new(Bucket::new(clients.s3.clone(), &settings.release_bucket));
     let page = groups.page(group, limit).await?;
@@ -60,6 +61,7 @@ pub async fn releases(group: &str, limit: i32, output: Output) -> Outcome {
 /// `berth status --group <group>`: the newest group release; members still running are shown
 /// as their own release records say now.
 pub async fn status(group: &str, output: Output) -> Outcome {
+    valid_name(group)?;
     let (clients, settings) = aws().await?;
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let groups = GroupRecords::new(bucket.clone());
@@ -149,4 +151,14 @@ fn seconds(g: &GroupRecord) -> String {
     g.duration_seconds()
         .map(|s| s.to_string())
         .unwrap_or_else(|| "-".into())
+}
+
+fn valid_name(group: &str) -> Result<(), Failure> {
+    if berth::keys::is_valid_name(group) {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "--group {group:?} must match [A-Za-z0-9._-]{{1,64}}"
+        )))
+    }
 }

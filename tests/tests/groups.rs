@@ -183,6 +183,17 @@ async fn a_group_releases_each_service_and_announces_itself_once_when_the_last_e
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["release"], "g1");
     assert_eq!(listed[0]["status"], "FAILED");
+    assert_eq!(
+        berth(&["status", "--group", "nosuch"], &env).0,
+        1,
+        "no releases"
+    );
+    assert_eq!(
+        berth(&["releases", "--group", "a/b"], &env).0,
+        2,
+        "not a group name"
+    );
+    assert_eq!(berth(&["releases", "--group", "shop", "--all"], &env).0, 2);
     let (code, status) = berth(&["status", "--group", "shop"], &env);
     assert_eq!(code, 0, "{status}");
     assert!(status.contains("group:    shop release g1"), "{status}");
