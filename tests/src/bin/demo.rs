@@ -365,6 +365,69 @@ async fn main() {
         ),
     );
 
+    // 8. A release group: three services checked together, each through its own pipeline.
+    let at = Instant::now();
+    let wide1 = env.seed_wide_service(1).await;
+    let wide2 = env.seed_wide_service(2).await;
+    let group = json!({"schema": "berth/group/v1", "group": "shop", "release": "2026.11.24-1",
+        "services": {
+            "web": {"images": {"app": format!("{}:v1.4.2", repo_uri("web/app"))}, "migration": null},
+            "wide1": {"images": wide1}, "wide2": {"images": wide2}}});
+    let path = std::env::temp_dir().join(format!("berth-demo-group-{}.json", std::process::id()));
+    let written = std::fs::write(&path, group.to_string()).is_ok();
+    let (uploaded, upload_text) = cli(&cli_vars, &["release", &path.display().to_string()]).await;
+    std::fs::remove_file(&path).ok();
+    let key = "groups/shop/2026.11.24-1.json";
+    let version = env.versions(key).await.first().cloned().unwrap_or_default();
+    let out = result(manifest.invoke(&s3_event_json(key, &version)).await);
+    let members = out["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let started: Vec<String> = members
+        .iter()
+        .map(|m| {
+            format!(
+                "{} → execution {}",
+                s(&m["service"]),
+                s(&m["pipeline_execution_id"])
+            )
+        })
+        .collect();
+    t.step(
+        at,
+        "on-manifest",
+        "group shop 2026.11.24-1 → 3 services, 3 pipelines",
+        written
+            && uploaded
+            && members.len() == 3
+            && members.iter().all(|m| m["outcome"] == "started"),
+        &format!(
+            "$ berth release group.json\n{upload_text}{}",
+            started.join("\n")
+        ),
+    );
+    let at = Instant::now();
+    for (m, state) in members.iter().zip(["SUCCEEDED", "FAILED", "SUCCEEDED"]) {
+        let pipeline = format!("berth-{}", s(&m["service"]));
+        let event = pipeline_event_json(&pipeline, s(&m["pipeline_execution_id"]), state);
+        events.invoke(&event).await;
+    }
+    let message = jobs
+        .calls
+        .bodies("POST /slack")
+        .last()
+        .map(|b| s(&b["text"]).to_owned())
+        .unwrap_or_default();
+    let (shown, status_text) = cli(&cli_vars, &["status", "--group", "shop"]).await;
+    t.step(
+        at,
+        "on-pipeline-event",
+        "the last service ends → one group notification",
+        shown && message.starts_with(":x: group shop release 2026.11.24-1 failed: 1 of 3"),
+        &format!("{message}\n$ berth status --group shop\n{status_text}"),
+    );
+
     println!(
         "\n{} artifact versions, {} pipeline executions.",
         env.versions("artifacts/web/source.zip").await.len(),
