@@ -46,6 +46,40 @@ pub enum JobResult {
     },
 }
 
+/// An invocation's payload: a job event, or why it is not one and the job it still names, if any.
+#[derive(Debug)]
+pub enum Delivered {
+    Job(Box<aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent>),
+    Unreadable {
+        reason: String,
+        job_id: Option<String>,
+    },
+}
+
+/// Reads a Lambda action's payload.
+pub fn delivered(payload: serde_json::Value) -> Delivered {
+    let job_id = payload["CodePipeline.job"]["id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    match crate::invocation::event_of(payload, "a CodePipeline job") {
+        Ok(job) => Delivered::Job(Box::new(job)),
+        Err(reason) => Delivered::Unreadable { reason, job_id },
+    }
+}
+
+/// Fails the job an unreadable event still names, with why, rather than leave the action
+/// waiting for its timeout; `function` names who could not read it.
+pub async fn fail_unreadable(
+    client: &aws_sdk_codepipeline::Client,
+    function: &str,
+    job_id: &str,
+    reason: &str,
+) -> Result<()> {
+    let message = format!("berth {function} cannot read its job: {reason}");
+    report(client, job_id, &failure(message, None)).await
+}
+
 /// A job failure with `message`.
 pub fn failure(message: String, external_id: Option<String>) -> JobResult {
     JobResult::Failure {

@@ -29,7 +29,6 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
-use crate::invocation::event_of;
 use crate::jobs::{self, InputError, JobResult};
 use crate::migrate::parse_user_parameters;
 use crate::record::epoch_seconds;
@@ -93,26 +92,17 @@ impl Context {
 
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
-        let job_id = event.payload["CodePipeline.job"]["id"]
-            .as_str()
-            .map(str::to_owned);
-        match event_of::<CodePipelineJobEvent>(event.payload, "a CodePipeline job") {
-            Ok(job) => self.on_job(job).await,
-            // A job event berth cannot read, but whose job it can name: fail that job with the
-            // reason rather than leave the action waiting for its timeout.
-            Err(reason) => match job_id.filter(|id| !id.is_empty()) {
-                Some(id) => {
-                    let message = format!("berth scan-gate cannot read its job: {reason}");
-                    jobs::report(
-                        &self.clients.codepipeline,
-                        &id,
-                        &jobs::failure(message, None),
-                    )
-                    .await?;
-                    Ok(Output::Failure { message: reason })
-                }
-                None => Ok(Output::Ignored { reason }),
-            },
+        match jobs::delivered(event.payload) {
+            jobs::Delivered::Job(job) => self.on_job(*job).await,
+            jobs::Delivered::Unreadable {
+                reason,
+                job_id: Some(id),
+            } => {
+                let codepipeline = &self.clients.codepipeline;
+                jobs::fail_unreadable(codepipeline, "scan-gate", &id, &reason).await?;
+                Ok(Output::Failure { message: reason })
+            }
+            jobs::Delivered::Unreadable { reason, .. } => Ok(Output::Ignored { reason }),
         }
     }
 

@@ -380,10 +380,7 @@ async fn main() {
     let key = "groups/shop/2026.11.24-1.json";
     let version = env.versions(key).await.first().cloned().unwrap_or_default();
     let out = result(manifest.invoke(&s3_event_json(key, &version)).await);
-    let members = out["members"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let members = out["members"].as_array().cloned().unwrap_or_default();
     let started: Vec<String> = members
         .iter()
         .map(|m| {
