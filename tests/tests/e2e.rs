@@ -356,3 +356,31 @@ async fn payloads_of_another_type_are_acknowledged_not_errors() {
         );
     }
 }
+
+/// A job event the function cannot read but whose job id it can: that job is failed with the
+/// reason at once, rather than left waiting for the action's timeout.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unreadable_job_that_names_its_id_is_failed_with_the_reason() {
+    let env = Env::start().await;
+    let jobs = StandIn::job_api().await;
+    let mut vars = moto_env(&env.moto.endpoint);
+    vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", jobs.endpoint.clone()));
+    let payload = json!({"CodePipeline.job": {"id": "job-unreadable", "accountId": 7}});
+    for name in ["migrate", "scan-gate"] {
+        let mut f = Function::spawn(name, &vars).await;
+        let Outcome::Response(answer) = f.invoke(&payload).await else {
+            panic!("{name} failed")
+        };
+        assert_eq!(answer["result"], "failure", "{name}: {answer}");
+        let (op, body) = jobs.last().expect("a job result");
+        assert!(op.ends_with("PutJobFailureResult"), "{name}: {op}");
+        assert_eq!(body["jobId"], "job-unreadable");
+        let message = body["failureDetails"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("berth {name} cannot read its job: ")),
+            "{name}: {message}"
+        );
+    }
+}
