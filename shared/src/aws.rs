@@ -27,7 +27,12 @@ pub fn https_client() -> SharedHttpClient {
 
 /// Reads the trust store on a thread of its own while the runtime asks for its first event;
 /// the first request then finds it read (the SDK keeps it for the life of the process).
+/// `BERTH_TLS_ROOTS_EARLY=0` leaves it to the first request: no thread (qemu-user 7.2, which
+/// `make build` smoke-runs arm64 bootstraps under, hangs in any thread start).
 fn warm_tls(client: SharedHttpClient) {
+    if std::env::var_os("BERTH_TLS_ROOTS_EARLY").is_some_and(|v| v == "0") {
+        return;
+    }
     let spawned = std::thread::Builder::new()
         .name("berth-tls-roots".into())
         .spawn(move || {
