@@ -350,6 +350,8 @@ impl Env {
             .send()
             .await
             .expect("register wide task definition");
+        self.create_ecs_service(&service, &format!("{service}:1"))
+            .await;
         let entry = json!({
             "service": service, "cluster": "prod", "ecs_service": service,
             "pipeline": format!("berth-{service}"), "task_family": service,
