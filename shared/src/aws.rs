@@ -4,14 +4,46 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient, http_client_fn};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// HTTPS on rustls with ring: the SDK's default (aws-lc) costs a C toolchain at build time
 /// and megabytes in every bootstrap.
+///
+/// Trusted roots are the system store (`rustls-native-certs`), so a CA added to it, or a
+/// bundle named by `SSL_CERT_FILE` / a directory by `SSL_CERT_DIR` (a corporate proxy's CA in
+/// a VPC), is trusted as by any other program. Reading that store is most of a function's
+/// init time, so it is not done before the first `/next`: the SDK's own client would read it
+/// when the first service client is built (`validate_base_client_config`), this wrapper only
+/// when a connection is first needed, and [`warm_tls`] reads it meanwhile on another thread.
 pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+    let inner = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .build_https();
+    warm_tls(inner.clone());
+    http_client_fn(move |settings, components| inner.http_connector(settings, components))
+}
+
+/// Reads the trust store on a thread of its own while the runtime asks for its first event;
+/// the first request then finds it read (the SDK keeps it for the life of the process).
+/// `BERTH_TLS_ROOTS_EARLY=0` leaves it to the first request: no thread (qemu-user 7.2, which
+/// `make build` smoke-runs arm64 bootstraps under, hangs in any thread start).
+fn warm_tls(client: SharedHttpClient) {
+    if std::env::var_os("BERTH_TLS_ROOTS_EARLY").is_some_and(|v| v == "0") {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("berth-tls-roots".into())
+        .spawn(move || {
+            let components = RuntimeComponentsBuilder::new("berth-tls-roots");
+            if let Err(e) = client.validate_base_client_config(&components, &ConfigBag::base()) {
+                tracing::warn!(error = %e, "reading the TLS trust store ahead of the first request failed");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::debug!(error = %e, "no thread to read the TLS trust store early; read on first use");
+    }
 }
 
 /// Standard SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,

@@ -1,6 +1,7 @@
 //! Plain HTTP(S) outside AWS: the `verify` hook's checks against the test listener and the
 //! Slack webhook. One client per function instance, with a timeout on every request.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -20,9 +21,14 @@ pub struct Answer {
     pub latency: Duration,
 }
 
-#[derive(Clone)]
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The client is built on first use: reading the system trust store at init would delay the
+/// function's first `/next` by milliseconds that most invocations never need (the checks of
+/// `verify` and a Slack message are the only callers).
+#[derive(Clone, Default)]
 pub struct Http {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Arc<OnceLock<Result<HttpsClient, String>>>,
 }
 
 impl std::fmt::Debug for Http {
@@ -32,16 +38,25 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
+    /// A client whose TLS roots (the system store, as for the AWS clients) are read when the
+    /// first request is sent; a store without roots fails that request, naming the cause.
     pub fn new() -> Result<Self, Error> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| Error::Config(format!("no TLS root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(https),
-        })
+        Ok(Self::default())
+    }
+
+    fn client(&self) -> Result<&HttpsClient, String> {
+        self.client
+            .get_or_init(|| {
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_native_roots()
+                    .map_err(|e| format!("no TLS root certificates: {e}"))?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Ok(Client::builder(TokioExecutor::new()).build(https))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// GET `uri`: the answer within `timeout`, its body cut at `max_body` bytes; `Err` says why
@@ -81,7 +96,11 @@ impl Http {
     ) -> Result<Answer, String> {
         let started = Instant::now();
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| describe(&e))?;
+            let resp = self
+                .client()?
+                .request(req)
+                .await
+                .map_err(|e| describe(&e))?;
             let status = resp.status().as_u16();
             // Read at most `max_body` bytes: a huge or endless body is cut, not awaited.
             let body = match Limited::new(resp.into_body(), max_body).collect().await {

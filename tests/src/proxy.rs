@@ -352,8 +352,12 @@ async fn forward(
         .send_request(req.body(Full::new(body)).ok()?)
         .await
         .ok()?;
-    let (rparts, rbody) = resp.into_parts();
+    let (mut rparts, rbody) = resp.into_parts();
     let bytes = rbody.collect().await.ok()?.to_bytes();
+    // Hop-by-hop headers are the upstream connection's, not the client's (RFC 9110, 7.6.1):
+    // moto's `Connection: close` would otherwise cost the client a new connection per request.
+    rparts.headers.remove("connection");
+    rparts.headers.remove("keep-alive");
     Some((rparts, bytes))
 }
 

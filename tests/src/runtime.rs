@@ -277,10 +277,22 @@ impl Function {
         name: &str,
         vars: &[(&str, String)],
     ) -> Function {
+        Self::spawn_program(path, &[], name, vars).await
+    }
+
+    /// Same as [`Function::spawn_binary`] for any program and its arguments (an interpreter
+    /// and its script: the bench's Python peer).
+    pub async fn spawn_program(
+        path: &std::path::Path,
+        args: &[&str],
+        name: &str,
+        vars: &[(&str, String)],
+    ) -> Function {
         let api = RuntimeApi::start().await;
         let capture = vars.iter().any(|(k, _)| *k == "BERTH_TEST_CAPTURE_STDOUT");
         let mut cmd = tokio::process::Command::new(path);
-        cmd.env_clear()
+        cmd.args(args)
+            .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", format!("berth-{name}"))
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")

@@ -350,6 +350,8 @@ impl Env {
             .send()
             .await
             .expect("register wide task definition");
+        self.create_ecs_service(&service, &format!("{service}:1"))
+            .await;
         let entry = json!({
             "service": service, "cluster": "prod", "ecs_service": service,
             "pipeline": format!("berth-{service}"), "task_family": service,
@@ -358,9 +360,6 @@ impl Env {
         });
         self.put_registry(&entry).await;
         self.create_pipeline(&format!("berth-{service}")).await;
-        // The template of a release is what the ECS service runs.
-        self.create_ecs_service(&service, &format!("{service}:1"))
-            .await;
         Value::Object(images)
     }
 }

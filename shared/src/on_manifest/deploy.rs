@@ -40,38 +40,28 @@ impl Context {
         }
     }
 
-    /// Artifact, pipeline, record: the steps after the claim. The record is written once, at
-    /// the end; a crash before that is resumed through the artifact's metadata.
+    /// Artifact, pipeline, record: the steps after the claim. The index entry is written
+    /// while the artifact is written and the pipeline started (a resumed claim writes it
+    /// again, so only the final record write must wait for it). The record is written once,
+    /// at the end; a crash before that is resumed through the artifact's metadata.
     async fn deploy(
         &self,
         mut claimed: Claimed,
         valid: &Valid,
         now: SystemTime,
     ) -> std::result::Result<Outcome, (Error, Claimed)> {
-        if let Err(e) = self.index_release(&claimed.record).await {
-            return Err((e, claimed));
-        }
-        let artifact_version_id = match claimed.record.artifact_version_id.clone() {
-            Some(v) => v,
-            None => match self.write_artifact(valid, now).await {
-                Ok(v) => v,
-                Err(e) => return Err((e, claimed)),
-            },
-        };
-        claimed.record.artifact_version_id = Some(artifact_version_id.clone());
-        let token = request_token(valid);
-        let execution = pipeline::Execution {
-            pipeline: &valid.service.config.pipeline,
-            service: &valid.manifest.service,
-            release: &valid.manifest.release,
-            artifact_version_id: &artifact_version_id,
-            rollback: false,
-            client_request_token: &token,
-        };
-        let execution_id = match self.start_once(&execution, claimed.resumed).await {
-            Ok(id) => id,
+        let (indexed, started) = tokio::join!(
+            self.index_release(&claimed.record),
+            self.artifact_and_start(&claimed, valid, now),
+        );
+        let (artifact_version_id, execution_id) = match started {
+            Ok(started) => started,
             Err(e) => return Err((e, claimed)),
         };
+        claimed.record.artifact_version_id = Some(artifact_version_id.clone());
+        if let Err(e) = indexed {
+            return Err((e, claimed));
+        }
         let started_at = timestamp(SystemTime::now());
         let r = &mut claimed.record;
         r.status = ReleaseStatus::InProgress;
@@ -98,6 +88,31 @@ impl Context {
             artifact_version_id,
             pipeline_execution_id: execution_id,
         })
+    }
+
+    /// The artifact version (a crashed predecessor's, or a new one) and the execution started
+    /// from it: (artifact version id, pipeline execution id).
+    async fn artifact_and_start(
+        &self,
+        claimed: &Claimed,
+        valid: &Valid,
+        now: SystemTime,
+    ) -> Result<(String, String)> {
+        let artifact_version_id = match claimed.record.artifact_version_id.clone() {
+            Some(v) => v,
+            None => self.write_artifact(valid, now).await?,
+        };
+        let token = request_token(valid);
+        let execution = pipeline::Execution {
+            pipeline: &valid.service.config.pipeline,
+            service: &valid.manifest.service,
+            release: &valid.manifest.release,
+            artifact_version_id: &artifact_version_id,
+            rollback: false,
+            client_request_token: &token,
+        };
+        let execution_id = self.start_once(&execution, claimed.resumed).await?;
+        Ok((artifact_version_id, execution_id))
     }
 
     /// Starts the execution, unless a resumed release's crashed predecessor already did.

@@ -114,7 +114,7 @@ impl Context {
         }
     }
 
-    /// Reads the manifest and the registry entry, validates, and renders.
+    /// Reads the manifest and the registry entry (concurrently), validates, and renders.
     async fn check(
         &self,
         upload: &Upload,
@@ -122,12 +122,17 @@ impl Context {
         key: &ManifestKey,
         home: &Home,
     ) -> Result<Checked> {
-        let body = match self.manifest_body(upload, version_id).await? {
+        // The registry entry's name comes from the object key, so both reads go out at once.
+        let (body, lookup) = tokio::join!(
+            self.manifest_body(upload, version_id),
+            self.registry.service(&key.service, home),
+        );
+        let body = match body? {
             Ok(body) => body,
             Err(Unread::Gone(reason)) => return Ok(Checked::Gone(reason)),
             Err(Unread::Invalid(errors)) => return Ok(Checked::Invalid(errors)),
         };
-        let (service, mut errors) = match self.registry.service(&key.service, home).await? {
+        let (service, mut errors) = match lookup? {
             Lookup::Found(s) => (Some(*s), Vec::new()),
             Lookup::Unusable(reasons) => (None, reasons),
         };

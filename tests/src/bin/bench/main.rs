@@ -1,21 +1,32 @@
-//! `make bench` measurements (the build sizes come from scripts/bench.sh): cold start, peak
-//! RSS, on-manifest latency by manifest size, and AWS calls per release. Prints Markdown.
+//! `make bench` measurements (the build sizes come from scripts/bench.sh): cold start (with
+//! the Python/boto3 peer), peak RSS, AWS calls per release, on-manifest latency by manifest
+//! size, round trips on the critical path, push → pipeline start, and history at length.
+//! Prints Markdown.
 //!
 //! Usage: bench <tuned bin dir> <baseline bin dir> [runs]
+//! `BENCH_PEER_PYTHON`: a Python with boto3 for the peer (tests/peer); `BENCH_CLI`: the berth
+//! CLI binary for the history figures (each section is left out without its program);
+//! `BENCH_ONLY=cold`: the cold-start table only.
 
-use std::path::{Path, PathBuf};
+mod cold;
+mod e2e;
+mod history;
+mod hops;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use berth_tests::StandIn;
-use berth_tests::runtime::{Function, Outcome, moto_env};
+use berth_tests::runtime::{Function, moto_env};
 use berth_tests::*;
 use serde_json::{Value, json};
 
-const FUNCTIONS: [&str; 5] = [
+const FUNCTIONS: [&str; 6] = [
     "on-image-push",
     "on-manifest",
     "migrate",
     "on-pipeline-event",
+    "verify",
     "scan-gate",
 ];
 
@@ -29,52 +40,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// An event each function handles without calling AWS (or, for migrate, with one call to the
-/// local job API): the cold start is then the binary's own.
-fn cheap_event(name: &str) -> Value {
-    match name {
-        "on-image-push" => ecr_event_json("DELETE", "SUCCESS", "web/app", "v0.0.1", "sha256:00"),
-        "on-manifest" => s3_event_json("manifests/web/x.json", "v")
-            .to_string()
-            .replace(BUCKET, "elsewhere")
-            .parse()
-            .unwrap_or(Value::Null),
-        "migrate" | "scan-gate" => job_event_json("cold", "nope.zip", false, Some("not-a-token")),
-        _ => pipeline_event_json("berth-web", "e", "STOPPING"),
-    }
-}
-
-/// (to first /next, to first response) in ms, median and p95 over `runs` fresh processes.
-async fn cold_start(
-    dir: &Path,
-    name: &str,
-    runs: usize,
-    endpoint: &str,
-    jobs: &StandIn,
-) -> [f64; 4] {
-    let mut next = Vec::new();
-    let mut first = Vec::new();
-    let mut vars = moto_env(endpoint);
-    vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", jobs.endpoint.clone()));
-    for _ in 0..runs {
-        let mut f = Function::spawn_binary(&dir.join(name), name, &vars).await;
-        let out = f.invoke(&cheap_event(name)).await;
-        let answered = Instant::now();
-        assert!(matches!(out, Outcome::Response(_)), "{name}: {out:?}");
-        let ready = f.api.first_next().expect("asked for work");
-        next.push(ms(ready - f.spawned_at));
-        first.push(ms(answered - f.spawned_at));
-    }
-    next.sort_by(f64::total_cmp);
-    first.sort_by(f64::total_cmp);
-    [
-        percentile(&next, 0.5),
-        percentile(&next, 0.95),
-        percentile(&first, 0.5),
-        percentile(&first, 0.95),
-    ]
 }
 
 fn peak_rss_kib(pid: u32) -> u64 {
@@ -104,22 +69,26 @@ async fn main() {
     immediate_task_progress(&env.moto.endpoint).await;
     let jobs = StandIn::job_api().await;
 
-    println!("### Cold start (local Runtime API, {runs} fresh processes each)\n");
-    println!(
-        "| function | build | to first `/next` median | p95 | to first response median | p95 |"
-    );
-    println!("|---|---|---:|---:|---:|---:|");
-    for name in FUNCTIONS {
-        for (label, dir) in [("tuned", &tuned), ("default release", &baseline)] {
-            if !dir.join(name).exists() {
-                println!("| {name} | {label} | n/a | | | |");
-                continue;
-            }
-            let [n50, n95, f50, f95] = cold_start(dir, name, runs, &env.moto.endpoint, &jobs).await;
-            println!(
-                "| {name} | {label} | {n50:.2} ms | {n95:.2} ms | {f50:.2} ms | {f95:.2} ms |"
-            );
-        }
+    let peer = std::env::var_os("BENCH_PEER_PYTHON").map(PathBuf::from);
+    println!("### Cold start (local Runtime API, {runs} fresh processes each, in turn)\n");
+    let (ours, theirs) = cold::table(
+        &tuned,
+        &baseline,
+        peer.as_deref(),
+        runs,
+        &env.moto.endpoint,
+        &jobs,
+    )
+    .await;
+    if let Some(theirs) = theirs {
+        println!(
+            "\nTo first `/next`, on-image-push (tuned) is **{:.1}×** faster than its Python 3 + boto3 peer ({ours:.2} ms against {theirs:.1} ms, medians of the same run).",
+            theirs / ours
+        );
+    }
+
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("cold") {
+        return;
     }
 
     // Peak RSS of one real invocation each (tuned build).
@@ -211,8 +180,10 @@ async fn main() {
     );
     println!("| containers | repositories | median | p95 | AWS calls | ECR calls |");
     println!("|---:|---:|---:|---:|---:|---:|");
+    let mut sizes = Vec::new();
     for n in [1usize, 10, 50] {
         let images = env.seed_wide_service(n).await;
+        sizes.push((n, images.clone()));
         let service = format!("wide{n}");
         let mut times = Vec::new();
         for r in 0..7 {
@@ -261,6 +232,25 @@ async fn main() {
         );
     }
     drop((push, on_manifest, migrate));
+
+    println!(
+        "\n### Critical path in round trips (on-manifest; every AWS request held {} ms, every new connection {} ms)\n",
+        hops::RTT.as_millis(),
+        hops::RTT.as_millis() * 2
+    );
+    hops::table(&env, &tuned.join("on-manifest"), &sizes, 3).await;
+
+    println!("\n### Push to pipeline start (web: on-image-push, then on-manifest)\n");
+    e2e::table(&mut env, &tuned, 5).await;
+
+    if let Some(cli) = std::env::var_os("BENCH_CLI").map(PathBuf::from) {
+        let template = env
+            .get_json("releases/web/v5.1.0.json")
+            .await
+            .expect("a record");
+        println!("\n### History at length (`berth releases`, the CLI's own build, against moto)\n");
+        history::table(&env, &cli, &template, 5).await;
+    }
 }
 
 /// Operation names without protocol prefixes, e.g. `ssm.GetParameter`, `s3 PUT releases/…`.
