@@ -147,7 +147,12 @@ impl Context {
                 .map(|p| member_problem(&member.service, p))
                 .collect()
         };
-        let (service, mut problems) = match self.registry.service(&member.service, home).await? {
+        // The registry entry and a release already holding the name are read at once.
+        let (lookup, taken) = tokio::join!(
+            self.registry.service(&member.service, home),
+            self.name_taken(&member.service, key, source, now),
+        );
+        let (service, mut problems) = match lookup? {
             Lookup::Found(s) => (Some(*s), Vec::new()),
             Lookup::Unusable(reasons) => (
                 None,
@@ -168,7 +173,7 @@ impl Context {
                 None
             }
         };
-        problems.extend(self.name_taken(&member.service, key, source, now).await?);
+        problems.extend(taken?);
         let (Some(service), Some(manifest), true) = (service, manifest, problems.is_empty()) else {
             return Ok(Err(named(problems)));
         };
