@@ -46,38 +46,44 @@ pub enum JobResult {
     },
 }
 
-/// An invocation's payload: a job event, or why it is not one and the job it still names, if any.
+/// What a Lambda action's invocation carries.
 #[derive(Debug)]
-pub enum Delivered {
+pub enum Received {
     Job(Box<aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent>),
-    Unreadable {
-        reason: String,
-        job_id: Option<String>,
-    },
+    /// Not a job event, but it named its job, which was failed with this reason rather than
+    /// left waiting for the action's timeout.
+    Failed(String),
+    /// Not a job event and no job to report to: this reason.
+    Ignored(String),
 }
 
-/// Reads a Lambda action's payload.
-pub fn delivered(payload: serde_json::Value) -> Delivered {
+/// Reads a Lambda action's payload; `function` names who could not read it, in the failure.
+pub async fn receive(
+    client: &aws_sdk_codepipeline::Client,
+    function: &str,
+    payload: serde_json::Value,
+) -> Result<Received> {
     let job_id = payload["CodePipeline.job"]["id"]
         .as_str()
         .filter(|id| !id.is_empty())
         .map(str::to_owned);
-    match crate::invocation::event_of(payload, "a CodePipeline job") {
-        Ok(job) => Delivered::Job(Box::new(job)),
-        Err(reason) => Delivered::Unreadable { reason, job_id },
-    }
+    let reason = match crate::invocation::event_of(payload, "a CodePipeline job") {
+        Ok(job) => return Ok(Received::Job(Box::new(job))),
+        Err(reason) => reason,
+    };
+    let Some(id) = job_id else {
+        return Ok(Received::Ignored(reason));
+    };
+    let message = format!("berth {function} cannot read its job: {reason}");
+    report(client, &id, &failure(message, None)).await?;
+    Ok(Received::Failed(reason))
 }
 
-/// Fails the job an unreadable event still names, with why, rather than leave the action
-/// waiting for its timeout; `function` names who could not read it.
-pub async fn fail_unreadable(
-    client: &aws_sdk_codepipeline::Client,
-    function: &str,
-    job_id: &str,
-    reason: &str,
-) -> Result<()> {
-    let message = format!("berth {function} cannot read its job: {reason}");
-    report(client, job_id, &failure(message, None)).await
+/// The job's id: without one nothing can be reported, a fault of the event, not of the job.
+pub fn id_of(job: &CodePipelineJob) -> Result<String> {
+    job.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| {
+        Error::Config("CodePipeline job event has no job id; nothing can be reported".into())
+    })
 }
 
 /// A job failure with `message`.

@@ -92,28 +92,18 @@ impl Context {
 
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
-        match jobs::delivered(event.payload) {
-            jobs::Delivered::Job(job) => self.on_job(*job).await,
-            jobs::Delivered::Unreadable {
-                reason,
-                job_id: Some(id),
-            } => {
-                let codepipeline = &self.clients.codepipeline;
-                jobs::fail_unreadable(codepipeline, "scan-gate", &id, &reason).await?;
-                Ok(Output::Failure { message: reason })
-            }
-            jobs::Delivered::Unreadable { reason, .. } => Ok(Output::Ignored { reason }),
+        let codepipeline = &self.clients.codepipeline;
+        match jobs::receive(codepipeline, "scan-gate", event.payload).await? {
+            jobs::Received::Job(job) => self.on_job(*job).await,
+            jobs::Received::Failed(message) => Ok(Output::Failure { message }),
+            jobs::Received::Ignored(reason) => Ok(Output::Ignored { reason }),
         }
     }
 
     /// Handles one invocation; `Ok` means a job result was reported.
     pub async fn on_job(&self, event: CodePipelineJobEvent) -> Result<Output> {
         let job = event.code_pipeline_job;
-        let Some(job_id) = job.id.clone().filter(|id| !id.is_empty()) else {
-            return Err(Error::Config(
-                "CodePipeline job event has no job id; nothing can be reported".into(),
-            ));
-        };
+        let job_id = jobs::id_of(&job)?;
         let span = tracing::info_span!("job", job_id = %job_id);
         async {
             let result = self.run(&job, &job_id, SystemTime::now()).await;
