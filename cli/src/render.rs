@@ -95,7 +95,7 @@ async fn online(bytes: &[u8]) -> Outcome {
     };
     let m = manifest::validate(bytes, &key, Some(&service)).map_err(refused)?;
     let rendered =
-        match on_manifest::render(&clients, &service, &m, settings.verify_function.as_deref())
+        match on_manifest::render(&clients, &service, &m, settings.verify_function.as_deref(), None)
             .await?
         {
             Rendering::Ready(r) => r,

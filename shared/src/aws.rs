@@ -3,41 +3,21 @@
 //! made from it are cheap.
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient, http_client_fn};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
-use aws_smithy_types::config_bag::ConfigBag;
 
-/// HTTPS on rustls with ring: the SDK's default (aws-lc) costs a C toolchain at build time
-/// and megabytes in every bootstrap.
-///
-/// Trusted roots are the system store (`rustls-native-certs`), so a CA added to it, or a
-/// bundle named by `SSL_CERT_FILE` / a directory by `SSL_CERT_DIR` (a corporate proxy's CA in
-/// a VPC), is trusted as by any other program. Reading that store is most of a function's
-/// init time, so it is not done before the first `/next`: the SDK's own client would read it
-/// when the first service client is built (`validate_base_client_config`), this wrapper only
-/// when a connection is first needed, and [`warm_tls`] reads it meanwhile on another thread.
-pub fn https_client() -> SharedHttpClient {
-    let inner = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    warm_tls(inner.clone());
-    http_client_fn(move |settings, components| inner.http_connector(settings, components))
-}
+pub use crate::connector::https_client;
 
 /// Reads the trust store on a thread of its own while the runtime asks for its first event;
-/// the first request then finds it read (the SDK keeps it for the life of the process).
+/// the first request then finds the HTTPS client built ([`crate::http::client`]).
 /// `BERTH_TLS_ROOTS_EARLY=0` leaves it to the first request: no thread (qemu-user 7.2, which
 /// `make build` smoke-runs arm64 bootstraps under, hangs in any thread start).
-fn warm_tls(client: SharedHttpClient) {
+pub fn warm_tls() {
     if std::env::var_os("BERTH_TLS_ROOTS_EARLY").is_some_and(|v| v == "0") {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("berth-tls-roots".into())
-        .spawn(move || {
-            let components = RuntimeComponentsBuilder::new("berth-tls-roots");
-            if let Err(e) = client.validate_base_client_config(&components, &ConfigBag::base()) {
+        .spawn(|| {
+            if let Err(e) = crate::http::client() {
                 tracing::warn!(error = %e, "reading the TLS trust store ahead of the first request failed");
             }
         });
@@ -49,6 +29,7 @@ fn warm_tls(client: SharedHttpClient) {
 /// Standard SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
 /// credentials), on berth's HTTPS client.
 pub async fn load_config() -> SdkConfig {
+    warm_tls();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .load()

@@ -1,14 +1,14 @@
 //! Plain HTTP(S) outside AWS: the `verify` hook's checks against the test listener and the
 //! Slack webhook. One client per function instance, with a timeout on every request.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
+use aws_smithy_types::body::SdkBody;
+use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::error::Error;
 
@@ -21,42 +21,51 @@ pub struct Answer {
     pub latency: Duration,
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// HTTP/1.1 over rustls (ring), or plain HTTP; the AWS clients use it too
+/// ([`crate::connector`]), so a process has one connection pool.
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, SdkBody>;
 
-/// The client is built on first use: reading the system trust store at init would delay the
-/// function's first `/next` by milliseconds that most invocations never need (the checks of
-/// `verify` and a Slack message are the only callers).
-#[derive(Clone, Default)]
-pub struct Http {
-    client: Arc<OnceLock<Result<HttpsClient, String>>>,
+/// How long a TCP connection may take: the AWS SDK's default connect timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// How long an idle pooled connection is kept: the AWS SDK's default.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
+
+/// The process's HTTPS client, built on first use: that reads the system trust store (or
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`), which is most of a function's init time if done before
+/// the first `/next` (see [`crate::aws::warm_tls`]). A store without roots fails every request,
+/// naming the cause.
+pub fn client() -> Result<&'static HttpsClient, String> {
+    CLIENT
+        .get_or_init(|| {
+            let mut tcp = HttpConnector::new();
+            tcp.enforce_http(false);
+            tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+            tcp.set_nodelay(true);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|e| format!("no TLS root certificates: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tcp);
+            Ok(Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .build(https))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
-impl std::fmt::Debug for Http {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Http")
-    }
-}
+/// Plain HTTP(S) requests with a timeout on each: `verify`'s checks and webhooks.
+#[derive(Debug, Clone, Default)]
+pub struct Http;
 
 impl Http {
-    /// A client whose TLS roots (the system store, as for the AWS clients) are read when the
-    /// first request is sent; a store without roots fails that request, naming the cause.
     pub fn new() -> Result<Self, Error> {
-        Ok(Self::default())
-    }
-
-    fn client(&self) -> Result<&HttpsClient, String> {
-        self.client
-            .get_or_init(|| {
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
-                    .map_err(|e| format!("no TLS root certificates: {e}"))?
-                    .https_or_http()
-                    .enable_http1()
-                    .build();
-                Ok(Client::builder(TokioExecutor::new()).build(https))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+        Ok(Self)
     }
 
     /// GET `uri`: the answer within `timeout`, its body cut at `max_body` bytes; `Err` says why
@@ -69,7 +78,7 @@ impl Http {
     ) -> Result<Answer, String> {
         let req = hyper::Request::get(uri.clone())
             .header("user-agent", "berth-verify")
-            .body(Full::new(Bytes::new()))
+            .body(SdkBody::empty())
             .map_err(|e| e.to_string())?;
         self.send(req, timeout, max_body).await
     }
@@ -83,21 +92,20 @@ impl Http {
     ) -> Result<Answer, String> {
         let req = hyper::Request::post(uri.clone())
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
+            .body(SdkBody::from(body))
             .map_err(|e| e.to_string())?;
         self.send(req, timeout, 4096).await
     }
 
     async fn send(
         &self,
-        req: hyper::Request<Full<Bytes>>,
+        req: hyper::Request<SdkBody>,
         timeout: Duration,
         max_body: usize,
     ) -> Result<Answer, String> {
         let started = Instant::now();
         let exchange = async {
-            let resp = self
-                .client()?
+            let resp = client()?
                 .request(req)
                 .await
                 .map_err(|e| describe(&e))?;

@@ -27,6 +27,7 @@
 
 pub mod aws;
 pub mod claim;
+pub mod connector;
 pub mod deployment;
 pub mod doctor;
 pub mod error;
@@ -68,7 +69,25 @@ pub mod verify;
 
 pub use error::{Error, Result};
 
-/// Sets up logging as Lambda expects (`AWS_LAMBDA_LOG_FORMAT`, `AWS_LAMBDA_LOG_LEVEL`).
+/// Sets up logging as Lambda expects, as lambda_runtime's default subscriber does: JSON lines
+/// when `AWS_LAMBDA_LOG_FORMAT` is `JSON`, text otherwise; the level from
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (a level name), else INFO. No time (CloudWatch
+/// stamps each line) and no target.
 pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
+    use tracing_subscriber::filter::LevelFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
+    let level = level
+        .ok()
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let logs = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_max_level(level);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }

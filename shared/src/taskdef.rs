@@ -87,6 +87,63 @@ pub async fn running(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) ->
     describe(ecs, &arn).await.map(Template::Found)
 }
 
+/// A template read started before the registry entry says where the service is, from where it
+/// was found last time (a warm instance remembers): ECS's answer then comes back with the
+/// entry instead of after it, one round trip sooner. Dropped unused, the read is stopped.
+#[derive(Debug)]
+pub struct ReadAhead {
+    cluster: String,
+    service: String,
+    read: tokio::task::JoinHandle<Result<Template>>,
+}
+
+impl ReadAhead {
+    /// Starts reading the template of `service` in `cluster`.
+    pub fn start(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> ReadAhead {
+        let (ecs, c, s) = (ecs.clone(), cluster.to_owned(), service.to_owned());
+        ReadAhead {
+            cluster: cluster.to_owned(),
+            service: service.to_owned(),
+            read: tokio::spawn(async move { running(&ecs, &c, &s).await }),
+        }
+    }
+
+    /// The read's result if it was for `service` in `cluster`; `None` if the entry now names
+    /// another place (the read is stopped) or the read did not finish.
+    async fn take(mut self, cluster: &str, service: &str) -> Option<Result<Template>> {
+        if self.cluster != cluster || self.service != service {
+            tracing::debug!(
+                was = %format!("{}/{}", self.cluster, self.service),
+                now = %format!("{cluster}/{service}"),
+                "the service moved since the last release; its template is read again"
+            );
+            return None;
+        }
+        (&mut self.read).await.ok()
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.read.abort();
+    }
+}
+
+/// [`running`], taken from `ahead` when it read the same service.
+pub async fn running_or_ahead(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    ahead: Option<ReadAhead>,
+) -> Result<Template> {
+    if let Some(ahead) = ahead
+        && let Some(template) = ahead.take(cluster, service).await
+    {
+        return template;
+    }
+    running(ecs, cluster, service).await
+}
+
 /// Which task definition a described service runs: for a CODE_DEPLOY (or EXTERNAL) service the
 /// one of its PRIMARY task set, the task set serving production traffic; for an ECS-controlled
 /// service the one of its PRIMARY deployment.

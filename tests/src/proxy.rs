@@ -523,3 +523,20 @@ mod tests {
         );
     }
 }
+
+/// Sequential round trips: the longest chain of requests each started after the previous one
+/// ended. Concurrent requests share a level.
+pub fn levels(seen: &[Seen]) -> usize {
+    let mut level = vec![0usize; seen.len()];
+    for (i, r) in seen.iter().enumerate() {
+        let before = seen[..i]
+            .iter()
+            .zip(&level)
+            .filter(|(q, _)| q.ended <= r.started)
+            .map(|(_, l)| *l)
+            .max()
+            .unwrap_or(0);
+        level[i] = before + 1;
+    }
+    level.into_iter().max().unwrap_or(0)
+}

@@ -178,7 +178,7 @@ impl Context {
             return Ok(Err(named(problems)));
         };
         let hook = self.settings.verify_function.as_deref();
-        let rendered = match render(&self.clients, &service, &manifest, hook).await? {
+        let rendered = match render(&self.clients, &service, &manifest, hook, None).await? {
             Rendering::Ready(r) => *r,
             Rendering::Refused(refused) => return Ok(Err(named(refused))),
         };

@@ -14,6 +14,7 @@ mod deploy;
 mod group;
 mod release;
 mod render;
+mod seen;
 mod upload;
 
 use std::time::SystemTime;
@@ -48,6 +49,8 @@ pub struct Context {
     pub records: Records,
     pub index: Index,
     pub groups: GroupRecords,
+    /// Where each service's ECS service was found by earlier releases in this instance.
+    pub seen: seen::Seen,
 }
 
 /// How one upload ended. Every variant is a success for Lambda.
@@ -101,6 +104,7 @@ impl Context {
             records: Records::new(bucket.clone()),
             index: Index::new(bucket.clone()),
             groups: GroupRecords::new(bucket.clone()),
+            seen: seen::Seen::default(),
             clients,
             settings,
             registry,

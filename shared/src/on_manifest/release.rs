@@ -122,7 +122,9 @@ impl Context {
         key: &ManifestKey,
         home: &Home,
     ) -> Result<Checked> {
-        // The registry entry's name comes from the object key, so both reads go out at once.
+        // The registry entry's name comes from the object key, so both reads go out at once,
+        // and with them the template's read where an earlier release found the service.
+        let ahead = self.seen.read_ahead(&self.clients.ecs, &key.service);
         let (body, lookup) = tokio::join!(
             self.manifest_body(upload, version_id),
             self.registry.service(&key.service, home),
@@ -133,7 +135,11 @@ impl Context {
             Err(Unread::Invalid(errors)) => return Ok(Checked::Invalid(errors)),
         };
         let (service, mut errors) = match lookup? {
-            Lookup::Found(s) => (Some(*s), Vec::new()),
+            Lookup::Found(s) => {
+                let cfg = &s.config;
+                self.seen.remember(&key.service, &cfg.cluster, &cfg.ecs_service);
+                (Some(*s), Vec::new())
+            }
             Lookup::Unusable(reasons) => (None, reasons),
         };
         let manifest = match manifest::validate(&body, key, service.as_ref()) {
@@ -147,7 +153,7 @@ impl Context {
             return Ok(Checked::Invalid(errors));
         };
         let hook = self.settings.verify_function.as_deref();
-        let rendered = match render(&self.clients, &service, &manifest, hook).await? {
+        let rendered = match render(&self.clients, &service, &manifest, hook, ahead).await? {
             Rendering::Ready(r) => *r,
             Rendering::Refused(problems) => return Ok(Checked::Invalid(strings(problems))),
         };

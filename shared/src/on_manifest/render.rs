@@ -10,7 +10,7 @@ use crate::manifest::{Problem, ValidManifest};
 use crate::plan;
 use crate::registry::Service;
 use crate::render;
-use crate::taskdef::{self, Template};
+use crate::taskdef::{self, ReadAhead, Template};
 
 /// The artifact files of a release, before zipping.
 #[derive(Debug, Clone)]
@@ -30,18 +30,19 @@ pub enum Rendering {
 }
 
 /// Template, digests and the artifact files for `manifest`. The manifest's own images are
-/// looked up while the template is read; only an unnamed container whose template image is a
-/// tag needs a second lookup.
+/// looked up while the template is read (or its read `ahead` finishes); only an unnamed
+/// container whose template image is a tag needs a second lookup.
 pub async fn render(
     clients: &Clients,
     service: &Service,
     manifest: &ValidManifest,
     verify_function: Option<&str>,
+    ahead: Option<ReadAhead>,
 ) -> Result<Rendering> {
     let cfg = &service.config;
     let ecr = |region: &str| clients.ecr_in(region);
     let (template, named) = tokio::join!(
-        taskdef::running(&clients.ecs, &cfg.cluster, &cfg.ecs_service),
+        taskdef::running_or_ahead(&clients.ecs, &cfg.cluster, &cfg.ecs_service, ahead),
         images::resolve(ecr, plan::named_lookups(manifest)),
     );
     let template = match template? {

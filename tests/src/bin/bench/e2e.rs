@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use berth_tests::proxy::levels;
 use berth_tests::runtime::Function;
 use berth_tests::*;
 
-use crate::hops::{Delayed, RTT, levels};
+use crate::hops::{Delayed, RTT};
 use crate::{ms, percentile};
 
 /// Both functions, started when their first event arrives (fresh) or kept between releases.

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_tests::proxy::{Proxy, Routes, Seen};
+use berth_tests::proxy::{Proxy, Routes, Seen, levels};
 use berth_tests::runtime::{Function, moto_env};
 use berth_tests::*;
 use serde_json::Value;
@@ -61,23 +61,6 @@ impl Delayed {
         all.truncate(MAX_SEEN);
         all
     }
-}
-
-/// Sequential round trips: the longest chain of requests each started after the previous one
-/// ended. Concurrent requests share a level.
-pub fn levels(seen: &[Seen]) -> usize {
-    let mut level = vec![0usize; seen.len()];
-    for (i, r) in seen.iter().enumerate() {
-        let before = seen[..i]
-            .iter()
-            .zip(&level)
-            .filter(|(q, _)| q.ended <= r.started)
-            .map(|(_, l)| *l)
-            .max()
-            .unwrap_or(0);
-        level[i] = before + 1;
-    }
-    level.into_iter().max().unwrap_or(0)
 }
 
 /// One size's figures: (warm levels, warm ms, fresh levels, fresh ms, fresh first `/next` ms).
