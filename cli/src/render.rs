@@ -94,13 +94,18 @@ async fn online(bytes: &[u8]) -> Outcome {
         Lookup::Unusable(reasons) => return Err(Failure::refused(reasons.join("\n"))),
     };
     let m = manifest::validate(bytes, &key, Some(&service)).map_err(refused)?;
-    let rendered =
-        match on_manifest::render(&clients, &service, &m, settings.verify_function.as_deref(), None)
-            .await?
-        {
-            Rendering::Ready(r) => r,
-            Rendering::Refused(problems) => return Err(refused(problems)),
-        };
+    let rendered = match on_manifest::render(
+        &clients,
+        &service,
+        &m,
+        settings.verify_function.as_deref(),
+        None,
+    )
+    .await?
+    {
+        Rendering::Ready(r) => r,
+        Rendering::Refused(problems) => return Err(refused(problems)),
+    };
     print_rendered(
         &rendered.task_definition,
         &rendered.appspec,

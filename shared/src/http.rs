@@ -11,6 +11,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::error::Error;
+use crate::warm::Warm;
 
 /// What a request got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,10 @@ pub struct Answer {
 
 /// HTTP/1.1 over rustls (ring), or plain HTTP; the AWS clients use it too
 /// ([`crate::connector`]), so a process has one connection pool.
-pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, SdkBody>;
+pub type HttpsClient = Client<Connector, SdkBody>;
+
+/// TCP, TLS, and connections opened ahead ([`crate::warm`]).
+type Connector = Warm<hyper_rustls::HttpsConnector<HttpConnector>>;
 
 /// How long a TCP connection may take: the AWS SDK's default connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
@@ -31,13 +35,22 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// How long an idle pooled connection is kept: the AWS SDK's default.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
+struct Built {
+    client: HttpsClient,
+    connector: Connector,
+}
+
+static CLIENT: OnceLock<Result<Built, String>> = OnceLock::new();
 
 /// The process's HTTPS client, built on first use: that reads the system trust store (or
 /// `SSL_CERT_FILE` / `SSL_CERT_DIR`), which is most of a function's init time if done before
 /// the first `/next` (see [`crate::aws::warm_tls`]). A store without roots fails every request,
 /// naming the cause.
 pub fn client() -> Result<&'static HttpsClient, String> {
+    built().map(|b| &b.client)
+}
+
+fn built() -> Result<&'static Built, String> {
     CLIENT
         .get_or_init(|| {
             let mut tcp = HttpConnector::new();
@@ -50,13 +63,27 @@ pub fn client() -> Result<&'static HttpsClient, String> {
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(tcp);
-            Ok(Client::builder(TokioExecutor::new())
+            let connector = Warm::new(https);
+            let client = Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                .build(https))
+                .build(connector.clone());
+            Ok(Built { client, connector })
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Opens a connection to each of `endpoints` on `runtime`, for the requests to come.
+pub fn open_ahead(
+    endpoints: &[hyper::Uri],
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), String> {
+    let built = built()?;
+    for endpoint in endpoints {
+        runtime.spawn(built.connector.open(endpoint.clone()));
+    }
+    Ok(())
 }
 
 /// Plain HTTP(S) requests with a timeout on each: `verify`'s checks and webhooks.
@@ -105,10 +132,7 @@ impl Http {
     ) -> Result<Answer, String> {
         let started = Instant::now();
         let exchange = async {
-            let resp = client()?
-                .request(req)
-                .await
-                .map_err(|e| describe(&e))?;
+            let resp = client()?.request(req).await.map_err(|e| describe(&e))?;
             let status = resp.status().as_u16();
             // Read at most `max_body` bytes: a huge or endless body is cut, not awaited.
             let body = match Limited::new(resp.into_body(), max_body).collect().await {

@@ -66,6 +66,7 @@ pub mod stats;
 pub mod store;
 pub mod taskdef;
 pub mod verify;
+pub mod warm;
 
 pub use error::{Error, Result};
 

@@ -87,8 +87,16 @@ async fn register_revision(env: &Env, sidecar: &str) -> String {
         .requires_compatibilities(Compatibility::Fargate)
         .cpu("512")
         .memory("1024")
-        .container_definitions(container("app", format!("{}:v1.0.0", repo_uri("web/app")), 512))
-        .container_definitions(container("nginx", format!("{}:1.25", repo_uri("web/nginx")), 128))
+        .container_definitions(container(
+            "app",
+            format!("{}:v1.0.0", repo_uri("web/app")),
+            512,
+        ))
+        .container_definitions(container(
+            "nginx",
+            format!("{}:1.25", repo_uri("web/nginx")),
+            128,
+        ))
         .container_definitions(container("datadog", sidecar.to_owned(), 128))
         .send()
         .await
@@ -98,7 +106,9 @@ async fn register_revision(env: &Env, sidecar: &str) -> String {
 }
 
 async fn sidecar_of_release(env: &Env, result: &Value) -> String {
-    let version = result["artifact_version_id"].as_str().expect("artifact version");
+    let version = result["artifact_version_id"]
+        .as_str()
+        .expect("artifact version");
     let zip = env
         .get_object("artifacts/web/source.zip", Some(version))
         .await

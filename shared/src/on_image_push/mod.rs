@@ -14,7 +14,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::aws::Clients;
+use crate::aws::{self, Clients};
 use crate::error::Result;
 use crate::images::Home;
 use crate::index::Index;
@@ -84,7 +84,10 @@ impl Context {
                 .ok()
                 .as_deref(),
         )?;
-        let mut context = Self::new(&Clients::from_env().await, &settings);
+        // A push reads the registry entries, then writes manifests.
+        let endpoints = [aws::SSM, aws::Endpoint::Bucket(&settings.release_bucket)];
+        let clients = Clients::from_env_opening(&endpoints).await;
+        let mut context = Self::new(&clients, &settings);
         context.lookback = lookback;
         Ok(context)
     }

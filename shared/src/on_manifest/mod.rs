@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::aws::Clients;
+use crate::aws::{self, Clients};
 use crate::error::{Error, Result};
 use crate::groups::GroupRecords;
 use crate::index::Index;
@@ -94,7 +94,19 @@ pub struct Output {
 impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
-        Ok(Self::new(Clients::from_env().await, settings))
+        // What a release calls, in order; S3 twice, as the artifact and the index entry are
+        // written at once.
+        let bucket = aws::Endpoint::Bucket(&settings.release_bucket);
+        let endpoints = [
+            bucket,
+            aws::SSM,
+            aws::ECS,
+            aws::ECR,
+            bucket,
+            aws::CODEPIPELINE,
+        ];
+        let clients = Clients::from_env_opening(&endpoints).await;
+        Ok(Self::new(clients, settings))
     }
 
     pub fn new(clients: Clients, settings: Settings) -> Self {

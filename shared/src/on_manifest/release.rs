@@ -137,7 +137,8 @@ impl Context {
         let (service, mut errors) = match lookup? {
             Lookup::Found(s) => {
                 let cfg = &s.config;
-                self.seen.remember(&key.service, &cfg.cluster, &cfg.ecs_service);
+                self.seen
+                    .remember(&key.service, &cfg.cluster, &cfg.ecs_service);
                 (Some(*s), Vec::new())
             }
             Lookup::Unusable(reasons) => (None, reasons),

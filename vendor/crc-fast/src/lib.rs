@@ -31,7 +31,11 @@ const fn table(reflected_poly: u64) -> [u64; 256] {
         let mut crc = i as u64;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ reflected_poly } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ reflected_poly
+            } else {
+                crc >> 1
+            };
             bit += 1;
         }
         table[i] = crc;
@@ -76,7 +80,10 @@ pub struct Digest {
 impl Digest {
     pub fn new(algorithm: CrcAlgorithm) -> Self {
         let params = algorithm.params();
-        Self { params, state: params.init }
+        Self {
+            params,
+            state: params.init,
+        }
     }
 
     pub fn update(&mut self, data: &[u8]) {
@@ -120,9 +127,18 @@ mod tests {
     /// the ASCII string "123456789".
     #[test]
     fn catalogue_check_values() {
-        assert_eq!(checksum(CrcAlgorithm::Crc32IsoHdlc, b"123456789"), 0xCBF4_3926);
-        assert_eq!(checksum(CrcAlgorithm::Crc32Iscsi, b"123456789"), 0xE306_9283);
-        assert_eq!(checksum(CrcAlgorithm::Crc64Nvme, b"123456789"), 0xAE8B_1486_0A79_9888);
+        assert_eq!(
+            checksum(CrcAlgorithm::Crc32IsoHdlc, b"123456789"),
+            0xCBF4_3926
+        );
+        assert_eq!(
+            checksum(CrcAlgorithm::Crc32Iscsi, b"123456789"),
+            0xE306_9283
+        );
+        assert_eq!(
+            checksum(CrcAlgorithm::Crc64Nvme, b"123456789"),
+            0xAE8B_1486_0A79_9888
+        );
     }
 
     #[test]
@@ -143,7 +159,11 @@ mod tests {
             for piece in data.chunks(997) {
                 digest.update(piece);
             }
-            assert_eq!(digest.finalize(), checksum(algorithm, &data), "{algorithm:?}");
+            assert_eq!(
+                digest.finalize(),
+                checksum(algorithm, &data),
+                "{algorithm:?}"
+            );
             assert_eq!(digest.finalize_reset(), checksum(algorithm, &data));
             assert_eq!(digest.finalize(), checksum(algorithm, b""));
         }
@@ -153,7 +173,13 @@ mod tests {
     /// this crate only computes. "hello world" against well-known CRC-32 / CRC-32C values.
     #[test]
     fn known_hello_world_values() {
-        assert_eq!(checksum(CrcAlgorithm::Crc32IsoHdlc, b"hello world"), 0x0D4A_1185);
-        assert_eq!(checksum(CrcAlgorithm::Crc32Iscsi, b"hello world"), 0xC994_65AA);
+        assert_eq!(
+            checksum(CrcAlgorithm::Crc32IsoHdlc, b"hello world"),
+            0x0D4A_1185
+        );
+        assert_eq!(
+            checksum(CrcAlgorithm::Crc32Iscsi, b"hello world"),
+            0xC994_65AA
+        );
     }
 }
