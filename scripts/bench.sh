@@ -25,8 +25,13 @@ if [ ! -x "$peer/bin/python" ] || ! cmp -s tests/peer/requirements.txt "$peer/.r
 fi
 
 echo "==> building (tuned release, then baseline)" >&2
+# The tuned build is built as scripts/build-lambdas.sh builds the zips: position-dependent
+# (`-C relocation-model=static`, given with --target so that it reaches only the bootstraps).
+host=$(rustc -vV | sed -n 's/^host: //p')
+tuned="$target/$host/release"
 t0=$(date +%s)
-cargo build --release "${pkgs[@]}"
+env "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C relocation-model=static" \
+  cargo build --release --target "$host" "${pkgs[@]}"
 t1=$(date +%s)
 if [ "${BENCH_BASELINE:-1}" != 0 ]; then cargo build --profile baseline "${pkgs[@]}"; fi
 t2=$(date +%s)
@@ -73,7 +78,7 @@ mkdir -p docs
   echo "| function | tuned bootstrap | tuned zip | default-release bootstrap | default-release zip |"
   echo "|---|---:|---:|---:|---:|"
   for f in "${functions[@]}"; do
-    t="$target/release/$f"; b="$target/baseline/$f"
+    t="$tuned/$f"; b="$target/baseline/$f"
     echo "| $f | $(mb "$(size "$t")") | $(mb "$(zipsize "$t")") | $(mb "$(size "$b")") | $(mb "$(zipsize "$b")") |"
   done
   echo
@@ -93,31 +98,42 @@ mkdir -p docs
   echo "Build time on this machine: tuned release $((t1 - t0)) s, default release $((t2 - t1)) s (incremental: 0 s means nothing had changed since the last build)."
   echo
   BERTH_MOTO_SERVER="$PWD/.venv/bin/moto_server" BENCH_PEER_PYTHON="$PWD/$peer/bin/python" \
-    BENCH_CLI="$target/debug/berth" "$target/debug/bench" "$target/release" "$target/baseline" "$runs" |
+    BENCH_CLI="$target/debug/berth" "$target/debug/bench" "$tuned" "$target/baseline" "$runs" |
     grep -v '^{"_aws"' # the metric documents on-manifest prints when the bench calls it in process
   cat <<'TXT'
 
 ### What the tuning is
 
 - `[profile.release]`: `opt-level = "z"`, `lto = "fat"`, `codegen-units = 1`, `strip = "symbols"`,
-  `panic = "abort"`. With `abort`, a panic ends the process instead of unwinding: Lambda reports
+  `panic = "abort"`; linked position-dependent (`-C relocation-model=static`, as
+  `scripts/build-lambdas.sh` links the zips): a PIE carries a 24-byte relocation for every
+  pointer in its data (about 680 KB of on-manifest), and RELR, their compact form, needs glibc
+  2.36 where provided.al2023 has 2.34. The executable's own addresses are then fixed (no ASLR
+  for them; the stack, heap and libraries are still randomised). With `abort`, a panic ends the process instead of unwinding: Lambda reports
   the invocation as failed (`Runtime exited with error: signal: aborted`), discards the execution
   environment, and the next invocation starts cold. Asynchronous events are retried by Lambda as for
   any error, and the migrate job is re-invoked by CodePipeline; berth's handlers return errors
   instead of panicking on input, so a panic means a bug.
 - AWS SDK crates without default features; HTTPS on rustls with ring instead of aws-lc (no C
   build, smaller binaries); only the service clients berth uses.
+- What each bootstrap does not carry (measured with an unstripped build and `nm --size-sort`):
+  crc-fast's tables for every catalogued CRC (about 700 KB; S3's checksums use three CRCs,
+  computed by `vendor/crc-fast`), HTTP/2 and the SDK's proxy layer (about 300 KB; berth's one
+  hyper client serves the SDK through `berth::connector`), and tracing-subscriber's
+  `env-filter` with its regex engine (about 150 KB; the level comes from
+  `AWS_LAMBDA_LOG_LEVEL`).
 - The system trust store (`rustls-native-certs` parses every certificate in it) is never read
-  before the first `/next`: on a thread of its own for the AWS clients, on first use for the
-  plain HTTP client of `verify` and notifications. With aws-smithy-http-client 1.5 the AWS
-  clients already read it off that path; on-image-push measured 3.35 ms before and 3.40 ms after
-  in one interleaved run. What remains is the process itself (exec, relocation, page faults).
+  before the first `/next`: a thread of its own reads it while the runtime asks for the first
+  event, then on-manifest and on-image-push open their AWS connections (TCP and TLS) on the
+  runtime (`berth::warm`); the first release takes them instead of opening its own.
   `SSL_CERT_FILE` / `SSL_CERT_DIR` still name another bundle.
 - `tokio` current-thread runtime; SDK config and clients built once at init, not per invocation.
 - on-manifest reads the manifest and the registry entry at once, resolves the manifest's digests
   while it reads the template, and writes the index entry while it writes the artifact and starts
-  the pipeline. One `BatchGetImage` per repository, all repositories concurrently (bounded); the
-  release record written with conditional writes (claim, then one final write).
+  the pipeline. A warm instance remembers where each service's ECS service was and reads the
+  template alongside the registry entry (dropped if the entry now names another place). One
+  `BatchGetImage` per repository, at most 16 at once; the release record written with
+  conditional writes (claim, then one final write).
 - The round-trip table counts levels: requests that overlap share one. "Round-trip equivalents"
   is the release's time over the held round trip, so it includes connection setup (a fresh
   process) and moto's own time.

@@ -26,10 +26,13 @@ pub const FRESH_FOR: Duration = Duration::from_secs(10);
 
 type Ahead<T> = (Instant, oneshot::Receiver<Result<T, BoxError>>);
 
+/// Destination → connections opened ahead for it, oldest first.
+type Opened<T> = Arc<Mutex<HashMap<String, Vec<Ahead<T>>>>>;
+
 /// A connector that hands over connections opened ahead by [`Warm::open`].
 pub struct Warm<C: Service<Uri>> {
     inner: C,
-    ahead: Arc<Mutex<HashMap<String, Vec<Ahead<C::Response>>>>>,
+    ahead: Opened<C::Response>,
 }
 
 impl<C: Service<Uri> + Clone> Clone for Warm<C> {

@@ -483,6 +483,23 @@ fn rerooted(
     Response::from_parts(parts, Full::new(Bytes::from(xml)))
 }
 
+/// Sequential round trips: the longest chain of requests each started after the previous one
+/// ended. Concurrent requests share a level.
+pub fn levels(seen: &[Seen]) -> usize {
+    let mut level = vec![0usize; seen.len()];
+    for (i, r) in seen.iter().enumerate() {
+        let before = seen[..i]
+            .iter()
+            .zip(&level)
+            .filter(|(q, _)| q.ended <= r.started)
+            .map(|(_, l)| *l)
+            .max()
+            .unwrap_or(0);
+        level[i] = before + 1;
+    }
+    level.into_iter().max().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,21 +539,4 @@ mod tests {
             "s3:GetBucketNotificationConfiguration"
         );
     }
-}
-
-/// Sequential round trips: the longest chain of requests each started after the previous one
-/// ended. Concurrent requests share a level.
-pub fn levels(seen: &[Seen]) -> usize {
-    let mut level = vec![0usize; seen.len()];
-    for (i, r) in seen.iter().enumerate() {
-        let before = seen[..i]
-            .iter()
-            .zip(&level)
-            .filter(|(q, _)| q.ended <= r.started)
-            .map(|(_, l)| *l)
-            .max()
-            .unwrap_or(0);
-        level[i] = before + 1;
-    }
-    level.into_iter().max().unwrap_or(0)
 }

@@ -152,6 +152,13 @@ impl Env {
 
     /// The template: app and nginx by tag, and a sidecar berth does not manage.
     pub async fn register_task_definition(&self) {
+        self.register_revision("public.ecr.aws/datadog/agent:7")
+            .await;
+    }
+
+    /// A revision of `web` like the template, its unmanaged sidecar running `sidecar` (which
+    /// template a release used then shows in its artifact); `web:<revision>`.
+    pub async fn register_revision(&self, sidecar: &str) -> String {
         use aws_sdk_ecs::types::{
             Compatibility, ContainerDefinition, LogConfiguration, LogDriver, NetworkMode,
         };
@@ -180,11 +187,12 @@ impl Env {
             .build();
         let sidecar = ContainerDefinition::builder()
             .name("datadog")
-            .image("public.ecr.aws/datadog/agent:7")
+            .image(sidecar)
             .memory(128)
             .essential(false)
             .build();
-        self.clients
+        let out = self
+            .clients
             .ecs
             .register_task_definition()
             .family("web")
@@ -199,6 +207,8 @@ impl Env {
             .send()
             .await
             .expect("register task definition");
+        let revision = out.task_definition().map_or(0, |td| td.revision());
+        format!("web:{revision}")
     }
 
     pub async fn put_registry(&self, entry: &Value) {

@@ -66,45 +66,6 @@ fn ops(seen: &[berth_tests::proxy::Seen]) -> Vec<&str> {
     seen.iter().map(|s| s.operation.as_str()).collect()
 }
 
-/// A new revision of `web` whose unmanaged sidecar runs `sidecar`: which template a release
-/// used shows in its artifact.
-async fn register_revision(env: &Env, sidecar: &str) -> String {
-    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
-    let container = |name: &str, image: String, memory: i32| {
-        ContainerDefinition::builder()
-            .name(name)
-            .image(image)
-            .memory(memory)
-            .essential(name == "app")
-            .build()
-    };
-    let out = env
-        .clients
-        .ecs
-        .register_task_definition()
-        .family("web")
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("512")
-        .memory("1024")
-        .container_definitions(container(
-            "app",
-            format!("{}:v1.0.0", repo_uri("web/app")),
-            512,
-        ))
-        .container_definitions(container(
-            "nginx",
-            format!("{}:1.25", repo_uri("web/nginx")),
-            128,
-        ))
-        .container_definitions(container("datadog", sidecar.to_owned(), 128))
-        .send()
-        .await
-        .expect("register");
-    let td = out.task_definition().expect("task definition");
-    format!("web:{}", td.revision())
-}
-
 async fn sidecar_of_release(env: &Env, result: &Value) -> String {
     let version = result["artifact_version_id"]
         .as_str()
@@ -137,7 +98,9 @@ async fn a_service_moved_since_the_last_release_is_read_where_the_entry_now_says
     );
 
     // The team moves web to a new ECS service running a revision with another sidecar.
-    let revision = register_revision(&env, "public.ecr.aws/datadog/agent:8").await;
+    let revision = env
+        .register_revision("public.ecr.aws/datadog/agent:8")
+        .await;
     env.create_ecs_service("web-next", &revision).await;
     let subnets = env.default_subnets().await;
     let mut entry = web_registry(&subnets);
