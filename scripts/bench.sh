@@ -25,12 +25,12 @@ if [ ! -x "$peer/bin/python" ] || ! cmp -s tests/peer/requirements.txt "$peer/.r
 fi
 
 echo "==> building (tuned release, then baseline)" >&2
-# The tuned build is built as scripts/build-lambdas.sh builds the zips: position-dependent
-# (`-C relocation-model=static`, given with --target so that it reaches only the bootstraps).
+# The tuned build is linked as scripts/build-lambdas.sh links the zips: position-dependent,
+# without `.eh_frame_hdr` (given with --target so that it reaches only the bootstraps).
 host=$(rustc -vV | sed -n 's/^host: //p')
 tuned="$target/$host/release"
 t0=$(date +%s)
-env "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C relocation-model=static" \
+env "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C relocation-model=static -C link-arg=-Wl,--no-eh-frame-hdr" \
   cargo build --release --target "$host" "${pkgs[@]}"
 t1=$(date +%s)
 if [ "${BENCH_BASELINE:-1}" != 0 ]; then cargo build --profile baseline "${pkgs[@]}"; fi
@@ -109,7 +109,9 @@ mkdir -p docs
   `scripts/build-lambdas.sh` links the zips): a PIE carries a 24-byte relocation for every
   pointer in its data (about 680 KB of on-manifest), and RELR, their compact form, needs glibc
   2.36 where provided.al2023 has 2.34. The executable's own addresses are then fixed (no ASLR
-  for them; the stack, heap and libraries are still randomised). With `abort`, a panic ends the process instead of unwinding: Lambda reports
+  for them; the stack, heap and libraries are still randomised). And linked without
+  `.eh_frame_hdr`, the unwinder's index (200 KB of on-manifest on arm64): with `abort` nothing
+  unwinds, so a panic prints its message without a backtrace. With `abort`, a panic ends the process instead of unwinding: Lambda reports
   the invocation as failed (`Runtime exited with error: signal: aborted`), discards the execution
   environment, and the next invocation starts cold. Asynchronous events are retried by Lambda as for
   any error, and the migrate job is re-invoked by CodePipeline; berth's handlers return errors

@@ -177,12 +177,15 @@ print("  smoke run: %s asked for its first event after %.0f ms" % (os.path.basen
 PY
 }
 
-# Position-dependent executables: a PIE bootstrap carries a relocation for every pointer in
-# its data (`.rela.dyn`, about 680 KB of on-manifest's 7 MB, 24 bytes each), and the compact
-# form (RELR) needs glibc 2.36, newer than provided.al2023's. Given with --target, the flag
-# reaches only the bootstraps, not build scripts or proc macros.
+# Two link choices, given with --target so that they reach only the bootstraps (not build
+# scripts or proc macros):
+# - position-dependent executables: a PIE bootstrap carries a relocation for every pointer in
+#   its data (`.rela.dyn`, about 680 KB of on-manifest's 7 MB, 24 bytes each), and their
+#   compact form (RELR) needs glibc 2.36, newer than provided.al2023's;
+# - no `.eh_frame_hdr` (200 KB of on-manifest on arm64): it is the unwinder's index, and with
+#   `panic = "abort"` nothing unwinds. A panic still prints its message; it has no backtrace.
 RUSTFLAGS_VAR="CARGO_TARGET_$(echo "$RUST_TARGET" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
-export "$RUSTFLAGS_VAR=${!RUSTFLAGS_VAR:-} -C relocation-model=static"
+export "$RUSTFLAGS_VAR=${!RUSTFLAGS_VAR:-} -C relocation-model=static -C link-arg=-Wl,--no-eh-frame-hdr"
 
 declare -A BOOTSTRAPS
 case "${BERTH_BUILD_WITH:-}" in
