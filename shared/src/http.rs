@@ -1,5 +1,6 @@
-//! Plain HTTP(S) outside AWS: the `verify` hook's checks against the test listener and the
-//! Slack webhook. One client per function instance, with a timeout on every request.
+//! The process's one HTTPS client: the AWS clients' transport ([`crate::connector`]) and plain
+//! HTTP(S) outside AWS, the `verify` hook's checks against the test listener and the Slack
+//! webhook, each with a timeout.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -15,7 +15,8 @@
 //!   release index: history newest first in bounded requests), [`taskdef`] (the
 //!   template as raw JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR
 //!   digests), [`registry::Registry`] (SSM), [`deployment`] (CodeDeploy blue/green phases,
-//!   promote, rollback), [`notify`] (Slack, SNS), [`http`] (plain HTTP: checks and webhooks),
+//!   promote, rollback), [`notify`] (Slack, SNS), [`http`] (the one HTTPS client: AWS through
+//!   [`connector`], checks and webhooks; [`warm`] opens connections ahead),
 //!   [`revisions`] (task definition revisions: which to deregister, pure, in `revisions::plan`).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
 //!   [`on_image_push`], [`on_manifest`], [`migrate`], [`scan`] (the scan gate),

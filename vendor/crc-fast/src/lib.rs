@@ -2,8 +2,9 @@
 //! [`checksum`] for the three algorithms S3's flexible checksums use. All three are reflected
 //! CRCs, computed a byte at a time from one 256-entry table built at compile time.
 //!
-//! Any other algorithm panics when a digest is made for it: nothing in berth's dependency
-//! graph asks for one, and a wrong checksum would be worse than a loud failure.
+//! S3's PutObject reference lists the checksums an upload may carry: "CRC32, CRC32C,
+//! CRC64NVME, SHA1, SHA256"; the two SHAs come from the sha1 and sha2 crates, the three CRCs
+//! from here. The enum has only these three, so no other algorithm can be asked for.
 
 /// The algorithms, named as crc-fast names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
