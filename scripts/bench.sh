@@ -109,9 +109,10 @@ mkdir -p docs
   `scripts/build-lambdas.sh` links the zips): a PIE carries a 24-byte relocation for every
   pointer in its data (about 680 KB of on-manifest), and RELR, their compact form, needs glibc
   2.36 where provided.al2023 has 2.34. The executable's own addresses are then fixed (no ASLR
-  for them; the stack, heap and libraries are still randomised). And linked without
-  `.eh_frame_hdr`, the unwinder's index (200 KB of on-manifest on arm64): with `abort` nothing
-  unwinds, so a panic prints its message without a backtrace. With `abort`, a panic ends the process instead of unwinding: Lambda reports
+  for them; the stack, heap and libraries are still randomised). And linked with
+  `--no-eh-frame-hdr` (the unwinder's index; with `abort` nothing unwinds, so a panic prints its
+  message without a backtrace): GNU ld leaves it out (117 KB of on-manifest here), the zig
+  linker of the arm64 build keeps it (200 KB of on-manifest's arm64 bootstrap). With `abort`, a panic ends the process instead of unwinding: Lambda reports
   the invocation as failed (`Runtime exited with error: signal: aborted`), discards the execution
   environment, and the next invocation starts cold. Asynchronous events are retried by Lambda as for
   any error, and the migrate job is re-invoked by CodePipeline; berth's handlers return errors

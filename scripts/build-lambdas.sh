@@ -182,8 +182,9 @@ PY
 # - position-dependent executables: a PIE bootstrap carries a relocation for every pointer in
 #   its data (`.rela.dyn`, about 680 KB of on-manifest's 7 MB, 24 bytes each), and their
 #   compact form (RELR) needs glibc 2.36, newer than provided.al2023's;
-# - no `.eh_frame_hdr` (200 KB of on-manifest on arm64): it is the unwinder's index, and with
-#   `panic = "abort"` nothing unwinds. A panic still prints its message; it has no backtrace.
+# - `--no-eh-frame-hdr`: the unwinder's index, and with `panic = "abort"` nothing unwinds (a
+#   panic still prints its message, without a backtrace). GNU ld (the Debian path, x86_64)
+#   leaves it out; the zig linker under cargo-lambda 1.9.2 keeps it (200 KB of on-manifest).
 RUSTFLAGS_VAR="CARGO_TARGET_$(echo "$RUST_TARGET" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
 export "$RUSTFLAGS_VAR=${!RUSTFLAGS_VAR:-} -C relocation-model=static -C link-arg=-Wl,--no-eh-frame-hdr"
 
