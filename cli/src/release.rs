@@ -109,16 +109,7 @@ async fn started(
         if let Some(r) = bucket.get_json::<Value>(&rejected_key).await?
             && r.value["version_id"] == version
         {
-            let errors: Vec<&str> = r.value["errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            return Err(Failure::refused(format!(
-                "rejected:\n{}",
-                errors.join("\n")
-            )));
+            return Err(refusal(&r.value));
         }
         wait.next("the pipeline to start").await?;
     }
@@ -186,4 +177,15 @@ pub async fn stage_line(clients: &Clients, pipeline: &str) -> Option<String> {
         })
         .collect();
     Some(stages.join(" "))
+}
+
+/// The refusal for a rejection record (`rejected/...`): its errors, one per line.
+pub(crate) fn refusal(rejection: &Value) -> Failure {
+    let errors: Vec<&str> = rejection["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    Failure::refused(format!("rejected:\n{}", errors.join("\n")))
 }

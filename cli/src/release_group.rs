@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::common::{aws, upload_new};
 use crate::exit::{Failure, Outcome};
-use crate::release::Wait;
+use crate::release::{Wait, refusal};
 
 /// Uploads the group manifest in `bytes` (read from `path`), then follows it if `wait`.
 pub async fn run(path: &Path, bytes: Vec<u8>, doc: &Value, wait: Option<Wait>) -> Outcome {
@@ -76,16 +76,7 @@ async fn follow(bucket: &Bucket, key: &GroupKey, version: &str, wait: &Wait) -> 
         } else if let Some(r) = bucket.get_json::<Value>(&rejected).await?
             && r.value["version_id"] == version
         {
-            let errors: Vec<&str> = r.value["errors"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            return Err(Failure::refused(format!(
-                "rejected:\n{}",
-                errors.join("\n")
-            )));
+            return Err(refusal(&r.value));
         }
         wait.next(&format!("{key} to end")).await?;
     }

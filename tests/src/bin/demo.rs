@@ -410,12 +410,7 @@ async fn main() {
         let event = pipeline_event_json(&pipeline, s(&m["pipeline_execution_id"]), state);
         events.invoke(&event).await;
     }
-    let message = jobs
-        .calls
-        .bodies("POST /slack")
-        .last()
-        .map(|b| s(&b["text"]).to_owned())
-        .unwrap_or_default();
+    let message = last_slack_text(&jobs);
     let (shown, status_text) = cli(&cli_vars, &["status", "--group", "shop"]).await;
     t.step(
         at,
@@ -495,11 +490,15 @@ async fn finish_execution(
         Outcome::Response(v) => s(&v["status"]).to_owned(),
         Outcome::Error(e) => e.to_string(),
     };
-    let message = jobs
-        .calls
+    let message = last_slack_text(jobs);
+    (status, message)
+}
+
+/// The text of the last Slack message the stand-in received ("" before any).
+fn last_slack_text(jobs: &StandIn) -> String {
+    jobs.calls
         .bodies("POST /slack")
         .last()
         .map(|b| s(&b["text"]).to_owned())
-        .unwrap_or_default();
-    (status, message)
+        .unwrap_or_default()
 }

@@ -164,10 +164,7 @@ async fn main() {
         .expect("handled");
     assert_eq!(out["results"][0]["outcome"], "started", "{out}");
     let ops = recorder.operations();
-    let ecr = ops
-        .iter()
-        .filter(|o| o.contains("AmazonEC2ContainerRegistry"))
-        .count();
+    let ecr = ecr_calls(&ops);
     println!(
         "| single-image push release (web, 2 containers) | {} | {ecr} | {} |",
         ops.len(),
@@ -220,10 +217,7 @@ async fn main() {
             .map(|o| serde_json::to_value(o).unwrap())
             .expect("handled");
         let ops = recorder.operations();
-        let ecr = ops
-            .iter()
-            .filter(|o| o.contains("AmazonEC2ContainerRegistry"))
-            .count();
+        let ecr = ecr_calls(&ops);
         println!(
             "| {n} | {n} | {:.1} ms | {:.1} ms | {} | {ecr} |",
             percentile(&times, 0.5),
@@ -285,4 +279,11 @@ fn short(ops: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How many of the recorded operations went to ECR.
+fn ecr_calls(ops: &[String]) -> usize {
+    ops.iter()
+        .filter(|o| o.contains("AmazonEC2ContainerRegistry"))
+        .count()
 }
