@@ -9,7 +9,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## arm64 Lambda zips in dist/ (cargo-lambda from PyPI, or Debian's rustc-web and cross gcc when rustup has no arm64 std).
+## arm64 Lambda zips in dist/ (Debian's rustc-web and cross gcc where installed, else cargo-lambda from PyPI).
 build:
 	scripts/build-lambdas.sh
 
