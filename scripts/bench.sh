@@ -111,8 +111,9 @@ mkdir -p docs
   2.36 where provided.al2023 has 2.34. The executable's own addresses are then fixed (no ASLR
   for them; the stack, heap and libraries are still randomised). And linked with
   `--no-eh-frame-hdr` (the unwinder's index; with `abort` nothing unwinds, so a panic prints its
-  message without a backtrace): GNU ld leaves it out (117 KB of on-manifest here), the zig
-  linker of the arm64 build keeps it (200 KB of on-manifest's arm64 bootstrap). With `abort`, a panic ends the process instead of unwinding: Lambda reports
+  message without a backtrace): GNU ld leaves it out (117 KB of on-manifest here, 200 KB of its
+  arm64 bootstrap); zig's linker, under cargo-lambda, ignores the flag, which is why
+  `make build` takes Debian's toolchain first. With `abort`, a panic ends the process instead of unwinding: Lambda reports
   the invocation as failed (`Runtime exited with error: signal: aborted`), discards the execution
   environment, and the next invocation starts cold. Asynchronous events are retried by Lambda as for
   any error, and the migrate job is re-invoked by CodePipeline; berth's handlers return errors
