@@ -19,6 +19,6 @@ demo:
 	cargo build --quiet -p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p verify -p scan-gate -p berth-cli
 	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" cargo run --quiet -p berth-tests --bin demo
 
-## Sizes, cold start, peak RSS, latency and AWS calls; writes docs/PERFORMANCE.md.
+## Sizes, cold start, peak RSS, latency and AWS calls; writes docs/design/performance.md.
 bench:
 	scripts/bench.sh

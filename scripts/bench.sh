@@ -4,7 +4,7 @@
 # zips (scripts/build-lambdas.sh; BENCH_ARM64=0 leaves them out), then measures sizes, cold
 # start next to a Python/boto3 peer, peak RSS, AWS calls, latency by manifest size, round trips
 # on the critical path, push → pipeline start and history at length against a local moto
-# server, and writes docs/PERFORMANCE.md. Timings are reported, never asserted.
+# server, and writes docs/design/performance.md. Timings are reported, never asserted.
 #
 #   RUNS=20 scripts/bench.sh
 set -euo pipefail
@@ -64,8 +64,8 @@ inzip() { python3 -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).ge
 mb() { if [ -n "$1" ]; then awk -v b="$1" 'BEGIN { printf "%.2f MB", b / 1000000 }'; else echo "n/a"; fi; }
 verdict() { awk -v b="$1" -v goal="$2" 'BEGIN { print (b <= goal * 1000000) ? "yes" : "**no**" }'; }
 
-out=docs/PERFORMANCE.md
-mkdir -p docs
+out=docs/design/performance.md
+mkdir -p "$(dirname "$out")"
 {
   echo "# Performance"
   echo

@@ -81,7 +81,7 @@ def tf_statements(module: str, document: str) -> list[dict]:
 
 
 # Statements only Terraform has, and why: CloudFormation has no map parameter to give each service
-# its own writers (see infra/README.md, "Who may release").
+# its own writers (see docs/guide/deploy.md, "Who may release").
 TF_ONLY_SIDS = {("platform", "release_bucket"): ("OnlyServiceReleaseWritersWriteManifests",)}
 
 

@@ -52,7 +52,7 @@ WEB = {
     "RollbackAlarmNames": "web-5xx,web-latency",
 }
 
-# CONTRACT §2, word for word.
+# docs/design/contract.md §2, word for word.
 WEB_REGISTRY_ENTRY = {
     "service": "web",
     "cluster": "prod",

@@ -46,7 +46,7 @@ locals {
   artifact_bucket_base = coalesce(trim(replace(lower(local.pipeline_name), "/[^a-z0-9-]+/", "-"), "-"), "berth")
   artifact_bucket_name = length(local.artifact_bucket_base) <= 26 ? local.artifact_bucket_base : "${substr(local.artifact_bucket_base, 0, 17)}-${substr(sha256(local.pipeline_name), 0, 8)}"
 
-  # The registry entry, exactly the JSON of CONTRACT §2.
+  # The registry entry, exactly the JSON of docs/design/contract.md §2.
   registry_entry = {
     service     = var.service_name
     cluster     = var.cluster_name
