@@ -82,7 +82,7 @@ pub fn offline_registry(path: &Path, manifest_bytes: &[u8]) -> Result<Service, F
 /// The account the credentials belong to, for bare repository names (ECR's registry id is the
 /// account id): `BERTH_ACCOUNT_ID`, else STS GetCallerIdentity, which needs no permission.
 pub async fn account_of(clients: &Clients) -> String {
-    if let Ok(a) = std::env::var("BERTH_ACCOUNT_ID") {
+    if let Some(a) = berth::settings::account_id() {
         return a;
     }
     aws_sdk_sts::Client::new(&clients.config)

@@ -44,7 +44,7 @@ pub struct Environment {
 pub fn path(given: Option<&Path>) -> PathBuf {
     given
         .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("BERTH_ENVIRONMENTS").map(PathBuf::from))
+        .or_else(berth::settings::environments_file)
         .unwrap_or_else(|| PathBuf::from("berth-environments.json"))
 }
 

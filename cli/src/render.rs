@@ -68,7 +68,7 @@ fn offline(bytes: &[u8], td_path: &Path, registry: &Path) -> Outcome {
         &taskdef,
         &render::render_appspec(
             &service.config.appspec,
-            berth::settings::verify_function(|v| std::env::var(v).ok()).as_deref(),
+            berth::settings::verify_function_from_env().as_deref(),
         ),
         &render::render_image_detail(&primary),
     );

@@ -1,11 +1,10 @@
-//! ECR repositories and image references: parsing what users write (pure), and resolving tags
-//! to digests ([`resolve`]).
-
-mod resolve;
-
-pub use resolve::{Resolution, resolve};
+//! ECR repositories and image references: parsing what users write. Resolving tags to digests
+//! is `berth::images::resolve`.
 
 use std::fmt;
+
+/// What became of each reference: its digest, or why it cannot be used (the user's problem).
+pub type Resolution = std::collections::BTreeMap<ImageRef, Result<String, String>>;
 
 /// The account and region berth runs in: bare repository names in the registry live here.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The release bucket's key layout (CONTRACT §4) and S3 event key decoding.
+//! The release bucket's key layout (docs/design/contract.md §4) and S3 event key decoding.
 
 use std::fmt;
 

@@ -154,23 +154,6 @@ mod tests {
     use crate::registry::tests::{WEB, home, web};
 
     #[test]
-    fn ecr_event_detail_parses() {
-        let event = r#"{
-          "version": "0", "id": "13cde686-328b-6117-af20-0e5566167482",
-          "detail-type": "ECR Image Action", "source": "aws.ecr",
-          "account": "123456789012", "time": "2019-11-16T01:54:34Z", "region": "us-west-2",
-          "resources": [],
-          "detail": {"result": "SUCCESS", "repository-name": "my-repository-name",
-            "image-digest": "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234",
-            "action-type": "PUSH", "image-tag": "latest"}
-        }"#;
-        let e: aws_lambda_events::event::eventbridge::EventBridgeEvent<EcrImageAction> =
-            serde_json::from_str(event).unwrap();
-        assert_eq!(e.detail.repository_name, "my-repository-name");
-        assert_eq!(e.detail.image_tag.as_deref(), Some("latest"));
-    }
-
-    #[test]
     fn only_the_trigger_repository_and_pattern_fire() {
         let mut other: serde_json::Value = serde_json::from_str(WEB).unwrap();
         other["service"] = "api".into();

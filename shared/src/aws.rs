@@ -12,7 +12,7 @@ pub use crate::connector::https_client;
 /// `BERTH_TLS_ROOTS_EARLY=0` leaves it all to the first request: no thread (qemu-user 7.2, which
 /// `make build` smoke-runs arm64 bootstraps under, hangs in any thread start).
 pub fn warm_tls(endpoints: Vec<hyper::Uri>) {
-    if std::env::var_os("BERTH_TLS_ROOTS_EARLY").is_some_and(|v| v == "0") {
+    if !crate::settings::tls_roots_early() {
         return;
     }
     let runtime = tokio::runtime::Handle::try_current().ok();
@@ -112,7 +112,7 @@ pub async fn load_config() -> SdkConfig {
 
 /// [`load_config`], with connections to `endpoints` opened meanwhile.
 pub async fn load_config_opening(endpoints: &[Endpoint<'_>]) -> SdkConfig {
-    warm_tls(endpoint_uris(endpoints, |name| std::env::var(name).ok()));
+    warm_tls(endpoint_uris(endpoints, crate::settings::sdk_variable));
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .load()

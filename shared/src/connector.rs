@@ -19,7 +19,7 @@ use aws_smithy_types::body::SdkBody;
 
 use crate::http;
 
-type BoxError = Box<dyn StdError + Send + Sync>;
+use crate::error::BoxError;
 
 /// The HTTP client every AWS client of berth's is built with.
 pub fn https_client() -> SharedHttpClient {

@@ -11,7 +11,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// Boxed cause of an AWS call failure; kept whole so logs show the service's own error.
+/// The one boxed error of the crate: the cause of an AWS call failure (kept whole so logs show
+/// the service's own error), and what the HTTPS connector and the SDK interceptors return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What kind of AWS failure a call met: it decides whether waiting helps.

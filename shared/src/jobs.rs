@@ -1,29 +1,28 @@
-//! CodePipeline Lambda jobs (the Release stage's `Scan` and `Migrate` actions): the input
-//! artifact, read with the job's own credentials, and the one job result each invocation
-//! reports.
+//! CodePipeline Lambda jobs (the Release stage's `Scan` and `Migrate` actions): the one shape
+//! every such action has ([`Action`], [`handle`]), the input artifact, read with the job's own
+//! credentials, and the one job result each invocation reports.
 //!
 //! Report-or-retry: every problem that can be described to the pipeline becomes a
 //! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).
 //! A job that no longer takes a result is done, not a fault.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::SystemTime;
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_lambda_events::event::codepipeline_job::CodePipelineJob;
+use aws_lambda_events::event::codepipeline_job::{CodePipelineJob, CodePipelineJobEvent};
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails, FailureType};
+use serde::Serialize;
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::render::{self, ArtifactRelease};
 use crate::store::{Bucket, Read};
 
-/// CodePipeline's limit on a failure message (FailureDetails, `message`: "Length Constraints:
-/// Minimum length of 1. Maximum length of 5000.").
-pub const MAX_MESSAGE_CHARS: usize = 5000;
-/// CodePipeline's limit on an execution summary (ExecutionDetails, `summary`: "Maximum length of
-/// 2048").
-pub const MAX_SUMMARY_CHARS: usize = 2048;
+pub use berth_core::job::{MAX_MESSAGE_CHARS, MAX_SUMMARY_CHARS};
 
 /// The job result to report. `external_id` is what the console links the action's run to (the
 /// migration task's ARN).
@@ -55,6 +54,91 @@ pub enum Received {
     Failed(String),
     /// Not a job event and no job to report to: this reason.
     Ignored(String),
+}
+
+/// One CodePipeline Lambda action of the Release stage, as its function's `Context` implements
+/// it: the action decides one invocation's job result; [`handle`] does the rest, the same for
+/// every action (read the payload, fail a job that cannot be read, report exactly one result).
+pub trait Action: Sync {
+    /// The function's name, as a failure names who could not read its job (`migrate`).
+    const FUNCTION: &'static str;
+
+    /// The client job results are reported with.
+    fn codepipeline(&self) -> &aws_sdk_codepipeline::Client;
+
+    /// This invocation's job result (decided, not yet reported). `now` is the invocation's
+    /// start: continuation deadlines count from it.
+    fn run(
+        &self,
+        job: &CodePipelineJob,
+        job_id: &str,
+        now: SystemTime,
+    ) -> impl Future<Output = JobResult>;
+}
+
+/// A job action's answer to Lambda, once the result was reported (CodePipeline reads only the
+/// reported result; the answer is for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Output {
+    Continue {
+        summary: String,
+        /// What the console links the action's run to (the migration task's ARN).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+    },
+    Success {
+        variables: BTreeMap<String, String>,
+    },
+    Failure {
+        message: String,
+    },
+    /// Not a CodePipeline job: nothing to report to.
+    Ignored {
+        reason: String,
+    },
+}
+
+impl From<JobResult> for Output {
+    fn from(result: JobResult) -> Self {
+        match result {
+            JobResult::Continue {
+                summary,
+                external_id,
+                ..
+            } => Output::Continue {
+                summary,
+                external_id,
+            },
+            JobResult::Success { variables, .. } => Output::Success { variables },
+            JobResult::Failure { message, .. } => Output::Failure { message },
+        }
+    }
+}
+
+/// The Lambda handler of every job action: reads the payload (a payload that names its job but
+/// cannot be read fails that job with the reason), then [`on_job`].
+pub async fn handle<A: Action>(action: &A, payload: serde_json::Value) -> Result<Output> {
+    match receive(action.codepipeline(), A::FUNCTION, payload).await? {
+        Received::Job(job) => on_job(action, *job).await,
+        Received::Failed(message) => Ok(Output::Failure { message }),
+        Received::Ignored(reason) => Ok(Output::Ignored { reason }),
+    }
+}
+
+/// One job: the action's result, reported. `Ok` means a result was reported (or the job no
+/// longer takes one); `Err` only when reporting failed, so Lambda retries the invocation.
+pub async fn on_job<A: Action>(action: &A, event: CodePipelineJobEvent) -> Result<Output> {
+    let job = event.code_pipeline_job;
+    let job_id = id_of(&job)?;
+    let span = tracing::info_span!("job", job_id = %job_id);
+    async {
+        let result = Box::pin(action.run(&job, &job_id, SystemTime::now())).await;
+        report(action.codepipeline(), &job_id, &result).await?;
+        Ok(Output::from(result))
+    }
+    .instrument(span)
+    .await
 }
 
 /// Reads a Lambda action's payload; `function` names who could not read it, in the failure.

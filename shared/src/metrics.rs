@@ -83,7 +83,7 @@ pub fn document(service: &str, at: SystemTime, metrics: &[Metric], level: &str) 
 /// Writes the document as one line on standard output (nothing when there are no metrics).
 pub fn emit(service: &str, at: SystemTime, metrics: &[Metric]) {
     if !metrics.is_empty() {
-        let configured = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+        let configured = crate::settings::lambda_log_level();
         let level = log_level(configured.as_deref());
         println!("{}", document(service, at, metrics, level));
     }
@@ -169,8 +169,8 @@ fn rolled_back(record: &ReleaseRecord, execution_id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::record;
     use crate::record::{Intervention, MigrationRecord};
+    use berth_core::fixtures::record;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn names(metrics: &[Metric]) -> Vec<(&str, f64)> {

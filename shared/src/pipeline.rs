@@ -1,4 +1,4 @@
-//! Starting a pipeline execution pinned to one artifact version (CONTRACT §5).
+//! Starting a pipeline execution pinned to one artifact version (docs/design/contract.md §5).
 
 use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, SourceRevisionType};
 use sha2::{Digest, Sha256};
@@ -9,8 +9,8 @@ use crate::keys::is_valid_name;
 /// Name of the pipeline's source action the revision override applies to.
 pub const SOURCE_ACTION: &str = "Source";
 
-/// The pipeline variables berth sets on every execution it starts (CONTRACT §5). An execution
-/// without them was not started by berth.
+/// The pipeline variables berth sets on every execution it starts (docs/design/contract.md
+/// §5). An execution without them was not started by berth.
 pub const VAR_SERVICE: &str = "BERTH_SERVICE";
 pub const VAR_RELEASE: &str = "BERTH_RELEASE";
 /// `"true"` when the execution redeploys an earlier artifact (no migration).

@@ -1,4 +1,10 @@
-//! The function's environment (CONTRACT §7), read once at start.
+//! The process environment (docs/design/contract.md §7; every variable in
+//! docs/reference/environment.md), read here and nowhere else: clippy's `disallowed-methods`
+//! (clippy.toml) refuses `std::env::var` and `var_os` in every other module, so each variable
+//! berth reads has one named reader below.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::PathBuf;
 
 use crate::error::Error;
 
@@ -19,7 +25,7 @@ pub struct Settings {
 impl Settings {
     /// Reads `BERTH_RELEASE_BUCKET` (required) and `BERTH_SERVICES_PREFIX`.
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(env)
     }
 
     /// Same as [`Settings::from_env`] over any variable source, so tests need not touch the
@@ -58,6 +64,85 @@ pub fn verify_function(lookup: impl Fn(&str) -> Option<String>) -> Option<String
     lookup("BERTH_VERIFY_FUNCTION")
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// One variable as the process has it (unset or not Unicode is `None`).
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// One variable, trimmed; unset or empty is `None`.
+fn set(name: &str) -> Option<String> {
+    env(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// [`verify_function`] from the process environment (`berth render` names the hook as the
+/// functions do).
+pub fn verify_function_from_env() -> Option<String> {
+    verify_function(env)
+}
+
+/// Where notifications go: `BERTH_SLACK_WEBHOOK_PARAMETER` (an SSM SecureString naming the
+/// webhook), else `BERTH_SLACK_WEBHOOK_URL`; and `BERTH_SNS_TOPIC_ARN`. Unset or empty is off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notifications {
+    pub slack_webhook_parameter: Option<String>,
+    pub slack_webhook_url: Option<String>,
+    pub sns_topic_arn: Option<String>,
+}
+
+impl Notifications {
+    pub fn from_env() -> Self {
+        Self {
+            slack_webhook_parameter: set("BERTH_SLACK_WEBHOOK_PARAMETER"),
+            slack_webhook_url: set("BERTH_SLACK_WEBHOOK_URL"),
+            sns_topic_arn: set("BERTH_SNS_TOPIC_ARN"),
+        }
+    }
+}
+
+/// `BERTH_SWEEP_LOOKBACK_MINUTES` as given (on-image-push's sweep parses and bounds it).
+pub fn sweep_lookback_minutes() -> Option<String> {
+    env("BERTH_SWEEP_LOOKBACK_MINUTES")
+}
+
+/// Whether the TLS trust store is read on a thread of its own at start
+/// (`BERTH_TLS_ROOTS_EARLY=0` leaves it to the first request).
+pub fn tls_roots_early() -> bool {
+    std::env::var_os("BERTH_TLS_ROOTS_EARLY").is_none_or(|v| v != "0")
+}
+
+/// An SDK variable (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_ENDPOINT_URL`, `AWS_REGION`, ...) that
+/// berth reads only to open connections ahead of the SDK, which reads it again itself.
+pub fn sdk_variable(name: &str) -> Option<String> {
+    name.starts_with("AWS_").then(|| env(name)).flatten()
+}
+
+/// The function's application log level as Lambda configures it (`AWS_LAMBDA_LOG_LEVEL`).
+pub fn lambda_log_level() -> Option<String> {
+    env("AWS_LAMBDA_LOG_LEVEL")
+}
+
+/// The log level to run at: `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` (a level name).
+pub fn log_level() -> Option<String> {
+    lambda_log_level().or_else(|| env("RUST_LOG"))
+}
+
+/// Whether Lambda asks for JSON logs (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+pub fn json_logs() -> bool {
+    env("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
+/// The CLI's environments file named by `BERTH_ENVIRONMENTS`.
+pub fn environments_file() -> Option<PathBuf> {
+    std::env::var_os("BERTH_ENVIRONMENTS").map(PathBuf::from)
+}
+
+/// The account the CLI's bare repository names live in, when `BERTH_ACCOUNT_ID` gives it.
+pub fn account_id() -> Option<String> {
+    env("BERTH_ACCOUNT_ID")
 }
 
 #[cfg(test)]

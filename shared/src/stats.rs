@@ -154,7 +154,7 @@ pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
 mod tests {
     use super::*;
     use crate::record::Redeployment;
-    use crate::record::tests::record;
+    use berth_core::fixtures::record;
 
     const DAY: i64 = 86_400;
     /// 2026-11-01T00:00:00Z

@@ -12,8 +12,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::error::BoxError;
 use aws_sdk_ecs::types::{DeploymentControllerType, Service};
-use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;

@@ -19,7 +19,7 @@ use hyper::Uri;
 use tokio::sync::oneshot;
 use tower_service::Service;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::error::BoxError;
 
 /// How long a connection opened ahead is handed over.
 pub const FRESH_FOR: Duration = Duration::from_secs(10);

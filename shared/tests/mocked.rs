@@ -1,6 +1,8 @@
 //! SDK paths an emulator cannot produce, with aws-smithy-mocks: throttling, ECR's per-image
 //! failures, and S3 failing in the middle of a release.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionOutput;
@@ -302,4 +304,102 @@ async fn s3_failing_on_the_artifact_write_is_an_error_that_leaves_nothing_blocki
         2,
         "the release was claimed, then handed back for the retry"
     );
+}
+
+/// Every CodePipeline job action has one shape (`berth::jobs::Action`): a stand-in action shows
+/// what `jobs::handle` does for any of them.
+mod job_actions {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::SystemTime;
+
+    use aws_lambda_events::event::codepipeline_job::CodePipelineJob;
+    use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResultOutput;
+    use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
+    use aws_smithy_mocks::{mock, mock_client};
+    use berth::jobs::{self, Action, JobResult, Output};
+    use serde_json::json;
+
+    struct StandIn {
+        codepipeline: aws_sdk_codepipeline::Client,
+        runs: AtomicUsize,
+    }
+
+    impl Action for StandIn {
+        const FUNCTION: &'static str = "stand-in";
+
+        fn codepipeline(&self) -> &aws_sdk_codepipeline::Client {
+            &self.codepipeline
+        }
+
+        async fn run(&self, _job: &CodePipelineJob, job_id: &str, _now: SystemTime) -> JobResult {
+            self.runs.fetch_add(1, Ordering::Relaxed);
+            JobResult::Success {
+                summary: format!("ran {job_id}"),
+                variables: [("DONE".to_owned(), "yes".to_owned())].into(),
+                external_id: None,
+            }
+        }
+    }
+
+    fn job(id: &str) -> serde_json::Value {
+        json!({"CodePipeline.job": {"id": id, "accountId": "123456789012", "data": {
+            "actionConfiguration": {"configuration": {"FunctionName": "berth-stand-in"}},
+            "inputArtifacts": [], "outputArtifacts": [], "artifactCredentials": {}}}})
+    }
+
+    #[tokio::test]
+    async fn a_job_is_run_once_and_its_one_result_reported() {
+        let success = mock!(aws_sdk_codepipeline::Client::put_job_success_result)
+            .match_requests(|r| {
+                r.job_id() == Some("job-1")
+                    && r.execution_details().and_then(|d| d.summary()) == Some("ran job-1")
+            })
+            .then_output(|| PutJobSuccessResultOutput::builder().build());
+        let action = StandIn {
+            codepipeline: mock_client!(aws_sdk_codepipeline, [&success]),
+            runs: AtomicUsize::new(0),
+        };
+        let out = jobs::handle(&action, job("job-1")).await.unwrap();
+        assert_eq!(
+            out,
+            Output::Success {
+                variables: [("DONE".to_owned(), "yes".to_owned())].into()
+            }
+        );
+        assert_eq!(action.runs.load(Ordering::Relaxed), 1);
+        assert_eq!(success.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_cannot_be_read_is_failed_naming_the_function_and_never_run() {
+        let failure = mock!(aws_sdk_codepipeline::Client::put_job_failure_result)
+            .match_requests(|r| {
+                r.job_id() == Some("job-2")
+                    && r.failure_details()
+                        .is_some_and(|d| d.message().starts_with("berth stand-in cannot read"))
+            })
+            .then_output(|| PutJobFailureResultOutput::builder().build());
+        let action = StandIn {
+            codepipeline: mock_client!(aws_sdk_codepipeline, [&failure]),
+            runs: AtomicUsize::new(0),
+        };
+        let unreadable = json!({"CodePipeline.job": {"id": "job-2", "data": 7}});
+        let out = jobs::handle(&action, unreadable).await.unwrap();
+        assert!(matches!(out, Output::Failure { .. }), "{out:?}");
+        assert_eq!(failure.num_calls(), 1);
+        assert_eq!(action.runs.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn an_event_that_is_no_job_is_ignored_without_a_call() {
+        let action = StandIn {
+            codepipeline: mock_client!(aws_sdk_codepipeline, []),
+            runs: AtomicUsize::new(0),
+        };
+        let out = jobs::handle(&action, json!({"detail-type": "something else"}))
+            .await
+            .unwrap();
+        assert!(matches!(out, Output::Ignored { .. }), "{out:?}");
+        assert_eq!(action.runs.load(Ordering::Relaxed), 0);
+    }
 }

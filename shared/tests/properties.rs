@@ -3,6 +3,8 @@
 //! CodePipeline. None may panic; every rejection names a field; tokens stay within
 //! CodePipeline's 2048 characters and round-trip exactly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::collections::BTreeMap;
 
 use berth::images::{Home, ImageRef, Reference};
@@ -331,4 +333,47 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|m: BTreeMap<String, Value>| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// berth-core writes and reads RFC 3339 itself (it has no SDK); every timestamp must read as the
+/// SDK's `aws_smithy_types::DateTime` (Format::DateTime) would write and read it, over the
+/// whole range RFC 3339 allows.
+mod timestamps {
+    use aws_smithy_types::DateTime;
+    use aws_smithy_types::date_time::Format;
+    use proptest::prelude::*;
+
+    const FIRST: i64 = -62_135_596_800;
+    const LAST: i64 = 253_402_300_799;
+
+    proptest! {
+        #[test]
+        fn berth_formats_every_instant_as_the_sdk_does(
+            secs in FIRST..=LAST,
+            nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000],
+        ) {
+            let sdk = DateTime::from_secs_and_nanos(secs, nanos).fmt(Format::DateTime).unwrap();
+            prop_assert_eq!(berth::time::format(secs, nanos), Some(sdk));
+        }
+
+        #[test]
+        fn berth_reads_every_written_timestamp_as_the_sdk_does(
+            secs in FIRST..=LAST,
+            nanos in prop_oneof![Just(0u32), 0u32..1_000_000_000],
+        ) {
+            let text = DateTime::from_secs_and_nanos(secs, nanos).fmt(Format::DateTime).unwrap();
+            let sdk = DateTime::from_str(&text, Format::DateTime).unwrap();
+            prop_assert_eq!(berth::time::parse(&text), Some((sdk.secs(), sdk.subsec_nanos())));
+        }
+
+        #[test]
+        fn berth_refuses_what_the_sdk_refuses(text in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,10})?[Zz]?") {
+            let sdk = DateTime::from_str(&text, Format::DateTime)
+                .ok()
+                .map(|d| (d.secs(), d.subsec_nanos()));
+            // Leap seconds (`:60`) are the one form the SDK reads and berth never writes.
+            prop_assume!(!text[17..19].starts_with('6'));
+            prop_assert_eq!(berth::time::parse(&text), sdk, "{}", text);
+        }
+    }
 }

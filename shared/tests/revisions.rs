@@ -2,6 +2,8 @@
 //! mocks): every task set and deployment counts as in use, and revisions come newest first, of
 //! the family only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;

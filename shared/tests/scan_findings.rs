@@ -2,6 +2,8 @@
 //! enhanced (Amazon Inspector) findings over two pages, and a message cut to CodePipeline's
 //! limit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod scan_support;
 
 use scan_support::*;

@@ -3,6 +3,8 @@
 //! unsupported scans, the wait running out, throttling, a release without a policy and a
 //! rollback execution.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod scan_support;
 
 use scan_support::*;

@@ -23,7 +23,8 @@ pub struct Env {
     pub digests: BTreeMap<String, String>,
 }
 
-/// The sample service's registry entry (CONTRACT §2 example, with moto-friendly names).
+/// The sample service's registry entry (docs/design/contract.md §2 example, with moto-friendly
+/// names).
 pub fn web_registry(subnets: &[String]) -> Value {
     json!({
         "service": "web",

@@ -374,6 +374,14 @@ impl Function {
         self.api.invoke_for(&id, &arn, event, timeout).await
     }
 
+    /// How the process ended, waiting at most `within`; `None` while it still runs.
+    pub async fn exited(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
     /// The process id, for measuring it.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()

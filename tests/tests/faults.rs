@@ -372,3 +372,30 @@ async fn fault_matrix_every_operation_and_fault_converges() {
     std::fs::write(workspace_root().join("target/fault-matrix.md"), &table).ok();
     assert!(failures.is_empty(), "{table}\n\n{}", failures.join("\n"));
 }
+
+/// A function that cannot start says why in its log, with the `errorType` an operator filters
+/// on, before the process exits: here on-manifest without its release bucket (`Config`).
+#[tokio::test]
+async fn an_init_failure_logs_its_error_type_before_the_process_exits() {
+    let vars = [
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+    ];
+    let mut f = Function::spawn_capturing("on-manifest", &vars).await;
+    let status = f.exited(Duration::from_secs(20)).await;
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+    let mut logged = None;
+    for _ in 0..50 {
+        logged = f.stdout().into_iter().find(|l| l.contains("init failed"));
+        if logged.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let line: Value = serde_json::from_str(&logged.expect("an init failure line")).unwrap();
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["fields"]["error_type"], "Config", "{line}");
+    let why = line["fields"]["error"].as_str().unwrap_or_default();
+    assert!(why.contains("BERTH_RELEASE_BUCKET"), "{line}");
+}
+

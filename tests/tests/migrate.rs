@@ -535,7 +535,7 @@ async fn a_repeated_start_registers_once_and_follows_the_task_its_client_token_s
         .await
         .unwrap();
     assert_eq!(out["result"], "continue", "{out}");
-    assert_eq!(out["task_arn"], TASK);
+    assert_eq!(out["external_id"], TASK);
     assert_eq!(register.num_calls(), 1, "one revision per job");
     assert_eq!(run.num_calls(), 2);
     let sent = tokens.all();

@@ -2,8 +2,8 @@
 //! and the one Release stage holding Migrate before Deploy.
 
 use super::{Action, Finding, Pipeline, Seen, Stage};
+use crate::job::USER_PARAMETERS;
 use crate::keys::is_valid_name;
-use crate::migrate::USER_PARAMETERS;
 use crate::registry::ServiceConfig;
 
 const FROM_THE_STACK: &str = "deploy the service stack (infra/cloudformation/service.yaml), whose pipeline is what berth expects";

@@ -45,7 +45,7 @@ fn controller(s: &EcsService) -> Finding {
             "the deployment controller is {}: berth hands every release to CodeDeploy blue/green (the Deploy action is CodeDeployToECS)",
             s.controller
         ),
-        "create the service with --deployment-controller type=CODE_DEPLOY and a load balancer on the blue target group (infra/README.md, \"What must exist first\")",
+        "create the service with --deployment-controller type=CODE_DEPLOY and a load balancer on the blue target group (docs/guide/deploy.md, \"What must exist first\")",
     )
 }
 

@@ -1,4 +1,5 @@
-//! The release manifest (CONTRACT §3): strict parsing that reports every problem at once.
+//! The release manifest (docs/design/contract.md §3): strict parsing that reports every
+//! problem at once.
 //!
 //! The document is walked as a `serde_json::Value` rather than deserialized into a struct,
 //! because serde stops at the first problem and an app team fixing a manifest wants the
@@ -209,9 +210,7 @@ pub fn validate(
 
 /// The manifest (or a group manifest) as a JSON object with a problem for every duplicated
 /// key, or the one problem that makes it unreadable as a whole.
-pub(crate) fn document(
-    bytes: &[u8],
-) -> Result<(serde_json::Map<String, Value>, Vec<Problem>), Problem> {
+pub fn document(bytes: &[u8]) -> Result<(serde_json::Map<String, Value>, Vec<Problem>), Problem> {
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(Problem::new(
             "manifest",

@@ -1,5 +1,5 @@
-//! The migration step (CONTRACT §6), pure core: what a continuation token carries and what a
-//! migration task's state means. The I/O is `crate::migrate`.
+//! The migration step (docs/design/contract.md §6), pure core: what a continuation token
+//! carries and what a migration task's state means. The I/O is `berth::migrate`.
 //!
 //! The function never sleeps while the task runs. The first invocation starts the task and
 //! answers with a continuation token; CodePipeline re-invokes with the token until the step

@@ -1,11 +1,9 @@
-//! The release record, `releases/<service>/<release>.json` (CONTRACT §4): one document per
-//! release that every function updates with conditional writes.
+//! The release record, `releases/<service>/<release>.json` (docs/design/contract.md §4): one
+//! document per release that every function updates with conditional writes.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
 use serde::{Deserialize, Serialize};
 
 mod guards;
@@ -169,24 +167,18 @@ pub struct Redeployment {
 
 /// RFC 3339 UTC time, the format of every timestamp berth writes.
 pub fn timestamp(at: SystemTime) -> String {
-    DateTime::from(at)
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    crate::time::timestamp(at)
 }
 
 /// Seconds since the epoch of a timestamp berth wrote (see [`timestamp`]).
 pub fn parse_timestamp(s: &str) -> Option<i64> {
-    DateTime::from_str(s, Format::DateTime)
-        .ok()
-        .map(|d| d.secs())
+    crate::time::parse(s).map(|(secs, _)| secs)
 }
 
 /// A timestamp as a sortable instant (seconds, nanoseconds). Timestamps carry fractions, so
 /// comparing them as strings would misorder `…:56.5Z` and `…:56Z`.
 pub fn instant(s: &str) -> Option<(i64, u32)> {
-    DateTime::from_str(s, Format::DateTime)
-        .ok()
-        .map(|d| (d.secs(), d.subsec_nanos()))
+    crate::time::parse(s)
 }
 
 pub fn epoch_seconds(at: SystemTime) -> u64 {
@@ -200,43 +192,7 @@ pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// A record of release `release` of `web`, from manifest version `m1`, started at
-    /// 2026-11-01T00:00:00Z, with an artifact and an execution named after the release.
-    pub(crate) fn record(release: &str, status: ReleaseStatus) -> ReleaseRecord {
-        ReleaseRecord {
-            schema: RECORD_SCHEMA.into(),
-            service: "web".into(),
-            release: release.into(),
-            status,
-            manifest: ManifestSource {
-                bucket: "b".into(),
-                key: format!("manifests/web/{release}.json"),
-                version_id: "m1".into(),
-            },
-            pipeline: "berth-web".into(),
-            task_family: "web".into(),
-            cluster: Some("prod".into()),
-            ecs_service: Some("web".into()),
-            images: BTreeMap::new(),
-            migration_plan: None,
-            migration: None,
-            rollback_of: None,
-            promoted_from: None,
-            group: None,
-            artifact_version_id: None,
-            pipeline_execution_id: None,
-            created_at: "2026-11-01T00:00:00Z".into(),
-            updated_at: "2026-11-01T00:00:00Z".into(),
-            pipeline_started_at: None,
-            finished_at: None,
-            lease_until_epoch: None,
-            redeployments: Vec::new(),
-            verifications: Vec::new(),
-            interventions: Vec::new(),
-            scan: None,
-            deregistration: None,
-        }
-    }
+    pub(crate) use crate::fixtures::record;
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -180,7 +180,7 @@ pub(super) fn check(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) 
 
 fn check_verify(v: &VerifyConfig, err: &mut impl FnMut(&str, String)) {
     let scheme_ok = v.base_url.starts_with("http://") || v.base_url.starts_with("https://");
-    if !scheme_ok || v.base_url.parse::<hyper::Uri>().is_err() {
+    if !scheme_ok || v.base_url.parse::<http::Uri>().is_err() {
         err(
             "verify.base_url",
             format!("{:?} must be an http:// or https:// URL", v.base_url),

@@ -8,7 +8,7 @@ pub(crate) fn home() -> Home {
     }
 }
 
-/// The registry example of CONTRACT §2.
+/// The registry example of docs/design/contract.md §2.
 pub(crate) const WEB: &str = r#"{
   "service": "web",
   "cluster": "prod",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::verdict::{Finding, Observation, State, blocking, rank};
-use crate::jobs::MAX_MESSAGE_CHARS;
+use crate::job::MAX_MESSAGE_CHARS;
 use crate::registry::ScanPolicy;
 
 /// How many blocking findings the release record keeps per image (the message names more).

@@ -2,7 +2,7 @@
 
 use super::message::{fit, summarize};
 use super::verdict::*;
-use crate::jobs::MAX_MESSAGE_CHARS;
+use crate::job::MAX_MESSAGE_CHARS;
 use crate::registry::{ScanPolicy, Severity};
 
 const IMAGE: &str = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";

@@ -3,6 +3,33 @@
 
 use crate::registry::{ScanPolicy, Severity};
 
+/// Findings per page: "This value can be between 1 and 1000. If this parameter is not used,
+/// then DescribeImageScanFindings returns up to 100 results" (ECR API reference).
+pub const PAGE_SIZE: i32 = 1000;
+/// Pages read per image: a bound, so one image cannot make an invocation run long.
+pub const MAX_PAGES: usize = 10;
+/// The most findings read per image; a scan with more fails the gate rather than pass unread.
+pub const MAX_FINDINGS: usize = PAGE_SIZE as usize * MAX_PAGES;
+
+/// What ECR says about one image's scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// ECR has no scan of the image. ScanNotFoundException: "The specified image scan could not
+    /// be found. Ensure that image scanning is enabled on the repository and try again."
+    NoScan(String),
+    /// The image is not in its repository (ImageNotFoundException: "The image requested does
+    /// not exist in the specified repository.").
+    ImageGone(String),
+    /// A scan with its status; findings only once the status is `COMPLETE` or `ACTIVE`.
+    Scan {
+        status: String,
+        description: Option<String>,
+        findings: Vec<Finding>,
+        /// More findings than [`MAX_FINDINGS`].
+        more: bool,
+    },
+}
+
 /// One finding as the gate judges it, from basic (`findings`) or enhanced (`enhancedFindings`)
 /// scanning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,8 +99,7 @@ pub fn classify(status: &str) -> Class {
 }
 
 /// What ECR's answer means for one image (a missing scan is waited for: the gate starts one).
-pub fn state(observed: super::ecr::Observed) -> State {
-    use super::ecr::Observed;
+pub fn state(observed: Observed) -> State {
     match observed {
         Observed::NoScan(m) => State::Waiting {
             status: "NO_SCAN".into(),
@@ -263,7 +289,7 @@ fn unread(images: &[Observation]) -> Vec<String> {
             format!(
                 "scan of {} has more findings than berth reads ({}); nothing blocked among those read, but the rest are unjudged",
                 o.image,
-                super::ecr::MAX_FINDINGS
+                MAX_FINDINGS
             )
         })
         .collect()

@@ -8,7 +8,7 @@ use aws_sdk_ecr::operation::batch_get_image::{BatchGetImageError, BatchGetImageO
 use aws_sdk_ecr::types::ImageIdentifier;
 use futures_util::StreamExt;
 
-use super::{ImageRef, Reference, Repository, is_sha256_digest};
+use super::{ImageRef, Reference, Repository, Resolution, is_sha256_digest};
 use crate::error::{Error, Result};
 
 /// Repositories looked up at once: ECR's `BatchGetImage` is one repository per call, and a
@@ -23,9 +23,6 @@ const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ];
-
-/// What became of each reference: its digest, or why it cannot be used (the user's problem).
-pub type Resolution = BTreeMap<ImageRef, Result<String, String>>;
 
 /// Resolves every reference to a digest. Missing tags, digests and repositories are
 /// per-image answers; any other ECR failure is an `Err`, since a retry may succeed.

@@ -1,5 +1,5 @@
-//! `migrate`: the pipeline's Migrate action (CONTRACT §6). CodePipeline job in, exactly one
-//! job result out; the migration itself runs as an ECS task that this function starts and
+//! `migrate`: the pipeline's Migrate action (docs/design/contract.md §6). CodePipeline job in,
+//! exactly one job result out; the migration itself runs as an ECS task that this function starts and
 //! then watches through continuation tokens, never sleeping.
 //!
 //! - `job`: the job's inputs (UserParameters, the input artifact).
@@ -17,17 +17,15 @@ mod poll;
 mod retry;
 mod start;
 
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
 use lambda_runtime::LambdaEvent;
-use serde::Serialize;
-use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobResult};
+pub use crate::jobs::Output;
 use crate::migration::Continuation;
 use crate::record::{MigrationRecord, ReleaseRecord};
 use crate::records::{Change, Records};
@@ -42,25 +40,6 @@ pub use job::{Parameters, USER_PARAMETERS, parse_user_parameters, started_by};
 pub struct Context {
     pub clients: Clients,
     pub records: Records,
-}
-
-/// The function's answer, once the result was reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Output {
-    Continue {
-        task_arn: Option<String>,
-    },
-    Success {
-        variables: BTreeMap<String, String>,
-    },
-    Failure {
-        message: String,
-    },
-    /// Not a CodePipeline job: nothing to report to.
-    Ignored {
-        reason: String,
-    },
 }
 
 /// Why a step ends before its natural end.
@@ -83,6 +62,31 @@ impl From<Error> for Halt {
 
 type Step<T> = std::result::Result<T, Halt>;
 
+impl jobs::Action for Context {
+    const FUNCTION: &'static str = "migrate";
+
+    fn codepipeline(&self) -> &aws_sdk_codepipeline::Client {
+        &self.clients.codepipeline
+    }
+
+    async fn run(
+        &self,
+        job: &aws_lambda_events::event::codepipeline_job::CodePipelineJob,
+        job_id: &str,
+        now: SystemTime,
+    ) -> JobResult {
+        match self.step(job, job_id, now).await {
+            Ok(r) => r,
+            Err(Halt::Report(message)) => failure(message, None),
+            Err(Halt::Retry { reason, .. }) => failure(reason, None),
+            Err(Halt::Fault(e)) => failure(
+                format!("berth migrate could not run the migration step: {e}"),
+                None,
+            ),
+        }
+    }
+}
+
 fn failure(message: String, task_arn: Option<String>) -> JobResult {
     jobs::failure(message, task_arn)
 }
@@ -104,44 +108,17 @@ impl Context {
         }
     }
 
-    /// The Lambda handler.
+    /// The Lambda handler ([`jobs::handle`]).
     pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
-        let codepipeline = &self.clients.codepipeline;
-        match jobs::receive(codepipeline, "migrate", event.payload).await? {
-            jobs::Received::Job(job) => self.on_job(*job).await,
-            jobs::Received::Failed(message) => Ok(Output::Failure { message }),
-            jobs::Received::Ignored(reason) => Ok(Output::Ignored { reason }),
-        }
+        jobs::handle(self, event.payload).await
     }
 
-    /// Handles one invocation; `Ok` means a job result was reported.
+    /// One job ([`jobs::on_job`]).
     pub async fn on_job(&self, event: CodePipelineJobEvent) -> Result<Output> {
-        let job = event.code_pipeline_job;
-        let job_id = jobs::id_of(&job)?;
-        let span = tracing::info_span!("job", job_id = %job_id);
-        let run = async {
-            let result = match Box::pin(self.run(&job, &job_id, SystemTime::now())).await {
-                Ok(r) => r,
-                Err(Halt::Report(message)) => failure(message, None),
-                Err(Halt::Retry { reason, .. }) => failure(reason, None),
-                Err(Halt::Fault(e)) => failure(
-                    format!("berth migrate could not run the migration step: {e}"),
-                    None,
-                ),
-            };
-            self.report(&job_id, &result).await?;
-            Ok(match result {
-                JobResult::Continue { external_id, .. } => Output::Continue {
-                    task_arn: external_id,
-                },
-                JobResult::Success { variables, .. } => Output::Success { variables },
-                JobResult::Failure { message, .. } => Output::Failure { message },
-            })
-        };
-        run.instrument(span).await
+        jobs::on_job(self, event).await
     }
 
-    async fn run(
+    async fn step(
         &self,
         job: &aws_lambda_events::event::codepipeline_job::CodePipelineJob,
         job_id: &str,
@@ -161,10 +138,6 @@ impl Context {
             },
             None => self.start(job, job_id, now, None).await,
         }
-    }
-
-    async fn report(&self, job_id: &str, result: &JobResult) -> Result<()> {
-        jobs::report(&self.clients.codepipeline, job_id, result).await
     }
 
     /// Best-effort update of the release record's migration outcome: the job result matters

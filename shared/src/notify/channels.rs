@@ -77,17 +77,12 @@ impl Notifier {
     /// `BERTH_SLACK_WEBHOOK_URL`; and `BERTH_SNS_TOPIC_ARN`. Unset or empty means off. A URL
     /// given directly that does not parse is a configuration error.
     pub async fn from_env(clients: &crate::aws::Clients) -> Result<Self, Error> {
-        let var = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let mut notifier = match var("BERTH_SLACK_WEBHOOK_PARAMETER") {
+        let wanted = crate::settings::Notifications::from_env();
+        let mut notifier = match wanted.slack_webhook_parameter {
             Some(name) => Self::from_parameter(clients.ssm.clone(), &name).await?,
-            None => Self::new(var("BERTH_SLACK_WEBHOOK_URL").as_deref())?,
+            None => Self::new(wanted.slack_webhook_url.as_deref())?,
         };
-        if let Some(topic) = var("BERTH_SNS_TOPIC_ARN") {
+        if let Some(topic) = wanted.sns_topic_arn {
             notifier = notifier.with_topic(clients.sns.clone(), &topic);
         }
         Ok(notifier)

@@ -79,11 +79,7 @@ pub struct Output {
 impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
-        let lookback = lookback_from(
-            std::env::var("BERTH_SWEEP_LOOKBACK_MINUTES")
-                .ok()
-                .as_deref(),
-        )?;
+        let lookback = lookback_from(crate::settings::sweep_lookback_minutes().as_deref())?;
         // A push reads the registry entries, then writes manifests.
         let endpoints = [aws::SSM, aws::Endpoint::Bucket(&settings.release_bucket)];
         let clients = Clients::from_env_opening(&endpoints).await;
@@ -213,5 +209,27 @@ fn ignored(reason: String) -> Output {
     Output {
         results: vec![Outcome::Ignored { reason }],
         recovered: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecr_event_detail_parses() {
+        let event = r#"{
+          "version": "0", "id": "13cde686-328b-6117-af20-0e5566167482",
+          "detail-type": "ECR Image Action", "source": "aws.ecr",
+          "account": "123456789012", "time": "2019-11-16T01:54:34Z", "region": "us-west-2",
+          "resources": [],
+          "detail": {"result": "SUCCESS", "repository-name": "my-repository-name",
+            "image-digest": "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234",
+            "action-type": "PUSH", "image-tag": "latest"}
+        }"#;
+        let e: aws_lambda_events::event::eventbridge::EventBridgeEvent<EcrImageAction> =
+            serde_json::from_str(event).unwrap();
+        assert_eq!(e.detail.repository_name, "my-repository-name");
+        assert_eq!(e.detail.image_tag.as_deref(), Some("latest"));
     }
 }

@@ -60,7 +60,7 @@ pub(super) struct Claimed {
     pub resumed: bool,
 }
 
-/// `rejected/<service>/<release>.json` (CONTRACT §3).
+/// `rejected/<service>/<release>.json` (docs/design/contract.md §3).
 #[derive(Debug, Serialize)]
 struct Rejection<'a> {
     manifest: &'a str,

@@ -90,7 +90,7 @@ fn abandoned(record: &ReleaseRecord, execution_id: &str) -> Option<(String, Stri
 mod tests {
     use super::*;
     use crate::manifest::MigrationPlan;
-    use crate::record::tests::record;
+    use berth_core::fixtures::record;
 
     #[test]
     fn only_a_migration_of_this_execution_still_running_is_abandoned() {

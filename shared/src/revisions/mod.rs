@@ -8,7 +8,7 @@
 //! DeregisterTaskDefinition). A rollback never needs an old revision: it redeploys the artifact,
 //! whose `taskdef.json` the Deploy action registers anew.
 
-pub mod plan;
+pub use berth_core::revisions as plan;
 pub mod prune;
 
 use std::collections::BTreeMap;

@@ -5,37 +5,10 @@
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{EnhancedImageScanFinding, ImageIdentifier, ImageScanFinding};
 
-use super::verdict::Finding;
 use crate::error::{Error, Result};
 use crate::images::ImageRef;
 use crate::registry::Severity;
-
-/// Findings per page: "This value can be between 1 and 1000. If this parameter is not used,
-/// then DescribeImageScanFindings returns up to 100 results" (ECR API reference).
-const PAGE_SIZE: i32 = 1000;
-/// Pages read per image: a bound, so one image cannot make an invocation run long.
-const MAX_PAGES: usize = 10;
-/// The most findings read per image; a scan with more fails the gate rather than pass unread.
-pub const MAX_FINDINGS: usize = PAGE_SIZE as usize * MAX_PAGES;
-
-/// What ECR says about one image's scan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observed {
-    /// ECR has no scan of the image. ScanNotFoundException: "The specified image scan could not
-    /// be found. Ensure that image scanning is enabled on the repository and try again."
-    NoScan(String),
-    /// The image is not in its repository (ImageNotFoundException: "The image requested does
-    /// not exist in the specified repository.").
-    ImageGone(String),
-    /// A scan with its status; findings only once the status is `COMPLETE` or `ACTIVE`.
-    Scan {
-        status: String,
-        description: Option<String>,
-        findings: Vec<Finding>,
-        /// More findings than [`MAX_FINDINGS`].
-        more: bool,
-    },
-}
+use berth_core::scan::{Finding, MAX_PAGES, Observed, PAGE_SIZE};
 
 /// What `StartImageScan` did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,10 +7,7 @@ use std::time::SystemTime;
 
 use futures_util::StreamExt;
 
-use super::ecr::{self, Observed, Started};
-use super::message::{ScanSummary, summarize};
-use super::token::Progress;
-use super::verdict::{Observation, State, Verdict, decide, state};
+use super::ecr::{self, Started};
 use super::{Context, skipped};
 use crate::images::{ImageRef, Reference};
 use crate::jobs::{self, JobResult};
@@ -18,6 +15,9 @@ use crate::record::{ReleaseRecord, epoch_seconds, timestamp};
 use crate::records::{Change, Updated};
 use crate::registry::ScanPolicy;
 use crate::render::ArtifactRelease;
+use berth_core::scan::{
+    Observation, Observed, Progress, ScanSummary, State, Verdict, decide, state, summarize,
+};
 
 /// How many images are looked at at once (a release pins at most a handful; ECR's
 /// DescribeImageScanFindings is throttled per account).

@@ -3,45 +3,35 @@
 //! anything migrates or deploys, it waits for ECR's vulnerability scan of every image the
 //! release pins and fails the job if a finding at a blocked severity is not ignored.
 //!
-//! - `token`: what one invocation tells the next (continuation tokens; it never sleeps).
 //! - `ecr`: the ECR calls. `gate`: one invocation's look at every image.
-//! - `verdict`, `message`: the decisions and what they say (pure).
+//! - The decisions, what they say and the continuation token are `berth_core::scan` (pure),
+//!   re-exported here.
 //!
 //! The policy comes from the release itself (`release.json`, rendered from the registry by
 //! on-manifest), like the migration: the gate's role reads no registry.
 
 mod ecr;
 mod gate;
-mod message;
-mod token;
-mod verdict;
-
-#[cfg(test)]
-mod tests;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use aws_lambda_events::event::codepipeline_job::{CodePipelineJob, CodePipelineJobEvent};
 use lambda_runtime::LambdaEvent;
-use serde::Serialize;
 use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
 use crate::jobs::{self, InputError, JobResult};
+pub use crate::jobs::Output;
 use crate::migrate::parse_user_parameters;
 use crate::record::epoch_seconds;
 use crate::records::Records;
 use crate::settings::Settings;
 use crate::store::Bucket;
 
-pub use ecr::{MAX_FINDINGS, Observed, describe, shown};
-pub use message::{BlockingFinding, ImageSummary, ScanSummary, fit};
-pub use token::Progress;
-pub use verdict::{
-    Class, Finding, Observation, State, Verdict, blocked_findings, classify, decide, rank, state,
-};
+pub use berth_core::scan::*;
+pub use ecr::{describe, shown};
 
 /// How long a job whose input artifact cannot be read (for a passing reason) keeps asking,
 /// before the release and its policy are known.
@@ -52,25 +42,6 @@ const UNREAD_RETRY_SECONDS: u64 = 900;
 pub struct Context {
     pub clients: Clients,
     pub records: Records,
-}
-
-/// The function's answer, once the result was reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum Output {
-    Continue {
-        summary: String,
-    },
-    Success {
-        variables: BTreeMap<String, String>,
-    },
-    Failure {
-        message: String,
-    },
-    /// Not a CodePipeline job: nothing to report to.
-    Ignored {
-        reason: String,
-    },
 }
 
 impl Context {
@@ -90,32 +61,22 @@ impl Context {
         }
     }
 
-    /// The Lambda handler.
+    /// The Lambda handler ([`jobs::handle`]).
     pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
-        let codepipeline = &self.clients.codepipeline;
-        match jobs::receive(codepipeline, "scan-gate", event.payload).await? {
-            jobs::Received::Job(job) => self.on_job(*job).await,
-            jobs::Received::Failed(message) => Ok(Output::Failure { message }),
-            jobs::Received::Ignored(reason) => Ok(Output::Ignored { reason }),
-        }
+        jobs::handle(self, event.payload).await
     }
 
-    /// Handles one invocation; `Ok` means a job result was reported.
+    /// One job ([`jobs::on_job`]).
     pub async fn on_job(&self, event: CodePipelineJobEvent) -> Result<Output> {
-        let job = event.code_pipeline_job;
-        let job_id = jobs::id_of(&job)?;
-        let span = tracing::info_span!("job", job_id = %job_id);
-        async {
-            let result = self.run(&job, &job_id, SystemTime::now()).await;
-            jobs::report(&self.clients.codepipeline, &job_id, &result).await?;
-            Ok(match result {
-                JobResult::Continue { summary, .. } => Output::Continue { summary },
-                JobResult::Success { variables, .. } => Output::Success { variables },
-                JobResult::Failure { message, .. } => Output::Failure { message },
-            })
-        }
-        .instrument(span)
-        .await
+        jobs::on_job(self, event).await
+    }
+}
+
+impl jobs::Action for Context {
+    const FUNCTION: &'static str = "scan-gate";
+
+    fn codepipeline(&self) -> &aws_sdk_codepipeline::Client {
+        &self.clients.codepipeline
     }
 
     async fn run(&self, job: &CodePipelineJob, job_id: &str, now: SystemTime) -> JobResult {

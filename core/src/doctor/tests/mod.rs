@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::images::Repository;
-use crate::migrate::USER_PARAMETERS;
+use crate::job::USER_PARAMETERS;
 use crate::registry::ServiceConfig;
 
 pub(super) const BUCKET: &str = "berth-releases-123456789012-ap-northeast-1";
 pub(super) const EXEC_ROLE: &str = "arn:aws:iam::123456789012:role/web-exec";
 pub(super) const TASK_ROLE: &str = "arn:aws:iam::123456789012:role/web-task";
 
-/// The registry entry of CONTRACT §2, as the service stack writes it.
+/// The registry entry of docs/design/contract.md §2, as the service stack writes it.
 pub(super) fn entry() -> Value {
     json!({
         "service": "web", "cluster": "prod", "ecs_service": "web", "pipeline": "berth-web",
