@@ -9,6 +9,7 @@
 # (infra/requirements-checkov.txt); a venv is rebuilt when its requirements file changes.
 #
 # Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
+# `--tools` only installs the tools.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,6 +49,10 @@ INFRA_VENV="$ROOT/.tools/infra-venv"
 CHECKOV_VENV="$ROOT/.tools/checkov-venv"
 ensure_venv "$INFRA_VENV" infra/requirements.txt
 ensure_venv "$CHECKOV_VENV" infra/requirements-checkov.txt
+# `--tools`: install the tools and stop (the test command does this while cargo compiles).
+if [ "${1:-}" = "--tools" ]; then
+    exit 0
+fi
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
