@@ -520,13 +520,56 @@ def test_alarms_watch_both_target_groups_because_codedeploy_swaps_them(platform_
     assert ALB.split(":loadbalancer/")[1] == "app/web/50dc6c495c0c9188"
     assert TARGET_GROUPS["BlueTargetGroupArn"].split(":")[5] == "targetgroup/web-blue/73e2d6bc24d8a067"
 
-    alarms = RESOURCES["DeploymentGroup"]["Properties"]["AlarmConfiguration"]["Fn::If"]
-    assert alarms[0] == "HasAnyAlarm"
-    names = alarms[1]["Alarms"]
-    for logical in TARGET_GROUP_ALARMS:
-        assert {"Fn::If": ["HasTargetGroupAlarms", {"Name": {"Ref": logical}}, {"Ref": "AWS::NoValue"}]} in names
+
+
+def _deployment_group_alarm_refs():
+    """Every resource the deployment group's AlarmConfiguration names, by logical id."""
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if set(node) == {"Ref"} and node["Ref"] in RESOURCES:
+                refs.append(node["Ref"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(RESOURCES["DeploymentGroup"]["Properties"]["AlarmConfiguration"])
+    return refs
+
+
+def test_an_alarm_about_blue_never_stops_the_deployment_of_its_replacement():
+    # CodeDeploy stops a deployment on the alarms of its AlarmConfiguration, whichever task set the
+    # alarm is about, and "If you do another deployment, the target group associated with the
+    # current deployment's original task set is associated with the next deployment's replacement
+    # task set": a target group alarm is about blue every other deployment. During an incident
+    # blue's is the one in ALARM, so none of them may be in the deployment group.
+    refs = _deployment_group_alarm_refs()
+    for logical in refs:
+        dims = RESOURCES[logical].get("Properties", {}).get("Dimensions", [])
+        assert "TargetGroup" not in {d["Name"] for d in dims}, logical
+    assert not set(TARGET_GROUP_ALARMS) & set(refs)
+    assert "HasAnyAlarm" not in TEMPLATE["Conditions"]
+
+
+def test_alarms_about_the_new_version_still_stop_and_roll_back():
+    # The caller's RollbackAlarmNames (alarms about the new version or the whole service) stay in
+    # the group, and an alarm stopping a deployment rolls it back (DEPLOYMENT_STOP_ON_ALARM).
+    config = RESOURCES["DeploymentGroup"]["Properties"]["AlarmConfiguration"]["Fn::If"]
+    assert config[0] == "HasAlarm1"
+    names = config[1]["Alarms"]
+    assert {"Name": {"Fn::Select": [0, {"Ref": "RollbackAlarmNames"}]}} in names
+    for i in range(1, 5):
+        assert {"Fn::If": [f"HasAlarm{i + 1}", {"Name": {"Fn::Select": [i, {"Ref": "RollbackAlarmNames"}]}}, {"Ref": "AWS::NoValue"}]} in names
     # CloudFormation reference, AlarmConfiguration: "A maximum of 10 alarms can be added."
     assert len(names) <= 10
+    events = RESOURCES["DeploymentGroup"]["Properties"]["AutoRollbackConfiguration"]["Events"]
+    assert "DEPLOYMENT_STOP_ON_ALARM" in events
+    # verify's Failed verdict (its checks run on the test listener, i.e. on green only) fails
+    # the deployment, and DEPLOYMENT_FAILURE rolls it back.
+    assert "DEPLOYMENT_FAILURE" in events
 
 
 def test_target_group_alarms_need_all_three_arns_and_can_be_turned_off():

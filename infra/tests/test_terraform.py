@@ -539,7 +539,11 @@ def test_service_verify_section_alarms_and_reroute_wait():
     assert evaluate(alarm["dimensions"], env) == {"LoadBalancer": "app/web/abc", "TargetGroup": "targetgroup/web-blue/1"}
     assert alarm["treat_missing_data"] == "notBreaching"
     assert evaluate(locals_["target_group_alarms"], {"var": {"target_group_alarms": None}, "local": {}}) == {}
-    assert locals_["deployment_alarms"].startswith("${concat([for k, a in aws_cloudwatch_metric_alarm.target_group")
+    # An alarm about blue never stops its replacement: the deployment group watches only the
+    # caller's alarms, never the target group alarms (guide: "Alarms during an incident").
+    mine = evaluate(locals_["deployment_alarms"], {"var": {"rollback_alarm_names": ["web-new-version-5xx"]}, "local": {}})
+    assert mine == ["web-new-version-5xx"]
+    assert "aws_cloudwatch_metric_alarm" not in locals_["deployment_alarms"]
     (limit,) = tf_blocks(files, "variable")["rollback_alarm_names"]["validation"]
     assert evaluate(limit["condition"], {"var": {"rollback_alarm_names": ["a"] * 5}}) is True
     assert evaluate(limit["condition"], {"var": {"rollback_alarm_names": ["a"] * 6}}) is False

@@ -33,7 +33,9 @@ locals {
       : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${repo}"
     )
   ])
-  deployment_alarms   = concat([for k, a in aws_cloudwatch_metric_alarm.target_group : a.alarm_name], var.rollback_alarm_names)
+  # Only the caller's alarms: never the target group alarms, whose blue one would stop the
+  # deployment of a fix during an incident (guide: "Alarms during an incident").
+  deployment_alarms   = var.rollback_alarm_names
 
   # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
   lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\",\"execution\":\"#{codepipeline.PipelineExecutionId}\"}"
@@ -87,7 +89,9 @@ locals {
     }
   }
 
-  # The target group alarms: both target groups, because CodeDeploy swaps which one is green at
+  # The target group alarms, for operators and NOT in the deployment group (an alarm there stops any
+  # deployment, and during an incident blue's is the one alarming): both target groups, because
+  # CodeDeploy swaps which one is green at
   # every deployment ("If you do another deployment, the target group associated with the current
   # deployment's original task set is associated with the next deployment's replacement task set").
   target_group_alarms = var.target_group_alarms == null ? {} : {
@@ -331,7 +335,7 @@ data "aws_iam_policy_document" "codedeploy" {
 resource "aws_cloudwatch_metric_alarm" "target_group" {
   for_each          = local.target_group_alarms
   alarm_name        = "${local.pipeline_name}-${each.key}"
-  alarm_description = "berth ${var.service_name}: ${each.value.metric} of ${each.value.name}; stops and rolls back a deployment."
+  alarm_description = "berth ${var.service_name}: ${each.value.metric} of ${each.value.name}; for operators, not wired into CodeDeploy (blue alarming must not stop the fix)."
   namespace         = "AWS/ApplicationELB"
   metric_name       = each.value.metric
   dimensions = {
@@ -416,7 +420,7 @@ resource "aws_codedeploy_deployment_group" "service" {
     events  = ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]
   }
 
-  # At most 10 alarms per deployment group: 4 target group alarms + up to 5 of rollback_alarm_names.
+  # At most 10 alarms per deployment group; rollback_alarm_names takes up to 5.
   dynamic "alarm_configuration" {
     for_each = length(local.deployment_alarms) > 0 ? [1] : []
     content {

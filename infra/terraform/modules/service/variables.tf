@@ -205,18 +205,18 @@ variable "traffic_reroute_wait_minutes" {
 }
 
 variable "rollback_alarm_names" {
-  description = "Up to 5 of your own CloudWatch alarm names that stop and roll back a deployment when they fire (CodeDeploy takes at most 10 per deployment group; the target group alarms use 4)."
+  description = "Up to 5 of your own CloudWatch alarm names that stop and roll back a deployment when they fire (CodeDeploy takes at most 10 per deployment group). Name only alarms about the new version or the whole service: one in ALARM during an incident stops the deployment of the fix too (guide: Alarms during an incident)."
   type        = list(string)
   default     = []
 
   validation {
     condition     = length(var.rollback_alarm_names) <= 5
-    error_message = "At most 5 rollback_alarm_names: CodeDeploy takes 10 alarms per deployment group and the target group alarms use 4."
+    error_message = "At most 5 rollback_alarm_names."
   }
 }
 
 variable "target_group_alarms" {
-  description = "Optional: HTTPCode_Target_5XX_Count and UnHealthyHostCount alarms on BOTH target groups (CodeDeploy swaps which one is green at every deployment), wired into the deployment group. Needs the Application Load Balancer ARN and both target group ARNs. null = none."
+  description = "Optional: HTTPCode_Target_5XX_Count and UnHealthyHostCount alarms on BOTH target groups (CodeDeploy swaps which one is green at every deployment), for operators: NOT wired into the deployment group, where blue alarming during an incident would stop the fix. Needs the Application Load Balancer ARN and both target group ARNs. null = none."
   type = object({
     load_balancer_arn        = string
     blue_target_group_arn    = string
