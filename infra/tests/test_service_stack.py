@@ -673,3 +673,25 @@ def test_the_functions_accept_every_entry_the_stack_writes(platform_stack, tmp_p
         entry.write_text(json.dumps(registry_entry(session, name)))
         done = subprocess.run([cli, "validate", manifest, "--registry", entry], capture_output=True, text=True)
         assert done.returncode == 0, f"{extra}: {done.stdout}{done.stderr}"
+
+
+def test_the_most_verify_attempts_the_stack_accepts_make_a_usable_entry(platform_stack, tmp_path):
+    """The template's bound on VerifyAttempts is the registry's (1 to 10): an entry the stack
+    writes at its largest value still passes the functions' own parser."""
+    import subprocess
+
+    cli = _berth_cli()
+    session, _, _ = platform_stack
+    most = TEMPLATE["Parameters"]["VerifyAttempts"]["MaxValue"]
+    params = {**WEB, **VERIFY, "VerifyAttempts": most, "VerifyIntervalSeconds": 1,
+              "ServiceName": "webmax"}
+    stack, _ = deploy_service(session, "berth-webmax", params)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"schema": "berth/v1", "service": "webmax", "release": "v1",
+        "images": {"app": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web/app:v1"}}))
+    entry = tmp_path / "entry.json"
+    entry.write_text(json.dumps(registry_entry(session, "webmax")))
+    done = subprocess.run([cli, "validate", manifest, "--registry", entry], capture_output=True, text=True)
+    assert done.returncode == 0, f"VerifyAttempts={most}: {done.stdout}{done.stderr}"
+

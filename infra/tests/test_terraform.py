@@ -516,9 +516,17 @@ def test_service_verify_section_alarms_and_reroute_wait():
         "timeout_seconds": 5,
     }
     assert evaluate(locals_["registry_entry"]["verify"], {"var": {"verify": None}, "local": {}}) is None
-    (validation,) = tf_blocks(files, "variable")["verify"]["validation"]
-    for v, ok in ((verify, True), (None, True), ({**verify, "base_url": "ftp://x"}, False), ({**verify, "paths": ["health"]}, False)):
-        assert evaluate(validation["condition"], {"var": {"verify": v}}) is ok, v
+    validations = tf_blocks(files, "variable")["verify"]["validation"]
+    cases = (
+        (verify, True), (None, True), ({**verify, "base_url": "ftp://x"}, False),
+        ({**verify, "paths": ["health"]}, False),
+        # The registry allows 1 to 10 attempts: the module refuses what the functions would.
+        ({**verify, "attempts": 10}, True), ({**verify, "attempts": 11}, False),
+        ({**verify, "attempts": 0}, False), ({**verify, "interval_seconds": 61}, False),
+    )
+    for v, ok in cases:
+        passed = all(evaluate(rule["condition"], {"var": {"verify": v}}) for rule in validations)
+        assert passed is ok, v
 
     alarms_in = {
         "load_balancer_arn": "arn:aws:elasticloadbalancing:r:1:loadbalancer/app/web/abc",

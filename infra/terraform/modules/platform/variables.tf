@@ -1,5 +1,5 @@
 variable "code_bucket" {
-  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip, on-pipeline-event.zip), in this region."
+  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip, on-pipeline-event.zip, verify.zip, scan-gate.zip), in this region."
   type        = string
 }
 

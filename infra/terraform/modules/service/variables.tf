@@ -66,7 +66,7 @@ variable "ecs_service_name" {
 }
 
 variable "task_family" {
-  description = "Task definition family whose latest ACTIVE revision is the template of every release. null = service_name."
+  description = "Task definition family the service runs (a release of a service running another family is refused); berth prunes its revisions. null = service_name."
   type        = string
   default     = null
 }
@@ -243,6 +243,11 @@ variable "verify" {
   validation {
     condition     = var.verify == null ? true : can(regex("^https?://[^\\s\"\\\\]+$", var.verify.base_url)) && length(var.verify.paths) > 0 && alltrue([for p in var.verify.paths : startswith(p, "/")])
     error_message = "verify.base_url must be an http(s) URL and every path must start with \"/\"."
+  }
+
+  validation {
+    condition     = var.verify == null ? true : var.verify.attempts >= 1 && var.verify.attempts <= 10 && var.verify.interval_seconds >= 1 && var.verify.interval_seconds <= 60
+    error_message = "verify.attempts must be 1 to 10 (the registry's bound) and verify.interval_seconds 1 to 60."
   }
 }
 
