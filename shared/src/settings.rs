@@ -140,9 +140,10 @@ pub fn environments_file() -> Option<PathBuf> {
     std::env::var_os("BERTH_ENVIRONMENTS").map(PathBuf::from)
 }
 
-/// The account the CLI's bare repository names live in, when `BERTH_ACCOUNT_ID` gives it.
+/// The account the CLI's bare repository names live in, when `BERTH_ACCOUNT_ID` gives it
+/// (trimmed; empty is unset, as for every other `BERTH_*` variable).
 pub fn account_id() -> Option<String> {
-    env("BERTH_ACCOUNT_ID")
+    set("BERTH_ACCOUNT_ID")
 }
 
 #[cfg(test)]

@@ -460,3 +460,28 @@ fn validate_checks_a_group_manifest_and_each_of_its_services() {
         "one registry entry for a release manifest"
     );
 }
+
+/// An empty `BERTH_ACCOUNT_ID` counts as unset, as every other `BERTH_*` variable does: bare
+/// repository names live in the caller's own account (STS), not in an account named "".
+#[tokio::test(flavor = "current_thread")]
+async fn an_empty_account_id_is_the_callers_account() {
+    let env = Env::start().await;
+    let dir = scratch("render-empty-account");
+    let path = write(
+        &dir,
+        "m.json",
+        &json!({"schema": "berth/v1", "service": "web", "release": "v1.4.2",
+                "images": {"app": format!("{}:v1.4.2", repo_uri("web/app"))}}),
+    );
+    let mut vars = moto_vars(&env);
+    vars.retain(|(k, _)| *k != "BERTH_ACCOUNT_ID");
+    vars.push(("BERTH_ACCOUNT_ID", " ".to_owned()));
+    let out = berth(&["render", &path], &vars);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    let nginx = format!("{}@{}", repo_uri("web/nginx"), env.digest("web/nginx:1.25"));
+    assert!(
+        stdout.contains(&nginx),
+        "the bare name web/nginx resolved\n{stdout}"
+    );
+}
