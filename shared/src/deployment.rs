@@ -18,6 +18,14 @@ pub struct Deployments {
     pub codedeploy: aws_sdk_codedeploy::Client,
 }
 
+/// What the deployment's ECS target says ([`Facts`] keeps it).
+#[derive(Debug, Default)]
+struct Target {
+    status: Option<String>,
+    updated: Option<i64>,
+    events: Vec<(String, String, Option<i64>)>,
+}
+
 /// Statuses of a deployment that has not ended.
 const UNFINISHED: [DeploymentStatus; 5] = [
     DeploymentStatus::Created,
@@ -89,15 +97,26 @@ impl Deployments {
                 .and_then(|b| b.terminate_blue_instances_on_deployment_success())
                 .map(|t| t.termination_wait_time_in_minutes()),
             termination_wait_started: info.instance_termination_wait_time_started(),
-            // Best effort: without the events the phase is still known from the status, only
-            // the deadlines are not.
-            events: self.lifecycle_events(id).await.unwrap_or_default(),
+            target_status: None,
+            target_updated: None,
+            events: Vec::new(),
+        };
+        // Best effort: without the target the phase is still known from the status, only the
+        // deadlines and the termination wait are not.
+        let facts = match self.target(id).await {
+            Ok(target) => Facts {
+                target_status: target.status,
+                target_updated: target.updated,
+                events: target.events,
+                ..facts
+            },
+            Err(_) => facts,
         };
         Ok((info.create_time().map(|t| t.secs()).unwrap_or(0), facts))
     }
 
-    /// The ECS target's lifecycle events (name, status, end).
-    async fn lifecycle_events(&self, id: &str) -> Result<Vec<(String, String, Option<i64>)>> {
+    /// The ECS target: its status, last update and lifecycle events (name, status, end).
+    async fn target(&self, id: &str) -> Result<Target> {
         let targets = self
             .codedeploy
             .list_deployment_targets()
@@ -106,7 +125,7 @@ impl Deployments {
             .await
             .map_err(Error::sdk(format!("codedeploy:ListDeploymentTargets {id}")))?;
         let Some(target) = targets.target_ids().first() else {
-            return Ok(Vec::new());
+            return Ok(Target::default());
         };
         let out = self
             .codedeploy
@@ -116,23 +135,26 @@ impl Deployments {
             .send()
             .await
             .map_err(Error::sdk(format!("codedeploy:GetDeploymentTarget {id}")))?;
-        let events: &[LifecycleEvent] = out
-            .deployment_target()
-            .and_then(|t| t.ecs_target())
-            .map(|e| e.lifecycle_events())
-            .unwrap_or_default();
-        Ok(events
-            .iter()
-            .map(|e| {
-                (
-                    e.lifecycle_event_name().unwrap_or_default().to_owned(),
-                    e.status()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                    e.end_time().map(|t| t.secs()),
-                )
-            })
-            .collect())
+        let Some(ecs) = out.deployment_target().and_then(|t| t.ecs_target()) else {
+            return Ok(Target::default());
+        };
+        let events: &[LifecycleEvent] = ecs.lifecycle_events();
+        Ok(Target {
+            status: ecs.status().map(|s| s.as_str().to_owned()),
+            updated: ecs.last_updated_at().map(|t| t.secs()),
+            events: events
+                .iter()
+                .map(|e| {
+                    (
+                        e.lifecycle_event_name().unwrap_or_default().to_owned(),
+                        e.status()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        e.end_time().map(|t| t.secs()),
+                    )
+                })
+                .collect(),
+        })
     }
 
     /// Reroutes production traffic now (READY_WAIT), or ends the termination wait now,

@@ -28,6 +28,8 @@ pub struct Deployment {
     pub status: String,
     /// (name, status, end epoch seconds)
     pub events: Vec<(String, String, Option<i64>)>,
+    /// The termination wait started (traffic on green, blue kept). The stand-in's own
+    /// knowledge: CodeDeploy does not report it for ECS (see [`info`]).
     pub termination_started: bool,
     /// What the hook reported (`Succeeded` / `Failed`), once it did.
     pub hook: Option<String>,
@@ -218,7 +220,10 @@ fn info(d: &Deployment, promote_wait: Option<i32>, termination_wait: i32) -> Val
     json!({
         "deploymentId": d.id, "applicationName": d.application, "deploymentGroupName": d.group,
         "status": d.status, "createTime": 1_795_000_000, "computePlatform": "ECS",
-        "instanceTerminationWaitTimeStarted": d.termination_started,
+        // False through the wait, as CodeDeploy answers for ECS: "`instanceTerminationWaitTimeStarted`
+        // not returning true while in wait phase is a bug in CodeDeploy" (an AWS engineer,
+        // aws/containers-roadmap#269).
+        "instanceTerminationWaitTimeStarted": false,
         "blueGreenDeploymentConfiguration": {
             "deploymentReadyOption": ready,
             "terminateBlueInstancesOnDeploymentSuccess": {"action": "TERMINATE", "terminationWaitTimeInMinutes": termination_wait}
@@ -232,8 +237,19 @@ fn target(d: &Deployment) -> Value {
         .iter()
         .map(|(n, st, end)| json!({"lifecycleEventName": n, "status": st, "endTime": end}))
         .collect();
+    let updated = d.events.iter().filter_map(|(_, _, end)| *end).max();
     json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
-        "deploymentId": d.id, "targetId": "prod:web", "lifecycleEvents": events, "status": d.status}}})
+        "deploymentId": d.id, "targetId": "prod:web", "lifecycleEvents": events,
+        "status": target_status(d), "lastUpdatedAt": updated}}})
+}
+
+/// The target's status: "the deployment starts waiting (if configured) immediately after
+/// marking the target status as `Succeeded`" (aws/containers-roadmap#269).
+fn target_status(d: &Deployment) -> &str {
+    match d.status.as_str() {
+        "InProgress" if d.termination_started => "Succeeded",
+        other => other,
+    }
 }
 
 fn set_event(d: &mut Deployment, name: &str, status: &str) {

@@ -141,8 +141,19 @@ async fn a_held_deployment_is_shown_promoted_and_finished_by_whoever_asked() {
     assert_eq!(noted["pipeline_execution_id"], c.execution.as_str());
     assert!(noted["by"].as_str().unwrap().starts_with("arn:aws:"));
 
+    // CodeDeploy never sets instanceTerminationWaitTimeStarted for ECS (the stand-in answers
+    // false): the wait and its end come from the target and its lifecycle events.
     let s = c.json(&["status", "web", "--output", "json"]).await;
     assert_eq!(s["deployment"]["phase"]["phase"], "termination_wait", "{s}");
+    assert!(
+        s["deployment"]["phase"]["until"].is_i64(),
+        "a deadline: {s}"
+    );
+    let shown = text(&c.berth(&["status", "web"]).await.stdout);
+    assert!(
+        shown.contains("termination wait until 20") && shown.contains("(blue still running)"),
+        "{shown}"
+    );
     let again = c.berth(&["promote", "web"]).await;
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("promote applies while it waits for promote"));
