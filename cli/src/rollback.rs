@@ -65,6 +65,7 @@ async fn switch_traffic(
         .map_err(|e| e.to_string())?;
     let (id, release, status, unrecorded, done) = match &stopped {
         Stopped::NoDeployment => return Ok(false),
+        Stopped::RollbackInFlight { .. } => return in_flight(args, &stopped, &operator.by),
         Stopped::FinishedFirst { deployment_id } => {
             eprintln!(
                 "note: deployment {deployment_id} succeeded before it could be stopped; the original task set is gone, so redeploying"
@@ -104,6 +105,25 @@ async fn switch_traffic(
         );
     }
     println!("by {}", operator.by);
+    Ok(true)
+}
+
+/// The deployment in flight is CodeDeploy's own rollback: says so; nothing is stopped or
+/// redeployed.
+fn in_flight(args: &RollbackArgs, stopped: &Stopped, by: &str) -> Result<bool, String> {
+    if args.output == Output::Json {
+        print_json(&with_kind(stopped, "rollback_in_flight", by)).map_err(|f| f.message)?;
+    } else if let Stopped::RollbackInFlight {
+        deployment_id,
+        rolls_back,
+    } = stopped
+    {
+        let of = rolls_back.as_deref().unwrap_or("an earlier deployment");
+        println!(
+            "{}: deployment {deployment_id} is CodeDeploy's rollback of {of}; traffic is already going back to the original task set, not stopping it",
+            args.service
+        );
+    }
     Ok(true)
 }
 

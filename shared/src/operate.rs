@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_codedeploy::types::DeploymentWaitType;
+use aws_sdk_codedeploy::types::{DeploymentCreator, DeploymentWaitType};
 use serde::Serialize;
 
 use crate::deployment::{Deployments, Facts, Phase, phase};
@@ -13,6 +13,18 @@ use crate::pipeline;
 use crate::record::{Action, Intervention, keep_newest, timestamp};
 use crate::records::{Change, Records};
 use crate::registry::ServiceConfig;
+
+/// `Some(the deployment it rolls back, if named)` when CodeDeploy's rollback process created
+/// `info`.
+fn rolls_back(info: &aws_sdk_codedeploy::types::DeploymentInfo) -> Option<Option<String>> {
+    let triggering = info
+        .rollback_info()
+        .and_then(|r| r.rollback_triggering_deployment_id())
+        .filter(|t| Some(*t) != info.deployment_id())
+        .map(str::to_owned);
+    let by_rollback = info.creator() == Some(&DeploymentCreator::CodeDeployRollback);
+    (by_rollback || triggering.is_some()).then_some(triggering)
+}
 
 /// The request, with the phase it applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +76,12 @@ pub enum Stopped {
     },
     /// The deployment succeeded before the stop took: blue is gone, a rollback must redeploy.
     FinishedFirst { deployment_id: String },
+    /// The deployment in flight is CodeDeploy's own rollback of `rolls_back`: traffic is already
+    /// going back, so it is not stopped (that would stop the rollback) nor redeployed over.
+    RollbackInFlight {
+        deployment_id: String,
+        rolls_back: Option<String>,
+    },
 }
 
 /// An operator acting on deployments, as `by` (a caller identity ARN).
@@ -133,6 +151,12 @@ impl Operator {
         let Some(facts) = self.deployments.active(&config.deployment_target()).await? else {
             return Ok(Stopped::NoDeployment);
         };
+        if let Some(rolls_back) = self.rollback_of(&facts.id).await? {
+            return Ok(Stopped::RollbackInFlight {
+                deployment_id: facts.id,
+                rolls_back,
+            });
+        }
         self.deployments.stop_with_rollback(&facts.id).await?;
         let (release, unrecorded) = self
             .note(config, &facts.id, Action::TrafficRollback, now)
@@ -155,6 +179,26 @@ impl Operator {
                 unrecorded,
             },
         })
+    }
+
+    /// `Some(the deployment it rolls back)` when `id` is a rollback CodeDeploy created. CodeDeploy
+    /// "rolls back deployments by redeploying a previously deployed revision of an application as
+    /// a new deployment. These rolled-back deployments are technically new deployments, with new
+    /// deployment IDs" (User Guide, "Redeploy and roll back a deployment"), so after a stop with
+    /// automatic rollback the newest unfinished deployment of the group can be that rollback;
+    /// DeploymentInfo.creator `codeDeployRollback`: "A rollback process created the deployment";
+    /// RollbackInfo.rollbackTriggeringDeploymentId: "The deployment ID of the deployment that was
+    /// underway and triggered a rollback deployment because it failed or was stopped."
+    async fn rollback_of(&self, id: &str) -> Result<Option<Option<String>>> {
+        let out = self
+            .deployments
+            .codedeploy
+            .get_deployment()
+            .deployment_id(id)
+            .send()
+            .await
+            .map_err(crate::Error::sdk(format!("codedeploy:GetDeployment {id}")))?;
+        Ok(out.deployment_info().and_then(rolls_back))
     }
 
     /// The deployment's facts once it ends, or when `wait` is over.
@@ -230,4 +274,116 @@ const POLL: Duration = Duration::from_secs(2);
 
 fn refused(reason: String) -> Acted {
     Acted::Refused { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
+    use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+    use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;
+    use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentOutput;
+    use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus, RollbackInfo, StopStatus};
+    use aws_sdk_codepipeline::operation::get_pipeline_state::GetPipelineStateOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::store::Bucket;
+
+    fn config() -> ServiceConfig {
+        serde_json::from_value(serde_json::json!({
+            "service": "web", "cluster": "c", "ecs_service": "web", "pipeline": "berth-web",
+            "task_family": "web", "containers": {"app": "web/app"},
+            "appspec": {"container": "app", "port": 80}
+        }))
+        .expect("a registry entry")
+    }
+
+    fn deployment(creator: DeploymentCreator, triggering: Option<&str>) -> DeploymentInfo {
+        DeploymentInfo::builder()
+            .deployment_id("d-NEWEST")
+            .status(DeploymentStatus::InProgress)
+            .creator(creator)
+            .set_rollback_info(triggering.map(|t| {
+                RollbackInfo::builder()
+                    .rollback_triggering_deployment_id(t)
+                    .build()
+            }))
+            .build()
+    }
+
+    /// Stops with rollback when the newest unfinished deployment is `info`; `(outcome, stops)`.
+    async fn stop(info: DeploymentInfo) -> (Stopped, usize) {
+        let list = mock!(aws_sdk_codedeploy::Client::list_deployments).then_output(|| {
+            ListDeploymentsOutput::builder()
+                .deployments("d-NEWEST")
+                .build()
+        });
+        let read = mock!(aws_sdk_codedeploy::Client::get_deployment).then_output(move || {
+            GetDeploymentOutput::builder()
+                .deployment_info(info.clone())
+                .build()
+        });
+        let targets = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
+            .then_output(|| ListDeploymentTargetsOutput::builder().build());
+        let stop = mock!(aws_sdk_codedeploy::Client::stop_deployment).then_output(|| {
+            StopDeploymentOutput::builder()
+                .status(StopStatus::Pending)
+                .build()
+        });
+        // The stop is noted in the release record of the pipeline's execution; none here.
+        let state = mock!(aws_sdk_codepipeline::Client::get_pipeline_state)
+            .then_output(|| GetPipelineStateOutput::builder().build());
+        let codedeploy = mock_client!(
+            aws_sdk_codedeploy,
+            RuleMode::MatchAny,
+            [&list, &read, &targets, &stop]
+        );
+        let operator = Operator {
+            deployments: Deployments::new(codedeploy),
+            codepipeline: mock_client!(aws_sdk_codepipeline, [&state]),
+            records: Records::new(Bucket::new(mock_client!(aws_sdk_s3, []), "releases")),
+            by: "arn:aws:sts::1:assumed-role/ops/ana".into(),
+        };
+        let outcome = operator
+            .stop_with_rollback(&config(), Duration::ZERO, SystemTime::UNIX_EPOCH)
+            .await;
+        (outcome.expect("an outcome"), stop.num_calls())
+    }
+
+    #[tokio::test]
+    async fn a_rollback_codedeploy_created_is_never_stopped_again() {
+        let (outcome, stops) = stop(deployment(
+            DeploymentCreator::CodeDeployRollback,
+            Some("d-FIRST"),
+        ))
+        .await;
+        assert_eq!(stops, 0);
+        assert_eq!(
+            outcome,
+            Stopped::RollbackInFlight {
+                deployment_id: "d-NEWEST".into(),
+                rolls_back: Some("d-FIRST".into())
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_is_known_by_its_triggering_deployment_too() {
+        let (outcome, stops) = stop(deployment(DeploymentCreator::User, Some("d-FIRST"))).await;
+        assert_eq!(stops, 0);
+        assert!(
+            matches!(outcome, Stopped::RollbackInFlight { .. }),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deployment_a_user_or_the_pipeline_created_is_stopped() {
+        let (outcome, stops) = stop(deployment(DeploymentCreator::User, None)).await;
+        assert_eq!(stops, 1);
+        assert!(
+            !matches!(outcome, Stopped::RollbackInFlight { .. }),
+            "{outcome:?}"
+        );
+    }
 }
