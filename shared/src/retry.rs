@@ -1,7 +1,8 @@
 //! Named retry policies: one per kind of retry, used everywhere that kind happens, each with
 //! a message that says what was waited for when it gives up.
 //!
-//! These cover berth's own optimistic-concurrency loops (conditional writes that lost a race).
+//! These cover berth's own optimistic-concurrency loops (conditional writes that lost a race, and
+//! S3's 409 ConditionalRequestConflict, which the SDK does not retry).
 //! The AWS SDK retries throttling and 5xx itself; a Lambda never sleeps waiting for AWS to
 //! finish work (continuation tokens and re-invocation do that).
 
@@ -21,6 +22,17 @@ pub struct Policy {
 pub const RECORD_UPDATE: Policy = Policy {
     what: "updating the release record (it kept changing under this invocation)",
     attempts: 5,
+    min_delay: Duration::from_millis(25),
+    max_delay: Duration::from_millis(400),
+};
+
+/// A conditional PutObject that S3 answered `409 ConditionalRequestConflict`: a concurrent
+/// operation on the key won the moment, nothing was written and the condition was not decided,
+/// so the same conditional write is sent again ("On a 409 failure you should retry the upload",
+/// PutObject API reference).
+pub const CONDITIONAL_CONFLICT: Policy = Policy {
+    what: "writing the object (S3 kept answering 409 ConditionalRequestConflict)",
+    attempts: 4,
     min_delay: Duration::from_millis(25),
     max_delay: Duration::from_millis(400),
 };

@@ -403,3 +403,85 @@ mod job_actions {
         assert_eq!(action.runs.load(Ordering::Relaxed), 0);
     }
 }
+
+/// S3 answers a create-only write `409 ConditionalRequestConflict` when a concurrent operation
+/// won the moment; nothing was written (PutObject API reference, If-None-Match: "If a
+/// conflicting operation occurs during the upload S3 returns a 409 ConditionalRequestConflict
+/// response. On a 409 failure you should retry the upload."). The push's manifest is written on
+/// the retry, not reported as already there and left to the sweep.
+#[tokio::test]
+async fn a_push_whose_manifest_write_meets_a_409_conflict_writes_it_on_the_retry() {
+    use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
+    use berth::on_image_push::{Context as Pushes, Outcome};
+
+    let entry = r#"{"service":"web","cluster":"prod","ecs_service":"web","pipeline":"berth-web",
+      "task_family":"web","containers":{"app":"web/app"},"appspec":{"container":"app","port":80},
+      "push_trigger":{"container":"app","tag_pattern":"^v[0-9]+$"}}"#;
+    let registry = mock!(aws_sdk_ssm::Client::get_parameters_by_path).then_output(move || {
+        GetParametersByPathOutput::builder()
+            .parameters(
+                Parameter::builder()
+                    .name("/berth/services/web")
+                    .value(entry)
+                    .build(),
+            )
+            .build()
+    });
+    let manifest_write = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| {
+            r.key() == Some("manifests/web/v7.json") && r.if_none_match() == Some("*")
+        })
+        .sequence()
+        .http_response(|| {
+            aws_smithy_runtime_api::http::Response::new(
+                StatusCode::try_from(409).unwrap(),
+                SdkBody::from(
+                    "<Error><Code>ConditionalRequestConflict</Code><Message>m</Message></Error>",
+                ),
+            )
+        })
+        .output(|| {
+            PutObjectOutput::builder()
+                .e_tag("\"m\"")
+                .version_id("m1")
+                .build()
+        })
+        .build();
+    let config = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("ap-northeast-1"))
+        .build();
+    let mut clients = Clients::new(&config);
+    clients.s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&manifest_write]);
+    clients.ssm = mock_client!(aws_sdk_ssm, [&registry]);
+    let settings = Settings {
+        release_bucket: "rel".into(),
+        services_prefix: "/berth/services/".into(),
+        verify_function: None,
+    };
+    let event = serde_json::from_value(serde_json::json!({
+        "version": "0", "id": "e1", "detail-type": "ECR Image Action", "source": "aws.ecr",
+        "account": "123456789012", "time": "2024-01-01T00:00:00Z", "region": "ap-northeast-1",
+        "resources": [],
+        "detail": {"result": "SUCCESS", "repository-name": "web/app", "image-digest": DIGEST,
+          "action-type": "PUSH", "image-tag": "v7"}
+    }))
+    .unwrap();
+    let inv = berth::invocation::Invocation::new(
+        "arn:aws:lambda:ap-northeast-1:123456789012:function:berth-on-image-push",
+        0,
+    );
+    let out = Pushes::new(&clients, &settings)
+        .on_event(event, &inv)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.results,
+        vec![Outcome::Written {
+            service: "web".into(),
+            release: "v7".into(),
+            key: "manifests/web/v7.json".into(),
+            version_id: Some("m1".into()),
+        }]
+    );
+    assert_eq!(manifest_write.num_calls(), 2, "the 409, then the write");
+}

@@ -1,14 +1,16 @@
 //! The release bucket: plain reads and conditional writes (S3 `If-None-Match` / `If-Match`),
 //! which are what make at-least-once event delivery safe.
 
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::retry::Policy;
+use crate::retry::{self, Policy};
 
 /// An object read back with the identity needed to update it conditionally.
 #[derive(Debug, Clone)]
@@ -142,6 +144,16 @@ impl Bucket {
     }
 
     /// [`Bucket::put`] with user metadata (`x-amz-meta-*`) on the new version.
+    ///
+    /// A conditional write S3 answers `409 ConditionalRequestConflict` wrote nothing and decided
+    /// nothing about the condition, so it is sent again (same condition) under
+    /// [`retry::CONDITIONAL_CONFLICT`]; only `412 PreconditionFailed` is
+    /// [`Written::ConditionFailed`]. PutObject API reference, `If-None-Match`: "Otherwise, Amazon
+    /// S3 returns a 412 Precondition Failed error. If a conflicting operation occurs during the
+    /// upload S3 returns a 409 ConditionalRequestConflict response. On a 409 failure you should
+    /// retry the upload." (`If-Match`: "On a 409 failure you should fetch the object's ETag and
+    /// retry the upload." Sending the same ETag again keeps the update optimistic: it lands if
+    /// the object is still the one read, and is a 412 if not, which the caller re-reads on.)
     pub async fn put_with_metadata(
         &self,
         key: &str,
@@ -150,6 +162,50 @@ impl Bucket {
         condition: Condition<'_>,
         metadata: &[(&str, &str)],
     ) -> Result<Written> {
+        let policy = retry::CONDITIONAL_CONFLICT;
+        let action = || format!("s3:PutObject s3://{}/{key}", self.name);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let delay = policy.delay_before(attempt);
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            // Boxed: the SDK's send future inside this loop is too deep for rustc's layout of
+            // the functions' handlers otherwise ("queries overflow the depth limit").
+            let sent =
+                Box::pin(self.put_once(key, body.clone(), content_type, condition, metadata)).await;
+            let e = match sent {
+                Ok(out) => {
+                    return Ok(Written::Ok {
+                        version_id: out.version_id().map(str::to_owned),
+                        etag: out.e_tag().unwrap_or_default().to_owned(),
+                    });
+                }
+                Err(e) if condition == Condition::None => return Err(Error::sdk(action())(e)),
+                Err(e) => e,
+            };
+            match error_code(&e) {
+                Some("PreconditionFailed") => return Ok(Written::ConditionFailed),
+                Some("ConditionalRequestConflict") if attempt < policy.attempts => continue,
+                Some("ConditionalRequestConflict") => {
+                    let action = format!("{} ({})", action(), policy.gave_up());
+                    return Err(Error::sdk(action)(e).transient());
+                }
+                _ => return Err(Error::sdk(action())(e)),
+            }
+        }
+    }
+
+    /// One PutObject request, its answer as the SDK gave it.
+    async fn put_once(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        condition: Condition<'_>,
+        metadata: &[(&str, &str)],
+    ) -> std::result::Result<PutObjectOutput, SdkError<PutObjectError, HttpResponse>> {
         let mut req = self
             .s3
             .put_object()
@@ -165,16 +221,7 @@ impl Bucket {
             Condition::Absent => req.if_none_match("*"),
             Condition::Matches(etag) => req.if_match(etag),
         };
-        match req.send().await {
-            Ok(out) => Ok(Written::Ok {
-                version_id: out.version_id().map(str::to_owned),
-                etag: out.e_tag().unwrap_or_default().to_owned(),
-            }),
-            Err(e) if condition != Condition::None && is_condition_failure(&e) => {
-                Ok(Written::ConditionFailed)
-            }
-            Err(e) => Err(Error::sdk(format!("s3:PutObject s3://{}/{key}", self.name))(e)),
-        }
+        req.send().await
     }
 
     pub async fn put_json<T: Serialize>(
@@ -303,14 +350,11 @@ fn is_missing<R>(e: &SdkError<GetObjectError, R>) -> bool {
     }
 }
 
-/// 412 PreconditionFailed, or 409 ConditionalRequestConflict when another writer raced us.
-fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+/// The error code of a service's answer (`PreconditionFailed`, `ConditionalRequestConflict`, ...).
+fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     match e {
-        SdkError::ServiceError(se) => matches!(
-            se.err().code(),
-            Some("PreconditionFailed" | "ConditionalRequestConflict")
-        ),
-        _ => false,
+        SdkError::ServiceError(se) => se.err().code(),
+        _ => None,
     }
 }
 

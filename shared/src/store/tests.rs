@@ -2,6 +2,7 @@ use super::*;
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_s3::types::ObjectVersion;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
@@ -18,8 +19,8 @@ fn s3_error(status: u16, code: &str) -> Response {
 
 /// S3's conditional-write answers (PutObject API reference, If-None-Match): "Otherwise,
 /// Amazon S3 returns a 412 Precondition Failed error. If a conflicting operation occurs
-/// during the upload, S3 returns a 409 ConditionalRequestConflict response." Both mean
-/// another writer won, not a fault.
+/// during the upload S3 returns a 409 ConditionalRequestConflict response. On a 409 failure
+/// you should retry the upload." A 412 means another writer won: an answer, not a fault.
 #[tokio::test]
 async fn lost_conditional_writes_are_answers_and_other_failures_are_faults() {
     for (status, code, condition, want) in [
@@ -30,8 +31,8 @@ async fn lost_conditional_writes_are_answers_and_other_failures_are_faults() {
             Some(Written::ConditionFailed),
         ),
         (
-            409,
-            "ConditionalRequestConflict",
+            412,
+            "PreconditionFailed",
             Condition::Matches("\"e\""),
             Some(Written::ConditionFailed),
         ),
@@ -49,7 +50,79 @@ async fn lost_conditional_writes_are_answers_and_other_failures_are_faults() {
             (Err(e), None) => assert!(e.to_string().contains("s3:PutObject s3://rel/k"), "{e}"),
             (got, want) => panic!("{code} {condition:?}: got {got:?}, want {want:?}"),
         }
+        assert_eq!(
+            rule.num_calls(),
+            1,
+            "{code} {condition:?} is not sent again"
+        );
     }
+}
+
+/// A 409 wrote nothing ("On a 409 failure you should retry the upload"): taking it for "already
+/// exists" would drop a push's manifest until the sweep found it.
+#[tokio::test]
+async fn a_409_conflict_on_a_create_only_write_is_retried_and_the_object_is_created_once() {
+    let rule = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.if_none_match() == Some("*"))
+        .sequence()
+        .http_response(|| s3_error(409, "ConditionalRequestConflict"))
+        .output(|| {
+            PutObjectOutput::builder()
+                .e_tag("\"e1\"")
+                .version_id("v1")
+                .build()
+        })
+        .build();
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]);
+    let got = Bucket::new(s3, "rel")
+        .put("k", b"{}".to_vec(), "application/json", Condition::Absent)
+        .await
+        .unwrap();
+    let created = Written::Ok {
+        version_id: Some("v1".into()),
+        etag: "\"e1\"".into(),
+    };
+    assert_eq!((got, rule.num_calls()), (created, 2));
+}
+
+/// The update is sent again with the same ETag: if the object changed meanwhile, S3's 412 says
+/// so and the caller re-reads; it is never overwritten blindly.
+#[tokio::test]
+async fn a_409_conflict_on_an_update_is_retried_with_the_same_etag_and_a_412_then_is_lost() {
+    let rule = mock!(aws_sdk_s3::Client::put_object)
+        .match_requests(|r| r.if_match() == Some("\"e0\""))
+        .sequence()
+        .http_response(|| s3_error(409, "ConditionalRequestConflict"))
+        .http_response(|| s3_error(412, "PreconditionFailed"))
+        .build();
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&rule]);
+    let got = Bucket::new(s3, "rel")
+        .put(
+            "k",
+            b"{}".to_vec(),
+            "application/json",
+            Condition::Matches("\"e0\""),
+        )
+        .await
+        .unwrap();
+    assert_eq!((got, rule.num_calls()), (Written::ConditionFailed, 2));
+}
+
+#[tokio::test]
+async fn a_409_conflict_that_persists_is_a_fault_lambda_retries_not_an_answer() {
+    let rule = mock!(aws_sdk_s3::Client::put_object)
+        .then_http_response(|| s3_error(409, "ConditionalRequestConflict"));
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]);
+    let err = Bucket::new(s3, "rel")
+        .put("k", b"{}".to_vec(), "application/json", Condition::Absent)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("gave up"), "{err}");
+    assert_eq!(
+        rule.num_calls(),
+        crate::retry::CONDITIONAL_CONFLICT.attempts as usize
+    );
 }
 
 #[tokio::test]
