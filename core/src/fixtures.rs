@@ -40,5 +40,6 @@ pub fn record(release: &str, status: ReleaseStatus) -> ReleaseRecord {
         interventions: Vec::new(),
         scan: None,
         deregistration: None,
+        deployed: None,
     }
 }

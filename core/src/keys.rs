@@ -24,6 +24,12 @@ pub fn artifact_key(service: &str) -> String {
     format!("artifacts/{service}/source.zip")
 }
 
+/// The artifact a release deployed: rendered once, when the release reached its stage, and what
+/// a rollback to it deploys again.
+pub fn deployed_key(service: &str, release: &str) -> String {
+    format!("artifacts/{service}/deployed/{release}.zip")
+}
+
 pub fn release_key(service: &str, release: &str) -> String {
     format!("releases/{service}/{release}.json")
 }

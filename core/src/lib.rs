@@ -16,6 +16,7 @@
 //! - [`doctor`]: `berth doctor`'s verdicts on a service's setup, from facts the CLI reads.
 
 pub mod claim;
+pub mod deployed;
 pub mod deployment;
 pub mod doctor;
 pub mod history;

@@ -55,6 +55,22 @@ pub struct ArtifactRelease {
     /// release's images to (absent: no gate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanPolicy>,
+    /// Where the release deploys and what it asked for: the Migrate action renders the
+    /// deployed artifact from it (see [`crate::deployed`]). Absent in artifacts rendered before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<DeployTarget>,
+}
+
+/// What the Release stage needs to render the deployed artifact from what runs then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployTarget {
+    pub cluster: String,
+    pub ecs_service: String,
+    /// The containers the manifest named: they run the release's images. Every other
+    /// container keeps the image it runs when the release reaches its stage.
+    pub requested: Vec<String>,
+    /// The container `imageDetail.json` names.
+    pub primary: String,
 }
 
 /// The container names of a task definition, in order.
@@ -319,6 +335,7 @@ mod tests {
             rollback_of: None,
             rendered_at: "2026-11-23T00:00:00Z".into(),
             scan: None,
+            target: None,
         }
     }
 

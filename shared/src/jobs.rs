@@ -307,18 +307,9 @@ pub async fn read_input(
     let (Some(bucket), Some(key)) = (loc.bucket_name.as_deref(), loc.object_key.as_deref()) else {
         return Err(unusable("the input artifact has no S3 location".into()));
     };
-    let creds = &job.data.artifact_credentials;
-    let (Some(ak), Some(sk)) = (creds.access_key_id.clone(), creds.secret_access_key.clone())
-    else {
+    let Some(credentials) = artifact_credentials(job) else {
         return Err(unusable("the job carries no artifact credentials".into()));
     };
-    let credentials = Credentials::new(
-        ak,
-        sk,
-        creds.session_token.clone(),
-        None,
-        "codepipeline-job",
-    );
     let store = Bucket::new(artifact_s3_client(config, credentials), bucket);
     let obj = match store.get(key, None, None).await {
         Ok(Read::Found(obj)) => obj,
@@ -336,6 +327,24 @@ pub async fn read_input(
         release,
         zip: obj.body,
     })
+}
+
+/// The job's own short-lived credentials for its artifacts ("The CodePipeline role uses a JSON
+/// event to pass temporary credentials to Lambda in the artifactCredentials field" — Lambda
+/// invoke action reference).
+pub fn artifact_credentials(job: &CodePipelineJob) -> Option<Credentials> {
+    let creds = &job.data.artifact_credentials;
+    let (Some(ak), Some(sk)) = (creds.access_key_id.clone(), creds.secret_access_key.clone())
+    else {
+        return None;
+    };
+    Some(Credentials::new(
+        ak,
+        sk,
+        creds.session_token.clone(),
+        None,
+        "codepipeline-job",
+    ))
 }
 
 /// An S3 client that uses the job's artifact credentials instead of the function's role.

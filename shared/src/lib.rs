@@ -23,7 +23,9 @@
 //!   their Lambda `errorType`), [`settings`] (environment), [`invocation`] (what the runtime
 //!   tells an invocation).
 
-pub use berth_core::{claim, doctor, history, job, json, keys, manifest, migration, plan, push};
+pub use berth_core::{
+    claim, deployed, doctor, history, job, json, keys, manifest, migration, plan, push,
+};
 pub use berth_core::{record, render, time};
 
 pub mod aws;

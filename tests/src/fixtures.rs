@@ -56,6 +56,8 @@ pub struct Job {
     pub rollback: bool,
     /// `#{codepipeline.PipelineExecutionId}`.
     pub execution: String,
+    /// The key of the action's output artifact in the bucket, when it declares one.
+    pub output: Option<String>,
 }
 
 impl Job {
@@ -74,6 +76,7 @@ impl Job {
             release,
             rollback: false,
             execution: format!("exec-{id}"),
+            output: None,
         }
     }
 
@@ -93,6 +96,12 @@ impl Job {
         self
     }
 
+    /// The same job with an output artifact at `key`, as the stacks' Migrate action declares.
+    pub fn output(mut self, key: &str) -> Job {
+        self.output = Some(key.to_owned());
+        self
+    }
+
     /// The event (fixtures/codepipeline-job.json), with a continuation token or none.
     pub fn event_json(&self, token: Option<&str>) -> Value {
         let user_parameters = json!({"release": self.release,
@@ -103,6 +112,7 @@ impl Job {
             .replace("{{BUCKET}}", BUCKET)
             .replace("{{KEY}}", &self.artifact_key)
             .replace("{{USER_PARAMETERS}}", &json!(user_parameters).to_string())
+            .replace("{{OUTPUTS}}", &outputs(self.output.as_deref()).to_string())
             .replace(
                 "{{TOKEN}}",
                 &token
@@ -117,6 +127,16 @@ impl Job {
         token: Option<&str>,
     ) -> aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent {
         serde_json::from_value(self.event_json(token)).expect("job event")
+    }
+}
+
+/// The event's `outputArtifacts`: the Lambda action's output artifact location ("the function
+/// has access to ... output artifact locations" — Lambda invoke action reference).
+fn outputs(key: Option<&str>) -> Value {
+    match key {
+        Some(key) => json!([{"location": {"s3Location": {"bucketName": BUCKET, "objectKey": key},
+            "type": "S3"}, "revision": null, "name": "DeployArtifact"}]),
+        None => json!([]),
     }
 }
 

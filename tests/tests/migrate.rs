@@ -758,3 +758,191 @@ async fn an_execution_that_ends_while_its_migration_runs_stops_the_task() {
             .contains(&execution)
     );
 }
+
+/// Uploads release `release` of `web` naming `images` (no migration) and stages its source
+/// artifact as the pipeline's Source action would; returns the staged key.
+async fn uploaded(env: &Env, release: &str, images: Value) -> String {
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
+    let key = format!("manifests/web/{release}.json");
+    let doc = json!({"schema": "berth/v1", "service": "web", "release": release,
+        "images": images, "migration": null});
+    let version = env.put_manifest(&key, doc.to_string().as_bytes()).await;
+    let out = releaser
+        .on_event(s3_event(&key, &version), &env.invocation())
+        .await
+        .map(|o| serde_json::to_value(o).unwrap())
+        .unwrap();
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    let artifact_version = out["results"][0]["artifact_version_id"].as_str().unwrap();
+    env.stage_artifact(artifact_version, release).await
+}
+
+/// The task definition in an artifact zip.
+fn taskdef_of(zip: &[u8]) -> Value {
+    let file = berth::render::read_artifact_file(zip, berth::render::TASKDEF_FILE).unwrap();
+    serde_json::from_slice(&file).unwrap()
+}
+
+fn image_of<'a>(taskdef: &'a Value, container: &str) -> &'a str {
+    berth::render::container_image(taskdef, container).unwrap()
+}
+
+/// What a finished CodeDeploy deployment of `zip` leaves: its task definition registered and
+/// the service's PRIMARY task set running it (CodeDeploy is a stand-in: moto has none).
+async fn deploy_artifact(env: &Env, zip: &[u8]) {
+    let body = taskdef_of(zip).to_string();
+    let out = raw_json(
+        &env.moto.endpoint,
+        "ecs",
+        "AmazonEC2ContainerServiceV20141113.RegisterTaskDefinition",
+        &body,
+    )
+    .await;
+    let out: Value = serde_json::from_str(&out).unwrap();
+    let arn = out["taskDefinition"]["taskDefinitionArn"].as_str().unwrap();
+    env.deploy("web", arn).await;
+}
+
+/// Release A changes nginx; release B, uploaded while A waits in the Release stage, names only
+/// app. The pipeline is QUEUED and its Release stage locked while A is in it, so B's source
+/// artifact was rendered from the revision before A. When B reaches its stage after A deployed,
+/// B's deployed task definition keeps A's nginx.
+#[tokio::test(flavor = "current_thread")]
+async fn a_release_queued_behind_another_deploys_what_the_one_ahead_left_running() {
+    let mut env = Env::start().await;
+    let nginx_new = env.push_image("web/nginx", "1.29").await;
+    let a = uploaded(
+        &env,
+        "a",
+        json!({"nginx": format!("{}:1.29", repo_uri("web/nginx"))}),
+    )
+    .await;
+    let b = uploaded(
+        &env,
+        "b",
+        json!({"app": format!("{}:v1.4.2", repo_uri("web/app"))}),
+    )
+    .await;
+    let b_source = env.get_object(&b, None).await.unwrap();
+    let pinned_nginx = format!("{}@{nginx_new}", repo_uri("web/nginx"));
+    assert_ne!(
+        image_of(&taskdef_of(&b_source), "nginx"),
+        pinned_nginx,
+        "B was rendered before A deployed"
+    );
+    let (migrator, reports) = mocked(&env);
+
+    let a_job = Job::new("job-a", &a).output("berth-web/DeployArti/a.zip");
+    let out = migrator.handle(a_job.event(None)).await.unwrap();
+    assert_eq!(out["result"], "success", "{out}");
+    let a_deployed = env
+        .get_object("berth-web/DeployArti/a.zip", None)
+        .await
+        .unwrap();
+    assert_eq!(image_of(&taskdef_of(&a_deployed), "nginx"), pinned_nginx);
+    deploy_artifact(&env, &a_deployed).await;
+
+    let b_job = Job::new("job-b", &b).output("berth-web/DeployArti/b.zip");
+    let out = migrator.handle(b_job.event(None)).await.unwrap();
+    assert_eq!(out["result"], "success", "{out}");
+    assert_eq!(reports.last()["kind"], "success");
+    let b_deployed = env
+        .get_object("berth-web/DeployArti/b.zip", None)
+        .await
+        .unwrap();
+    let td = taskdef_of(&b_deployed);
+    assert_eq!(image_of(&td, "nginx"), pinned_nginx, "A's nginx is kept");
+    let app = format!("{}@{}", repo_uri("web/app"), env.digest("web/app:v1.4.2"));
+    assert_eq!(image_of(&td, "app"), app, "B's own app");
+    assert_eq!(
+        env.get_object("artifacts/web/deployed/b.zip", None)
+            .await
+            .unwrap(),
+        b_deployed
+    );
+    let record = env.get_json("releases/web/b.json").await.unwrap();
+    assert_eq!(
+        record["deployed"]["artifact"],
+        "artifacts/web/deployed/b.zip"
+    );
+    assert_eq!(record["deployed"]["images"]["nginx"], pinned_nginx.as_str());
+    assert_ne!(
+        record["images"]["nginx"],
+        pinned_nginx.as_str(),
+        "what was requested stays"
+    );
+}
+
+/// A repeated first invocation of B's job, after the service moved on, writes the bytes it
+/// rendered the first time; a rollback execution to B writes exactly those bytes again.
+#[tokio::test(flavor = "current_thread")]
+async fn the_deployed_artifact_is_rendered_once_and_a_rollback_deploys_its_exact_bytes() {
+    let mut env = Env::start().await;
+    env.push_image("web/nginx", "1.29").await;
+    let a = uploaded(
+        &env,
+        "a",
+        json!({"nginx": format!("{}:1.29", repo_uri("web/nginx"))}),
+    )
+    .await;
+    let b = uploaded(
+        &env,
+        "b",
+        json!({"app": format!("{}:v1.4.2", repo_uri("web/app"))}),
+    )
+    .await;
+    let (migrator, _) = mocked(&env);
+    let a_job = Job::new("job-a", &a).output("berth-web/DeployArti/a.zip");
+    migrator.handle(a_job.event(None)).await.unwrap();
+    let a_deployed = env
+        .get_object("berth-web/DeployArti/a.zip", None)
+        .await
+        .unwrap();
+    deploy_artifact(&env, &a_deployed).await;
+    let b_job = Job::new("job-b", &b).output("berth-web/DeployArti/b.zip");
+    migrator.handle(b_job.event(None)).await.unwrap();
+    let first = env
+        .get_object("berth-web/DeployArti/b.zip", None)
+        .await
+        .unwrap();
+
+    // The service runs the first revision again (another release ahead, or a rollback).
+    env.deploy("web", "web:1").await;
+    let again = Job::new("job-b", &b).output("berth-web/DeployArti/b-again.zip");
+    let out = migrator.handle(again.event(None)).await.unwrap();
+    assert_eq!(out["result"], "success", "{out}");
+    let second = env
+        .get_object("berth-web/DeployArti/b-again.zip", None)
+        .await
+        .unwrap();
+    assert_eq!(second, first, "rendered once");
+
+    let b_source = env.get_object(&b, None).await.unwrap();
+    assert_ne!(
+        b_source, first,
+        "B deployed something else than its source artifact"
+    );
+    let rollback = Job::new("job-r", &b)
+        .rollback(true)
+        .output("berth-web/DeployArti/rollback.zip");
+    let out = migrator.handle(rollback.event(None)).await.unwrap();
+    assert_eq!(out["result"], "success", "{out}");
+    let redeployed = env
+        .get_object("berth-web/DeployArti/rollback.zip", None)
+        .await
+        .unwrap();
+    assert_eq!(redeployed, first, "the exact earlier bytes");
+}
+
+/// A migrator whose CodePipeline job API is mocked, and what it reported.
+fn mocked(env: &Env) -> (Migrator, Reports) {
+    let reports = Reports::default();
+    let (success, failure) = reports.rules();
+    let mut clients = env.clients.clone();
+    clients.codepipeline = mock_client!(
+        aws_sdk_codepipeline,
+        RuleMode::MatchAny,
+        [&success, &failure]
+    );
+    (Migrator::new(clients, BUCKET), reports)
+}

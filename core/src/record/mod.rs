@@ -131,6 +131,20 @@ pub struct ReleaseRecord {
     /// The task definition revisions deregistered after the release failed or was stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deregistration: Option<Deregistration>,
+    /// What the release deployed: rendered by the Migrate action when the release reached its
+    /// Release stage, from the task definition the service ran then (`images` above is what
+    /// was pinned when the manifest was uploaded). Absent until then, and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed: Option<DeployedRecord>,
+}
+
+/// The deployed artifact of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployedRecord {
+    /// `artifacts/<service>/deployed/<release>.zip` in the release bucket.
+    pub artifact: String,
+    /// Container → image, for every registry container of the deployed task definition.
+    pub images: BTreeMap<String, String>,
 }
 
 /// What on-pipeline-event deregistered when the release ended FAILED or STOPPED. It never

@@ -4,6 +4,7 @@
 //!
 //! - `job`: the job's inputs (UserParameters, the input artifact).
 //! - `start`: the first invocation: skip, or register the task definition and run the task.
+//! - `deployed`: the deployed artifact, rendered at the stage, and the action's output artifact.
 //! - `poll`: later invocations: look at the task and decide ([`crate::migration::decide`]).
 //! - `ecs`: the ECS calls.
 //! - `retry`: passing faults become a continuation token that asks again.
@@ -11,6 +12,7 @@
 //! Report-or-retry: every problem that can be described to the pipeline becomes a
 //! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).
 
+mod deployed;
 mod ecs;
 mod job;
 mod poll;
@@ -19,13 +21,13 @@ mod start;
 
 use std::time::SystemTime;
 
-use aws_lambda_events::event::codepipeline_job::CodePipelineJobEvent;
+use aws_lambda_events::event::codepipeline_job::{CodePipelineJob, CodePipelineJobEvent};
 use lambda_runtime::LambdaEvent;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
-use crate::jobs::{self, JobResult};
 pub use crate::jobs::Output;
+use crate::jobs::{self, JobResult};
 use crate::migration::Continuation;
 use crate::record::{MigrationRecord, ReleaseRecord};
 use crate::records::{Change, Records};
@@ -40,6 +42,8 @@ pub use job::{Parameters, USER_PARAMETERS, parse_user_parameters, started_by};
 pub struct Context {
     pub clients: Clients,
     pub records: Records,
+    /// The release bucket: the deployed artifacts.
+    pub bucket: Bucket,
 }
 
 /// Why a step ends before its natural end.
@@ -69,21 +73,28 @@ impl jobs::Action for Context {
         &self.clients.codepipeline
     }
 
-    async fn run(
-        &self,
-        job: &aws_lambda_events::event::codepipeline_job::CodePipelineJob,
-        job_id: &str,
-        now: SystemTime,
-    ) -> JobResult {
-        match self.step(job, job_id, now).await {
-            Ok(r) => r,
-            Err(Halt::Report(message)) => failure(message, None),
-            Err(Halt::Retry { reason, .. }) => failure(reason, None),
-            Err(Halt::Fault(e)) => failure(
-                format!("berth migrate could not run the migration step: {e}"),
-                None,
-            ),
-        }
+    async fn run(&self, job: &CodePipelineJob, job_id: &str, now: SystemTime) -> JobResult {
+        self.decide(job, job_id, now, None).await
+    }
+}
+
+/// One invocation's job with what the typed event leaves out: the artifact store's KMS key
+/// (the job's `encryptionKey`), which the output artifact is written under.
+struct Invocation<'a> {
+    context: &'a Context,
+    kms_key: Option<String>,
+}
+
+impl jobs::Action for Invocation<'_> {
+    const FUNCTION: &'static str = "migrate";
+
+    fn codepipeline(&self) -> &aws_sdk_codepipeline::Client {
+        &self.context.clients.codepipeline
+    }
+
+    async fn run(&self, job: &CodePipelineJob, job_id: &str, now: SystemTime) -> JobResult {
+        let kms_key = self.kms_key.as_deref();
+        self.context.decide(job, job_id, now, kms_key).await
     }
 }
 
@@ -104,13 +115,39 @@ impl Context {
         let bucket = Bucket::new(clients.s3.clone(), release_bucket);
         Self {
             clients,
-            records: Records::new(bucket),
+            records: Records::new(bucket.clone()),
+            bucket,
         }
     }
 
     /// The Lambda handler ([`jobs::handle`]).
     pub async fn handle(&self, event: LambdaEvent<serde_json::Value>) -> Result<Output> {
-        jobs::handle(self, event.payload).await
+        let kms_key = deployed::encryption_key(&event.payload);
+        let invocation = Invocation {
+            context: self,
+            kms_key,
+        };
+        jobs::handle(&invocation, event.payload).await
+    }
+
+    /// This invocation's job result; a success first writes the output artifact.
+    async fn decide(
+        &self,
+        job: &CodePipelineJob,
+        job_id: &str,
+        now: SystemTime,
+        kms_key: Option<&str>,
+    ) -> JobResult {
+        let result = match self.step(job, job_id, now).await {
+            Ok(r) => r,
+            Err(Halt::Report(message)) => failure(message, None),
+            Err(Halt::Retry { reason, .. }) => failure(reason, None),
+            Err(Halt::Fault(e)) => failure(
+                format!("berth migrate could not run the migration step: {e}"),
+                None,
+            ),
+        };
+        self.emit(job, result, kms_key).await
     }
 
     /// One job ([`jobs::on_job`]).
@@ -118,12 +155,7 @@ impl Context {
         jobs::on_job(self, event).await
     }
 
-    async fn step(
-        &self,
-        job: &aws_lambda_events::event::codepipeline_job::CodePipelineJob,
-        job_id: &str,
-        now: SystemTime,
-    ) -> Step<JobResult> {
+    async fn step(&self, job: &CodePipelineJob, job_id: &str, now: SystemTime) -> Step<JobResult> {
         match job
             .data
             .continuation_token

@@ -61,10 +61,18 @@ impl Context {
             }
             Err(other) => return Err(other),
         };
-        let release = &artifact.release;
         params
-            .check_release(&release.release)
+            .check_release(&artifact.release.release)
             .map_err(Halt::Report)?;
+        let artifact = match self.to_deploy(job, &params, artifact).await {
+            Ok(a) => a,
+            Err(Halt::Fault(e)) if e.is_transient() => {
+                let now = epoch_seconds(now);
+                return retry_unread(job_id, pending.as_ref(), now, &e.to_string());
+            }
+            Err(other) => return Err(other),
+        };
+        let release = &artifact.release;
         let span =
             tracing::info_span!("release", service = %release.service, release = %release.release);
         async {
@@ -78,6 +86,24 @@ impl Context {
         }
         .instrument(span)
         .await
+    }
+
+    /// An ordinary release deploys (and migrates with) what is rendered when it reaches its
+    /// stage, under the stage lock; the pipeline deploys it only where the Migrate action has
+    /// an output artifact for it. A rollback deploys the saved bytes (written by `emit`).
+    async fn to_deploy(
+        &self,
+        job: &CodePipelineJob,
+        params: &Parameters,
+        artifact: Artifact,
+    ) -> Step<Artifact> {
+        if params.rollback || job.data.out_put_artifacts.is_empty() {
+            return Ok(artifact);
+        }
+        Ok(match self.deployed(&artifact).await? {
+            Some(zip) => Artifact { zip, ..artifact },
+            None => artifact,
+        })
     }
 
     /// A rollback execution, or a release without a migration. A rollback's skip is noted on

@@ -12,7 +12,7 @@ use crate::index::{self, List};
 use crate::keys;
 use crate::pipeline;
 use crate::record::{RECORD_SCHEMA, ReleaseRecord, ReleaseStatus, epoch_seconds, timestamp};
-use crate::render::{self as artifact, ARTIFACT_SCHEMA, ArtifactRelease};
+use crate::render::{self as artifact, ARTIFACT_SCHEMA, ArtifactRelease, DeployTarget};
 use crate::store::{Condition, Written};
 
 impl Context {
@@ -161,6 +161,14 @@ impl Context {
             rollback_of: manifest.rollback_of.clone(),
             rendered_at: timestamp(now),
             scan: service.config.scan.clone(),
+            target: Some(DeployTarget {
+                cluster: service.config.cluster.clone(),
+                ecs_service: service.config.ecs_service.clone(),
+                requested: manifest.images.keys().cloned().collect(),
+                primary: crate::plan::primary_container(&service.config, &rendered.images)
+                    .map(|(c, _)| c.clone())
+                    .unwrap_or_default(),
+            }),
         };
         let zip = artifact::zip_artifact(
             &rendered.task_definition,
@@ -262,5 +270,6 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         interventions: Vec::new(),
         scan: None,
         deregistration: None,
+        deployed: None,
     }
 }

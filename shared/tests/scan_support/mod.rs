@@ -53,6 +53,7 @@ pub fn release(scan: Option<ScanPolicy>) -> ArtifactRelease {
         rollback_of: None,
         rendered_at: "2026-11-01T00:00:00Z".into(),
         scan,
+        target: None,
     }
 }
 
