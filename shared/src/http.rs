@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_smithy_types::body::SdkBody;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -18,8 +19,10 @@ use crate::warm::Warm;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
-    /// The body, cut at the caller's limit.
+    /// The body, cut at the caller's limit: what was read up to it is kept.
     pub body: Vec<u8>,
+    /// Whether the body went on past the limit (the rest was not read).
+    pub truncated: bool,
     pub latency: Duration,
 }
 
@@ -135,22 +138,37 @@ impl Http {
         let exchange = async {
             let resp = client()?.request(req).await.map_err(|e| describe(&e))?;
             let status = resp.status().as_u16();
-            // Read at most `max_body` bytes: a huge or endless body is cut, not awaited.
-            let body = match Limited::new(resp.into_body(), max_body).collect().await {
-                Ok(b) => b.to_bytes().to_vec(),
-                Err(_) => Vec::new(),
-            };
-            Ok::<_, String>((status, body))
+            let (body, truncated) = read_capped(resp.into_body(), max_body).await;
+            Ok::<_, String>((status, body, truncated))
         };
-        let (status, body) = tokio::time::timeout(timeout, exchange)
+        let (status, body, truncated) = tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))??;
         Ok(Answer {
             status,
             body,
+            truncated,
             latency: started.elapsed(),
         })
     }
+}
+
+/// The first `max` bytes of `body`, and whether more followed: a huge or endless body is cut
+/// at `max` and the rest is not awaited. A body the peer breaks off keeps what arrived.
+async fn read_capped(mut body: Incoming, max: usize) -> (Vec<u8>, bool) {
+    let mut read = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let room = max - read.len();
+        if data.len() > room {
+            read.extend_from_slice(&data[..room]);
+            return (read, true);
+        }
+        read.extend_from_slice(&data);
+    }
+    (read, false)
 }
 
 /// The innermost cause of a client error (connection refused, DNS, TLS).

@@ -10,7 +10,8 @@ use crate::http::{Answer, Http};
 use crate::record::{CheckResult, Verdict};
 use crate::registry::{VerifyCheck, VerifyConfig};
 
-/// Bytes of a body read for a `contains` check; the rest is not awaited.
+/// Bytes of a body read for a `contains` check: a longer body is cut there (what was read is
+/// judged) and the rest is not awaited.
 pub const MAX_BODY: usize = 64 * 1024;
 /// Characters of a failed answer's body kept in the record.
 const EXCERPT_CHARS: usize = 200;
@@ -34,10 +35,13 @@ pub fn judge(check: &VerifyCheck, answer: &Answer) -> Result<(), String> {
     if let Some(needle) = &check.contains
         && !String::from_utf8_lossy(&answer.body).contains(needle.as_str())
     {
-        return Err(format!(
-            "body does not contain {needle:?} (first {} KiB read)",
-            MAX_BODY / 1024
-        ));
+        return Err(match answer.truncated {
+            true => format!(
+                "body does not contain {needle:?} (the body was cut at {} bytes; the rest was not read)",
+                answer.body.len()
+            ),
+            false => format!("body does not contain {needle:?}"),
+        });
     }
     Ok(())
 }
@@ -177,6 +181,7 @@ mod tests {
         Answer {
             status,
             body: body.as_bytes().to_vec(),
+            truncated: false,
             latency: Duration::from_millis(ms),
         }
     }
@@ -233,5 +238,91 @@ mod tests {
             why,
             "1 of 2 check(s) failed; first: GET http://h/b answered 500, expected 200 (3 attempt(s))"
         );
+    }
+
+    /// A listener on 127.0.0.1 answering every request 200 with `body` (and its length).
+    async fn serve(body: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let body = std::sync::Arc::new(body);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let _ = stream.read(&mut [0u8; 4096]).await;
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    // The client stops reading at its limit: the rest may fail to send.
+                    let _ = stream.write_all(&body).await;
+                });
+            }
+        });
+        base
+    }
+
+    /// A 1 MiB page with `wanted` at byte `at`.
+    fn page(wanted: &str, at: usize) -> Vec<u8> {
+        let mut body = vec![b'.'; 1024 * 1024];
+        body[at..at + wanted.len()].copy_from_slice(wanted.as_bytes());
+        body
+    }
+
+    fn config(base_url: String, wanted: &str) -> VerifyConfig {
+        VerifyConfig {
+            base_url,
+            checks: vec![check(200, Some(wanted), None)],
+            attempts: 1,
+            interval_seconds: 0,
+            timeout_seconds: 5,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_healthy_page_over_the_limit_passes_when_the_wanted_text_is_in_its_first_64_kib() {
+        let base = serve(page("all systems go", 60 * 1024)).await;
+        let until = Instant::now() + Duration::from_secs(30);
+        let results = run(&Http, &config(base, "all systems go"), until).await;
+        assert!(results[0].passed, "{:?}", results[0]);
+        let answer = Http
+            .get(
+                &results[0].url.parse().unwrap(),
+                Duration::from_secs(5),
+                MAX_BODY,
+            )
+            .await
+            .unwrap();
+        assert_eq!((answer.body.len(), answer.truncated), (MAX_BODY, true));
+        assert_eq!(&answer.body[60 * 1024..60 * 1024 + 3], b"all");
+    }
+
+    #[tokio::test]
+    async fn wanted_text_beyond_the_limit_fails_saying_the_body_was_cut() {
+        let base = serve(page("all systems go", 512 * 1024)).await;
+        let until = Instant::now() + Duration::from_secs(30);
+        let results = run(&Http, &config(base, "all systems go"), until).await;
+        assert!(!results[0].passed);
+        assert_eq!(
+            results[0].error.as_deref(),
+            Some(
+                "body does not contain \"all systems go\" (the body was cut at 65536 bytes; the rest was not read)"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_within_the_limit_is_read_whole_and_not_called_cut() {
+        let base = serve(b"{\"status\":\"ok\"}".to_vec()).await;
+        let uri = format!("{base}/health").parse().unwrap();
+        let answer = Http
+            .get(&uri, Duration::from_secs(5), MAX_BODY)
+            .await
+            .unwrap();
+        assert_eq!(
+            (answer.body.as_slice(), answer.truncated),
+            (&b"{\"status\":\"ok\"}"[..], false)
+        );
+        let why = judge(&check(200, Some("down"), None), &answer).unwrap_err();
+        assert_eq!(why, "body does not contain \"down\"");
     }
 }
