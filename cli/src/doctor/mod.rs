@@ -4,6 +4,7 @@
 
 mod account;
 mod deploy;
+mod network;
 
 use berth::aws::Clients;
 use berth::doctor::{self, Facts, Finding, Status};
@@ -21,6 +22,11 @@ pub struct DoctorArgs {
     /// may pass the task definition's roles to ECS tasks. Without it that check is a warning.
     #[arg(long, value_name = "ARN")]
     migrate_role_arn: Option<String>,
+    /// The subnets of berth's verify function when the platform stack runs it in a VPC (its
+    /// VerifySubnetIds): checks each reaches CodeDeploy, CodePipeline, SSM and S3 (a NAT
+    /// gateway route, or VPC endpoints).
+    #[arg(long, value_name = "SUBNET,...", value_delimiter = ',')]
+    verify_subnets: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
@@ -37,7 +43,10 @@ pub async fn run(args: DoctorArgs) -> Outcome {
         Lookup::Unusable(reasons) => vec![doctor::unusable_registry(&parameter, &reasons)],
         Lookup::Found(service) => {
             let role = args.migrate_role_arn.as_deref();
-            let facts = read(&clients, &settings, &service, &home, role).await?;
+            let mut facts = read(&clients, &settings, &service, &home, role).await?;
+            let ec2 = aws_sdk_ec2::Client::new(&clients.config);
+            facts.verify_network =
+                network::verify_network(&ec2, &home.region, &args.verify_subnets).await?;
             doctor::examine(&service.config, &parameter, &facts)
         }
     };
@@ -89,6 +98,7 @@ async fn read(
         subnets,
         pass_role,
         bucket: bucket_facts,
+        verify_network: None,
     })
 }
 

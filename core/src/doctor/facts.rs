@@ -26,6 +26,43 @@ pub struct Facts {
     pub subnets: Vec<SubnetFacts>,
     pub pass_role: PassRole,
     pub bucket: Seen<Bucket>,
+    /// Where `verify` runs when the platform stack puts it in a VPC (`--verify-subnets`, the
+    /// stack's `VerifySubnetIds`); `None` when it runs outside any VPC or was not asked.
+    pub verify_network: Option<VerifyNetwork>,
+}
+
+/// The network of `verify`'s subnets: how each reaches AWS, and the VPC endpoints there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyNetwork {
+    /// The region endpoint names are in (`com.amazonaws.<region>.<service>`).
+    pub region: String,
+    pub subnets: Vec<RoutedSubnet>,
+    /// The `available` VPC endpoints of the subnets' VPCs.
+    pub endpoints: Vec<VpcEndpoint>,
+}
+
+/// One subnet (`DescribeSubnets`) and its route table (`DescribeRouteTables`: the table
+/// associated with it, else its VPC's main table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedSubnet {
+    pub id: String,
+    /// `None` when no such subnet exists.
+    pub vpc_id: Option<String>,
+    pub route_table: Option<String>,
+    /// The target of the table's `0.0.0.0/0` route (`nat-…`, `igw-…`, …), if any.
+    pub default_route: Option<String>,
+}
+
+/// A VPC endpoint (`DescribeVpcEndpoints`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcEndpoint {
+    pub vpc_id: String,
+    pub service_name: String,
+    /// `Interface` or `Gateway`.
+    pub kind: String,
+    pub private_dns: bool,
+    /// Route tables a gateway endpoint is in.
+    pub route_tables: Vec<String>,
 }
 
 /// The ECS service as `DescribeServices` shows it.

@@ -6,6 +6,7 @@
 //! or would fail. Every warning and failure names its fix.
 
 mod facts;
+mod network;
 mod pipeline;
 mod resources;
 mod service;
@@ -103,6 +104,7 @@ pub fn examine(config: &ServiceConfig, parameter: &str, facts: &Facts) -> Vec<Fi
         &facts.release_bucket,
         &facts.bucket,
     ));
+    findings.extend(network::verify(facts.verify_network.as_ref()));
     findings
 }
 

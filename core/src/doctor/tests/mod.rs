@@ -1,5 +1,6 @@
 //! Every check, one broken fact at a time, against a healthy setup shaped like the stacks'.
 
+mod network;
 mod pipeline;
 mod resources;
 mod service;
@@ -161,6 +162,16 @@ pub(super) fn healthy() -> Facts {
                 suffix: Some(".json".into()),
             }],
         }),
+        verify_network: Some(VerifyNetwork {
+            region: "ap-northeast-1".into(),
+            subnets: vec![RoutedSubnet {
+                id: "subnet-0v1".into(),
+                vpc_id: Some("vpc-1".into()),
+                route_table: Some("rtb-1".into()),
+                default_route: Some("nat-0a1b".into()),
+            }],
+            endpoints: Vec::new(),
+        }),
     }
 }
 
@@ -276,6 +287,7 @@ fn a_setup_like_the_stacks_passes_every_check() {
             "pass-role:web-task",
             "bucket-versioning",
             "bucket-notification",
+            "verify-network:subnet-0v1",
         ]
     );
     assert!(
