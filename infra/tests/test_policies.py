@@ -26,6 +26,7 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "VerifyRole"): ("platform", "verify"),
     (PLATFORM_TEMPLATE.name, "ScanGateRole"): ("platform", "scan_gate"),
     (SERVICE_TEMPLATE.name, "OnManifestServicePolicy"): ("service", "on_manifest_service"),
+    (SERVICE_TEMPLATE.name, "MigrateServicePolicy"): ("service", "migrate_service"),
     (SERVICE_TEMPLATE.name, "ScanGateServicePolicy"): ("service", "scan_gate_service"),
     (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
     (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),

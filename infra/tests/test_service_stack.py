@@ -116,7 +116,14 @@ def test_service_stack_creates_the_registry_entry_of_the_contract(platform_stack
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
     # Resources with a Condition are the optional ones: none of them is configured for web here.
     assert created == {n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and "Condition" not in r}
-    assert created == {"RegistryParameter", "ArtifactBucket", "CodeDeployRole", "PipelineRole", "OnManifestServicePolicy"}
+    assert created == {
+        "RegistryParameter",
+        "ArtifactBucket",
+        "CodeDeployRole",
+        "PipelineRole",
+        "OnManifestServicePolicy",
+        "MigrateServicePolicy",
+    }
 
     assert registry_entry(session, "web") == WEB_REGISTRY_ENTRY
 
@@ -374,15 +381,20 @@ def test_migrate_action_passes_the_release_and_rollback_variables():
         "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-MigrateFunctionName"}
     }
     assert action["InputArtifacts"] == [{"Name": "Release"}]
+    # The artifact rendered under the Release stage's lock, from what the service runs then.
+    assert action["OutputArtifacts"] == [{"Name": "DeployArtifact"}]
 
 
-def test_deploy_action_uses_the_rendered_taskdef_and_appspec_without_image_placeholders():
+def test_deploy_action_deploys_what_migrate_rendered_without_image_placeholders():
     action = _action("Deploy")
     assert action["ActionTypeId"]["Provider"] == "CodeDeployToECS"
+    # Not the Source artifact: on-manifest rendered it at upload, before the releases queued
+    # ahead of this one deployed.
+    assert action["InputArtifacts"] == [{"Name": "DeployArtifact"}]
     cfg = action["Configuration"]
-    assert cfg["TaskDefinitionTemplateArtifact"] == "Release"
+    assert cfg["TaskDefinitionTemplateArtifact"] == "DeployArtifact"
     assert cfg["TaskDefinitionTemplatePath"] == "taskdef.json"
-    assert cfg["AppSpecTemplateArtifact"] == "Release"
+    assert cfg["AppSpecTemplateArtifact"] == "DeployArtifact"
     assert cfg["AppSpecTemplatePath"] == "appspec.yaml"
     assert not any(k.startswith("Image") for k in cfg)
 

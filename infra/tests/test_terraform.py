@@ -309,6 +309,13 @@ def test_pipeline_matches_the_handoff_contract():
     assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}","execution":"#{codepipeline.PipelineExecutionId}"}'
     assert actions["Deploy"]["provider"] == "CodeDeployToECS"
     assert not any(k.startswith("Image") for k in actions["Deploy"]["configuration"])
+    # Deploy deploys what Migrate rendered under the stage lock, not the Source artifact.
+    assert actions["Migrate"]["input_artifacts"] == ["Release"]
+    assert actions["Migrate"]["output_artifacts"] == ["DeployArtifact"]
+    assert actions["Deploy"]["input_artifacts"] == ["DeployArtifact"]
+    cfg = actions["Deploy"]["configuration"]
+    assert (cfg["TaskDefinitionTemplateArtifact"], cfg["AppSpecTemplateArtifact"]) == ("DeployArtifact", "DeployArtifact")
+    assert content["input_artifacts"] == ["Release"], "the scan gate is unchanged"
     # The Deploy action reads the deployment group's name from the resource: Terraform creates the
     # group first (the CloudFormation template says DependsOn).
     assert actions["Deploy"]["configuration"]["DeploymentGroupName"] == (
@@ -582,6 +589,7 @@ def test_scan_gate_grants_cover_the_service_repositories_only():
     assert resources["aws_iam_role_policy.scan_gate_service"]["count"] == "${var.scan == null ? 0 : 1}"
     assert resources["aws_iam_role_policy.scan_gate_service"]["role"] == "${var.scan_gate_role_name}"
     assert resources["aws_iam_role_policy.on_manifest_service"]["role"] == "${var.on_manifest_role_name}"
+    assert resources["aws_iam_role_policy.migrate_service"]["role"] == "${var.migrate_role_name}"
     entry = tf_blocks(files, "locals")["registry_entry"]
     scan = {"block": ["CRITICAL"], "wait_seconds": 900, "ignore": []}
     assert evaluate(entry["scan"], {"var": {"scan": scan}}) == scan

@@ -78,6 +78,7 @@ module "service_web" {
   scan_gate_function_name = module.platform.scan_gate_function_name
   scan_gate_role_name     = module.platform.scan_gate_role_name
   on_manifest_role_name   = module.platform.on_manifest_role_name
+  migrate_role_name       = module.platform.migrate_role_name
 
   service_name = "web"
   cluster_name = "prod"
@@ -129,6 +130,7 @@ module "service_worker" {
   scan_gate_function_name = module.platform.scan_gate_function_name
   scan_gate_role_name     = module.platform.scan_gate_role_name
   on_manifest_role_name   = module.platform.on_manifest_role_name
+  migrate_role_name       = module.platform.migrate_role_name
 
   service_name = "worker"
   cluster_name = "prod"

@@ -83,6 +83,11 @@ output "on_manifest_role_name" {
   value       = aws_iam_role.function["on-manifest"].name
 }
 
+output "migrate_role_name" {
+  description = "Role of migrate; the service module attaches reads of its ECS service and of artifacts/<service>/deployed/ to it."
+  value       = aws_iam_role.function["migrate"].name
+}
+
 output "notification_topic_arn" {
   description = "SNS topic on-pipeline-event publishes finished releases to (null without one)."
   value       = local.notification_topic_arn

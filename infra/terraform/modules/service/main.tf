@@ -131,6 +131,32 @@ resource "aws_iam_role_policy" "on_manifest_service" {
   policy = data.aws_iam_policy_document.on_manifest_service.json
 }
 
+# migrate renders a release again when it reaches its Release stage, from the task definition the
+# ECS service runs then, and keeps what it rendered at artifacts/<service>/deployed/.
+data "aws_iam_policy_document" "migrate_service" {
+  statement {
+    sid       = "ReadRunningService"
+    actions   = ["ecs:DescribeServices"]
+    resources = [local.service_arn]
+  }
+  statement {
+    sid       = "ReadRunningTaskDefinition"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "ReadWriteDeployedArtifacts"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/artifacts/${var.service_name}/deployed/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "migrate_service" {
+  name   = "berth-service-${var.service_name}"
+  role   = var.migrate_role_name
+  policy = data.aws_iam_policy_document.migrate_service.json
+}
+
 # scan-gate reads the scan findings of this service's repositories, and no others.
 data "aws_iam_policy_document" "scan_gate_service" {
   statement {
@@ -627,6 +653,10 @@ resource "aws_codepipeline" "service" {
       run_order       = var.scan == null ? 1 : 2
       namespace       = "Migration"
       input_artifacts = ["Release"]
+      # What the release deploys, rendered under this stage's lock from the task definition the
+      # service runs then ("If you specify output artifacts for the action, they must be uploaded
+      # to the S3 bucket as part of the function implementation" - Lambda invoke action reference).
+      output_artifacts = ["DeployArtifact"]
       configuration = {
         FunctionName   = var.migrate_function_name
         UserParameters = local.lambda_user_parameters
@@ -640,13 +670,16 @@ resource "aws_codepipeline" "service" {
       provider        = "CodeDeployToECS"
       version         = "1"
       run_order       = var.scan == null ? 2 : 3
-      input_artifacts = ["Release"]
+      # TaskDefinitionTemplateArtifact: "The input artifact name that provides the task definition
+      # file to the deployment action" (CodeDeployToECS action reference). Both files come from
+      # Migrate's output; the Source artifact (rendered at upload) is not an input.
+      input_artifacts = ["DeployArtifact"]
       configuration = {
         ApplicationName                = aws_codedeploy_app.service.name
         DeploymentGroupName            = aws_codedeploy_deployment_group.service.deployment_group_name
-        TaskDefinitionTemplateArtifact = "Release"
+        TaskDefinitionTemplateArtifact = "DeployArtifact"
         TaskDefinitionTemplatePath     = "taskdef.json"
-        AppSpecTemplateArtifact        = "Release"
+        AppSpecTemplateArtifact        = "DeployArtifact"
         AppSpecTemplatePath            = "appspec.yaml"
       }
     }

@@ -37,6 +37,11 @@ variable "on_manifest_role_name" {
   type        = string
 }
 
+variable "migrate_role_name" {
+  description = "Role of the platform's migrate (module.platform.migrate_role_name); this module grants it ecs:DescribeServices on the ECS service, ecs:DescribeTaskDefinition, and s3:GetObject/PutObject on artifacts/<service>/deployed/ in the release bucket."
+  type        = string
+}
+
 variable "verify_function_name" {
   description = "Name of the platform's verify function (module.platform.verify_function_name); CodeDeploy may invoke it and no other function."
   type        = string
