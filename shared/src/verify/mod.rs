@@ -7,6 +7,14 @@
 //! — its own errors and a run that outlasts the invocation become `Failed` with the reason —
 //! and always before the invocation's deadline (the checks stop [`REPORT_MARGIN`] before it).
 //!
+//! berth's own errors are the reads that say what is verified and where the verdict goes, all
+//! made before any check runs: the deployment (`codedeploy:GetDeployment`), the registry
+//! (`ssm:GetParametersByPath`), the pipeline (`codepipeline:GetPipelineState`,
+//! `codepipeline:GetPipelineExecution`) and the release record (`s3:GetObject`). Any of them
+//! failing is `Failed`, naming the call: a deployment berth cannot verify, or whose verdict it
+//! cannot attribute, does not pass. Recording the verdict comes after reporting it and cannot
+//! change it (see `note`).
+//!
 //! - `checks`: running the checks and judging answers.
 //! - `subject`: which service and release a deployment is.
 
@@ -57,6 +65,8 @@ pub enum Output {
         message: String,
         /// An earlier delivery of this hook had already reported; CodeDeploy kept that verdict.
         already_reported: bool,
+        /// The verification is in the release record (or already was, from an earlier delivery).
+        recorded: bool,
         service: Option<String>,
         release: Option<String>,
         checks: Vec<CheckResult>,
@@ -134,8 +144,11 @@ impl Context {
         self.on_hook(&hook, &home, invocation.deadline).await
     }
 
-    /// Verifies, reports, then records. `Err` only when the verdict could not be reported
-    /// (Lambda then retries the invocation).
+    /// Verifies, reports, then records. `Err` only when the verdict could not be reported:
+    /// nothing is recorded, and the invocation fails with the report's errorType. Whether Lambda
+    /// then retries depends on how CodeDeploy invoked the function, which its documentation does
+    /// not say; if nothing reports, "the deployment is considered to have failed" after an hour
+    /// (AppSpec 'hooks' section) and CodeDeploy rolls it back.
     pub async fn on_hook(
         &self,
         hook: &HookEvent,
@@ -168,15 +181,19 @@ impl Context {
             checks = ?found.checks,
             "verification reported"
         );
-        if let Some(subject) = &found.subject {
-            self.note(subject, hook, &found, started, already_reported)
-                .await;
-        }
+        let recorded = match &found.subject {
+            Some(subject) => {
+                self.note(subject, hook, &found, started, already_reported)
+                    .await
+            }
+            None => false,
+        };
         Ok(Output::Reported {
             deployment_id: hook.deployment_id.clone(),
             verdict: found.verdict,
             message: found.message,
             already_reported,
+            recorded,
             service: found.subject.as_ref().map(|s| s.service.clone()),
             release: found.subject.as_ref().map(|s| s.release.clone()),
             checks: found.checks,
@@ -188,7 +205,15 @@ impl Context {
             Ok(s) => s,
             Err(why) => return Found::failed(why, None),
         };
-        let subject = self.subject(&service.config, &hook.deployment_id).await;
+        let subject = match self.subject(&service.config, &hook.deployment_id).await {
+            Ok(subject) => subject,
+            Err(why) => return Found::failed(why, None),
+        };
+        if let Some(s) = &subject
+            && let Err(why) = self.record_readable(s).await
+        {
+            return Found::failed(why, subject);
+        }
         let Some(config) = service.config.verify.as_ref() else {
             return Found {
                 verdict: Verdict::Passed,
@@ -241,9 +266,14 @@ impl Context {
         }
     }
 
-    /// Adds the verification to the release record. Best effort: the verdict is already with
-    /// CodeDeploy, so a failure here is logged. A repeated delivery does not replace what the
-    /// first one recorded (that is the verdict CodeDeploy kept).
+    /// Adds the verification to the release record; whether it is there now. After the
+    /// verdict, on purpose: the verdict is what guards production traffic and CodeDeploy already
+    /// has it, so a record that cannot be written changes nothing about the deployment — it is
+    /// logged at ERROR, and `recorded` is false. (Recording first would either fail healthy
+    /// deployments on a bookkeeping write, or record verdicts CodeDeploy never received.) The
+    /// record was read before the checks ran, so what remains here is a write that failed. A
+    /// repeated delivery does not replace what the first one recorded (that is the verdict
+    /// CodeDeploy kept).
     async fn note(
         &self,
         subject: &Subject,
@@ -251,7 +281,7 @@ impl Context {
         found: &Found,
         started: SystemTime,
         already_reported: bool,
-    ) {
+    ) -> bool {
         let now = SystemTime::now();
         let entry = Verification {
             deployment_id: hook.deployment_id.clone(),
@@ -279,15 +309,22 @@ impl Context {
             .update(&subject.service, &subject.release, now, edit)
             .await
         {
-            Ok(Updated::Missing) => tracing::warn!(
-                service = %subject.service, release = %subject.release,
-                "no release record to note the verification in"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(
-                service = %subject.service, release = %subject.release, error = %e,
-                "verification not recorded"
-            ),
+            Ok(Updated::Missing) => {
+                tracing::warn!(
+                    service = %subject.service, release = %subject.release,
+                    "no release record to note the verification in"
+                );
+                false
+            }
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(
+                    service = %subject.service, release = %subject.release,
+                    kind = e.kind(), error = %e,
+                    "verification not recorded"
+                );
+                false
+            }
         }
     }
 }

@@ -68,37 +68,50 @@ impl Context {
             })
     }
 
-    /// The release `deployment_id` deploys, when the service's pipeline shows it. `None`
-    /// (logged) leaves the verdict unrecorded; the checks run regardless.
+    /// The release `deployment_id` deploys, when the service's pipeline shows it. `Ok(None)`
+    /// (logged): the pipeline does not show a berth execution running it, so the checks run and
+    /// the verdict is not recorded. `Err`: the pipeline could not be read — berth's own error,
+    /// which fails the hook (a verdict berth cannot attribute to a release is not a pass).
     pub(super) async fn subject(
         &self,
         config: &ServiceConfig,
         deployment_id: &str,
-    ) -> Option<Subject> {
+    ) -> Result<Option<Subject>, String> {
         let pipeline = config.pipeline.as_str();
         for read in 1..=STATE_READS {
-            match pipeline::deployment_release(&self.codepipeline, pipeline, deployment_id).await {
-                Ok(Some((execution_id, started))) if started.service == config.service => {
-                    return Some(Subject {
+            let found = pipeline::deployment_release(&self.codepipeline, pipeline, deployment_id)
+                .await
+                .map_err(|e| format!("berth verify could not read the pipeline: {e}"))?;
+            match found {
+                Some((execution_id, started)) if started.service == config.service => {
+                    return Ok(Some(Subject {
                         service: started.service,
                         release: started.release,
                         pipeline_execution_id: execution_id,
                         rollback: started.rollback,
-                    });
+                    }));
                 }
-                Ok(Some((execution_id, _))) => {
+                Some((execution_id, _)) => {
                     tracing::warn!(%pipeline, %execution_id, "execution not started by berth for this service");
-                    return None;
+                    return Ok(None);
                 }
-                Ok(None) if read < STATE_READS => tokio::time::sleep(STATE_PAUSE).await,
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(%pipeline, %deployment_id, error = %e, "pipeline state unreadable");
-                    return None;
-                }
+                None if read < STATE_READS => tokio::time::sleep(STATE_PAUSE).await,
+                None => {}
             }
         }
         tracing::warn!(%pipeline, %deployment_id, "no execution of the pipeline runs this deployment");
-        None
+        Ok(None)
+    }
+
+    /// Reads the release record the verdict goes into, before any check runs: a record berth
+    /// may not read (a role or key policy missing) is berth's own error and fails the hook,
+    /// rather than passing a deployment whose verdict could never be recorded. A missing record
+    /// is not an error of reading (logged when the verdict is noted).
+    pub(super) async fn record_readable(&self, subject: &Subject) -> Result<(), String> {
+        self.records
+            .get(&subject.service, &subject.release)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("berth verify could not read the release record: {e}"))
     }
 }
