@@ -10,6 +10,7 @@
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
 //! - `codedeploy`: a CodeDeploy blue/green stand-in. `listener`: a service's test listener.
 //! - `revisions`: task definition revisions as the pipeline leaves them.
+//! - `release_stage`: the Release stage played from the pipeline's declaration.
 //! - `sns`: a topic with an SQS subscription, and the messages it received.
 
 pub mod codedeploy;
@@ -20,6 +21,7 @@ mod moto;
 pub mod proxy;
 mod raw;
 mod recorder;
+pub mod release_stage;
 mod revisions;
 pub mod runtime;
 mod seed;

@@ -415,6 +415,17 @@ pub async fn play_migrate_job(
     rollback: bool,
 ) -> (usize, String, Value) {
     let first = crate::Job::new(job_id, artifact_key).rollback(rollback);
+    play_job(migrate, jobs, first).await
+}
+
+/// Job `first`, re-invoked with each continuation token as a new job of the same execution, to
+/// its end: how many re-invocations it took, and its result.
+pub async fn play_job(
+    migrate: &mut Function,
+    jobs: &StandIn,
+    first: crate::Job,
+) -> (usize, String, Value) {
+    let job_id = first.id.clone();
     let mut token: Option<String> = None;
     for polls in 0..20 {
         let job = if polls == 0 {

@@ -243,7 +243,8 @@ impl Env {
             .collect()
     }
 
-    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Release [Migrate (Lambda) ▸ Deploy],
+    /// A V2 pipeline shaped like the infra stack's: Source (S3) ▸ Release [Migrate (Lambda, which
+    /// writes DeployArtifact) ▸ Deploy (of DeployArtifact)],
     /// deploying through CodeDeploy application `name` (the stacks name it after the pipeline).
     pub async fn create_pipeline(&self, name: &str) {
         let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
@@ -281,13 +282,15 @@ impl Env {
                         {"name": "Migrate", "runOrder": 1,
                         "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
                         "configuration": {"FunctionName": "berth-migrate", "UserParameters": berth::migrate::USER_PARAMETERS},
-                        "inputArtifacts": [{"name": "SourceArtifact"}]},
+                        "inputArtifacts": [{"name": "SourceArtifact"}],
+                        // What the release deploys, rendered under the stage's lock.
+                        "outputArtifacts": [{"name": "DeployArtifact"}]},
                         {"name": "Deploy", "runOrder": 2,
                         "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
                         "configuration": {"ApplicationName": name, "DeploymentGroupName": "web",
-                            "TaskDefinitionTemplateArtifact": "SourceArtifact", "TaskDefinitionTemplatePath": "taskdef.json",
-                            "AppSpecTemplateArtifact": "SourceArtifact", "AppSpecTemplatePath": "appspec.yaml"},
-                        "inputArtifacts": [{"name": "SourceArtifact"}]}]}
+                            "TaskDefinitionTemplateArtifact": "DeployArtifact", "TaskDefinitionTemplatePath": "taskdef.json",
+                            "AppSpecTemplateArtifact": "DeployArtifact", "AppSpecTemplatePath": "appspec.yaml"},
+                        "inputArtifacts": [{"name": "DeployArtifact"}]}]}
                 ]
             }
         });

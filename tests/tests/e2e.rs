@@ -3,6 +3,7 @@
 //! stand-in that `migrate` reaches through the standard `AWS_ENDPOINT_URL_CODEPIPELINE`.
 
 use berth_tests::StandIn;
+use berth_tests::release_stage::play_release_stage;
 use berth_tests::runtime::{Function, Outcome, moto_env, play_migrate_job};
 use berth_tests::*;
 use serde_json::{Value, json};
@@ -103,6 +104,87 @@ async fn an_image_push_goes_through_every_function_to_a_migrated_release() {
     );
     let record = env.get_json("releases/web/v2.0.0.json").await.unwrap();
     assert_eq!(record["migration"]["outcome"], "succeeded");
+}
+
+/// Writes manifest `release` naming `images`, lets on-manifest take it, and puts its source
+/// artifact where the Source action would; the key.
+async fn upload(env: &Env, f: &mut Functions, release: &str, images: Value) -> String {
+    let key = format!("manifests/web/{release}.json");
+    let doc = json!({"schema": "berth/v1", "service": "web", "release": release,
+        "images": images});
+    let version = env.put_manifest(&key, doc.to_string().as_bytes()).await;
+    let out = f
+        .manifest
+        .invoke(&s3_event_json(&key, &version))
+        .await
+        .response();
+    assert_eq!(out["results"][0]["outcome"], "started", "{out}");
+    let artifact_version = out["results"][0]["artifact_version_id"].as_str().unwrap();
+    env.stage_artifact(artifact_version, release).await
+}
+
+/// Through the pipeline as the stacks declare it: release A changes nginx, release B (uploaded
+/// while A waits, so rendered from the version before A) names only app. B's Release stage runs
+/// after A deployed: Migrate renders B from what runs then, and Deploy deploys that artifact, so
+/// the service keeps A's nginx.
+#[tokio::test(flavor = "current_thread")]
+async fn a_queued_release_deploys_through_the_pipeline_what_migrate_rendered_at_its_stage() {
+    let mut env = Env::start().await;
+    immediate_task_progress(&env.moto.endpoint).await;
+    let nginx = env.push_image("web/nginx", "1.29").await;
+    let mut f = functions(&env).await;
+    let pinned_nginx = format!("{}@{nginx}", repo_uri("web/nginx"));
+    let a = upload(
+        &env,
+        &mut f,
+        "a",
+        json!({"nginx": format!("{}:1.29", repo_uri("web/nginx"))}),
+    )
+    .await;
+    let b = upload(
+        &env,
+        &mut f,
+        "b",
+        json!({"app": format!("{}:v1.4.2", repo_uri("web/app"))}),
+    )
+    .await;
+
+    for (job, source) in [("job-a", &a), ("job-b", &b)] {
+        let played = play_release_stage(&env, &mut f.migrate, &f.jobs, "berth-web", job, source)
+            .await
+            .expect("Migrate succeeded");
+        assert_eq!(
+            played.migrate.0, "PutJobSuccessResult",
+            "{:?}",
+            played.migrate
+        );
+    }
+
+    let berth::taskdef::Template::Found(running) =
+        berth::taskdef::running(&env.clients.ecs, "prod", "web")
+            .await
+            .unwrap()
+    else {
+        panic!("the service runs a task definition")
+    };
+    let image = |c: &str| {
+        berth::render::container_image(&running, c)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(image("nginx"), pinned_nginx, "A's nginx is kept");
+    let app = format!("{}@{}", repo_uri("web/app"), env.digest("web/app:v1.4.2"));
+    assert_eq!(image("app"), app, "B's own app");
+    let saved = env
+        .get_object("artifacts/web/deployed/b.zip", None)
+        .await
+        .unwrap();
+    let rendered = berth::render::read_artifact_file(&saved, berth::render::TASKDEF_FILE).unwrap();
+    let rendered: Value = serde_json::from_slice(&rendered).unwrap();
+    assert_eq!(
+        rendered["containerDefinitions"], running["containerDefinitions"],
+        "the service runs what Migrate rendered"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -228,5 +228,15 @@ fn action_facts(a: &ActionDeclaration) -> Action {
             .configuration()
             .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default(),
+        input_artifacts: a
+            .input_artifacts()
+            .iter()
+            .map(|i| i.name().to_owned())
+            .collect(),
+        output_artifacts: a
+            .output_artifacts()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect(),
     }
 }

@@ -122,6 +122,9 @@ pub struct Action {
     /// 1 when the declaration leaves it out, as CodePipeline does.
     pub run_order: i32,
     pub configuration: BTreeMap<String, String>,
+    /// Names of the artifacts the action reads and writes, as declared.
+    pub input_artifacts: Vec<String>,
+    pub output_artifacts: Vec<String>,
 }
 
 /// An ECR repository the registry names, and its tag mutability (`MUTABLE`, `IMMUTABLE`, or

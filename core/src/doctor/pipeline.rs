@@ -177,6 +177,7 @@ fn release(config: &ServiceConfig, p: &Pipeline) -> Vec<Finding> {
         order(migrate, deploy),
         migrate_action(migrate),
         deploy_action(config, deploy),
+        deployed_artifact(migrate, deploy),
     ];
     if config.scan.is_some() {
         findings.push(scan_action(action("Scan"), migrate));
@@ -280,6 +281,49 @@ fn deploy_action(config: &ServiceConfig, a: &Action) -> Finding {
     Finding::ok(
         "pipeline-deploy",
         format!("Deploy is CodeDeployToECS with {app}/{group}"),
+    )
+}
+
+/// Deploy deploys the artifact Migrate writes: the release rendered when it reached the Release
+/// stage, under its lock, from what the service runs then. The Source artifact was rendered at
+/// upload, before the releases queued ahead of it deployed: deploying it undoes what they changed.
+fn deployed_artifact(migrate: &Action, deploy: &Action) -> Finding {
+    let setting = |k: &str| {
+        deploy
+            .configuration
+            .get(k)
+            .map(String::as_str)
+            .unwrap_or("")
+    };
+    let (taskdef, appspec) = (
+        setting("TaskDefinitionTemplateArtifact"),
+        setting("AppSpecTemplateArtifact"),
+    );
+    let fix = "update the service stack (infra/cloudformation/service.yaml, or the Terraform service module): its Migrate action outputs DeployArtifact and Deploy deploys it";
+    let undo = "a release queued behind another deploys what ran when it was uploaded and can undo the release ahead of it, until the stack is updated";
+    let Some(rendered) = migrate.output_artifacts.first() else {
+        return Finding::fail(
+            "pipeline-artifact",
+            format!(
+                "Migrate declares no output artifact, so Deploy deploys the task definition rendered at upload ({taskdef}): {undo}"
+            ),
+            fix,
+        );
+    };
+    if taskdef != rendered || appspec != rendered {
+        return Finding::fail(
+            "pipeline-artifact",
+            format!(
+                "Migrate writes {rendered}, but Deploy reads its task definition from {taskdef:?} and its AppSpec from {appspec:?}: {undo}"
+            ),
+            fix,
+        );
+    }
+    Finding::ok(
+        "pipeline-artifact",
+        format!(
+            "Deploy deploys {rendered}, rendered by Migrate under the Release stage's lock from what the service runs then"
+        ),
     )
 }
 

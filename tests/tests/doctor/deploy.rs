@@ -100,6 +100,33 @@ async fn a_pipeline_without_the_release_stage_fails() {
     );
 }
 
+/// A service stack deployed before Migrate wrote the deployed artifact: Deploy reads the Source
+/// artifact, rendered at upload.
+#[tokio::test(flavor = "current_thread")]
+async fn a_pipeline_that_deploys_the_source_artifact_fails_until_the_stack_is_updated() {
+    let env = healthy().await;
+    change_pipeline(&env, |p| {
+        let release = &mut p["stages"][1]["actions"];
+        release[0]
+            .as_object_mut()
+            .map(|m| m.remove("outputArtifacts"));
+        release[1]["inputArtifacts"] = json!([{"name": "SourceArtifact"}]);
+        for k in ["TaskDefinitionTemplateArtifact", "AppSpecTemplateArtifact"] {
+            release[1]["configuration"][k] = json!("SourceArtifact");
+        }
+    })
+    .await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1));
+    only(
+        &findings,
+        "pipeline-artifact",
+        "fail",
+        "Migrate declares no output artifact, so Deploy deploys the task definition rendered at upload (SourceArtifact): a release queued behind another deploys what ran when it was uploaded and can undo the release ahead of it, until the stack is updated",
+        "update the service stack",
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn other_user_parameters_fail_the_migrate_action() {
     let env = healthy().await;

@@ -156,6 +156,10 @@ async fn a_setup_like_the_stacks_passes_every_check() {
             "pipeline-migrate",
             "Migrate invokes berth-migrate with berth's UserParameters",
         ),
+        (
+            "pipeline-artifact",
+            "Deploy deploys DeployArtifact, rendered by Migrate",
+        ),
         ("ecr:web/nginx", "exists, tags IMMUTABLE"),
         (
             "pass-role:web-exec",

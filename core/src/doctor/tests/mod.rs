@@ -47,6 +47,8 @@ fn action(
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect(),
+        input_artifacts: Vec::new(),
+        output_artifacts: Vec::new(),
     }
 }
 
@@ -67,7 +69,7 @@ pub(super) fn stack_pipeline() -> Pipeline {
             ("PollForSourceChanges", "false"),
         ],
     );
-    let migrate = action(
+    let mut migrate = action(
         "Migrate",
         "Invoke",
         "Lambda",
@@ -77,7 +79,9 @@ pub(super) fn stack_pipeline() -> Pipeline {
             ("UserParameters", USER_PARAMETERS),
         ],
     );
-    let deploy = action(
+    migrate.input_artifacts = vec!["Release".into()];
+    migrate.output_artifacts = vec!["DeployArtifact".into()];
+    let mut deploy = action(
         "Deploy",
         "Deploy",
         "CodeDeployToECS",
@@ -85,8 +89,11 @@ pub(super) fn stack_pipeline() -> Pipeline {
         &[
             ("ApplicationName", "berth-web"),
             ("DeploymentGroupName", "web"),
+            ("TaskDefinitionTemplateArtifact", "DeployArtifact"),
+            ("AppSpecTemplateArtifact", "DeployArtifact"),
         ],
     );
+    deploy.input_artifacts = vec!["DeployArtifact".into()];
     Pipeline {
         pipeline_type: Some("V2".into()),
         execution_mode: Some("QUEUED".into()),
@@ -280,6 +287,7 @@ fn a_setup_like_the_stacks_passes_every_check() {
             "pipeline-release",
             "pipeline-migrate",
             "pipeline-deploy",
+            "pipeline-artifact",
             "ecr:web/app",
             "ecr:web/nginx",
             "subnet:subnet-0a1b2c",

@@ -223,6 +223,65 @@ fn release_stage() {
     ]);
 }
 
+/// The pipeline shape before releases were rendered at their stage: Deploy reads the Source
+/// artifact, rendered at upload.
+fn old_shape(f: &mut Facts) {
+    release_action(f, "Migrate").output_artifacts.clear();
+    let deploy = release_action(f, "Deploy");
+    deploy.input_artifacts = vec!["Release".into()];
+    for k in ["TaskDefinitionTemplateArtifact", "AppSpecTemplateArtifact"] {
+        set(&mut deploy.configuration, k, "Release");
+    }
+}
+
+#[test]
+fn deploy_deploys_what_migrate_rendered_at_the_stage() {
+    run(&[
+        Row {
+            name: "the stacks' shape",
+            entry: keep_entry,
+            facts: keep_facts,
+            check: "pipeline-artifact",
+            status: Status::Ok,
+            detail: "Deploy deploys DeployArtifact, rendered by Migrate under the Release stage's lock",
+            fix: "",
+        },
+        Row {
+            name: "a stack from before: Migrate writes nothing, Deploy reads Source",
+            entry: keep_entry,
+            facts: old_shape,
+            check: "pipeline-artifact",
+            status: Status::Fail,
+            detail: "Migrate declares no output artifact, so Deploy deploys the task definition rendered at upload (Release): a release queued behind another deploys what ran when it was uploaded and can undo the release ahead of it, until the stack is updated",
+            fix: "update the service stack",
+        },
+        Row {
+            name: "Migrate writes its artifact, Deploy still reads Source",
+            entry: keep_entry,
+            facts: |f| {
+                let deploy = &mut release_action(f, "Deploy").configuration;
+                set(deploy, "TaskDefinitionTemplateArtifact", "Release");
+            },
+            check: "pipeline-artifact",
+            status: Status::Fail,
+            detail: "Migrate writes DeployArtifact, but Deploy reads its task definition from \"Release\" and its AppSpec from \"DeployArtifact\": a release queued behind another",
+            fix: "Deploy deploys it",
+        },
+        Row {
+            name: "the AppSpec from elsewhere",
+            entry: keep_entry,
+            facts: |f| {
+                let deploy = &mut release_action(f, "Deploy").configuration;
+                set(deploy, "AppSpecTemplateArtifact", "Release");
+            },
+            check: "pipeline-artifact",
+            status: Status::Fail,
+            detail: "its AppSpec from \"Release\"",
+            fix: "Migrate action outputs DeployArtifact",
+        },
+    ]);
+}
+
 #[test]
 fn scan_gate_when_the_registry_has_a_scan_policy() {
     run(&[
@@ -251,6 +310,8 @@ fn scan_gate_when_the_registry_has_a_scan_policy() {
                         provider: "Lambda".into(),
                         run_order: 1,
                         configuration: Default::default(),
+                        input_artifacts: vec!["Release".into()],
+                        output_artifacts: Vec::new(),
                     },
                 );
             },
@@ -269,6 +330,8 @@ fn scan_gate_when_the_registry_has_a_scan_policy() {
                     provider: "Lambda".into(),
                     run_order: 3,
                     configuration: Default::default(),
+                    input_artifacts: vec!["Release".into()],
+                    output_artifacts: Vec::new(),
                 });
             },
             check: "pipeline-scan",
