@@ -176,3 +176,17 @@ def test_trust_policies_are_confined_to_this_account():
                 continue
             (st,) = r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, logical
+
+
+def test_migrate_lists_deployments_of_berth_deployment_groups_only():
+    # An execution stopped and abandoned during Deploy leaves its deployment running; migrate lists
+    # the group's active ones. Resource: "arn:aws:codedeploy:region:account:deploymentgroup:app/group".
+    (cfn,) = [s for s in cfn_statements(PLATFORM_TEMPLATE.name, "MigrateRole") if s["Sid"] == "WaitForAbandonedDeployments"]
+    assert cfn["Action"] == "codedeploy:ListDeployments"
+    assert cfn["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:deploymentgroup:${PipelineNamePrefix}*/*"
+    }
+    (tf,) = [s for s in tf_statements("platform", "migrate") if s["sid"] == "WaitForAbandonedDeployments"]
+    assert tf["resources"] == [
+        "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${var.pipeline_name_prefix}*/*"
+    ]

@@ -26,7 +26,7 @@ pub struct Played {
     pub deployed: Value,
 }
 
-/// The `name` stage's actions of `pipeline`, in run order, and the Source action's output
+/// The Release stage's actions of `pipeline`, in run order, and the Source action's output
 /// artifact name.
 async fn declaration(env: &Env, pipeline: &str) -> (String, Vec<Value>) {
     let body = json!({"name": pipeline}).to_string();
