@@ -10,6 +10,7 @@ use berth::images::{Home, ImageRef, Reference};
 use berth::manifest::{self, Problem};
 use berth::on_manifest::{self, Rendering};
 use berth::plan;
+use berth::platform::Platform;
 use berth::registry::{Lookup, Registry, ScanPolicy, Service};
 use berth::render;
 use berth::scan;
@@ -120,19 +121,22 @@ async fn online(bytes: &[u8]) -> Outcome {
         println!("{line}");
     }
     if let Some(policy) = &service.config.scan {
-        for line in scans(&clients, policy, &rendered.images).await {
+        let runs_on = Platform::of_task_definition(&rendered.task_definition);
+        for line in scans(&clients, policy, &rendered.images, &runs_on).await {
             println!("{line}");
         }
     }
     Ok(())
 }
 
-/// Each pinned image's scan as the Scan action would judge it now, read only
-/// (DescribeImageScanFindings; a dry run never starts a scan).
+/// Each pinned image's scan as the Scan action would judge it now (an image index: its entry
+/// for the task's platform), read only (BatchGetImage, DescribeImageScanFindings; a dry run
+/// never starts a scan).
 async fn scans(
     clients: &Clients,
     policy: &ScanPolicy,
     images: &BTreeMap<String, String>,
+    runs_on: &Result<Platform, String>,
 ) -> Vec<String> {
     let block: Vec<&str> = policy.block.iter().map(|s| s.name()).collect();
     let mut lines = vec![format!(
@@ -145,16 +149,14 @@ async fn scans(
             continue;
         };
         let client = clients.ecr_in(&parsed.repository.region);
-        let state = match scan::describe(&client, &parsed).await {
-            Ok(observed) => scan::state(observed),
-            Err(e) => scan::State::Ended {
-                status: "UNREADABLE".into(),
-                description: Some(e.to_string()),
-            },
+        let (judged, state) = match scan::target(&client, &parsed, runs_on).await {
+            Ok((scanned, judged)) => (judged, read_scan(&client, &scanned).await),
+            Err(state) => (None, state),
         };
         let o = scan::Observation {
             container: container.clone(),
             image: image.clone(),
+            judged,
             state,
         };
         lines.extend(scan_lines(policy, &o));
@@ -162,8 +164,21 @@ async fn scans(
     lines
 }
 
+async fn read_scan(client: &aws_sdk_ecr::Client, image: &ImageRef) -> scan::State {
+    match scan::describe(client, image).await {
+        Ok(observed) => scan::state(observed),
+        Err(e) => scan::State::Ended {
+            status: "UNREADABLE".into(),
+            description: Some(e.to_string()),
+        },
+    }
+}
+
 fn scan_lines(policy: &ScanPolicy, o: &scan::Observation) -> Vec<String> {
-    let head = format!("  {}: {}", o.container, o.image);
+    let head = match &o.judged {
+        None => format!("  {}: {}", o.container, o.image),
+        Some(_) => format!("  {}: {}", o.container, o.scanned()),
+    };
     match &o.state {
         scan::State::Done {
             status, findings, ..

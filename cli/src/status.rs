@@ -235,7 +235,8 @@ fn print_verification(v: &Value) {
 }
 
 /// `blocked:3 — app COMPLETE (CRITICAL 1, HIGH 2); nginx COMPLETE (no findings)`: the latest
-/// release's scan summary on one line.
+/// release's scan summary on one line (an image index judged by its entry: `app linux/amd64
+/// COMPLETE (…)`).
 fn scan_line(scan: &Value) -> Option<String> {
     let summary: berth::scan::ScanSummary = serde_json::from_value(scan.clone()).ok()?;
     let images: Vec<String> = summary
@@ -252,7 +253,10 @@ fn scan_line(scan: &Value) -> Option<String> {
             } else {
                 counts.join(", ")
             };
-            format!("{c} {} ({counts})", i.status)
+            match &i.judged {
+                Some(j) => format!("{c} {} {} ({counts})", j.platform, i.status),
+                None => format!("{c} {} ({counts})", i.status),
+            }
         })
         .collect();
     Some(if images.is_empty() {

@@ -6,7 +6,8 @@
 //! - Inputs: [`keys`] (bucket layout, S3 key decoding), [`json`] (strict parsing: duplicate
 //!   keys named), [`manifest`] (strict validation, every problem at once), [`registry`] (entry
 //!   parsing), [`images`] (image references), [`push`] (which pushes release what).
-//! - The release: [`plan`] (which image each container runs), [`render`] (the artifact files),
+//! - The release: [`plan`] (which image each container runs), [`platform`] (which image of an
+//!   image index a task runs), [`render`] (the artifact files),
 //!   [`claim`] (the release claim rules), [`record`] (the release record), [`time`] (RFC 3339).
 //! - The Release stage: [`job`] (what a job result may say; the actions' UserParameters),
 //!   [`migration`] (what a migration task's state means), [`scan`] (scan verdicts),
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod manifest;
 pub mod migration;
 pub mod plan;
+pub mod platform;
 pub mod push;
 pub mod record;
 pub mod registry;

@@ -617,7 +617,9 @@ def test_scan_policy_adds_the_scan_section_action_and_grants(platform_stack):
     doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
     doc = doc if isinstance(doc, dict) else json.loads(doc)
     (statement,) = doc["Statement"]
-    assert sorted(statement["Action"]) == ["ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:StartImageScan"]
+    assert sorted(statement["Action"]) == [
+        "ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:StartImageScan"
+    ]
     assert [r for r in statement["Resource"] if r] == [
         f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/web/app",
         f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/shared/nginx",

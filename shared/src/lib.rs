@@ -26,7 +26,7 @@
 pub use berth_core::{
     claim, deployed, doctor, history, job, json, keys, manifest, migration, plan, push,
 };
-pub use berth_core::{record, render, time};
+pub use berth_core::{platform, record, render, time};
 
 pub mod aws;
 pub mod connector;

@@ -72,7 +72,7 @@ async fn ecr_throttling_is_retried_and_one_call_per_repository_is_made() {
         "one throttled call, one answered: both tags in one call"
     );
     for r in &refs {
-        assert_eq!(resolved[r], Ok(DIGEST.to_owned()));
+        assert_eq!(resolved.digests[r], Ok(DIGEST.to_owned()));
     }
 }
 
@@ -96,8 +96,8 @@ async fn ecr_failures_are_per_image_answers_not_faults() {
     let resolved = images::resolve(|_| ecr.clone(), [v1.clone(), gone.clone()])
         .await
         .unwrap();
-    assert_eq!(resolved[&v1], Ok(DIGEST.into()));
-    let err = resolved[&gone].clone().unwrap_err();
+    assert_eq!(resolved.digests[&v1], Ok(DIGEST.into()));
+    let err = resolved.digests[&gone].clone().unwrap_err();
     assert!(
         err.contains("\"gone\" not found") && err.contains("Requested image not found"),
         "{err}"
@@ -116,7 +116,7 @@ async fn ecr_failures_are_per_image_answers_not_faults() {
         .await
         .unwrap();
     assert!(
-        resolved[&v1]
+        resolved.digests[&v1]
             .clone()
             .unwrap_err()
             .contains("does not exist")
@@ -136,7 +136,7 @@ async fn ecr_failures_are_per_image_answers_not_faults() {
     let resolved = images::resolve(|_| ecr.clone(), [v1.clone()])
         .await
         .expect("a refusal is an answer");
-    let why = resolved[&v1].clone().unwrap_err();
+    let why = resolved.digests[&v1].clone().unwrap_err();
     assert!(
         why.contains(
             "may not read repository 123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app"

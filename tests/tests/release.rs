@@ -814,3 +814,59 @@ async fn the_sweep_recovers_a_lost_push_and_never_an_older_one() {
     );
     assert_eq!(env.versions("manifests/web/v5.2.0.json").await.len(), 1);
 }
+
+/// `docker buildx build --platform linux/arm64 --push` stores an image index (its provenance
+/// attestation makes one even for one platform). The template has no `runtimePlatform`, so its
+/// tasks run linux/amd64: on-manifest refuses the release before anything starts, naming the
+/// image and the platforms it has, from the manifest `BatchGetImage` already answered with.
+#[tokio::test(flavor = "current_thread")]
+async fn an_image_index_without_the_task_s_platform_is_rejected_naming_the_platforms_it_has() {
+    let env = Env::start().await;
+    let releaser = berth::on_manifest::Context::new(env.clients.clone(), env.settings());
+    let arm64 = format!("sha256:{}", "b".repeat(64));
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm64, "size": 1609,
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", "c".repeat(64)),
+             "size": 566, "platform": {"architecture": "unknown", "os": "unknown"},
+             "annotations": {"vnd.docker.reference.digest": arm64, "vnd.docker.reference.type": "attestation-manifest"}}
+        ]
+    });
+    env.clients
+        .ecr
+        .put_image()
+        .repository_name("web/app")
+        .image_tag("v2.0.0-arm")
+        .image_manifest(index.to_string())
+        .image_digest(format!("sha256:{}", "1".repeat(64)))
+        .send()
+        .await
+        .expect("put the index");
+    let key = "manifests/web/v2.0.0.json";
+    let doc = manifest(
+        "v2.0.0",
+        &format!("{}:v2.0.0-arm", repo_uri("web/app")),
+        None,
+    );
+    let version = env.put_manifest(key, doc.to_string().as_bytes()).await;
+    let out = deliver(&env, &releaser, key, &version).await;
+    assert_eq!(out["results"][0]["outcome"], "rejected", "{out}");
+    let rejection = env
+        .get_json("rejected/web/v2.0.0.json")
+        .await
+        .expect("rejection");
+    assert_eq!(
+        rejection["errors"][0],
+        format!(
+            "images.app: {} tag \"v2.0.0-arm\" is an image index with no linux/amd64 image \
+             (the task definition's runtimePlatform; linux/amd64 without one); it has linux/arm64/v8",
+            repo_uri("web/app")
+        ),
+        "{rejection}"
+    );
+    assert!(env.versions("artifacts/web/source.zip").await.is_empty());
+    assert!(env.executions("berth-web").await.is_empty());
+}

@@ -5,21 +5,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::verdict::{Finding, Observation, State, blocking, rank};
+use super::verdict::{Finding, Judged, Observation, State, blocking, rank};
 use crate::job::MAX_MESSAGE_CHARS;
 use crate::registry::ScanPolicy;
 
 /// How many blocking findings the release record keeps per image (the message names more).
 pub const MAX_RECORDED_BLOCKING: usize = 20;
 
-/// `CRITICAL CVE-2024-1111 openssl 3.0.1 in app (sha256:…)`.
+/// `CRITICAL CVE-2024-1111 openssl 3.0.1 in app (sha256:…)`; for an image index, the entry
+/// judged: `… in app (linux/amd64 sha256:…)`.
 fn line(o: &Observation, f: &Finding) -> String {
     format!(
         "{} {} in {} ({})",
         f.severity.name(),
         f.label(),
         o.container,
-        o.digest()
+        o.shown_digest()
     )
 }
 
@@ -77,8 +78,12 @@ pub struct BlockingFinding {
 /// One image's scan as the release record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageSummary {
-    /// `<repo uri>@sha256:<digest>`.
+    /// `<repo uri>@sha256:<digest>`: the image the release pins.
     pub image: String,
+    /// For an image index (ECR cannot scan one): the entry of the task's platform whose scan
+    /// this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
     /// ECR's last scan status (`COMPLETE`, `ACTIVE`, `FAILED`, ...).
     pub status: String,
     /// Live findings by severity.
@@ -149,6 +154,7 @@ fn image_summary(policy: &ScanPolicy, o: &Observation) -> ImageSummary {
     let blocked = blocking(policy, findings);
     ImageSummary {
         image: o.image.clone(),
+        judged: o.judged.clone(),
         status,
         counts,
         blocking_total: blocked.len(),

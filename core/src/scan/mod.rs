@@ -14,6 +14,6 @@ pub use message::{
 };
 pub use token::Progress;
 pub use verdict::{
-    Class, Finding, MAX_FINDINGS, MAX_PAGES, Observation, Observed, PAGE_SIZE, State, Verdict,
-    blocked_findings, blocking, classify, decide, ignored, rank, state,
+    Class, Finding, Judged, MAX_FINDINGS, MAX_PAGES, Observation, Observed, PAGE_SIZE, State,
+    Verdict, blocked_findings, blocking, classify, decide, ignored, rank, state,
 };

@@ -29,6 +29,7 @@ fn done(container: &str, findings: Vec<Finding>) -> Observation {
     Observation {
         container: container.into(),
         image: IMAGE.into(),
+        judged: None,
         state: State::Done {
             status: "COMPLETE".into(),
             findings,
@@ -41,6 +42,7 @@ fn with_state(container: &str, state: State) -> Observation {
     Observation {
         container: container.into(),
         image: IMAGE.into(),
+        judged: None,
         state,
     }
 }
@@ -291,4 +293,71 @@ fn the_summary_counts_live_findings_and_keeps_the_blocking_ones() {
     assert_eq!(app.blocking_total, 1);
     assert_eq!(app.blocking[0].name, "CVE-2024-2");
     assert_eq!(app.blocking[0].package.as_deref(), Some("openssl"));
+}
+
+#[test]
+fn an_index_is_judged_by_its_entry_and_every_message_says_which() {
+    use Severity::*;
+    let entry = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let index_digest = IMAGE.split_once('@').unwrap().1;
+    let judged = |o: Observation| Observation {
+        judged: Some(Judged {
+            image: entry.into(),
+            platform: "linux/amd64".into(),
+        }),
+        ..o
+    };
+    let p = policy(&[High], &[]);
+    let clean = judged(done("app", vec![]));
+    assert_eq!(
+        decide(&p, "v1", std::slice::from_ref(&clean), 0, 0),
+        Verdict::Pass {
+            summary: format!(
+                "scan passed: 1 image, no findings at HIGH; app judged by its linux/amd64 image sha256:{}",
+                "1".repeat(64)
+            )
+        }
+    );
+    let s = summarize(&p, std::slice::from_ref(&clean));
+    assert_eq!(s["app"].image, IMAGE, "the record keeps the pinned index");
+    assert_eq!(s["app"].judged.as_ref().unwrap().image, entry);
+    assert_eq!(s["app"].judged.as_ref().unwrap().platform, "linux/amd64");
+    let plain = summarize(&p, &[done("app", vec![])]);
+    let json = serde_json::to_value(&plain["app"]).unwrap();
+    assert!(
+        json.get("judged").is_none(),
+        "absent for a plain image: {json}"
+    );
+
+    let Verdict::Blocked { message, .. } = decide(
+        &p,
+        "v1",
+        &[judged(done("app", vec![finding("CVE-2024-2", High)]))],
+        0,
+        0,
+    ) else {
+        panic!("blocked")
+    };
+    assert!(
+        message.ends_with(&format!(
+            "HIGH CVE-2024-2 openssl 3.0.1 in app (linux/amd64 sha256:{})",
+            "1".repeat(64)
+        )),
+        "{message}"
+    );
+    let failed = judged(with_state(
+        "app",
+        State::Ended {
+            status: "FAILED".into(),
+            description: Some("internal error".into()),
+        },
+    ));
+    assert_eq!(
+        decide(&p, "v1", &[failed], 0, 0),
+        Verdict::Failed {
+            message: format!(
+                "scan of {entry} (linux/amd64 of index {index_digest}) ended FAILED: internal error"
+            )
+        }
+    );
 }

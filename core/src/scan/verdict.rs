@@ -1,6 +1,8 @@
 //! The scan gate's decisions (pure): what an ECR scan status means, which findings block, and
 //! the verdict over every image of a release.
 
+use serde::{Deserialize, Serialize};
+
 use crate::registry::{ScanPolicy, Severity};
 
 /// Findings per page: "This value can be between 1 and 1000. If this parameter is not used,
@@ -153,21 +155,53 @@ pub enum State {
     },
 }
 
+/// The image of an image index the gate judged: the one the task's platform runs (ECR cannot
+/// scan an index itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judged {
+    /// `<repo uri>@sha256:<digest>` of the index's entry.
+    pub image: String,
+    /// Its platform: `linux/amd64`, `linux/arm64/v8`, ...
+    pub platform: String,
+}
+
 /// One pinned image of the release and its scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     pub container: String,
-    /// `<repo uri>@sha256:<digest>`.
+    /// `<repo uri>@sha256:<digest>`: what the task definition pins.
     pub image: String,
+    /// For an image index: the entry whose scan this is.
+    pub judged: Option<Judged>,
     pub state: State,
 }
 
 impl Observation {
-    /// `sha256:<digest>` of the image.
+    /// `sha256:<digest>` of the image scanned: the pinned one, or the index's entry.
     pub fn digest(&self) -> &str {
-        self.image
-            .split_once('@')
-            .map_or(self.image.as_str(), |(_, d)| d)
+        let image = self.judged.as_ref().map_or(&self.image, |j| &j.image);
+        image.split_once('@').map_or(image.as_str(), |(_, d)| d)
+    }
+
+    /// The image scanned, as messages name it: `<repo uri>@sha256:…`, or for an index
+    /// `<repo uri>@sha256:<entry> (linux/amd64 of index sha256:<index>)`.
+    pub fn scanned(&self) -> String {
+        match &self.judged {
+            None => self.image.clone(),
+            Some(j) => {
+                let index = self.image.split_once('@').map_or("", |(_, d)| d);
+                format!("{} ({} of index {index})", j.image, j.platform)
+            }
+        }
+    }
+
+    /// The digest a finding line names: `sha256:…`, or `linux/amd64 sha256:…` for an index's
+    /// entry.
+    pub fn shown_digest(&self) -> String {
+        match &self.judged {
+            None => self.digest().to_owned(),
+            Some(j) => format!("{} {}", j.platform, self.digest()),
+        }
     }
 }
 
@@ -271,7 +305,7 @@ fn ended(images: &[Observation]) -> Vec<String> {
                 description,
             } => Some(format!(
                 "scan of {} ended {status}: {}",
-                o.image,
+                o.scanned(),
                 description.as_deref().unwrap_or("ECR gave no description")
             )),
             _ => None,
@@ -288,7 +322,7 @@ fn unread(images: &[Observation]) -> Vec<String> {
         .map(|o| {
             format!(
                 "scan of {} has more findings than berth reads ({}); nothing blocked among those read, but the rest are unjudged",
-                o.image,
+                o.scanned(),
                 MAX_FINDINGS
             )
         })
@@ -328,7 +362,7 @@ fn timed_out(o: &Observation, wait_seconds: u64) -> String {
     };
     format!(
         "scan of {} did not complete within {wait_seconds} s{last}",
-        o.image
+        o.scanned()
     )
 }
 
@@ -349,6 +383,16 @@ fn pass_summary(policy: &ScanPolicy, images: &[Observation]) -> String {
     );
     if ignored > 0 {
         summary.push_str(&format!(" ({ignored} ignored by scan.ignore)"));
+    }
+    for o in images {
+        if let Some(j) = &o.judged {
+            summary.push_str(&format!(
+                "; {} judged by its {} image {}",
+                o.container,
+                j.platform,
+                o.digest()
+            ));
+        }
     }
     summary
 }

@@ -1,5 +1,8 @@
 //! Resolving image references to digests: one `BatchGetImage` per repository, repositories
-//! looked up concurrently (at most [`ECR_CONCURRENCY`] at once).
+//! looked up concurrently (at most [`ECR_CONCURRENCY`] at once). The same answer carries each
+//! image's manifest ("imageManifest: The image manifest associated with the image", ECR API
+//! reference, Image): an image index's entries are kept, so a release whose task cannot run
+//! any of them is refused before anything starts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,14 +13,38 @@ use futures_util::StreamExt;
 
 use super::{ImageRef, Reference, Repository, Resolution, is_sha256_digest};
 use crate::error::{Error, Result};
+use crate::platform::{self, Child, Manifest};
+
+/// Every reference's digest (or why it has none), and the entries of those that are an image
+/// index.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    pub digests: Resolution,
+    pub indexes: BTreeMap<ImageRef, Vec<Child>>,
+}
+
+impl Resolved {
+    pub fn extend(&mut self, other: Resolved) {
+        self.digests.extend(other.digests);
+        self.indexes.extend(other.indexes);
+    }
+}
+
+/// One reference's answer: its digest and, for an index, its entries; or why it has none.
+type Answer = Result<(String, Option<Vec<Child>>), String>;
 
 /// Repositories looked up at once: ECR's `BatchGetImage` is one repository per call, and a
 /// release may name dozens.
 pub const ECR_CONCURRENCY: usize = 16;
 
 /// Manifest media types asked of `BatchGetImage`. Without them ECR may convert a manifest to
-/// Docker schema 1 and answer with the digest of that conversion, which no one can pull.
-const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
+/// Docker schema 1 and answer with the digest of that conversion, which no one can pull. The
+/// API reference lists as valid values "application/vnd.docker.distribution.manifest.v1+json |
+/// application/vnd.docker.distribution.manifest.v2+json | application/vnd.oci.image.manifest.v1+json",
+/// but an index is stored as an index: "When you pull an image by digest, there is no conversion
+/// available. Your client must understand the image manifest format that is stored in Amazon
+/// ECR" (ECR user guide, image manifest conversion) — so the index types are asked for too.
+pub const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -29,7 +56,7 @@ const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
 pub async fn resolve(
     ecr_for_region: impl Fn(&str) -> aws_sdk_ecr::Client,
     refs: impl IntoIterator<Item = ImageRef>,
-) -> Result<Resolution> {
+) -> Result<Resolved> {
     let mut by_repo: BTreeMap<Repository, BTreeSet<Reference>> = BTreeMap::new();
     for r in refs {
         by_repo.entry(r.repository).or_default().insert(r.reference);
@@ -49,9 +76,20 @@ pub async fn resolve(
         .buffer_unordered(ECR_CONCURRENCY)
         .collect()
         .await;
-    let mut out = Resolution::new();
-    for answers in answered {
-        out.extend(answers?);
+    let mut out = Resolved::default();
+    for (image, answer) in answered
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
+        let digest = answer.map(|(digest, index)| {
+            if let Some(children) = index {
+                out.indexes.insert(image.clone(), children);
+            }
+            digest
+        });
+        out.digests.insert(image, digest);
     }
     Ok(out)
 }
@@ -61,7 +99,7 @@ async fn lookup_repository(
     client: &aws_sdk_ecr::Client,
     repo: &Repository,
     wanted: &BTreeSet<Reference>,
-) -> Result<Vec<Result<String, String>>> {
+) -> Result<Vec<Answer>> {
     let ids = wanted.iter().map(|r| match r {
         Reference::Tag(t) => ImageIdentifier::builder().image_tag(t).build(),
         Reference::Digest(d) => ImageIdentifier::builder().image_digest(d).build(),
@@ -98,23 +136,28 @@ async fn lookup_repository(
     Ok(wanted.iter().map(|r| answer(&out, repo, r)).collect())
 }
 
-/// The digest ECR answered for `reference`, or why there is none.
-fn answer(
-    out: &BatchGetImageOutput,
-    repo: &Repository,
-    reference: &Reference,
-) -> Result<String, String> {
-    let digest = out
-        .images()
-        .iter()
-        .filter_map(|i| i.image_id())
-        .find(|id| match reference {
+/// The digest ECR answered for `reference` and, for an index, its entries; or why there is
+/// none. A manifest berth cannot read is not its problem here: the Scan action reports it.
+fn answer(out: &BatchGetImageOutput, repo: &Repository, reference: &Reference) -> Answer {
+    let image = out.images().iter().find(|i| {
+        i.image_id().is_some_and(|id| match reference {
             Reference::Tag(t) => id.image_tag() == Some(t.as_str()),
             Reference::Digest(d) => id.image_digest() == Some(d.as_str()),
         })
+    });
+    let index = image
+        .and_then(|i| Some((i.image_manifest_media_type(), i.image_manifest()?)))
+        .and_then(
+            |(media_type, body)| match platform::parse(media_type, body) {
+                Ok(Manifest::Index(children)) => Some(children),
+                _ => None,
+            },
+        );
+    let digest = image
+        .and_then(|i| i.image_id())
         .and_then(|id| id.image_digest());
     match digest {
-        Some(d) if is_sha256_digest(d) => Ok(d.to_owned()),
+        Some(d) if is_sha256_digest(d) => Ok((d.to_owned(), index)),
         Some(d) => Err(format!(
             "{reference} in {repo} resolved to an unsupported digest {d:?}"
         )),

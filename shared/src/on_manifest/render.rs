@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use crate::aws::Clients;
 use crate::error::Result;
-use crate::images;
+use crate::images::{self, Resolved};
 use crate::manifest::{Problem, ValidManifest};
-use crate::plan;
+use crate::plan::{self, Plan};
+use crate::platform::{self, Platform};
 use crate::registry::Service;
 use crate::render;
 use crate::taskdef::{self, ReadAhead, Template};
@@ -31,7 +34,9 @@ pub enum Rendering {
 
 /// Template, digests and the artifact files for `manifest`. The manifest's own images are
 /// looked up while the template is read (or its read `ahead` finishes); only an unnamed
-/// container whose template image is a tag needs a second lookup.
+/// container whose template image is a tag needs a second lookup. An image index with no image
+/// for the template's `runtimePlatform` is refused here, from the lookup's own answer: ECS
+/// could not run it, and the Scan action would have nothing to judge.
 pub async fn render(
     clients: &Clients,
     service: &Service,
@@ -54,18 +59,8 @@ pub async fn render(
             )]));
         }
     };
-    let mut resolution = named?;
     let plan = plan::plan(service, manifest, &template);
-    let more: Vec<_> = plan
-        .lookups
-        .values()
-        .map(|(r, _)| r.clone())
-        .filter(|r| !resolution.contains_key(r))
-        .collect();
-    if !more.is_empty() {
-        resolution.extend(images::resolve(ecr, more).await?);
-    }
-    let pinned = match plan::pin(&plan, &resolution) {
+    let pinned = match pin_all(clients, &plan, named?, &template).await? {
         Ok(p) => p,
         Err(problems) => return Ok(Rendering::Refused(problems)),
     };
@@ -88,4 +83,33 @@ pub async fn render(
         task_definition,
         images: pinned,
     })))
+}
+
+/// Every registry container's pinned image, once the lookups `plan` still needs are made; or
+/// every problem, an image index with no image for the template's `runtimePlatform` included.
+async fn pin_all(
+    clients: &Clients,
+    plan: &Plan,
+    mut resolved: Resolved,
+    template: &Value,
+) -> Result<std::result::Result<BTreeMap<String, String>, Vec<Problem>>> {
+    let more: Vec<_> = plan
+        .lookups
+        .values()
+        .map(|(r, _)| r.clone())
+        .filter(|r| !resolved.digests.contains_key(r))
+        .collect();
+    if !more.is_empty() {
+        let ecr = |region: &str| clients.ecr_in(region);
+        resolved.extend(images::resolve(ecr, more).await?);
+    }
+    let runs_on = Platform::of_task_definition(template);
+    Ok(plan::pin(plan, &resolved.digests).and_then(|pinned| {
+        let unrunnable = platform::problems(plan, &resolved.indexes, &runs_on);
+        if unrunnable.is_empty() {
+            Ok(pinned)
+        } else {
+            Err(unrunnable)
+        }
+    }))
 }

@@ -1,4 +1,5 @@
-//! The ECR calls of the gate: read one image's scan (`DescribeImageScanFindings`, every page of
+//! The ECR calls of the gate: read a pinned image's manifest (`BatchGetImage`, to tell an image
+//! index and its entries), read one image's scan (`DescribeImageScanFindings`, every page of
 //! findings) and start a basic scan (`StartImageScan`). `berth render` reads the same way; only
 //! the gate starts scans.
 
@@ -29,6 +30,58 @@ pub enum Started {
     /// that cannot be scanned.").
     Unsupported(String),
     ImageGone(String),
+}
+
+/// What `BatchGetImage` answered for one pinned image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Its manifest: `imageManifestMediaType` ("The manifest media type of the image") and
+    /// `imageManifest` ("The image manifest associated with the image"), ECR API reference, Image.
+    Found {
+        media_type: Option<String>,
+        body: String,
+    },
+    /// Not in its repository (a failure `ImageNotFound`, or `RepositoryNotFoundException`).
+    Gone(String),
+    /// A failure ECR gave for the image, other than not found.
+    Failed(String),
+}
+
+/// Reads the manifest of `image` (pinned by digest), asking for every manifest type berth
+/// knows, image indexes included ([`crate::images::ACCEPTED_MEDIA_TYPES`]).
+pub async fn manifest(ecr: &aws_sdk_ecr::Client, image: &ImageRef) -> Result<Fetched> {
+    let action = format!("ecr:BatchGetImage {}", shown(image));
+    let mut req = ecr
+        .batch_get_image()
+        .registry_id(&image.repository.registry_id)
+        .repository_name(&image.repository.name)
+        .image_ids(identifier(image));
+    for media_type in crate::images::ACCEPTED_MEDIA_TYPES {
+        req = req.accepted_media_types(media_type);
+    }
+    let out = match req.send().await {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("RepositoryNotFoundException") => {
+            return Ok(Fetched::Gone(e.message().unwrap_or_default().to_owned()));
+        }
+        Err(e) => return Err(Error::sdk(action)(e)),
+    };
+    if let Some(found) = out.images().iter().find(|i| i.image_manifest().is_some()) {
+        return Ok(Fetched::Found {
+            media_type: found.image_manifest_media_type().map(str::to_owned),
+            body: found.image_manifest().unwrap_or_default().to_owned(),
+        });
+    }
+    let failure = out.failures().first();
+    let reason = failure
+        .and_then(|f| f.failure_reason())
+        .unwrap_or("ECR answered no manifest")
+        .to_owned();
+    Ok(match failure.and_then(|f| f.failure_code()) {
+        Some(code) if code.as_str() == "ImageNotFound" => Fetched::Gone(reason),
+        Some(code) => Fetched::Failed(format!("{}: {reason}", code.as_str())),
+        None => Fetched::Failed(reason),
+    })
 }
 
 /// Reads the scan of `image` (which must be pinned by digest).

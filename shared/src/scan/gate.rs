@@ -1,6 +1,6 @@
-//! One invocation of the gate over a release: look at every pinned image's scan (starting a
-//! basic scan once where ECR has none), decide ([`super::decide`]), record the summary, and
-//! answer the job.
+//! One invocation of the gate over a release: look at every pinned image's scan (for an image
+//! index, the scan of its entry for the task's platform; starting a basic scan once where ECR
+//! has none), decide ([`super::decide`]), record the summary, and answer the job.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -8,9 +8,11 @@ use std::time::SystemTime;
 use futures_util::StreamExt;
 
 use super::ecr::{self, Started};
+use super::target::{ended, target, waiting};
 use super::{Context, skipped};
 use crate::images::{ImageRef, Reference};
 use crate::jobs::{self, JobResult};
+use crate::platform::Platform;
 use crate::record::{ReleaseRecord, epoch_seconds, timestamp};
 use crate::records::{Change, Updated};
 use crate::registry::ScanPolicy;
@@ -30,11 +32,13 @@ struct Look {
 }
 
 impl Context {
-    /// The gate over `release`, as far as `progress` got. Public so tests can drive it without
-    /// a pipeline's input artifact.
+    /// The gate over `release`, whose tasks run on `runs_on` (the task definition's
+    /// `runtimePlatform`), as far as `progress` got. Public so tests can drive it without a
+    /// pipeline's input artifact.
     pub async fn check(
         &self,
         release: &ArtifactRelease,
+        runs_on: &Result<Platform, String>,
         mut progress: Progress,
         now: SystemTime,
     ) -> JobResult {
@@ -45,7 +49,7 @@ impl Context {
                 .await;
             return skipped(&why);
         };
-        let looks = self.look_all(release, &progress).await;
+        let looks = self.look_all(release, runs_on, &progress).await;
         for (position, look) in looks.iter().enumerate() {
             if look.started {
                 progress.note_scan(position);
@@ -112,14 +116,19 @@ impl Context {
     }
 
     /// Every pinned image's scan, in the release's container order.
-    async fn look_all(&self, release: &ArtifactRelease, progress: &Progress) -> Vec<Look> {
+    async fn look_all(
+        &self,
+        release: &ArtifactRelease,
+        runs_on: &Result<Platform, String>,
+        progress: &Progress,
+    ) -> Vec<Look> {
         let looks = release
             .images
             .iter()
             .enumerate()
             .map(|(position, (container, image))| {
                 let started = progress.started_scan(position);
-                async move { self.look(container, image, started).await }
+                async move { self.look(container, image, runs_on, started).await }
             });
         futures_util::stream::iter(looks)
             .buffered(LOOK_CONCURRENCY)
@@ -127,34 +136,45 @@ impl Context {
             .await
     }
 
-    /// One image: its scan, or a basic scan started where ECR has none and the gate has not
-    /// started one yet.
-    async fn look(&self, container: &str, image: &str, scan_started: bool) -> Look {
-        let observe = |state: State| Observation {
-            container: container.to_owned(),
-            image: image.to_owned(),
-            state,
+    /// One image: its scan (an index's: its entry's for `runs_on`), or a basic scan started
+    /// where ECR has none and the gate has not started one yet.
+    async fn look(
+        &self,
+        container: &str,
+        image: &str,
+        runs_on: &Result<Platform, String>,
+        scan_started: bool,
+    ) -> Look {
+        let observe = |judged, state| Look {
+            observation: Observation {
+                container: container.to_owned(),
+                image: image.to_owned(),
+                judged,
+                state,
+            },
+            started: false,
         };
         let parsed = match ImageRef::parse(image) {
             Ok(r) if matches!(r.reference, Reference::Digest(_)) => r,
             _ => {
                 let state = ended("NOT_PINNED", "release.json names it without a digest");
-                return Look {
-                    observation: observe(state),
-                    started: false,
-                };
+                return observe(None, state);
             }
         };
         let client = self.clients.ecr_in(&parsed.repository.region);
-        let (state, started) = match ecr::describe(&client, &parsed).await {
-            Ok(Observed::NoScan(_)) if !scan_started => start(&client, &parsed).await,
+        let (scanned, judged) = match target(&client, &parsed, runs_on).await {
+            Ok(t) => t,
+            Err(state) => return observe(None, state),
+        };
+        let (state, started) = match ecr::describe(&client, &scanned).await {
+            Ok(Observed::NoScan(_)) if !scan_started => start(&client, &scanned).await,
             Ok(observed) => (state(observed), false),
             Err(e) if e.is_transient() => (waiting("UNREADABLE", &e.to_string()), false),
             Err(e) => (ended("UNREADABLE", &e.to_string()), false),
         };
         Look {
-            observation: observe(state),
             started,
+            ..observe(judged, state)
         }
     }
 
@@ -208,19 +228,5 @@ async fn start(client: &aws_sdk_ecr::Client, image: &ImageRef) -> (State, bool) 
         Ok(Started::ImageGone(m)) => (ended("IMAGE_NOT_FOUND", &m), true),
         Err(e) if e.is_transient() => (waiting("NO_SCAN", &e.to_string()), false),
         Err(e) => (ended("SCAN_NOT_STARTED", &e.to_string()), true),
-    }
-}
-
-fn waiting(status: &str, description: &str) -> State {
-    State::Waiting {
-        status: status.into(),
-        description: Some(description.into()),
-    }
-}
-
-fn ended(status: &str, description: &str) -> State {
-    State::Ended {
-        status: status.into(),
-        description: Some(description.into()),
     }
 }

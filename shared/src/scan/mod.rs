@@ -3,7 +3,8 @@
 //! anything migrates or deploys, it waits for ECR's vulnerability scan of every image the
 //! release pins and fails the job if a finding at a blocked severity is not ignored.
 //!
-//! - `ecr`: the ECR calls. `gate`: one invocation's look at every image.
+//! - `ecr`: the ECR calls. `target`: what is scanned for a pinned image (an image index: its
+//!   entry for the task's `runtimePlatform`). `gate`: one invocation's look at every image.
 //! - The decisions, what they say and the continuation token are `berth_core::scan` (pure),
 //!   re-exported here.
 //!
@@ -12,6 +13,7 @@
 
 mod ecr;
 mod gate;
+mod target;
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -22,16 +24,19 @@ use tracing::Instrument;
 
 use crate::aws::Clients;
 use crate::error::{Error, Result};
-use crate::jobs::{self, InputError, JobResult};
 pub use crate::jobs::Output;
+use crate::jobs::{self, InputError, JobResult};
 use crate::migrate::parse_user_parameters;
+use crate::platform::Platform;
 use crate::record::epoch_seconds;
 use crate::records::Records;
+use crate::render;
 use crate::settings::Settings;
 use crate::store::Bucket;
 
 pub use berth_core::scan::*;
 pub use ecr::{describe, shown};
+pub use target::target;
 
 /// How long a job whose input artifact cannot be read (for a passing reason) keeps asking,
 /// before the release and its policy are known.
@@ -112,10 +117,22 @@ impl jobs::Action for Context {
             return jobs::failure(message, None);
         }
         let release = &input.release;
+        let runs_on = runs_on(&input.zip);
         let span =
             tracing::info_span!("release", service = %release.service, release = %release.release);
-        self.check(release, progress, now).instrument(span).await
+        self.check(release, &runs_on, progress, now)
+            .instrument(span)
+            .await
     }
+}
+
+/// The platform the release's tasks run on: its task definition's `runtimePlatform`, as
+/// `taskdef.json` in the artifact has it (an image index is judged by its entry for it).
+fn runs_on(zip: &[u8]) -> Result<Platform, String> {
+    let taskdef = render::read_artifact_file(zip, render::TASKDEF_FILE)?;
+    let taskdef: serde_json::Value =
+        serde_json::from_slice(&taskdef).map_err(|e| format!("taskdef.json: {e}"))?;
+    Platform::of_task_definition(&taskdef)
 }
 
 /// The gate's success without judging anything.
@@ -138,5 +155,34 @@ fn retry_unread(progress: &Progress, e: Error, now: SystemTime) -> JobResult {
         token: progress.next(),
         summary: format!("waiting to read the input artifact: {e}"),
         external_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::render::ArtifactRelease;
+
+    #[test]
+    fn the_platform_judged_is_the_runtime_platform_of_the_artifact_s_task_definition() {
+        let release: ArtifactRelease = serde_json::from_value(json!({
+            "schema": "berth/artifact/v1", "service": "web", "release": "v1", "task_family": "web",
+            "manifest": {"bucket": "rel", "key": "manifests/web/v1.json", "version_id": "m1"},
+            "images": {}, "rendered_at": "2026-11-01T00:00:00Z"
+        }))
+        .unwrap();
+        let zip = |td: serde_json::Value| {
+            render::zip_artifact(&td, "version: 0.0\n", &json!({}), &release).unwrap()
+        };
+        let arm64 = json!({"family": "web",
+            "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}});
+        assert_eq!(runs_on(&zip(arm64)), Ok(Platform::new("linux", "arm64")));
+        assert_eq!(
+            runs_on(&zip(json!({"family": "web"}))),
+            Ok(Platform::new("linux", "amd64"))
+        );
+        assert!(runs_on(b"not a zip").is_err());
     }
 }

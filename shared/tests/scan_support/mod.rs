@@ -7,11 +7,12 @@ pub use std::sync::{Arc, Mutex};
 pub use std::time::SystemTime;
 
 pub use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultOutput;
+pub use aws_sdk_ecr::operation::batch_get_image::BatchGetImageOutput;
 pub use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsOutput;
 pub use aws_sdk_ecr::operation::start_image_scan::StartImageScanOutput;
 pub use aws_sdk_ecr::types::{
-    Attribute, EnhancedImageScanFinding, FindingSeverity, ImageScanFinding, ImageScanFindings,
-    ImageScanStatus, PackageVulnerabilityDetails, ScanStatus, VulnerablePackage,
+    Attribute, EnhancedImageScanFinding, FindingSeverity, Image, ImageIdentifier, ImageScanFinding,
+    ImageScanFindings, ImageScanStatus, PackageVulnerabilityDetails, ScanStatus, VulnerablePackage,
 };
 pub use aws_sdk_s3::operation::get_object::GetObjectOutput;
 pub use aws_sdk_s3::operation::put_object::PutObjectOutput;
@@ -22,6 +23,7 @@ pub use aws_smithy_types::body::SdkBody;
 pub use aws_smithy_types::retry::RetryConfig;
 pub use berth::aws::Clients;
 pub use berth::jobs::{JobResult, MAX_MESSAGE_CHARS};
+pub use berth::platform::Platform;
 pub use berth::registry::{ScanPolicy, Severity};
 pub use berth::render::{ArtifactRelease, ManifestSource};
 pub use berth::scan::{Context, Progress};
@@ -145,7 +147,8 @@ impl Record {
     }
 }
 
-/// A gate whose ECR answers with `rules` (in order) and whose bucket holds the record.
+/// A gate whose ECR answers with `rules` (in order) and whose bucket holds the record. Where
+/// `rules` give no `BatchGetImage` answer, every pinned image is a plain image manifest.
 pub fn gate(ecr: &[&Rule], record: &Record) -> Context {
     let config = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("ap-northeast-1"))
@@ -153,9 +156,87 @@ pub fn gate(ecr: &[&Rule], record: &Record) -> Context {
     let mut clients = Clients::new(&config);
     let s3_rules = record.rules();
     clients.s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, s3_rules.iter());
-    clients.ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, ecr.iter().copied(), |c| c
+    let plain = manifests(&[(digest_of(APP), DOCKER_MANIFEST, image_manifest())]);
+    let rules = ecr.iter().copied().chain([&plain]);
+    clients.ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, rules, |c| c
         .retry_config(RetryConfig::disabled()));
     Context::new(clients, "rel")
+}
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// `sha256:…` of `<repo>@sha256:…`.
+pub fn digest_of(image: &str) -> String {
+    image.split_once('@').unwrap().1.to_owned()
+}
+
+/// A Docker image manifest, as `docker push` stores one.
+pub fn image_manifest() -> String {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                   "digest": format!("sha256:{}", "9".repeat(64))},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                    "digest": format!("sha256:{}", "8".repeat(64))}]
+    })
+    .to_string()
+}
+
+/// `BatchGetImage` answering each `(digest, media type, manifest)` asked for by digest, and
+/// `ImageNotFound` for any other — only to a request that accepts both index media types: "When
+/// you pull an image by digest, there is no conversion available" (ECR user guide).
+pub fn manifests(known: &[(String, &str, String)]) -> Rule {
+    let known: Vec<(String, String, String)> = known
+        .iter()
+        .map(|(d, m, b)| (d.clone(), m.to_string(), b.clone()))
+        .collect();
+    let accepts_indexes = |r: &aws_sdk_ecr::operation::batch_get_image::BatchGetImageInput| {
+        let accepted = r.accepted_media_types();
+        [
+            OCI_INDEX,
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+        ]
+        .iter()
+        .all(|m| accepted.iter().any(|a| a == m))
+    };
+    mock!(aws_sdk_ecr::Client::batch_get_image)
+        .match_requests(accepts_indexes)
+        .then_compute_output(move |r| {
+            let asked = r
+                .image_ids()
+                .first()
+                .and_then(|i| i.image_digest())
+                .unwrap_or_default()
+                .to_owned();
+            let id = ImageIdentifier::builder().image_digest(&asked).build();
+            match known.iter().find(|(d, _, _)| *d == asked) {
+                Some((_, media_type, body)) => BatchGetImageOutput::builder()
+                    .images(
+                        Image::builder()
+                            .image_id(id)
+                            .image_manifest_media_type(media_type)
+                            .image_manifest(body)
+                            .build(),
+                    )
+                    .build(),
+                None => BatchGetImageOutput::builder()
+                    .failures(
+                        aws_sdk_ecr::types::ImageFailure::builder()
+                            .image_id(id)
+                            .failure_code(aws_sdk_ecr::types::ImageFailureCode::ImageNotFound)
+                            .failure_reason("Requested image not found")
+                            .build(),
+                    )
+                    .build(),
+            }
+        })
+}
+
+/// What the task definition without a `runtimePlatform` runs on.
+pub fn amd64() -> Result<Platform, String> {
+    Ok(Platform::new("linux", "amd64"))
 }
 
 pub fn describe(outputs: Vec<DescribeImageScanFindingsOutput>) -> Rule {
@@ -185,10 +266,19 @@ pub fn message(r: &JobResult) -> &str {
 /// Runs the gate invocation after invocation, as CodePipeline re-invokes with each token, until
 /// a result without one; returns it and how many invocations it took.
 pub async fn play(gate: &Context, release: &ArtifactRelease) -> (JobResult, usize) {
+    play_on(gate, release, &amd64()).await
+}
+
+/// [`play`] for tasks that run on `runs_on`.
+pub async fn play_on(
+    gate: &Context,
+    release: &ArtifactRelease,
+    runs_on: &Result<Platform, String>,
+) -> (JobResult, usize) {
     let mut progress = first();
     for n in 1..=10 {
         match gate
-            .check(release, progress.clone(), SystemTime::now())
+            .check(release, runs_on, progress.clone(), SystemTime::now())
             .await
         {
             JobResult::Continue { token, .. } => {

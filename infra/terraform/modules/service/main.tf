@@ -157,11 +157,12 @@ resource "aws_iam_role_policy" "migrate_service" {
   policy = data.aws_iam_policy_document.migrate_service.json
 }
 
-# scan-gate reads the scan findings of this service's repositories, and no others.
+# scan-gate reads the scan findings of this service's repositories, and no others, and their
+# manifests (BatchGetImage: an image index is judged by its image for the task's platform).
 data "aws_iam_policy_document" "scan_gate_service" {
   statement {
     sid       = "ReadScanFindingsOfServiceRepositories"
-    actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages"]
+    actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages", "ecr:BatchGetImage"]
     resources = local.repository_arns
   }
 }
