@@ -128,6 +128,7 @@ mod tests {
                 ecs_service: "web".into(),
                 requested: requested.iter().map(|c| (*c).to_owned()).collect(),
                 primary: "app".into(),
+                deployment: None,
             }),
         }
     }

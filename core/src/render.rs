@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::manifest::MigrationPlan;
-use crate::registry::{AppSpecTarget, ScanPolicy};
+use crate::registry::{AppSpecTarget, DeploymentTarget, ScanPolicy};
 
 pub const ARTIFACT_SCHEMA: &str = "berth/artifact/v1";
 pub const TASKDEF_FILE: &str = "taskdef.json";
@@ -71,6 +71,10 @@ pub struct DeployTarget {
     pub requested: Vec<String>,
     /// The container `imageDetail.json` names.
     pub primary: String,
+    /// The CodeDeploy application and deployment group: the Migrate action waits until it has
+    /// no active deployment. Absent in artifacts rendered before (no wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentTarget>,
 }
 
 /// The container names of a task definition, in order.

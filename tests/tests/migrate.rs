@@ -946,3 +946,144 @@ fn mocked(env: &Env) -> (Migrator, Reports) {
     );
     (Migrator::new(clients, BUCKET), reports)
 }
+
+/// The migrator of `released` with CodeDeploy on the stand-in (moto never moves a deployment
+/// on), holding one deployment of web's group that an abandoned execution left running.
+async fn behind_an_abandoned_deployment(
+    env: &Env,
+    release: &str,
+) -> (
+    String,
+    Migrator,
+    Reports,
+    berth_tests::codedeploy::FakeCodeDeploy,
+    String,
+) {
+    let (artifact, migrator, reports) = released(env, release, 900).await;
+    let fake = berth_tests::codedeploy::FakeCodeDeploy::start(Some(60), 30).await;
+    let abandoned = fake.deploy("berth-web", "web", "berth-web", "exec-abandoned");
+    let mut context = migrator.0.clone();
+    context.clients.codedeploy = aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(&env.config)
+            .endpoint_url(fake.endpoint())
+            .build(),
+    );
+    (artifact, Migrator(context), reports, fake, abandoned)
+}
+
+/// "Stop and abandon" unlocks the stage while the Deploy action's CodeDeploy deployment goes
+/// on ("the action execution is in an Abandoned state … The stage unlocks." — CodePipeline User
+/// Guide): the next release waits for the group through continuation tokens, starting no task,
+/// and migrates once the deployment has ended.
+#[tokio::test(flavor = "current_thread")]
+async fn a_release_behind_an_abandoned_deployment_waits_for_it_then_migrates() {
+    let env = Env::start().await;
+    immediate_task_progress(&env.moto.endpoint).await;
+    let (artifact, migrator, reports, fake, abandoned) =
+        behind_an_abandoned_deployment(&env, "v30").await;
+
+    let out = migrator
+        .handle(job("job-30", &artifact, false, None))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    let waiting = reports.last();
+    let summary = waiting["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&abandoned) && summary.contains("berth rollback web"),
+        "{summary}"
+    );
+    assert!(
+        tasks(&env).await.is_empty(),
+        "no migration task while it deploys"
+    );
+    assert!(fake.operations().contains(&"ListDeployments".to_owned()));
+    let token = waiting["token"].as_str().unwrap().to_owned();
+
+    // Still active on the next invocation: still waiting, from the same start.
+    let out = migrator
+        .handle(job("job-30", &artifact, false, Some(&token)))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    assert!(tasks(&env).await.is_empty());
+    let token = reports.last()["token"].as_str().unwrap().to_owned();
+    assert!(token.contains("\"phase\":\"waiting\""), "{token}");
+
+    // The operator takes it back (`berth rollback web` stops it); the next invocation migrates.
+    aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::config::Builder::from(&env.config)
+            .endpoint_url(fake.endpoint())
+            .build(),
+    )
+    .stop_deployment()
+    .deployment_id(&abandoned)
+    .auto_rollback_enabled(true)
+    .send()
+    .await
+    .unwrap();
+    let out = migrator
+        .handle(job("job-30", &artifact, false, Some(&token)))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    assert!(
+        reports.last()["summary"]
+            .as_str()
+            .unwrap()
+            .contains("migration task"),
+        "{}",
+        reports.last()
+    );
+    assert_eq!(tasks(&env).await.len(), 1, "the migration runs now");
+    let record = env.get_json("releases/web/v30.json").await.unwrap();
+    assert_eq!(
+        record["migration"]["job_id"], "job-30",
+        "the action's first job"
+    );
+}
+
+/// The wait is bounded: past it, the job fails naming the deployment, and nothing migrates.
+#[tokio::test(flavor = "current_thread")]
+async fn a_wait_past_its_bound_fails_naming_the_deployment() {
+    let env = Env::start().await;
+    let (artifact, migrator, reports, _fake, abandoned) =
+        behind_an_abandoned_deployment(&env, "v31").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let bound = berth::migration::busy::wait_bound(900);
+    let since = now - bound - 1;
+    let token = berth::migration::Waiting::new("job-31", since, &abandoned).encode();
+    let out = migrator
+        .handle(job("job-31", &artifact, false, Some(&token)))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "failure", "{out}");
+    let message = reports.last()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains(&abandoned) && message.contains("has not ended"),
+        "{message}"
+    );
+    assert!(tasks(&env).await.is_empty());
+}
+
+/// A rollback execution is the operator's way out: it never asks CodeDeploy, nor waits.
+#[tokio::test(flavor = "current_thread")]
+async fn a_rollback_execution_does_not_wait_for_the_group() {
+    let env = Env::start().await;
+    let (artifact, migrator, reports, fake, _abandoned) =
+        behind_an_abandoned_deployment(&env, "v32").await;
+    let out = migrator
+        .handle(job("job-32", &artifact, true, None))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "success", "{out}");
+    assert_eq!(reports.last()["variables"], json!({"MIGRATION": "skipped"}));
+    assert!(
+        !fake.operations().contains(&"ListDeployments".to_owned()),
+        "{:?}",
+        fake.operations()
+    );
+}

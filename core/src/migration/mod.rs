@@ -8,8 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod busy;
 #[cfg(test)]
 mod tests;
+
+pub use busy::Waiting;
 
 /// CodePipeline's limit on a continuation token (PutJobSuccessResult: "Maximum length of 2048").
 pub const MAX_TOKEN_CHARS: usize = 2048;
@@ -101,6 +104,8 @@ pub struct Pending {
 pub enum Continuation {
     Running(Token),
     Starting(Pending),
+    /// Waiting for the service's deployment group to have no active deployment.
+    Waiting(Waiting),
 }
 
 const PENDING_PHASE: &str = "starting";
@@ -109,7 +114,11 @@ impl Continuation {
     pub fn decode(s: &str) -> Result<Self, String> {
         let not_ours = |e: serde_json::Error| format!("continuation token is not berth's: {e}");
         let value: serde_json::Value = serde_json::from_str(s).map_err(not_ours)?;
-        if value.get("phase").and_then(|p| p.as_str()) == Some(PENDING_PHASE) {
+        if Waiting::is(&value) {
+            serde_json::from_value(value)
+                .map(Continuation::Waiting)
+                .map_err(not_ours)
+        } else if value.get("phase").and_then(|p| p.as_str()) == Some(PENDING_PHASE) {
             serde_json::from_value(value)
                 .map(Continuation::Starting)
                 .map_err(not_ours)

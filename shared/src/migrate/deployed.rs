@@ -143,6 +143,7 @@ impl Context {
             Err(Halt::Report(m)) => return Err(m),
             Err(Halt::Fault(e)) => return Err(e.to_string()),
             Err(Halt::Retry { reason, .. }) => return Err(reason),
+            Err(Halt::Answer(_)) => return Err("the input artifact was not read".into()),
         };
         let r = &input.release;
         let key = keys::deployed_key(&r.service, &r.release);

@@ -3,6 +3,7 @@
 //! then watches through continuation tokens, never sleeping.
 //!
 //! - `job`: the job's inputs (UserParameters, the input artifact).
+//! - `busy`: wait for the deployment group to have no active deployment (an abandoned Deploy).
 //! - `start`: the first invocation: skip, or register the task definition and run the task.
 //! - `deployed`: the deployed artifact, rendered at the stage, and the action's output artifact.
 //! - `poll`: later invocations: look at the task and decide ([`crate::migration::decide`]).
@@ -12,6 +13,7 @@
 //! Report-or-retry: every problem that can be described to the pipeline becomes a
 //! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).
 
+mod busy;
 mod deployed;
 mod ecs;
 mod job;
@@ -56,6 +58,8 @@ enum Halt {
     Retry { reason: String, refused: bool },
     /// A fault: reported as a failure naming it.
     Fault(Error),
+    /// The job's result is already known (waiting for the deployment group).
+    Answer(JobResult),
 }
 
 impl From<Error> for Halt {
@@ -139,7 +143,7 @@ impl Context {
         kms_key: Option<&str>,
     ) -> JobResult {
         let result = match self.step(job, job_id, now).await {
-            Ok(r) => r,
+            Ok(r) | Err(Halt::Answer(r)) => r,
             Err(Halt::Report(message)) => failure(message, None),
             Err(Halt::Retry { reason, .. }) => failure(reason, None),
             Err(Halt::Fault(e)) => failure(
@@ -165,10 +169,13 @@ impl Context {
             Some(raw) => match Continuation::decode(raw).map_err(Halt::Report)? {
                 Continuation::Running(token) => self.poll(token, job_id, now).await,
                 Continuation::Starting(pending) => {
-                    self.start(job, job_id, now, Some(pending)).await
+                    self.start(job, job_id, now, Some(pending), None).await
+                }
+                Continuation::Waiting(waiting) => {
+                    self.start(job, job_id, now, None, Some(waiting)).await
                 }
             },
-            None => self.start(job, job_id, now, None).await,
+            None => self.start(job, job_id, now, None, None).await,
         }
     }
 

@@ -15,7 +15,7 @@ use super::retry::{retry_if_transient, retry_unread};
 use super::{Context, Halt, Step, migration_record};
 use crate::jobs::JobResult;
 use crate::manifest::MigrationPlan;
-use crate::migration::{self, Pending, Token};
+use crate::migration::{self, Pending, Token, Waiting};
 use crate::record::{MigrationRecord, ReleaseRecord, epoch_seconds};
 use crate::records::{Change, Updated};
 
@@ -37,20 +37,10 @@ impl Context {
         job_id: &str,
         now: SystemTime,
         pending: Option<Pending>,
+        waiting: Option<Waiting>,
     ) -> Step<JobResult> {
-        let parameters = job
-            .data
-            .action_configuration
-            .configuration
-            .user_parameters
-            .as_deref();
-        let params = job::parse_user_parameters(parameters).map_err(Halt::Report)?;
-        // Every continuation is a new job; the action is known by its first job's id.
-        let origin = pending
-            .as_ref()
-            .map(|p| p.job.clone())
-            .filter(|j| !j.is_empty())
-            .unwrap_or_else(|| job_id.to_owned());
+        let params = parameters(job)?;
+        let origin = origin(job_id, pending.as_ref(), waiting.as_ref());
         let job_id = origin.as_str();
         let artifact = match job::read_artifact(&self.clients.config, job).await {
             Ok(a) => a,
@@ -64,6 +54,14 @@ impl Context {
         params
             .check_release(&artifact.release.release)
             .map_err(Halt::Report)?;
+        self.wait_for_group(
+            &params,
+            &artifact,
+            job_id,
+            waiting.as_ref(),
+            epoch_seconds(now),
+        )
+        .await?;
         let artifact = match self.to_deploy(job, &params, artifact).await {
             Ok(a) => a,
             Err(Halt::Fault(e)) if e.is_transient() => {
@@ -348,6 +346,22 @@ impl Context {
             .and_then(|r| r.value.migration)
             .filter(|m| m.job_id.as_deref() == Some(job_id)))
     }
+}
+
+/// The action's UserParameters.
+fn parameters(job: &CodePipelineJob) -> Step<Parameters> {
+    let configuration = &job.data.action_configuration.configuration;
+    job::parse_user_parameters(configuration.user_parameters.as_deref()).map_err(Halt::Report)
+}
+
+/// Every continuation is a new job; the action is known by its first job's id.
+fn origin(job_id: &str, pending: Option<&Pending>, waiting: Option<&Waiting>) -> String {
+    pending
+        .map(|p| p.job.as_str())
+        .or(waiting.map(|w| w.job.as_str()))
+        .filter(|j| !j.is_empty())
+        .unwrap_or(job_id)
+        .to_owned()
 }
 
 /// The deadline counts from the action's first invocation: the pending token's, else the

@@ -168,6 +168,7 @@ impl Context {
                 primary: crate::plan::primary_container(&service.config, &rendered.images)
                     .map(|(c, _)| c.clone())
                     .unwrap_or_default(),
+                deployment: Some(service.config.deployment_target()),
             }),
         };
         let zip = artifact::zip_artifact(
