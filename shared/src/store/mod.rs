@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::retry::{self, Policy};
+use crate::retry::{self, Jitter, Policy};
 
 /// An object read back with the identity needed to update it conditionally.
 #[derive(Debug, Clone)]
@@ -164,13 +164,11 @@ impl Bucket {
     ) -> Result<Written> {
         let policy = retry::CONDITIONAL_CONFLICT;
         let action = || format!("s3:PutObject s3://{}/{key}", self.name);
+        let mut jitter = Jitter::new();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let delay = policy.delay_before(attempt);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
+            policy.pause_before(attempt, &mut jitter).await;
             // Boxed: the SDK's send future inside this loop is too deep for rustc's layout of
             // the functions' handlers otherwise ("queries overflow the depth limit").
             let sent =
@@ -248,11 +246,9 @@ impl Bucket {
     where
         T: Serialize + DeserializeOwned,
     {
+        let mut jitter = Jitter::new();
         for attempt in 1..=policy.attempts {
-            let delay = policy.delay_before(attempt);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
+            policy.pause_before(attempt, &mut jitter).await;
             let Some(stored) = self.get_json::<T>(key).await? else {
                 return Ok(Some(Edited::Missing));
             };
