@@ -416,6 +416,11 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }
     assert migrate["PassTaskRolesToEcs"]["Resource"] == PLATFORM_PARAMETERS["PassableRoleArns"].split(",")
+    # An abandoned Deploy's deployment: migrate lists the group's active ones before migrating.
+    assert migrate["WaitForAbandonedDeployments"]["Action"] == "codedeploy:ListDeployments"
+    assert migrate["WaitForAbandonedDeployments"]["Resource"] == (
+        f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:berth-*/*"
+    )
 
     pipeline_event = by_sid(documents["OnPipelineEventRole"])
     assert set(pipeline_event) == {

@@ -845,6 +845,13 @@ data "aws_iam_policy_document" "migrate" {
     resources = [local.release_bucket_arn]
   }
   statement {
+    # An execution stopped and abandoned during Deploy leaves its deployment running: migrate
+    # waits until the service's deployment group has none active.
+    sid       = "WaitForAbandonedDeployments"
+    actions   = ["codedeploy:ListDeployments"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${var.pipeline_name_prefix}*/*"]
+  }
+  statement {
     sid       = "ReportFailedEvents"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failed_events.arn]
