@@ -398,4 +398,3 @@ async fn an_init_failure_logs_its_error_type_before_the_process_exits() {
     let why = line["fields"]["error"].as_str().unwrap_or_default();
     assert!(why.contains("BERTH_RELEASE_BUCKET"), "{line}");
 }
-
