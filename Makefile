@@ -14,10 +14,12 @@ build:
 	scripts/build-lambdas.sh
 
 ## The release flow end to end against a local moto server (started and stopped by the demo).
+## One build of every binary with the workspace's one feature set: building the functions with
+## -p would compile the AWS SDK again with other features.
 demo:
 	scripts/venv.sh
-	cargo build --quiet -p on-image-push -p on-manifest -p migrate -p on-pipeline-event -p verify -p scan-gate -p berth-cli
-	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" cargo run --quiet -p berth-tests --bin demo
+	cargo build --quiet --workspace --bins
+	BERTH_MOTO_SERVER="$(CURDIR)/.venv/bin/moto_server" "$${CARGO_TARGET_DIR:-target}/debug/demo"
 
 ## Sizes, cold start, peak RSS, latency and AWS calls; writes docs/design/performance.md.
 bench:
