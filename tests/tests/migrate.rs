@@ -759,6 +759,25 @@ async fn an_execution_that_ends_while_its_migration_runs_stops_the_task() {
     );
 }
 
+/// Release A changes nginx (to 1.29, pushed here); release B, uploaded before A deploys,
+/// names only app. Returns nginx 1.29's digest and the two manifest keys.
+async fn queued_pair(env: &mut Env) -> (String, String, String) {
+    let nginx = env.push_image("web/nginx", "1.29").await;
+    let a = uploaded(
+        env,
+        "a",
+        json!({"nginx": format!("{}:1.29", repo_uri("web/nginx"))}),
+    )
+    .await;
+    let b = uploaded(
+        env,
+        "b",
+        json!({"app": format!("{}:v1.4.2", repo_uri("web/app"))}),
+    )
+    .await;
+    (nginx, a, b)
+}
+
 /// Uploads release `release` of `web` naming `images` (no migration) and stages its source
 /// artifact as the pipeline's Source action would; returns the staged key.
 async fn uploaded(env: &Env, release: &str, images: Value) -> String {
@@ -810,19 +829,7 @@ async fn deploy_artifact(env: &Env, zip: &[u8]) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_release_queued_behind_another_deploys_what_the_one_ahead_left_running() {
     let mut env = Env::start().await;
-    let nginx_new = env.push_image("web/nginx", "1.29").await;
-    let a = uploaded(
-        &env,
-        "a",
-        json!({"nginx": format!("{}:1.29", repo_uri("web/nginx"))}),
-    )
-    .await;
-    let b = uploaded(
-        &env,
-        "b",
-        json!({"app": format!("{}:v1.4.2", repo_uri("web/app"))}),
-    )
-    .await;
+    let (nginx_new, a, b) = queued_pair(&mut env).await;
     let b_source = env.get_object(&b, None).await.unwrap();
     let pinned_nginx = format!("{}@{nginx_new}", repo_uri("web/nginx"));
     assert_ne!(
@@ -878,19 +885,7 @@ async fn a_release_queued_behind_another_deploys_what_the_one_ahead_left_running
 #[tokio::test(flavor = "current_thread")]
 async fn the_deployed_artifact_is_rendered_once_and_a_rollback_deploys_its_exact_bytes() {
     let mut env = Env::start().await;
-    env.push_image("web/nginx", "1.29").await;
-    let a = uploaded(
-        &env,
-        "a",
-        json!({"nginx": format!("{}:1.29", repo_uri("web/nginx"))}),
-    )
-    .await;
-    let b = uploaded(
-        &env,
-        "b",
-        json!({"app": format!("{}:v1.4.2", repo_uri("web/app"))}),
-    )
-    .await;
+    let (_, a, b) = queued_pair(&mut env).await;
     let (migrator, _) = mocked(&env);
     let a_job = Job::new("job-a", &a).output("berth-web/DeployArti/a.zip");
     migrator.handle(a_job.event(None)).await.unwrap();
