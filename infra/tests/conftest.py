@@ -23,7 +23,7 @@ REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"  # moto's default account
 CODE_BUCKET = "berth-code"
 CODE_PREFIX = "berth/0.1.0/"
-FUNCTIONS = ("on-image-push", "on-manifest", "migrate", "on-pipeline-event", "verify", "scan-gate")
+FUNCTIONS = ("on-image-push", "on-manifest", "migrate", "deploy", "on-pipeline-event", "verify", "scan-gate")
 
 PLATFORM_PARAMETERS = {
     "CodeBucket": CODE_BUCKET,

@@ -43,6 +43,7 @@ FUNCTION_IDS = {
     "on-image-push": "OnImagePush",
     "on-manifest": "OnManifest",
     "migrate": "Migrate",
+    "deploy": "Deploy",
     "on-pipeline-event": "OnPipelineEvent",
     "verify": "Verify",
     "scan-gate": "ScanGate",
@@ -163,6 +164,7 @@ FUNCTION_ENV = {
     "on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES": "60"},
     "on-manifest": {"BERTH_VERIFY_FUNCTION": "berth-verify"},
     "migrate": {},
+    "deploy": {},
     "on-pipeline-event": {},
     "verify": {},
     "scan-gate": {},
@@ -636,3 +638,95 @@ def test_scan_gate_role_reports_job_results_and_gets_ecr_access_per_service(plat
     assert exports["berth-platform-ScanGateRoleName"] == role
     assert exports["berth-platform-ScanGateFunctionName"] == "berth-scan-gate"
     assert "OnManifestRole" in exports["berth-platform-OnManifestRoleName"]
+
+
+# ------------------------------------------------------------------ deploy and the ECS hook role
+
+# What the deploy action calls that names no service (the per-service grants are the service
+# stack's DeployServicePolicy): docs/reference/iam.md, "deploy".
+DEPLOY_STATEMENTS = {
+    "WriteLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
+    "ReportJobResult": ["codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult"],
+    "RegisterReleaseTaskDefinition": ["ecs:RegisterTaskDefinition"],
+    "PassTaskRolesToEcs": ["iam:PassRole"],
+    "ReadReleaseTasks": ["ecs:DescribeTasks"],
+    "ListReleaseTasks": ["ecs:ListTasks"],
+    "ReadServiceRegistry": ["ssm:GetParameter"],
+    "ReadWriteReleaseRecords": ["s3:GetObject", "s3:PutObject"],
+    "TellMissingKeysApart": ["s3:ListBucket"],
+    "ReportFailedEvents": ["sqs:SendMessage"],
+}
+
+
+def _actions(statement) -> list[str]:
+    action = statement["Action"]
+    return sorted([action] if isinstance(action, str) else action)
+
+
+def test_deploy_role_grants_exactly_the_deploy_actions_and_passes_roles_as_migrate_does(platform_stack):
+    session, _, _ = platform_stack
+    deploy = _role_statements(session, "DeployRole")
+    assert {sid: _actions(st) for sid, st in deploy.items()} == DEPLOY_STATEMENTS
+    for statement in deploy.values():
+        assert statement["Effect"] == "Allow"
+        assert not any("*" in a for a in _actions(statement)), statement
+    migrate = _role_statements(session, "MigrateRole")
+    # The same roles, only to ECS tasks, and the same region-bound task definition registration.
+    assert deploy["PassTaskRolesToEcs"] == migrate["PassTaskRolesToEcs"]
+    assert deploy["PassTaskRolesToEcs"]["Resource"] == PLATFORM_PARAMETERS["PassableRoleArns"].split(",")
+    assert deploy["RegisterReleaseTaskDefinition"]["Condition"] == migrate["RegisterMigrationTaskDefinition"]["Condition"]
+    clusters = {"ArnEquals": {"ecs:cluster": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod"]}}
+    assert deploy["ReadReleaseTasks"]["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/*"
+    assert deploy["ReadReleaseTasks"]["Condition"] == clusters
+    # Service authorization reference: ListTasks takes the container-instance resource type.
+    assert deploy["ListReleaseTasks"]["Resource"] == f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/*"
+    assert deploy["ListReleaseTasks"]["Condition"] == clusters
+    assert deploy["ReadWriteReleaseRecords"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/releases/*"
+    assert deploy["ReadServiceRegistry"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services/*"
+    # Nothing here may touch a service: UpdateService comes per service, from the service stack.
+    granted = {a for st in deploy.values() for a in _actions(st)}
+    assert not granted & {"ecs:UpdateService", "ecs:DescribeServices", "ecs:ListServiceDeployments",
+                          "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:TagResource"}
+
+
+def test_deploy_runs_like_migrate_and_is_exported_for_the_service_stacks(platform_stack):
+    session, _, _ = platform_stack
+    deploy, migrate = (RESOURCES[f"{i}Function"]["Properties"] for i in ("Deploy", "Migrate"))
+    for key in ("Runtime", "Architectures", "Handler", "MemorySize", "Timeout", "LoggingConfig", "Environment"):
+        if key == "LoggingConfig":
+            assert {k: v for k, v in deploy[key].items() if k != "LogGroup"} == {
+                k: v for k, v in migrate[key].items() if k != "LogGroup"
+            }
+        else:
+            assert deploy[key] == migrate[key], key
+    assert deploy["FunctionName"] == {"Fn::Sub": "${NamePrefix}deploy"}
+    invoke = {k: v for k, v in RESOURCES["DeployInvokeConfig"]["Properties"].items() if k != "FunctionName"}
+    assert invoke == {k: v for k, v in RESOURCES["MigrateInvokeConfig"]["Properties"].items() if k != "FunctionName"}
+
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert exports["berth-platform-DeployFunctionName"] == "berth-deploy"
+    assert exports["berth-platform-DeployFunctionArn"].endswith(":function:berth-deploy")
+    assert "-DeployRole-" in exports["berth-platform-DeployRoleName"]
+    cfg = session.client("lambda").get_function(FunctionName="berth-deploy")["Configuration"]
+    assert (cfg["Timeout"], cfg["MemorySize"]) == (60, 256)
+
+
+def test_ecs_lifecycle_hooks_may_invoke_verify_and_nothing_else(platform_stack):
+    session, _, _ = platform_stack
+    iam = session.client("iam")
+    (role,) = [r for r in iam.list_roles()["Roles"] if "-EcsHookRole-" in r["RoleName"]]
+    # ECS developer guide, "Permissions required for Lambda functions in Amazon ECS blue/green
+    # deployments": the role's trust policy allows "ecs.amazonaws.com" to sts:AssumeRole, and it
+    # needs "lambda:InvokeFunction".
+    trust = role["AssumeRolePolicyDocument"]
+    trust = trust if isinstance(trust, dict) else policy_document(trust)
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "ecs.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    (policy,) = iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    doc = policy_document(iam.get_role_policy(RoleName=role["RoleName"], PolicyName=policy)["PolicyDocument"])
+    (invoke,) = doc["Statement"]
+    exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == exports["berth-platform-VerifyFunctionArn"]
+    assert exports["berth-platform-EcsHookRoleArn"] == role["Arn"]

@@ -22,6 +22,8 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "OnImagePushRole"): ("platform", "on_image_push"),
     (PLATFORM_TEMPLATE.name, "OnManifestRole"): ("platform", "on_manifest"),
     (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
+    (PLATFORM_TEMPLATE.name, "DeployRole"): ("platform", "deploy"),
+    (PLATFORM_TEMPLATE.name, "EcsHookRole"): ("platform", "ecs_hook"),
     (PLATFORM_TEMPLATE.name, "OnPipelineEventRole"): ("platform", "on_pipeline_event"),
     (PLATFORM_TEMPLATE.name, "VerifyRole"): ("platform", "verify"),
     (PLATFORM_TEMPLATE.name, "ScanGateRole"): ("platform", "scan_gate"),
@@ -166,7 +168,14 @@ def test_pass_role_is_always_limited_to_ecs_tasks():
                 seen += 1
                 (cond,) = st["condition"]
                 assert (cond["variable"], cond["values"]) == ("iam:PassedToService", ["ecs-tasks.amazonaws.com"])
-    assert seen == 6  # migrate, CodeDeploy and pipeline roles, in both flavours
+    assert seen == 8  # migrate, deploy, CodeDeploy and pipeline roles, in both flavours
+
+
+# Roles ECS itself assumes, with the trust policy of the ECS developer guide, which documents no
+# condition for "ecs.amazonaws.com" ("Permissions required for Lambda functions in Amazon ECS
+# blue/green deployments"; "Amazon ECS infrastructure IAM role for load balancers"). A role is only
+# ever passed to a service of its own account (iam:PassRole), and these may do one narrow thing.
+ECS_TRUSTED_ROLES = {(PLATFORM_TEMPLATE.name, "EcsHookRole"), ("reference-service.yaml", "EcsInfrastructureRole")}
 
 
 def test_trust_policies_are_confined_to_this_account():
@@ -175,6 +184,9 @@ def test_trust_policies_are_confined_to_this_account():
             if r["Type"] != "AWS::IAM::Role":
                 continue
             (st,) = r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            if (name, logical) in ECS_TRUSTED_ROLES:
+                assert st == {"Effect": "Allow", "Principal": {"Service": "ecs.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                continue
             assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}, logical
 
 

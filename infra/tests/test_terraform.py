@@ -596,3 +596,24 @@ def test_scan_gate_grants_cover_the_service_repositories_only():
     (validation,) = tf_blocks(files, "variable")["scan"]["validation"]
     for value, ok in ((scan, True), (None, True), ({**scan, "block": ["SEVERE"]}, False), ({**scan, "wait_seconds": 30}, False)):
         assert evaluate(validation["condition"], {"var": {"scan": value}}) is ok
+
+
+def test_platform_exports_deploy_and_the_ecs_hook_role_like_the_cloudformation_stack():
+    files = load_tf_dir(MODULES["platform"])
+    outputs = tf_blocks(files, "output")
+    assert outputs["deploy_function_name"]["value"] == '${aws_lambda_function.function["deploy"].function_name}'
+    assert outputs["deploy_function_arn"]["value"] == '${aws_lambda_function.function["deploy"].arn}'
+    assert outputs["deploy_role_name"]["value"] == '${aws_iam_role.function["deploy"].name}'
+    assert outputs["ecs_hook_role_arn"]["value"] == "${aws_iam_role.ecs_hook.arn}"
+    functions = tf_blocks(files, "locals")["functions"]
+    assert {k: v for k, v in functions["deploy"].items() if k != "description"} == {
+        k: v for k, v in functions["migrate"].items() if k != "description"
+    }
+    data = tf_blocks(files, "data")
+    (trust,) = data["aws_iam_policy_document.ecs_hook_assume"]["statement"]
+    assert trust["actions"] == ["sts:AssumeRole"]
+    assert trust["principals"] == [{"type": "Service", "identifiers": ["ecs.amazonaws.com"]}]
+    (invoke,) = policy_statements_tf(data["aws_iam_policy_document.ecs_hook"])
+    assert (invoke["actions"], invoke["resources"]) == (["lambda:InvokeFunction"], ['${aws_lambda_function.function["verify"].arn}'])
+    role = tf_blocks(files, "resource")["aws_iam_role.ecs_hook"]
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.ecs_hook_assume.json}"

@@ -19,17 +19,18 @@ locals {
 
   # Variables only some functions get, by function.
   extra_environment = {
-    "on-image-push"     = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
+    "on-image-push" = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
     # Every rendered appspec.yaml gets "Hooks: - AfterAllowTestTraffic: <this>".
-    "on-manifest"       = { BERTH_VERIFY_FUNCTION = local.verify_function_name }
-    "migrate"           = {}
+    "on-manifest" = { BERTH_VERIFY_FUNCTION = local.verify_function_name }
+    "migrate"     = {}
+    "deploy"      = {}
     # Only on-pipeline-event notifies; without a topic or a webhook parameter the variables are absent.
     "on-pipeline-event" = merge(
       local.notification_topic_arn == null ? {} : { BERTH_SNS_TOPIC_ARN = local.notification_topic_arn },
       var.slack_webhook_parameter_name == "" ? {} : { BERTH_SLACK_WEBHOOK_PARAMETER = var.slack_webhook_parameter_name },
     )
-    "verify"            = {}
-    "scan-gate"         = {}
+    "verify"    = {}
+    "scan-gate" = {}
   }
 
   # Who may write manifests/ and groups/ (see the release bucket policy).
@@ -54,6 +55,14 @@ locals {
     }
     "migrate" = {
       description       = "berth: CodePipeline Lambda action that runs a release's migration task and reports its outcome."
+      memory_size       = 256
+      timeout           = 60
+      max_event_age_sec = 3600
+    }
+    # Same settings as migrate: both are Release stage Lambda actions that answer and are invoked
+    # again (continuation tokens) instead of waiting.
+    "deploy" = {
+      description       = "berth: CodePipeline Lambda action Deploy of ECS-controlled services; registers the rendered task definition, updates the service and follows its service deployment."
       memory_size       = 256
       timeout           = 60
       max_event_age_sec = 3600
@@ -85,6 +94,7 @@ locals {
     "on-image-push"     = data.aws_iam_policy_document.on_image_push.json
     "on-manifest"       = data.aws_iam_policy_document.on_manifest.json
     "migrate"           = data.aws_iam_policy_document.migrate.json
+    "deploy"            = data.aws_iam_policy_document.deploy.json
     "on-pipeline-event" = data.aws_iam_policy_document.on_pipeline_event.json
     "verify"            = data.aws_iam_policy_document.verify.json
     "scan-gate"         = data.aws_iam_policy_document.scan_gate.json
@@ -278,28 +288,28 @@ resource "aws_cloudwatch_dashboard" "releases" {
       {
         type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
-          title = "Releases started, succeeded, failed and rollbacks", region = local.region, view = "timeSeries", stat = "Sum", period = 3600
+          title   = "Releases started, succeeded, failed and rollbacks", region = local.region, view = "timeSeries", stat = "Sum", period = 3600
           metrics = [for id, m in { started = "ReleasesStarted", succeeded = "ReleasesSucceeded", failed = "ReleasesFailed", rollbacks = "Rollbacks" } : [{ expression = local.search[m], id = id }]]
         }
       },
       {
         type = "metric", x = 12, y = 0, width = 12, height = 6
         properties = {
-          title = "Lead time (push to production), seconds", region = local.region, view = "timeSeries", stat = "p50", period = 3600
+          title   = "Lead time (push to production), seconds", region = local.region, view = "timeSeries", stat = "p50", period = 3600
           metrics = [[{ expression = local.search["LeadTimeSeconds"], id = "lead" }]]
         }
       },
       {
         type = "metric", x = 0, y = 6, width = 12, height = 6
         properties = {
-          title = "Migration, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
+          title   = "Migration, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
           metrics = [[{ expression = local.search["MigrationSeconds"], id = "migration" }]]
         }
       },
       {
         type = "metric", x = 12, y = 6, width = 12, height = 6
         properties = {
-          title = "Deployment, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
+          title   = "Deployment, seconds", region = local.region, view = "timeSeries", stat = "Maximum", period = 3600
           metrics = [[{ expression = local.search["DeploymentSeconds"], id = "deployment" }]]
         }
       },
@@ -856,6 +866,131 @@ data "aws_iam_policy_document" "migrate" {
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.failed_events.arn]
   }
+}
+
+# The Deploy action of services whose deployment controller is ECS. The service it may update, and
+# the service deployments and revisions it may read, are granted per service by the service module
+# (deploy_role_name); what is here names no service. Statement ids match
+# infra/cloudformation/platform.yaml.
+data "aws_iam_policy_document" "deploy" {
+  statement {
+    sid       = "WriteLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function["deploy"].arn}:*"]
+  }
+  statement {
+    sid       = "ReportJobResult"
+    actions   = ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    # No resource type exists for RegisterTaskDefinition. Registered without tags: no ecs:TagResource.
+    sid       = "RegisterReleaseTaskDefinition"
+    actions   = ["ecs:RegisterTaskDefinition"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
+  statement {
+    sid       = "PassTaskRolesToEcs"
+    actions   = ["iam:PassRole"]
+    resources = var.passable_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    # A failed deployment names its stopped tasks' stop reasons.
+    sid       = "ReadReleaseTasks"
+    actions   = ["ecs:DescribeTasks"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    # ListTasks takes the container-instance resource type and the ecs:cluster condition key.
+    sid       = "ListReleaseTasks"
+    actions   = ["ecs:ListTasks"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:container-instance/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    sid       = "ReadServiceRegistry"
+    actions   = ["ssm:GetParameter"]
+    resources = ["${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ReadWriteReleaseRecords"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/releases/*"]
+  }
+  statement {
+    sid       = "TellMissingKeysApart"
+    actions   = ["s3:ListBucket"]
+    resources = [local.release_bucket_arn]
+  }
+  statement {
+    sid       = "ReportFailedEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed_events.arn]
+  }
+}
+
+# ------------------------------------------------------------------ ECS lifecycle hooks
+
+# The role an ECS service's LAMBDA lifecycle hook names: ECS assumes it to invoke verify. ECS
+# developer guide, "Permissions required for Lambda functions in Amazon ECS blue/green deployments":
+# "This role allows Amazon ECS to invoke your Lambda functions", "lambda:InvokeFunction – Allows
+# Amazon ECS to invoke Lambda functions configured as lifecycle hooks", trusted by
+# "ecs.amazonaws.com". The guide's trust policy has no condition, and a role is only ever passed to
+# a service of its own account (iam:PassRole). It may invoke verify and nothing else.
+data "aws_iam_policy_document" "ecs_hook_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "ecs_hook" {
+  statement {
+    sid       = "InvokeVerifyHook"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.function["verify"].arn]
+  }
+}
+
+resource "aws_iam_role" "ecs_hook" {
+  name_prefix        = substr("${var.name_prefix}ecs-hook-", 0, 38)
+  description        = "berth: ECS lifecycle hooks (LAMBDA target) invoke the verify function with this role."
+  assume_role_policy = data.aws_iam_policy_document.ecs_hook_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy" "ecs_hook" {
+  name   = "invoke-verify"
+  role   = aws_iam_role.ecs_hook.id
+  policy = data.aws_iam_policy_document.ecs_hook.json
 }
 
 data "aws_iam_policy_document" "on_pipeline_event" {

@@ -38,6 +38,16 @@ output "migrate_function_name" {
   value       = aws_lambda_function.function["migrate"].function_name
 }
 
+output "deploy_function_arn" {
+  description = "ARN of deploy (the Deploy action of services whose deployment controller is ECS)."
+  value       = aws_lambda_function.function["deploy"].arn
+}
+
+output "deploy_function_name" {
+  description = "Name of deploy (the pipelines' Deploy action invokes it for ECS-controlled services); pass it to the service module."
+  value       = aws_lambda_function.function["deploy"].function_name
+}
+
 output "on_pipeline_event_function_arn" {
   description = "ARN of on-pipeline-event."
   value       = aws_lambda_function.function["on-pipeline-event"].arn
@@ -64,7 +74,7 @@ output "verify_function_name" {
 }
 
 output "verify_function_arn" {
-  description = "ARN of verify."
+  description = "ARN of verify (ECS lifecycle hooks name it as hook_target_arn)."
   value       = aws_lambda_function.function["verify"].arn
 }
 
@@ -86,6 +96,16 @@ output "on_manifest_role_name" {
 output "migrate_role_name" {
   description = "Role of migrate; the service module attaches reads of its ECS service and of artifacts/<service>/deployed/ to it."
   value       = aws_iam_role.function["migrate"].name
+}
+
+output "deploy_role_name" {
+  description = "Role of deploy; the service module attaches UpdateService on its ECS service and reads of its service deployments to it when deployment_controller is ECS."
+  value       = aws_iam_role.function["deploy"].name
+}
+
+output "ecs_hook_role_arn" {
+  description = "Role ECS lifecycle hooks name to invoke verify (role_arn of a LAMBDA lifecycle_hook whose hook_target_arn is verify_function_arn); pass it to the reference-service module."
+  value       = aws_iam_role.ecs_hook.arn
 }
 
 output "notification_topic_arn" {

@@ -1,5 +1,5 @@
 variable "code_bucket" {
-  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip, on-pipeline-event.zip, verify.zip, scan-gate.zip), in this region."
+  description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip, deploy.zip, on-pipeline-event.zip, verify.zip, scan-gate.zip), in this region."
   type        = string
 }
 
@@ -65,7 +65,7 @@ variable "pipeline_name_prefix" {
 }
 
 variable "cluster_arns" {
-  description = "ARNs of the ECS clusters migrate may run, watch and stop migration tasks in."
+  description = "ARNs of the ECS clusters migrate may run, watch and stop migration tasks in, and deploy may watch a release's tasks in."
   type        = list(string)
 
   validation {
