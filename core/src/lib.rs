@@ -36,6 +36,7 @@ pub mod registry;
 pub mod render;
 pub mod revisions;
 pub mod scan;
+pub mod service_deployment;
 pub mod time;
 
 #[cfg(any(test, feature = "fixtures"))]

@@ -26,7 +26,7 @@
 pub use berth_core::{
     claim, deployed, doctor, history, job, json, keys, manifest, migration, plan, push,
 };
-pub use berth_core::{platform, record, render, time};
+pub use berth_core::{platform, record, render, service_deployment, time};
 
 pub mod aws;
 pub mod connector;
@@ -53,6 +53,7 @@ pub mod releases;
 pub mod retry;
 pub mod revisions;
 pub mod scan;
+pub mod service_deployments;
 pub mod settings;
 pub mod stats;
 pub mod store;
