@@ -9,11 +9,13 @@
 //! - `runtime`: the Runtime API and function processes.
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
 //! - `codedeploy`: a CodeDeploy blue/green stand-in. `listener`: a service's test listener.
+//! - `ecs_deployments`: ECS service deployments (rolling, blue/green, linear, canary) over moto.
 //! - `revisions`: task definition revisions as the pipeline leaves them.
 //! - `release_stage`: the Release stage played from the pipeline's declaration.
 //! - `sns`: a topic with an SQS subscription, and the messages it received.
 
 pub mod codedeploy;
+pub mod ecs_deployments;
 mod env;
 mod fixtures;
 pub mod listener;

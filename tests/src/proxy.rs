@@ -86,6 +86,11 @@ pub struct Proxy {
 /// reports every execution `Succeeded` at once).
 pub type ExecutionStatus = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// Rewrites a service's JSON answer to a request (operation, request body, answer), or leaves
+/// it (`None`): what a stand-in adds to moto's answer (ECS service deployments: see
+/// `ecs_deployments`).
+pub type Rewrite = Arc<dyn Fn(&str, &Value, &Value) -> Option<Value> + Send + Sync>;
+
 /// Where requests go and how long they are held.
 #[derive(Clone)]
 pub struct Routes {
@@ -99,6 +104,8 @@ pub struct Routes {
     pub connect_delay: Duration,
     /// Pipeline execution statuses that override moto's.
     pub execution_status: Option<ExecutionStatus>,
+    /// Applied to every successful JSON answer forwarded upstream.
+    pub rewrite: Option<Rewrite>,
 }
 
 impl Routes {
@@ -107,6 +114,7 @@ impl Routes {
             upstream: addr(upstream),
             by_operation: HashMap::new(),
             execution_status: None,
+            rewrite: None,
             request_delay: Duration::ZERO,
             connect_delay: Duration::ZERO,
         }
@@ -396,6 +404,18 @@ fn adjust(
 ) -> Response<Full<Bytes>> {
     if let Some((moto, s3)) = s3_root(op) {
         return rerooted(parts, &bytes, moto, s3);
+    }
+    if let Some(rewrite) = &routes.rewrite
+        && parts.status.is_success()
+        && let Ok(doc) = serde_json::from_slice::<Value>(&bytes)
+        && let Some(doc) = rewrite(
+            op,
+            &serde_json::from_slice(request).unwrap_or(Value::Null),
+            &doc,
+        )
+    {
+        parts.headers.remove("content-length");
+        return Response::from_parts(parts, Full::new(Bytes::from(doc.to_string())));
     }
     let adjusted = [
         "StartPipelineExecution",
