@@ -29,6 +29,8 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "ScanGateRole"): ("platform", "scan_gate"),
     (SERVICE_TEMPLATE.name, "OnManifestServicePolicy"): ("service", "on_manifest_service"),
     (SERVICE_TEMPLATE.name, "MigrateServicePolicy"): ("service", "migrate_service"),
+    (SERVICE_TEMPLATE.name, "MigrateEcsServicePolicy"): ("service", "migrate_ecs_service"),
+    (SERVICE_TEMPLATE.name, "DeployServicePolicy"): ("service", "deploy_service"),
     (SERVICE_TEMPLATE.name, "ScanGateServicePolicy"): ("service", "scan_gate_service"),
     (PLATFORM_TEMPLATE.name, "ReleaseBucketPolicy"): ("platform", "release_bucket"),
     (PLATFORM_TEMPLATE.name, "FailedEventsQueuePolicy"): ("platform", "failed_events"),

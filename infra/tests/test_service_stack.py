@@ -114,8 +114,11 @@ def test_service_stack_creates_the_registry_entry_of_the_contract(platform_stack
 
     summaries = session.client("cloudformation").list_stack_resources(StackName="berth-web")["StackResourceSummaries"]
     created = {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]}
-    # Resources with a Condition are the optional ones: none of them is configured for web here.
-    assert created == {n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and "Condition" not in r}
+    # Resources with a Condition are the optional ones: none of them is configured for web here,
+    # except the CodeDeploy ones (DeploymentController defaults to CODE_DEPLOY).
+    assert created == {
+        n for n, r in RESOURCES.items() if r["Type"] not in MOTO_CANNOT_CREATE and r.get("Condition", "IsCodeDeploy") == "IsCodeDeploy"
+    }
     assert created == {
         "RegistryParameter",
         "ArtifactBucket",
@@ -347,8 +350,10 @@ def test_one_release_stage_migrates_then_deploys_under_one_stage_lock():
         ("Deploy", {"Fn::If": ["HasScan", 3, 2]}),
     ]
     assert release["Actions"][0]["Fn::If"][0] == "HasScan"
-    # The Deploy action names the deployment group, so the pipeline waits for it.
-    assert RESOURCES["Pipeline"]["DependsOn"] == "DeploymentGroup"
+    # The Deploy action names the deployment group by Ref, so the pipeline waits for it (and is
+    # deleted before it); a DependsOn could not name a resource that exists only with CODE_DEPLOY.
+    assert "DependsOn" not in RESOURCES["Pipeline"]
+    assert _action("Deploy")["Configuration"]["DeploymentGroupName"] == {"Ref": "DeploymentGroup"}
 
 
 def test_source_action_reads_the_service_artifact_without_polling():
@@ -634,7 +639,8 @@ def test_without_a_scan_policy_there_is_no_scan_section_nor_grant(platform_stack
     (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["scan-gate"]
     (invoke,) = [
-        st["Fn::If"] for st in RESOURCES["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] if "Fn::If" in st
+        st["Fn::If"] for st in RESOURCES["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        if "Fn::If" in st and st["Fn::If"][0] == "HasScan"
     ]
     assert invoke[0] == "HasScan" and invoke[1]["Sid"] == "InvokeScanGate"
     assert RESOURCES["ScanGateServicePolicy"]["Condition"] == "HasScan"
@@ -709,3 +715,190 @@ def test_the_most_verify_attempts_the_stack_accepts_make_a_usable_entry(platform
     done = subprocess.run([cli, "validate", manifest, "--registry", entry], capture_output=True, text=True)
     assert done.returncode == 0, f"VerifyAttempts={most}: {done.stdout}{done.stderr}"
 
+
+
+
+# ------------------------------------------------------------------ DeploymentController
+
+
+ECS = {**{k: v for k, v in WEB.items() if k not in ("ProdListenerArn", "TestListenerArn", "BlueTargetGroupName", "GreenTargetGroupName", "RollbackAlarmNames")},
+       "DeploymentController": "ECS", "ProdListenerArn": ""}
+SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web"
+
+
+def _policy(session, role_part: str, name: str) -> dict:
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if role_part in r["RoleName"]]
+    doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    doc = doc if isinstance(doc, dict) else json.loads(doc)
+    return {st["Sid"]: st for st in doc["Statement"] if st is not None}
+
+
+def test_the_default_controller_is_code_deploy_so_existing_stacks_update_unchanged():
+    parameter = TEMPLATE["Parameters"]["DeploymentController"]
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("CODE_DEPLOY", ["CODE_DEPLOY", "ECS"])
+
+
+def test_an_ecs_controlled_service_gets_no_codedeploy_resources_and_a_registry_entry_without_them(platform_stack):
+    session, _, _ = platform_stack
+    stack, skipped = deploy_service(session, "berth-web", ECS)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert set(skipped) == {"AWS::CodePipeline::Pipeline", "AWS::S3::BucketPolicy"}
+    summaries = session.client("cloudformation").list_stack_resources(StackName="berth-web")["StackResourceSummaries"]
+    assert {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]} == {
+        "RegistryParameter", "ArtifactBucket", "PipelineRole", "OnManifestServicePolicy", "MigrateServicePolicy",
+        "MigrateEcsServicePolicy", "DeployServicePolicy",
+    }
+    assert not {n for n, r in RESOURCES.items() if r["Type"].startswith("AWS::CodeDeploy::") and r.get("Condition") != "IsCodeDeploy"}
+    assert RESOURCES["CodeDeployRole"]["Condition"] == "IsCodeDeploy"
+    # The entry keeps its shape; an ECS-controlled service has no CodeDeploy application or group.
+    expected = {k: v for k, v in WEB_REGISTRY_ENTRY.items() if k != "deployment"}
+    value = session.client("ssm").get_parameter(Name="/berth/services/web")["Parameter"]["Value"]
+    assert json.loads(value) == expected
+    outputs = {o["OutputKey"] for o in stack.get("Outputs", [])}
+    assert not {"CodeDeployApplicationName", "DeploymentGroupName"} & outputs
+
+
+def test_deploy_may_update_this_service_and_follow_its_deployments_only(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", ECS)
+    grants = _policy(session, "-DeployRole-", "berth-service-web")
+    assert grants == {
+        "DeployService": {"Sid": "DeployService", "Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"], "Resource": SERVICE_ARN},
+        "FollowServiceDeployments": {
+            "Sid": "FollowServiceDeployments",
+            "Effect": "Allow",
+            "Action": ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions"],
+            "Resource": [
+                SERVICE_ARN,
+                f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/prod/web/*",
+                f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/prod/web/*",
+            ],
+        },
+        "ReadWriteDeployMarkers": {
+            "Sid": "ReadWriteDeployMarkers",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject"],
+            "Resource": f"arn:aws:s3:::berth-releases-{ACCOUNT}-{REGION}/artifacts/web/deploys/*",
+        },
+    }
+    # migrate waits for the service's own deployments before it migrates.
+    migrate = _policy(session, "-MigrateRole-", "berth-service-web-ecs")
+    assert migrate["WaitForActiveServiceDeployments"]["Action"] == "ecs:ListServiceDeployments"
+    assert migrate["WaitForActiveServiceDeployments"]["Resource"] == SERVICE_ARN
+
+
+def test_a_code_deploy_service_grants_deploy_nothing(platform_stack):
+    session, _, _ = platform_stack
+    deploy_service(session, "berth-web", WEB)
+    iam = session.client("iam")
+    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-DeployRole-" in r["RoleName"]]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["deploy"]
+    (migrate,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-MigrateRole-" in r["RoleName"]]
+    assert sorted(iam.list_role_policies(RoleName=migrate)["PolicyNames"]) == ["berth-service-web", "migrate"]
+
+
+def test_the_ecs_deploy_action_invokes_deploy_after_migrate_with_migrates_artifact_and_parameters():
+    (release,) = [s for s in _pipeline()["Stages"] if s["Name"] == "Release"]
+    (deploy,) = [a for a in release["Actions"] if "Fn::If" in a and a["Fn::If"][0] == "IsCodeDeploy"]
+    code_deploy, ecs = deploy["Fn::If"][1:]
+    assert code_deploy["ActionTypeId"]["Provider"] == "CodeDeployToECS"
+    migrate = _action("Migrate")
+    assert ecs == {
+        "Name": "Deploy",
+        "ActionTypeId": {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"},
+        "Configuration": {
+            "FunctionName": {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-DeployFunctionName"}},
+            "UserParameters": migrate["Configuration"]["UserParameters"],
+        },
+        "InputArtifacts": [{"Name": "DeployArtifact"}],
+        "RunOrder": {"Fn::If": ["HasScan", 3, 2]},
+    }
+    assert migrate["RunOrder"] == {"Fn::If": ["HasScan", 2, 1]}  # Deploy runs right after Migrate
+    assert migrate["OutputArtifacts"] == [{"Name": "DeployArtifact"}]
+
+
+def _resolve(node, taken: dict):
+    """The template fragment with Fn::If on the given conditions resolved and AWS::NoValue dropped;
+    every other intrinsic function is left as it is."""
+    if isinstance(node, dict):
+        if "Fn::If" in node and node["Fn::If"][0] in taken:
+            condition, yes, no = node["Fn::If"]
+            return _resolve(yes if taken[condition] else no, taken)
+        resolved = {k: (v, _resolve(v, taken)) for k, v in node.items()}
+        return {k: r for k, (v, r) in resolved.items() if not _dropped(v, r, taken)}
+    if isinstance(node, list):
+        return [r for v, r in ((v, _resolve(v, taken)) for v in node) if not _dropped(v, r, taken)]
+    return node
+
+
+def _dropped(original, resolved, taken) -> bool:
+    """An Fn::If on a resolved condition that chose AWS::NoValue disappears, as in CloudFormation."""
+    chosen = isinstance(original, dict) and "Fn::If" in original and original["Fn::If"][0] in taken
+    return chosen and resolved == {"Ref": "AWS::NoValue"}
+
+
+def _rendering(controller: str) -> dict:
+    taken = {"IsCodeDeploy": controller == "CODE_DEPLOY", "IsEcsController": controller == "ECS"}
+    out = {}
+    for name, resource in RESOURCES.items():
+        if resource.get("Condition") in taken:
+            if not taken[resource["Condition"]]:
+                continue
+            resource = {k: v for k, v in resource.items() if k != "Condition"}
+        out[name] = _resolve(resource, taken)
+    return out
+
+
+def _digest(value) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+# Every resource of service.yaml before DeploymentController existed (commit bfb024c), as the
+# first 16 hex digits of the SHA-256 of its canonical JSON (load_template, sort_keys, no spaces).
+CODE_DEPLOY_RESOURCES = {
+    "ArtifactBucket": "8add2bae16a571ff",
+    "ArtifactBucketPolicy": "e5b18319edb01e32",
+    "BlueTarget5xxAlarm": "94eab2c02f7b73fe",
+    "BlueUnhealthyHostsAlarm": "bef0226d930f7c9f",
+    "CodeDeployApplication": "0a599456ea17a48e",
+    "CodeDeployRole": "d30dba9411f7f5ac",
+    "DeploymentGroup": "6e54318a53667136",
+    "GreenTarget5xxAlarm": "59717dc4affd5e80",
+    "GreenUnhealthyHostsAlarm": "a9fb1c6e22178722",
+    "MigrateServicePolicy": "ef75ec4220870692",
+    "OnManifestServicePolicy": "db6791f41bd8f578",
+    "Pipeline": "ab32575c6185a6f3",
+    "PipelineRole": "0413b173ec3c1343",
+    "RegistryParameter": "f982d0e46368c803",
+    "ScanGateServicePolicy": "34952d70b91638f8",
+}
+
+
+def test_code_deploy_renders_the_resources_of_before_deployment_controller():
+    rendering = _rendering("CODE_DEPLOY")
+    # Two equivalent rewrites, undone here: the pipeline names the deployment group by Ref (the
+    # same name, and the same create-first, delete-last order its DependsOn gave), and the registry
+    # entry's deployment section moved into a variable (its value for web is checked word for word
+    # in test_service_stack_creates_the_registry_entry_of_the_contract).
+    pipeline = json.loads(json.dumps(rendering["Pipeline"]))
+    (release,) = [s for s in pipeline["Properties"]["Stages"] if s["Name"] == "Release"]
+    deploy = [a for a in release["Actions"] if not ("Fn::If" in a) and a["Name"] == "Deploy"][0]
+    assert deploy["Configuration"]["DeploymentGroupName"] == {"Ref": "DeploymentGroup"}
+    deploy["Configuration"]["DeploymentGroupName"] = {"Ref": "ServiceName"}
+    pipeline = {"Type": pipeline["Type"], "DependsOn": "DeploymentGroup", "Properties": pipeline["Properties"]}
+    rendering["Pipeline"] = pipeline
+    registry = rendering.pop("RegistryParameter")
+    expected = dict(CODE_DEPLOY_RESOURCES)
+    expected.pop("RegistryParameter")
+    assert {name: _digest(r) for name, r in rendering.items()} == expected
+    assert "IsCodeDeploy" in json.dumps(RESOURCES["RegistryParameter"]) and registry["Type"] == "AWS::SSM::Parameter"
+
+
+def test_code_deploy_needs_its_listener_and_target_groups_and_ecs_does_not():
+    assert failed_rules(TEMPLATE, WEB) == []
+    refused = failed_rules(TEMPLATE, {**WEB, "ProdListenerArn": "", "BlueTargetGroupName": ""})
+    assert len(refused) == 2 and all("CODE_DEPLOY" in r for r in refused)
+    assert failed_rules(TEMPLATE, ECS) == []

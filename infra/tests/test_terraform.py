@@ -291,12 +291,12 @@ def test_pipeline_matches_the_handoff_contract():
     assert source["name"] == "Source"
     assert source["configuration"]["PollForSourceChanges"] == "false"
     assert source["configuration"]["S3ObjectKey"] == "artifacts/${var.service_name}/source.zip"
-    actions = {a["name"]: a for a in stages["Release"]}
-    for scan, orders in ((None, [("Migrate", 1), ("Deploy", 2)]), ({"block": ["HIGH"]}, [("Migrate", 2), ("Deploy", 3)])):
-        env = {"var": {"scan": scan}}
-        assert [(a["name"], evaluate(a["run_order"], env)) for a in stages["Release"]] == orders
+    for controller in ("CODE_DEPLOY", "ECS"):
+        for scan, orders in ((None, [("Migrate", 1), ("Deploy", 2)]), ({"block": ["HIGH"]}, [("Scan", 1), ("Migrate", 2), ("Deploy", 3)])):
+            env = {"var": {"scan": scan, "deployment_controller": controller}, "local": {"code_deploy": controller == "CODE_DEPLOY"}}
+            assert [(a["name"], evaluate(a["run_order"], env)) for a in release_actions(controller, scan)] == orders
     (release,) = [st for st in p["stage"] if st["name"] == "Release"]
-    (scan_action,) = release["dynamic"]
+    scan_action = release["dynamic"][0]
     content = scan_action["action"]["content"][0]
     assert (content["name"], content["run_order"], content["configuration"]["UserParameters"]) == (
         "Scan",
@@ -304,6 +304,7 @@ def test_pipeline_matches_the_handoff_contract():
         "${local.lambda_user_parameters}",
     )
     assert scan_action["action"]["for_each"] == "${var.scan == null ? [] : [1]}"
+    actions = {a["name"]: a for a in release_actions("CODE_DEPLOY", None)}
     user_parameters = tf_blocks(files, "locals")["lambda_user_parameters"]
     assert actions["Migrate"]["configuration"]["UserParameters"] == "${local.lambda_user_parameters}"
     assert user_parameters == '{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}","execution":"#{codepipeline.PipelineExecutionId}"}'
@@ -317,9 +318,9 @@ def test_pipeline_matches_the_handoff_contract():
     assert (cfg["TaskDefinitionTemplateArtifact"], cfg["AppSpecTemplateArtifact"]) == ("DeployArtifact", "DeployArtifact")
     assert content["input_artifacts"] == ["Release"], "the scan gate is unchanged"
     # The Deploy action reads the deployment group's name from the resource: Terraform creates the
-    # group first (the CloudFormation template says DependsOn).
+    # group first (the CloudFormation template refers to it too).
     assert actions["Deploy"]["configuration"]["DeploymentGroupName"] == (
-        "${aws_codedeploy_deployment_group.service.deployment_group_name}"
+        "${aws_codedeploy_deployment_group.service[0].deployment_group_name}"
     )
 
     dg = resources["aws_codedeploy_deployment_group.service"]
@@ -327,6 +328,20 @@ def test_pipeline_matches_the_handoff_contract():
     assert rollback["events"] == ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM", "DEPLOYMENT_STOP_ON_REQUEST"]
     (style,) = dg["deployment_style"]
     assert style == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
+
+
+def release_actions(controller: str, scan) -> list[dict]:
+    """The Release stage's actions for one deployment controller and scan policy, in order:
+    dynamic blocks whose for_each is empty are left out (Terraform renders dynamic blocks after the
+    static ones of the same type, so the order is the declared order of Scan, Migrate, Deploy)."""
+    files = load_tf_dir(MODULES["service"])
+    p = tf_blocks(files, "resource")["aws_codepipeline.service"]
+    (release,) = [st for st in p["stage"] if st["name"] == "Release"]
+    env = {"var": {"scan": scan, "deployment_controller": controller}, "local": {"code_deploy": controller == "CODE_DEPLOY"}}
+    taken = [d["action"]["content"][0] for d in release.get("dynamic", []) if evaluate(d["action"]["for_each"], env)]
+    scan_actions = [a for a in taken if a["name"] == "Scan"]
+    deploy_actions = [a for a in taken if a["name"] == "Deploy"]
+    return scan_actions + list(release.get("action", [])) + deploy_actions
 
 
 def _service_env(service_name="web", prefix="berth-", **variables):
@@ -408,7 +423,11 @@ def test_migration_validation(migration, ok):
 def test_registry_entry_names_the_deployment():
     files, env = _service_env()
     entry = tf_blocks(files, "locals")["registry_entry"]
-    assert entry["deployment"] == {"application": "${local.codedeploy_app_name}", "group": "${var.service_name}"}
+    for controller, deployment in (("CODE_DEPLOY", {"application": "berth-web", "group": "web"}), ("ECS", None)):
+        env = {"var": {"service_name": "web"}, "local": {"code_deploy": controller == "CODE_DEPLOY", "codedeploy_app_name": "berth-web"}}
+        # An ECS-controlled service has no CodeDeploy application or group.
+        assert evaluate(entry["deployment"], env) == deployment, controller
+    assert tf_blocks(files, "locals")["code_deploy"] == '${var.deployment_controller == "CODE_DEPLOY"}'
     assert tf_blocks(files, "locals")["codedeploy_app_name"] == "${local.pipeline_name}"
 
 

@@ -1,4 +1,9 @@
 # berth service: deploy once per ECS service. Mirrors infra/cloudformation/service.yaml.
+#
+# deployment_controller picks the Release stage's Deploy action: CODE_DEPLOY (CodeDeployToECS, with
+# this module's CodeDeploy application and deployment group; the default, so existing services
+# update unchanged) or ECS (the platform's deploy function; ECS runs the service's own strategy and
+# no CodeDeploy resource exists).
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -9,12 +14,14 @@ locals {
   region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
 
+  code_deploy      = var.deployment_controller == "CODE_DEPLOY"
   ecs_service_name = coalesce(var.ecs_service_name, var.service_name)
   task_family      = coalesce(var.task_family, var.service_name)
   pipeline_name    = "${var.pipeline_name_prefix}${var.service_name}"
 
   release_bucket_arn  = "arn:${local.partition}:s3:::${var.release_bucket_name}"
   migrate_function    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.migrate_function_name}"
+  deploy_function     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${coalesce(var.deploy_function_name, "-")}"
   verify_function     = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.verify_function_name}"
   cluster_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${var.cluster_name}"
   service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${var.cluster_name}/${local.ecs_service_name}"
@@ -35,7 +42,7 @@ locals {
   ])
   # Only the caller's alarms: never the target group alarms, whose blue one would stop the
   # deployment of a fix during an incident (guide: "Alarms during an incident").
-  deployment_alarms   = var.rollback_alarm_names
+  deployment_alarms = var.rollback_alarm_names
 
   # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
   lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\",\"execution\":\"#{codepipeline.PipelineExecutionId}\"}"
@@ -71,10 +78,11 @@ locals {
       container = var.appspec_container
       port      = var.appspec_port
     }
-    deployment = {
+    # The CodeDeploy application and deployment group; an ECS-controlled service has none.
+    deployment = local.code_deploy ? {
       application = local.codedeploy_app_name
       group       = var.service_name
-    }
+    } : null
     scan = var.scan == null ? null : {
       block        = var.scan.block
       wait_seconds = var.scan.wait_seconds
@@ -95,10 +103,10 @@ locals {
   # every deployment ("If you do another deployment, the target group associated with the current
   # deployment's original task set is associated with the next deployment's replacement task set").
   target_group_alarms = var.target_group_alarms == null ? {} : {
-    "blue-target-5xx"       = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = var.blue_target_group_name }
-    "green-target-5xx"      = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = var.green_target_group_name }
-    "blue-unhealthy-hosts"  = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = var.blue_target_group_name }
-    "green-unhealthy-hosts" = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = var.green_target_group_name }
+    "blue-target-5xx"       = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = coalesce(var.blue_target_group_name, "the blue target group") }
+    "green-target-5xx"      = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = coalesce(var.green_target_group_name, "the green target group") }
+    "blue-unhealthy-hosts"  = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = coalesce(var.blue_target_group_name, "the blue target group") }
+    "green-unhealthy-hosts" = { metric = "UnHealthyHostCount", statistic = "Maximum", threshold = var.target_group_alarms.unhealthy_host_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = coalesce(var.green_target_group_name, "the green target group") }
   }
 }
 
@@ -155,6 +163,64 @@ resource "aws_iam_role_policy" "migrate_service" {
   name   = "berth-service-${var.service_name}"
   role   = var.migrate_role_name
   policy = data.aws_iam_policy_document.migrate_service.json
+}
+
+# An ECS-controlled service: before it migrates, migrate waits while the service has a service
+# deployment that has not ended.
+data "aws_iam_policy_document" "migrate_ecs_service" {
+  statement {
+    sid       = "WaitForActiveServiceDeployments"
+    actions   = ["ecs:ListServiceDeployments"]
+    resources = [local.service_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "migrate_ecs_service" {
+  count  = local.code_deploy ? 0 : 1
+  name   = "berth-service-${var.service_name}-ecs"
+  role   = var.migrate_role_name
+  policy = data.aws_iam_policy_document.migrate_ecs_service.json
+}
+
+# deploy (ECS-controlled services only) updates this service and follows its service deployments
+# (service authorization reference: UpdateService and DescribeServices take the service resource
+# type, ListServiceDeployments the service, DescribeServiceDeployments the service and
+# service-deployment types, DescribeServiceRevisions the service and service-revision types), and
+# writes its one-UpdateService-per-release marker at artifacts/<service>/deploys/<release>.json.
+data "aws_iam_policy_document" "deploy_service" {
+  statement {
+    sid       = "DeployService"
+    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
+    resources = [local.service_arn]
+  }
+  statement {
+    sid     = "FollowServiceDeployments"
+    actions = ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions"]
+    resources = [
+      local.service_arn,
+      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service-deployment/${var.cluster_name}/${local.ecs_service_name}/*",
+      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service-revision/${var.cluster_name}/${local.ecs_service_name}/*",
+    ]
+  }
+  statement {
+    sid       = "ReadWriteDeployMarkers"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/artifacts/${var.service_name}/deploys/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "deploy_service" {
+  count  = local.code_deploy ? 0 : 1
+  name   = "berth-service-${var.service_name}"
+  role   = var.deploy_role_name
+  policy = data.aws_iam_policy_document.deploy_service.json
+
+  lifecycle {
+    precondition {
+      condition     = var.deploy_role_name != null && var.deploy_function_name != null
+      error_message = "deployment_controller ECS needs deploy_function_name and deploy_role_name (module.platform.deploy_function_name, module.platform.deploy_role_name)."
+    }
+  }
 }
 
 # scan-gate reads the scan findings of this service's repositories, and no others, and their
@@ -265,9 +331,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
   depends_on = [aws_s3_bucket_versioning.artifacts]
 }
 
-# ------------------------------------------------------------------ CodeDeploy
+# ------------------------------------------------------------------ CodeDeploy (CODE_DEPLOY only)
 
 resource "aws_codedeploy_app" "service" {
+  count            = local.code_deploy ? 1 : 0
   name             = local.codedeploy_app_name
   compute_platform = "ECS"
   tags             = var.tags
@@ -379,6 +446,7 @@ resource "aws_cloudwatch_metric_alarm" "target_group" {
 }
 
 resource "aws_iam_role" "codedeploy" {
+  count              = local.code_deploy ? 1 : 0
   name_prefix        = substr("${local.pipeline_name}-codedeploy-", 0, 38)
   description        = "berth ${var.service_name}: CodeDeploy blue/green deployments of the ECS service"
   assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
@@ -386,15 +454,17 @@ resource "aws_iam_role" "codedeploy" {
 }
 
 resource "aws_iam_role_policy" "codedeploy" {
+  count  = local.code_deploy ? 1 : 0
   name   = "codedeploy-ecs-blue-green"
-  role   = aws_iam_role.codedeploy.id
+  role   = aws_iam_role.codedeploy[0].id
   policy = data.aws_iam_policy_document.codedeploy.json
 }
 
 resource "aws_codedeploy_deployment_group" "service" {
-  app_name               = aws_codedeploy_app.service.name
+  count                  = local.code_deploy ? 1 : 0
+  app_name               = aws_codedeploy_app.service[0].name
   deployment_group_name  = var.service_name
-  service_role_arn       = aws_iam_role.codedeploy.arn
+  service_role_arn       = aws_iam_role.codedeploy[0].arn
   deployment_config_name = var.deployment_config_name
 
   deployment_style {
@@ -458,6 +528,13 @@ resource "aws_codedeploy_deployment_group" "service" {
 
   tags       = var.tags
   depends_on = [aws_iam_role_policy.codedeploy]
+
+  lifecycle {
+    precondition {
+      condition     = var.prod_listener_arn != null && var.blue_target_group_name != null && var.green_target_group_name != null
+      error_message = "deployment_controller CODE_DEPLOY needs prod_listener_arn, blue_target_group_name and green_target_group_name."
+    }
+  }
 }
 
 # ------------------------------------------------------------------ pipeline
@@ -519,39 +596,66 @@ data "aws_iam_policy_document" "pipeline" {
     actions   = ["lambda:ListFunctions"]
     resources = ["*"]
   }
-  statement {
-    sid       = "DeployWithCodeDeploy"
-    actions   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"]
-    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app_name}/${var.service_name}"]
-  }
-  statement {
-    sid       = "RegisterRevision"
-    actions   = ["codedeploy:GetApplication", "codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"]
-    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app_name}"]
-  }
-  statement {
-    sid       = "ReadDeploymentConfig"
-    actions   = ["codedeploy:GetDeploymentConfig"]
-    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${var.deployment_config_name}"]
-  }
-  statement {
-    sid       = "RegisterTaskDefinition"
-    actions   = ["ecs:RegisterTaskDefinition"]
-    resources = ["*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestedRegion"
-      values   = [local.region]
+  # CODE_DEPLOY: the CodeDeployToECS action registers the task definition and starts the deployment
+  # with the pipeline's role.
+  dynamic "statement" {
+    for_each = local.code_deploy ? [1] : []
+    content {
+      sid       = "DeployWithCodeDeploy"
+      actions   = ["codedeploy:CreateDeployment", "codedeploy:GetDeployment"]
+      resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${local.codedeploy_app_name}/${var.service_name}"]
     }
   }
-  statement {
-    sid       = "PassTaskRolesToEcs"
-    actions   = ["iam:PassRole"]
-    resources = local.passable_role_arns
-    condition {
-      test     = "StringEquals"
-      variable = "iam:PassedToService"
-      values   = ["ecs-tasks.amazonaws.com"]
+  dynamic "statement" {
+    for_each = local.code_deploy ? [1] : []
+    content {
+      sid       = "RegisterRevision"
+      actions   = ["codedeploy:GetApplication", "codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"]
+      resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:application:${local.codedeploy_app_name}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.code_deploy ? [1] : []
+    content {
+      sid       = "ReadDeploymentConfig"
+      actions   = ["codedeploy:GetDeploymentConfig"]
+      resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${var.deployment_config_name}"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.code_deploy ? [1] : []
+    content {
+      sid       = "RegisterTaskDefinition"
+      actions   = ["ecs:RegisterTaskDefinition"]
+      resources = ["*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [local.region]
+      }
+    }
+  }
+  dynamic "statement" {
+    for_each = local.code_deploy ? [1] : []
+    content {
+      sid       = "PassTaskRolesToEcs"
+      actions   = ["iam:PassRole"]
+      resources = local.passable_role_arns
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["ecs-tasks.amazonaws.com"]
+      }
+    }
+  }
+  # ECS: the Deploy action is the platform's deploy function, which registers the task definition
+  # and updates the service with its own role.
+  dynamic "statement" {
+    for_each = local.code_deploy ? [] : [1]
+    content {
+      sid       = "InvokeDeploy"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [local.deploy_function]
     }
   }
 }
@@ -664,24 +768,46 @@ resource "aws_codepipeline" "service" {
       }
     }
 
-    action {
-      name            = "Deploy"
-      category        = "Deploy"
-      owner           = "AWS"
-      provider        = "CodeDeployToECS"
-      version         = "1"
-      run_order       = var.scan == null ? 2 : 3
-      # TaskDefinitionTemplateArtifact: "The input artifact name that provides the task definition
-      # file to the deployment action" (CodeDeployToECS action reference). Both files come from
-      # Migrate's output; the Source artifact (rendered at upload) is not an input.
-      input_artifacts = ["DeployArtifact"]
-      configuration = {
-        ApplicationName                = aws_codedeploy_app.service.name
-        DeploymentGroupName            = aws_codedeploy_deployment_group.service.deployment_group_name
-        TaskDefinitionTemplateArtifact = "DeployArtifact"
-        TaskDefinitionTemplatePath     = "taskdef.json"
-        AppSpecTemplateArtifact        = "DeployArtifact"
-        AppSpecTemplatePath            = "appspec.yaml"
+    # CODE_DEPLOY. TaskDefinitionTemplateArtifact: "The input artifact name that provides the task
+    # definition file to the deployment action" (CodeDeployToECS action reference). Both files come
+    # from Migrate's output; the Source artifact (rendered at upload) is not an input.
+    dynamic "action" {
+      for_each = local.code_deploy ? [1] : []
+      content {
+        name            = "Deploy"
+        category        = "Deploy"
+        owner           = "AWS"
+        provider        = "CodeDeployToECS"
+        version         = "1"
+        run_order       = var.scan == null ? 2 : 3
+        input_artifacts = ["DeployArtifact"]
+        configuration = {
+          ApplicationName                = aws_codedeploy_app.service[0].name
+          DeploymentGroupName            = aws_codedeploy_deployment_group.service[0].deployment_group_name
+          TaskDefinitionTemplateArtifact = "DeployArtifact"
+          TaskDefinitionTemplatePath     = "taskdef.json"
+          AppSpecTemplateArtifact        = "DeployArtifact"
+          AppSpecTemplatePath            = "appspec.yaml"
+        }
+      }
+    }
+
+    # ECS: berth's deploy function registers the same taskdef.json byte for byte and calls
+    # UpdateService; ECS runs the service's own strategy, followed until it ends.
+    dynamic "action" {
+      for_each = local.code_deploy ? [] : [1]
+      content {
+        name            = "Deploy"
+        category        = "Invoke"
+        owner           = "AWS"
+        provider        = "Lambda"
+        version         = "1"
+        run_order       = var.scan == null ? 2 : 3
+        input_artifacts = ["DeployArtifact"]
+        configuration = {
+          FunctionName   = var.deploy_function_name
+          UserParameters = local.lambda_user_parameters
+        }
       }
     }
   }

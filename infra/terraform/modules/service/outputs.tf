@@ -19,13 +19,13 @@ output "pipeline_arn" {
 }
 
 output "codedeploy_application_name" {
-  description = "CodeDeploy application of the service."
-  value       = aws_codedeploy_app.service.name
+  description = "CodeDeploy application of the service (null when deployment_controller is ECS)."
+  value       = one(aws_codedeploy_app.service[*].name)
 }
 
 output "deployment_group_name" {
-  description = "CodeDeploy deployment group of the service."
-  value       = aws_codedeploy_deployment_group.service.deployment_group_name
+  description = "CodeDeploy deployment group of the service (null when deployment_controller is ECS)."
+  value       = one(aws_codedeploy_deployment_group.service[*].deployment_group_name)
 }
 
 output "artifact_bucket_name" {
@@ -39,6 +39,6 @@ output "pipeline_role_arn" {
 }
 
 output "codedeploy_role_arn" {
-  description = "ARN of CodeDeploy's role for this service."
-  value       = aws_iam_role.codedeploy.arn
+  description = "ARN of CodeDeploy's role for this service (null when deployment_controller is ECS)."
+  value       = one(aws_iam_role.codedeploy[*].arn)
 }

@@ -42,6 +42,18 @@ variable "migrate_role_name" {
   type        = string
 }
 
+variable "deploy_function_name" {
+  description = "Name of the platform's deploy function (module.platform.deploy_function_name): the Deploy action when deployment_controller is ECS. Needed then; unused with CODE_DEPLOY."
+  type        = string
+  default     = null
+}
+
+variable "deploy_role_name" {
+  description = "Role of the platform's deploy (module.platform.deploy_role_name); when deployment_controller is ECS this module grants it ecs:DescribeServices and ecs:UpdateService on the ECS service, reads of its service deployments and revisions, and s3:GetObject/PutObject on artifacts/<service>/deploys/. Needed then; unused with CODE_DEPLOY."
+  type        = string
+  default     = null
+}
+
 variable "verify_function_name" {
   description = "Name of the platform's verify function (module.platform.verify_function_name); CodeDeploy may invoke it and no other function."
   type        = string
@@ -65,7 +77,7 @@ variable "cluster_name" {
 }
 
 variable "ecs_service_name" {
-  description = "Name of the ECS service (deployment controller CODE_DEPLOY). null = service_name."
+  description = "Name of the ECS service (its deployment controller must be deployment_controller). null = service_name."
   type        = string
   default     = null
 }
@@ -74,6 +86,17 @@ variable "task_family" {
   description = "Task definition family the service runs (a release of a service running another family is refused); berth prunes its revisions. null = service_name."
   type        = string
   default     = null
+}
+
+variable "deployment_controller" {
+  description = "The ECS service's deployment controller, which decides the pipeline's Deploy action: CODE_DEPLOY = CodeDeploy blue/green (CodeDeployToECS, with this module's CodeDeploy application and deployment group); ECS = the service's own strategy (ROLLING, BLUE_GREEN, LINEAR or CANARY) run by ECS, started and followed by the platform's deploy function, and no CodeDeploy resources (see docs/guide/ecs-native.md)."
+  type        = string
+  default     = "CODE_DEPLOY"
+
+  validation {
+    condition     = contains(["ECS", "CODE_DEPLOY"], var.deployment_controller)
+    error_message = "deployment_controller must be ECS or CODE_DEPLOY."
+  }
 }
 
 variable "containers" {
@@ -166,8 +189,9 @@ variable "task_role_arn" {
 }
 
 variable "prod_listener_arn" {
-  description = "ARN of the load balancer listener carrying production traffic."
+  description = "ARN of the load balancer listener carrying production traffic. Needed with CODE_DEPLOY; unused with ECS."
   type        = string
+  default     = null
 }
 
 variable "test_listener_arn" {
@@ -177,13 +201,15 @@ variable "test_listener_arn" {
 }
 
 variable "blue_target_group_name" {
-  description = "Name of the target group the ECS service is attached to today."
+  description = "Name of the target group the ECS service is attached to today. Needed with CODE_DEPLOY; unused with ECS."
   type        = string
+  default     = null
 }
 
 variable "green_target_group_name" {
-  description = "Name of the second target group CodeDeploy moves traffic to."
+  description = "Name of the second target group CodeDeploy moves traffic to. Needed with CODE_DEPLOY; unused with ECS."
   type        = string
+  default     = null
 }
 
 variable "deployment_config_name" {
