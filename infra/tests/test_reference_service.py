@@ -61,7 +61,9 @@ def deploy_reference(session, **overrides):
 
 
 @pytest.fixture
-def reference(aws):
+def reference(platform_stack):
+    """The default (BLUE_GREEN) reference service, on a platform whose exports its lifecycle hook reads."""
+    aws, _, _ = platform_stack
     stack, skipped, subnets = deploy_reference(aws)
     return aws, stack, skipped, subnets
 
@@ -70,7 +72,7 @@ def outputs(stack) -> dict:
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
-def test_reference_service_is_created_with_a_code_deploy_controlled_service(reference):
+def test_reference_service_is_created_with_an_ecs_native_blue_green_service(reference):
     session, stack, skipped, subnets = reference
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     assert set(skipped) == MOTO_CANNOT_CREATE, "moto skipped a different set of resource types than documented"
@@ -84,12 +86,14 @@ def test_reference_service_is_created_with_a_code_deploy_controlled_service(refe
     assert service["serviceName"] == "web"
     props = TEMPLATE["Resources"]["Service"]["Properties"]
     (lb,) = props["LoadBalancers"]  # moto does not report it either
-    assert lb == {
+    assert {k: v for k, v in lb.items() if k != "AdvancedConfiguration"} == {
         "ContainerName": {"Ref": "ContainerName"},
         "ContainerPort": {"Ref": "ContainerPort"},
         "TargetGroupArn": {"Ref": "BlueTargetGroup"},
     }
-    assert props["DeploymentController"] == {"Type": "CODE_DEPLOY"}
+    assert props["DeploymentController"] == {"Type": {"Fn::If": ["IsCodeDeploy", "CODE_DEPLOY", "ECS"]}}
+    assert TEMPLATE["Parameters"]["DeploymentStrategy"]["Default"] == "BLUE_GREEN"
+    assert out["DeploymentController"] == "ECS"
 
     taskdef = ecs.describe_task_definition(taskDefinition=out["TaskFamily"])["taskDefinition"]
     (container,) = taskdef["containerDefinitions"]
@@ -116,7 +120,7 @@ def test_reference_service_is_created_with_a_code_deploy_controlled_service(refe
 
 def test_an_existing_cluster_is_used_instead_of_a_new_one(aws):
     aws.client("ecs").create_cluster(clusterName="prod")
-    stack, _, _ = deploy_reference(aws, ClusterName="prod")
+    stack, _, _ = deploy_reference(aws, ClusterName="prod", DeploymentStrategy="ROLLING")
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     out = outputs(stack)
     assert out["ClusterName"] == "prod"
@@ -124,21 +128,12 @@ def test_an_existing_cluster_is_used_instead_of_a_new_one(aws):
     assert [c for c in aws.client("ecs").list_clusters()["clusterArns"]] == [out["ClusterArn"]]
 
 
-def test_reference_outputs_satisfy_the_service_stack_inputs(reference, code_uploaded):
+def test_reference_outputs_satisfy_the_service_stack_inputs(reference):
     """Every output named after a service stack parameter passes that parameter's constraints, and
     the service stack deploys with them as they are."""
     session, stack, _, _ = reference
     out = outputs(stack)
-    from conftest import PLATFORM_PARAMETERS, PLATFORM_TEMPLATE
-
     cloudformation = session.client("cloudformation")
-    platform, _ = create_stack(
-        cloudformation,
-        "berth-platform",
-        PLATFORM_TEMPLATE,
-        {**PLATFORM_PARAMETERS, "ClusterArns": out["ClusterArn"], "PassableRoleArns": f"{out['TaskExecutionRoleArn']},{out['TaskRoleArn']}"},
-    )
-    assert platform["StackStatus"] == "CREATE_COMPLETE"
 
     shared = {k: v for k, v in out.items() if k in SERVICE["Parameters"]}
     assert set(out) - set(shared) == set(NOT_SERVICE_INPUTS)
@@ -160,6 +155,7 @@ def test_reference_outputs_satisfy_the_service_stack_inputs(reference, code_uplo
         "VerifyBaseUrl",
         "MigrationSubnets",
         "MigrationSecurityGroups",
+        "DeploymentController",
     }
     for name, value in shared.items():
         spec = SERVICE["Parameters"][name]
@@ -212,12 +208,13 @@ def test_terraform_module_matches_the_cloudformation_template():
     resources = tf_blocks(files, "resource")
     service = resources["aws_ecs_service.service"]
     (controller,) = service["deployment_controller"]
-    assert controller == {"type": "CODE_DEPLOY"}
     (lifecycle,) = service["lifecycle"]
     # CodeDeploy changes these at every deployment; Terraform must not undo them.
     assert lifecycle["ignore_changes"] == ["${task_definition}", "${load_balancer}", "${desired_count}"] or lifecycle[
         "ignore_changes"
     ] == ["task_definition", "load_balancer", "desired_count"]
+    for strategy, controller_type in (("BLUE_GREEN", "ECS"), ("ROLLING", "ECS"), ("CODE_DEPLOY", "CODE_DEPLOY")):
+        assert evaluate(controller["type"], {"var": {"deployment_strategy": strategy}}) == controller_type
     assert {r.split(".")[0] for r in resources} >= {
         "aws_ecs_cluster",
         "aws_lb",
@@ -255,3 +252,161 @@ def test_terraform_and_cloudformation_task_execution_policies_match():
         tf_blocks(load_tf_dir(MODULE), "variable")["service_name"]["validation"][0]["condition"], {"var": {"service_name": "a" * 27}}
     )
     assert names is False
+
+
+
+# ------------------------------------------------------------------ deployment strategies
+
+
+def _resolved(strategy: str, hold: bool = False):
+    """The Service's properties with the strategy's conditions resolved (AWS::NoValue dropped)."""
+    taken = {"IsBlueGreen": strategy == "BLUE_GREEN", "IsRolling": strategy == "ROLLING",
+             "IsCodeDeploy": strategy == "CODE_DEPLOY", "HasHold": strategy == "BLUE_GREEN" and hold}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Fn::If" in node and node["Fn::If"][0] in taken:
+                return walk(node["Fn::If"][1] if taken[node["Fn::If"][0]] else node["Fn::If"][2])
+            items = {k: walk(v) for k, v in node.items()}
+            return {k: v for k, v in items.items() if v != {"Ref": "AWS::NoValue"}}
+        if isinstance(node, list):
+            return [v for v in map(walk, node) if v != {"Ref": "AWS::NoValue"}]
+        return node
+
+    resources = {n: r for n, r in TEMPLATE["Resources"].items() if r.get("Condition") not in taken or taken[r["Condition"]]}
+    return walk(resources["Service"]["Properties"]), set(resources)
+
+
+def test_blue_green_is_ecs_native_with_bake_time_verify_as_hook_and_ecs_shifting_traffic():
+    props, resources = _resolved("BLUE_GREEN")
+    assert props["DeploymentController"] == {"Type": "ECS"}
+    config = props["DeploymentConfiguration"]
+    assert (config["Strategy"], config["BakeTimeInMinutes"]) == ("BLUE_GREEN", {"Ref": "BakeTimeInMinutes"})
+    # verify checks green through the test listener once it carries all test traffic.
+    assert config["LifecycleHooks"] == [{
+        "TargetType": "AWS_LAMBDA",
+        "HookTargetArn": {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-VerifyFunctionArn"}},
+        "RoleArn": {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-EcsHookRoleArn"}},
+        "LifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+    }]
+    (lb,) = props["LoadBalancers"]
+    assert lb["AdvancedConfiguration"] == {
+        "AlternateTargetGroupArn": {"Ref": "GreenTargetGroup"},
+        "ProductionListenerRule": {"Ref": "ProdListenerRule"},
+        "TestListenerRule": {"Ref": "TestListenerRule"},
+        "RoleArn": {"Fn::GetAtt": ["EcsInfrastructureRole", "Arn"]},
+    }
+    role = TEMPLATE["Resources"]["EcsInfrastructureRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"}]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
+    for rule, listener in (("ProdListenerRule", "ProdListener"), ("TestListenerRule", "TestListener")):
+        r = TEMPLATE["Resources"][rule]["Properties"]
+        assert r["ListenerArn"] == {"Ref": listener}
+        (action,) = r["Actions"]
+        assert [(t["TargetGroupArn"]["Ref"], t["Weight"]) for t in action["ForwardConfig"]["TargetGroups"]] == [
+            ("BlueTargetGroup", 100), ("GreenTargetGroup", 0)
+        ]
+    assert {"EcsInfrastructureRole", "ProdListenerRule", "TestListenerRule"} <= resources
+    assert "DeploymentCircuitBreaker" not in config
+
+
+def test_hold_for_promote_pauses_before_production_traffic_and_rolls_back_at_its_timeout():
+    props, _ = _resolved("BLUE_GREEN", hold=True)
+    verify, pause = props["DeploymentConfiguration"]["LifecycleHooks"]
+    assert verify["LifecycleStages"] == ["POST_TEST_TRAFFIC_SHIFT"]
+    # AWS::ECS::Service DeploymentLifecycleHook: "PAUSE hooks cannot be configured at
+    # TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages".
+    assert pause == {
+        "TargetType": "PAUSE",
+        "LifecycleStages": ["PRE_PRODUCTION_TRAFFIC_SHIFT"],
+        "TimeoutConfiguration": {"Action": "ROLLBACK", "TimeoutInMinutes": {"Ref": "HoldTimeoutMinutes"}},
+    }
+    timeout = TEMPLATE["Parameters"]["HoldTimeoutMinutes"]
+    assert (timeout["MinValue"], timeout["MaxValue"]) == (1, 1380)  # under CodePipeline's 24 hours
+    assert TEMPLATE["Parameters"]["HoldForPromote"]["Default"] == "false"
+
+
+def test_rolling_has_the_circuit_breaker_with_rollback_and_no_hooks():
+    props, resources = _resolved("ROLLING")
+    assert props["DeploymentController"] == {"Type": "ECS"}
+    config = props["DeploymentConfiguration"]
+    assert config["Strategy"] == "ROLLING"
+    assert config["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert "LifecycleHooks" not in config
+    (lb,) = props["LoadBalancers"]
+    assert "AdvancedConfiguration" not in lb
+    assert not {"EcsInfrastructureRole", "ProdListenerRule", "TestListenerRule"} & resources
+
+
+def test_code_deploy_keeps_the_code_deploy_controlled_service():
+    props, resources = _resolved("CODE_DEPLOY")
+    assert props["DeploymentController"] == {"Type": "CODE_DEPLOY"}
+    assert "DeploymentConfiguration" not in props
+    (lb,) = props["LoadBalancers"]
+    assert lb == {"ContainerName": {"Ref": "ContainerName"}, "ContainerPort": {"Ref": "ContainerPort"}, "TargetGroupArn": {"Ref": "BlueTargetGroup"}}
+    assert not {"EcsInfrastructureRole", "ProdListenerRule", "TestListenerRule"} & resources
+
+
+@pytest.mark.parametrize("strategy, controller", [("ROLLING", "ECS"), ("CODE_DEPLOY", "CODE_DEPLOY")])
+def test_other_strategies_deploy_without_a_platform(aws, strategy, controller):
+    stack, _, _ = deploy_reference(aws, DeploymentStrategy=strategy)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert outputs(stack)["DeploymentController"] == controller
+
+
+def _tf_service(strategy: str, hold: bool = False) -> dict:
+    """The Terraform ECS service's dynamic blocks that a strategy renders."""
+    service = tf_blocks(load_tf_dir(MODULE), "resource")["aws_ecs_service.service"]
+    env = {"var": {"deployment_strategy": strategy, "hold_for_promote": hold},
+           "local": {"blue_green": strategy == "BLUE_GREEN", "rolling": strategy == "ROLLING"}}
+    out: dict = {}
+    for block in service.get("dynamic", []):
+        ((name, body),) = block.items()
+        if evaluate(body["for_each"], env):
+            out.setdefault(name, []).append(body["content"][0])
+    (lb,) = service["load_balancer"]
+    for block in lb.get("dynamic", []):
+        ((name, body),) = block.items()
+        if evaluate(body["for_each"], env):
+            out.setdefault(name, []).append(body["content"][0])
+    if "deployment_configuration" in out:
+        (config,) = out["deployment_configuration"]
+        hooks = list(config.get("lifecycle_hook", []))
+        for block in config.get("dynamic", []):
+            if evaluate(block["lifecycle_hook"]["for_each"], env):
+                hooks += block["lifecycle_hook"]["content"]
+        out["hooks"] = hooks
+    return out
+
+
+def test_terraform_strategies_match_the_cloudformation_ones():
+    bg = _tf_service("BLUE_GREEN")
+    (config,) = bg["deployment_configuration"]
+    assert (config["strategy"], config["bake_time_in_minutes"]) == ("BLUE_GREEN", "${var.bake_time_in_minutes}")
+    assert bg["hooks"] == [{"hook_target_arn": "${var.verify_function_arn}", "role_arn": "${var.ecs_hook_role_arn}",
+                            "lifecycle_stages": ["POST_TEST_TRAFFIC_SHIFT"]}]
+    (advanced,) = bg["advanced_configuration"]
+    assert advanced == {
+        "alternate_target_group_arn": '${aws_lb_target_group.service["green"].arn}',
+        "production_listener_rule": '${aws_lb_listener_rule.service["production"].arn}',
+        "test_listener_rule": '${aws_lb_listener_rule.service["test"].arn}',
+        "role_arn": "${aws_iam_role.ecs_infrastructure[0].arn}",
+    }
+    assert "deployment_circuit_breaker" not in bg
+    (pause,) = _tf_service("BLUE_GREEN", hold=True)["hooks"][1:]
+    assert (pause["target_type"], pause["lifecycle_stages"]) == ("PAUSE", ["PRE_PRODUCTION_TRAFFIC_SHIFT"])
+    assert pause["timeout_configuration"] == [{"action": "ROLLBACK", "timeout_in_minutes": "${var.hold_timeout_minutes}"}]
+    rolling = _tf_service("ROLLING")
+    assert rolling["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    assert rolling["deployment_configuration"] == [{"strategy": "ROLLING"}]
+    assert "advanced_configuration" not in rolling and not rolling["hooks"]
+    assert _tf_service("CODE_DEPLOY") == {}
+    attachment = tf_blocks(load_tf_dir(MODULE), "resource")["aws_iam_role_policy_attachment.ecs_infrastructure"]
+    assert attachment["policy_arn"] == "arn:${local.partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+    variables = tf_blocks(load_tf_dir(MODULE), "variable")
+    assert variables["deployment_strategy"]["default"] == "BLUE_GREEN"
+    (validation,) = variables["hold_timeout_minutes"]["validation"]
+    assert [evaluate(validation["condition"], {"var": {"hold_timeout_minutes": m}}) for m in (1, 1380, 1381)] == [True, True, False]
+    # The provider release that knows lifecycle_hook target_type (6.66.0, #48128).
+    (versions,) = load_tf_dir(MODULE)["versions.tf"]["terraform"]
+    assert versions["required_providers"][0]["aws"]["version"] == ">= 6.66, < 7.0"

@@ -30,6 +30,7 @@ pub use berth_core::{platform, record, render, service_deployment, time};
 
 pub mod aws;
 pub mod connector;
+pub mod deploy;
 pub mod deployment;
 pub mod error;
 pub mod group;
@@ -48,6 +49,7 @@ pub mod on_pipeline_event;
 pub mod operate;
 pub mod pipeline;
 pub mod records;
+pub mod register;
 pub mod registry;
 pub mod releases;
 pub mod retry;

@@ -8,10 +8,12 @@
 //! deployment completed (succeeded or failed)": `SUCCESSFUL`, `STOPPED`,
 //! `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub mod deploy;
 
 /// How ECS deploys a service, read from the service itself (DescribeServices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeployKind {
     /// Deployment controller `CODE_DEPLOY`: the pipeline's CodeDeployToECS action deploys.

@@ -10,6 +10,8 @@ locals {
   region       = data.aws_region.current.region
   partition    = data.aws_partition.current.partition
   cluster_name = var.cluster_name == null ? aws_ecs_cluster.cluster[0].name : var.cluster_name
+  blue_green   = var.deployment_strategy == "BLUE_GREEN"
+  rolling      = var.deployment_strategy == "ROLLING"
 }
 
 resource "aws_ecs_cluster" "cluster" {
@@ -183,6 +185,37 @@ resource "aws_vpc_security_group_egress_rule" "service_https" {
   cidr_ipv4         = "0.0.0.0/0"
 }
 
+# ECS native blue/green moves traffic between the target groups itself, with this role. ECS
+# developer guide, "Amazon ECS infrastructure IAM role for load balancers": it "allows Amazon ECS to
+# manage load balancer resources in your clusters on your behalf, and is used when: You want to use
+# blue/green deployments with Amazon ECS", with the managed policy
+# AmazonECSInfrastructureRolePolicyForLoadBalancers and the guide's trust policy for
+# "ecs.amazonaws.com".
+data "aws_iam_policy_document" "ecs_infrastructure_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "ecs_infrastructure" {
+  count              = local.blue_green ? 1 : 0
+  name_prefix        = substr("${var.service_name}-ecs-infrastructure-", 0, 38)
+  description        = "${var.service_name}: ECS moves traffic between the target groups during native blue/green deployments"
+  assume_role_policy = data.aws_iam_policy_document.ecs_infrastructure_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ecs_infrastructure" {
+  count      = local.blue_green ? 1 : 0
+  role       = aws_iam_role.ecs_infrastructure[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
+}
+
 # ------------------------------------------------------------------ load balancer
 
 resource "aws_lb" "service" {
@@ -198,7 +231,8 @@ resource "aws_lb" "service" {
   tags                       = var.tags
 }
 
-# CodeDeploy moves production traffic between these two at every deployment.
+# The deployment (CodeDeploy, or ECS native blue/green) moves production traffic between these two
+# at every deployment.
 resource "aws_lb_target_group" "service" {
   #checkov:skip=CKV_AWS_378:Load balancer to task traffic stays inside the VPC; end-to-end TLS would need a certificate in every image.
   for_each             = toset(["blue", "green"])
@@ -240,6 +274,42 @@ resource "aws_lb_listener" "service" {
   tags = var.tags
 }
 
+# ECS native blue/green shifts traffic by rewriting a listener rule's forward action
+# (advanced_configuration's production_listener_rule and test_listener_rule): one rule per listener,
+# forwarding everything, all weight on blue at first.
+resource "aws_lb_listener_rule" "service" {
+  for_each     = local.blue_green ? aws_lb_listener.service : {}
+  listener_arn = each.value.arn
+  priority     = 1
+
+  condition {
+    path_pattern {
+      values = ["/*"]
+    }
+  }
+
+  action {
+    type = "forward"
+    forward {
+      target_group {
+        arn    = aws_lb_target_group.service["blue"].arn
+        weight = 100
+      }
+      target_group {
+        arn    = aws_lb_target_group.service["green"].arn
+        weight = 0
+      }
+    }
+  }
+
+  # ECS rewrites the weights at every deployment.
+  lifecycle {
+    ignore_changes = [action]
+  }
+
+  tags = var.tags
+}
+
 # ------------------------------------------------------------------ the service
 
 # The first revision of the family; berth registers every release into the same family.
@@ -275,15 +345,73 @@ resource "aws_ecs_service" "service" {
   desired_count   = var.desired_count
   launch_type     = "FARGATE"
 
-  # CodeDeploy owns the deployments (berth's pipeline Deploy action).
+  # ECS (BLUE_GREEN and ROLLING, run by ECS and started by berth's deploy function) or CODE_DEPLOY
+  # (CodeDeploy owns the deployments; berth's pipeline Deploy action is CodeDeployToECS).
   deployment_controller {
-    type = "CODE_DEPLOY"
+    type = var.deployment_strategy == "CODE_DEPLOY" ? "CODE_DEPLOY" : "ECS"
+  }
+
+  # BLUE_GREEN: berth's verify as the LAMBDA hook at POST_TEST_TRAFFIC_SHIFT ("The test traffic
+  # shift is complete. The green service revision handles 100% of the test traffic."), and with
+  # hold_for_promote a PAUSE hook at PRE_PRODUCTION_TRAFFIC_SHIFT ("PAUSE hooks cannot be configured
+  # at TEST_TRAFFIC_SHIFT or PRODUCTION_TRAFFIC_SHIFT stages"), rolled back after its timeout.
+  # ROLLING: the deployment circuit breaker with rollback.
+  dynamic "deployment_configuration" {
+    for_each = local.blue_green ? [1] : []
+    content {
+      strategy             = "BLUE_GREEN"
+      bake_time_in_minutes = var.bake_time_in_minutes
+
+      lifecycle_hook {
+        hook_target_arn  = var.verify_function_arn
+        role_arn         = var.ecs_hook_role_arn
+        lifecycle_stages = ["POST_TEST_TRAFFIC_SHIFT"]
+      }
+
+      dynamic "lifecycle_hook" {
+        for_each = var.hold_for_promote ? [1] : []
+        content {
+          target_type      = "PAUSE"
+          lifecycle_stages = ["PRE_PRODUCTION_TRAFFIC_SHIFT"]
+          timeout_configuration {
+            action             = "ROLLBACK"
+            timeout_in_minutes = var.hold_timeout_minutes
+          }
+        }
+      }
+    }
+  }
+
+  dynamic "deployment_configuration" {
+    for_each = local.rolling ? [1] : []
+    content {
+      strategy = "ROLLING"
+    }
+  }
+
+  dynamic "deployment_circuit_breaker" {
+    for_each = local.rolling ? [1] : []
+    content {
+      enable   = true
+      rollback = true
+    }
   }
 
   load_balancer {
     target_group_arn = aws_lb_target_group.service["blue"].arn
     container_name   = var.container_name
     container_port   = var.container_port
+
+    # The alternate target group, listener rules and role ECS shifts traffic with.
+    dynamic "advanced_configuration" {
+      for_each = local.blue_green ? [1] : []
+      content {
+        alternate_target_group_arn = aws_lb_target_group.service["green"].arn
+        production_listener_rule   = aws_lb_listener_rule.service["production"].arn
+        test_listener_rule         = aws_lb_listener_rule.service["test"].arn
+        role_arn                   = aws_iam_role.ecs_infrastructure[0].arn
+      }
+    }
   }
 
   network_configuration {
@@ -292,14 +420,19 @@ resource "aws_ecs_service" "service" {
     assign_public_ip = var.assign_public_ip
   }
 
-  # CodeDeploy changes the task definition and the target group (blue/green alternate) at every
-  # deployment, and scaling changes the count: a plan must not undo them. ("If you do another
-  # deployment, the target group associated with the current deployment's original task set is
-  # associated with the next deployment's replacement task set.")
+  # berth changes the task definition at every release; CodeDeploy (and ECS native blue/green)
+  # swap the target groups at every deployment, and scaling changes the count: a plan must not undo
+  # them. ("If you do another deployment, the target group associated with the current
+  # deployment's original task set is associated with the next deployment's replacement task set.")
   lifecycle {
     ignore_changes = [task_definition, load_balancer, desired_count]
+
+    precondition {
+      condition     = !local.blue_green || (var.verify_function_arn != null && var.ecs_hook_role_arn != null)
+      error_message = "deployment_strategy BLUE_GREEN needs verify_function_arn and ecs_hook_role_arn (module.platform.verify_function_arn, module.platform.ecs_hook_role_arn)."
+    }
   }
 
   tags       = var.tags
-  depends_on = [aws_lb_listener.service]
+  depends_on = [aws_lb_listener.service, aws_iam_role_policy_attachment.ecs_infrastructure]
 }

@@ -1,5 +1,10 @@
 # Named after the inputs of the berth service module they feed.
 
+output "deployment_controller" {
+  description = "deployment_controller of the berth service module (ECS for BLUE_GREEN and ROLLING)."
+  value       = var.deployment_strategy == "CODE_DEPLOY" ? "CODE_DEPLOY" : "ECS"
+}
+
 output "cluster_name" {
   description = "cluster_name of the berth service module."
   value       = local.cluster_name

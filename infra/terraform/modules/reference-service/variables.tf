@@ -112,3 +112,56 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# ------------------------------------------------------------------ deployments
+
+variable "deployment_strategy" {
+  description = "How the service deploys. BLUE_GREEN (default, as AWS recommends) = ECS native blue/green with berth's verify as the POST_TEST_TRAFFIC_SHIFT lifecycle hook; ROLLING = rolling update with the deployment circuit breaker and rollback (both: pass deployment_controller = \"ECS\" to the berth service module); CODE_DEPLOY = CodeDeploy blue/green (the service module's default)."
+  type        = string
+  default     = "BLUE_GREEN"
+
+  validation {
+    condition     = contains(["BLUE_GREEN", "ROLLING", "CODE_DEPLOY"], var.deployment_strategy)
+    error_message = "deployment_strategy must be BLUE_GREEN, ROLLING or CODE_DEPLOY."
+  }
+}
+
+variable "verify_function_arn" {
+  description = "ARN of the platform's verify function (module.platform.verify_function_arn): the lifecycle hook of BLUE_GREEN. Needed then."
+  type        = string
+  default     = null
+}
+
+variable "ecs_hook_role_arn" {
+  description = "Role ECS invokes verify with (module.platform.ecs_hook_role_arn). Needed with BLUE_GREEN."
+  type        = string
+  default     = null
+}
+
+variable "bake_time_in_minutes" {
+  description = "BLUE_GREEN only: minutes both revisions keep running after production traffic moved to green (instant rollback); then blue is stopped and the deployment ends."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.bake_time_in_minutes >= 0 && var.bake_time_in_minutes <= 1440
+    error_message = "bake_time_in_minutes must be between 0 and 1440."
+  }
+}
+
+variable "hold_for_promote" {
+  description = "BLUE_GREEN only: true = a PAUSE lifecycle hook at PRE_PRODUCTION_TRAFFIC_SHIFT holds every deployment after verify passed and before production traffic moves, until berth promote or berth rollback; it rolls back after hold_timeout_minutes."
+  type        = bool
+  default     = false
+}
+
+variable "hold_timeout_minutes" {
+  description = "BLUE_GREEN with hold_for_promote only: minutes a held deployment waits for berth promote before ECS rolls it back. At most 1380 (23 hours), under the 24 hours CodePipeline gives the Deploy action."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.hold_timeout_minutes >= 1 && var.hold_timeout_minutes <= 1380
+    error_message = "hold_timeout_minutes must be between 1 and 1380."
+  }
+}
