@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-20}"
 target="${CARGO_TARGET_DIR:-target}"
-functions=(on-image-push on-manifest migrate on-pipeline-event verify scan-gate)
+functions=(on-image-push on-manifest migrate deploy on-pipeline-event verify scan-gate)
 pkgs=()
 for f in "${functions[@]}"; do pkgs+=(-p "$f"); done
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Lambda functions as deployable zips:
 #
-#   dist/on-image-push.zip  dist/on-manifest.zip  dist/migrate.zip  dist/on-pipeline-event.zip
+#   dist/on-image-push.zip  dist/on-manifest.zip  dist/migrate.zip  dist/deploy.zip  dist/on-pipeline-event.zip
 #   dist/verify.zip  dist/scan-gate.zip
 #
 # each holding one "bootstrap" executable for the provided.al2023 runtime (arm64 by default).
@@ -31,7 +31,7 @@ set -euo pipefail
 
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.14.1}"
-FUNCTIONS=(on-image-push on-manifest migrate on-pipeline-event verify scan-gate)
+FUNCTIONS=(on-image-push on-manifest migrate deploy on-pipeline-event verify scan-gate)
 GLIBC_CEILING=2.34
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
