@@ -41,5 +41,6 @@ pub fn record(release: &str, status: ReleaseStatus) -> ReleaseRecord {
         scan: None,
         deregistration: None,
         deployed: None,
+        deployment: None,
     }
 }

@@ -30,6 +30,14 @@ pub fn deployed_key(service: &str, release: &str) -> String {
     format!("artifacts/{service}/deployed/{release}.zip")
 }
 
+/// The deploy action's marker for the job `job` deploying `release`: written create-only before
+/// UpdateService, so a repeated invocation of that job finds the deployment it started. Per
+/// job, because a rollback execution deploys an earlier release again, and a retried stage
+/// deploys it anew.
+pub fn deploy_marker_key(service: &str, release: &str, job: &str) -> String {
+    format!("artifacts/{service}/deploys/{release}/{job}.json")
+}
+
 pub fn release_key(service: &str, release: &str) -> String {
     format!("releases/{service}/{release}.json")
 }

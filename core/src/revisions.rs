@@ -71,12 +71,13 @@ fn guarded(
 
 /// The revisions a failed (or stopped) release registered: those of `revisions` (newest first)
 /// that run its `images`, registered no earlier than the release was claimed (`created_epoch`),
-/// plus the one its migration registered (`migration_arn`).
+/// plus those its record names as registered for it (`registered`: the migration's, and the
+/// deploy action's for a service ECS deploys itself).
 pub fn failed_release(
     revisions: &[Revision],
     images: &BTreeMap<String, String>,
     created_epoch: Option<i64>,
-    migration_arn: Option<&str>,
+    registered: &[&str],
     in_use: &BTreeMap<String, String>,
     protected: &[Protected],
 ) -> Vec<Decision> {
@@ -87,7 +88,7 @@ pub fn failed_release(
                 (Some(at), Some(created)) => at >= created,
                 _ => true,
             };
-            (r.runs(images) && registered_since) || migration_arn == Some(r.arn.as_str())
+            (r.runs(images) && registered_since) || registered.contains(&r.arn.as_str())
         })
         .map(|r| match guarded(r, in_use, protected) {
             Some(why) => Decision::keep(&r.arn, why),
@@ -197,14 +198,14 @@ mod tests {
             rev(3, "good", 10),
         ];
         let in_use = BTreeMap::from([("arn:td/web:3".to_owned(), "PRIMARY task set".to_owned())]);
-        let d = failed_release(&revisions, &images("bad"), Some(100), None, &in_use, &[]);
+        let d = failed_release(&revisions, &images("bad"), Some(100), &[], &in_use, &[]);
         assert_eq!(chosen(&d), ["arn:td/web:6", "arn:td/web:5"]);
 
         // The one in use (a deployment still holding a task set) and one running a protected
         // release's images stay, and say why.
         let in_use = BTreeMap::from([("arn:td/web:6".to_owned(), "ACTIVE task set".to_owned())]);
         let lkg = protect("v1", "bad", "the last known good release");
-        let d = failed_release(&revisions, &images("bad"), Some(100), None, &in_use, &[lkg]);
+        let d = failed_release(&revisions, &images("bad"), Some(100), &[], &in_use, &[lkg]);
         assert!(chosen(&d).is_empty());
         assert!(
             d[0].why
@@ -225,7 +226,7 @@ mod tests {
             &undated,
             &images("bad"),
             Some(100),
-            Some("arn:td/web:2"),
+            &["arn:td/web:2"],
             &BTreeMap::new(),
             &[],
         );
@@ -243,7 +244,7 @@ mod tests {
                 &undated,
                 &BTreeMap::new(),
                 None,
-                None,
+                &[],
                 &BTreeMap::new(),
                 &[]
             )

@@ -187,6 +187,7 @@ mod tests {
             finished_at: Some(at(rollback_start + 240)),
             migration: None,
             by: None,
+            deployment: None,
         });
         let history = [v4, v3, v2, v1];
         let k = keys(&history, 30, T0 + 10 * DAY);

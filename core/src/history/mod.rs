@@ -95,6 +95,7 @@ pub fn apply(
             finished_at: finished,
             migration: None,
             by: None,
+            deployment: None,
         }),
     }
     Applied::Redeployment

@@ -90,6 +90,7 @@ fn after_a_rollback_the_next_one_goes_further_back() {
         finished_at: None,
         migration: None,
         by: None,
+        deployment: None,
     });
     let records = [v1, v2, v3];
     assert_eq!(last_known_good(&records).unwrap().release, "v1");
@@ -134,6 +135,7 @@ fn successes_are_indexed_by_claim_and_by_execution_start() {
         finished_at: None,
         migration: None,
         by: None,
+        deployment: None,
     });
     r.redeployments.push(Redeployment {
         pipeline_execution_id: "r2".into(),
@@ -142,6 +144,7 @@ fn successes_are_indexed_by_claim_and_by_execution_start() {
         finished_at: None,
         migration: None,
         by: None,
+        deployment: None,
     });
     let created = 1_767_225_599_000;
     assert_eq!(

@@ -81,6 +81,40 @@ pub fn decide(
     }
 }
 
+/// [`decide`] for a service ECS deploys itself (controller `ECS`): `active` are its service
+/// deployments that have not ended (ListServiceDeployments with the
+/// [`crate::service_deployment::ACTIVE_STATUSES`]), bounded the same way. The Migrate action
+/// waits for them before it renders or migrates, and the deploy action before it updates the
+/// service.
+pub fn decide_native(
+    service: &str,
+    active: &[String],
+    since_epoch: u64,
+    now_epoch: u64,
+    bound_seconds: u64,
+) -> Busy {
+    let Some(first) = active.first() else {
+        return Busy::Proceed;
+    };
+    let arns = active.join(", ");
+    let waited = now_epoch.saturating_sub(since_epoch);
+    if waited >= bound_seconds {
+        return Busy::Fail {
+            message: format!(
+                "ECS service deployment {arns} of {service} has not ended after {waited} seconds (the wait's bound is {bound_seconds}): nothing of this release was migrated or deployed. End it (`berth rollback {service}`, or `berth promote {service}` for one paused at a hook), then retry the stage"
+            ),
+        };
+    }
+    Busy::Wait {
+        summary: format!(
+            "waiting for ECS service deployment {first} of {service} to end before this release migrates and deploys ({waited}s of {bound_seconds}s): an earlier release still deploying (its execution stopped and abandoned), or someone else updated the service. If it is paused at a hook, `berth promote {service}` finishes it and `berth rollback {service}` takes it back; otherwise wait"
+        )
+        .chars()
+        .take(2048)
+        .collect(),
+    }
+}
+
 const WAITING_PHASE: &str = "waiting";
 
 /// The token of a job waiting for the deployment group to be free.
@@ -154,6 +188,22 @@ mod tests {
                 assert!(said.contains("berth rollback web"), "{said}");
             }
         }
+    }
+
+    #[test]
+    fn an_ecs_service_waits_for_its_service_deployments_with_the_same_bound() {
+        let t0 = 1_000_000;
+        let arn = "arn:aws:ecs:us-east-1:1:service-deployment/prod/web/abc";
+        assert_eq!(decide_native("web", &[], t0, t0 + 9000, 7200), Busy::Proceed);
+        let Busy::Wait { summary } = decide_native("web", &ids(&[arn]), t0, t0 + 60, 7200) else {
+            panic!("waits")
+        };
+        assert!(summary.contains(arn) && summary.contains("berth promote web"), "{summary}");
+        assert!(!summary.contains("CodeDeploy"), "{summary}");
+        let Busy::Fail { message } = decide_native("web", &ids(&[arn]), t0, t0 + 7200, 7200) else {
+            panic!("fails at the bound")
+        };
+        assert!(message.contains(arn) && message.contains("berth rollback web"), "{message}");
     }
 
     #[test]

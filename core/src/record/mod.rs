@@ -13,6 +13,7 @@ pub use guards::{Action, CheckResult, Intervention, Verdict, Verification, keep_
 use crate::manifest::MigrationPlan;
 use crate::render::ManifestSource;
 use crate::scan::ScanSummary;
+use crate::service_deployment::DeployKind;
 
 pub const RECORD_SCHEMA: &str = "berth/release-record/v1";
 
@@ -136,6 +137,41 @@ pub struct ReleaseRecord {
     /// was pinned when the manifest was uploaded). Absent until then, and in older records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed: Option<DeployedRecord>,
+    /// What the deploy action did, for a service ECS deploys itself (controller `ECS`): the
+    /// service deployment it started and how it ended. Absent for CODE_DEPLOY services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+}
+
+/// The ECS service deployment a release (or a rollback execution of it) started through the
+/// deploy action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// `ROLLING`, `BLUE_GREEN`, `LINEAR` or `CANARY`.
+    pub kind: DeployKind,
+    /// The deploy action's first job.
+    pub job_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_execution_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_deployment_arn: Option<String>,
+    /// The revision the deploy action registered (or the migration's, registered from the
+    /// same document in the same execution) and UpdateService deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition_arn: Option<String>,
+    /// `WAITING` (for another deployment), `STARTING`, then the service deployment's own
+    /// status (`IN_PROGRESS`, `SUCCESSFUL`, `ROLLBACK_SUCCESSFUL`, ...), or `SUPERSEDED`,
+    /// `GONE` (the service was deleted) or `UNFOLLOWED` (the action's time ran out while the
+    /// deployment went on).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When UpdateService was called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub updated_at: String,
 }
 
 /// The deployed artifact of a release.
@@ -177,6 +213,10 @@ pub struct Redeployment {
     /// The caller identity (ARN) that asked for the rollback, when the CLI could tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
+    /// The ECS service deployment this execution's deploy action started (services ECS deploys
+    /// itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
 }
 
 /// RFC 3339 UTC time, the format of every timestamp berth writes.

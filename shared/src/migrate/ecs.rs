@@ -1,17 +1,11 @@
 //! The ECS calls of the migration step, and what it reads from a task definition.
 
-use crate::error::BoxError;
-use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::SdkError;
 use aws_sdk_ecs::operation::run_task::RunTaskError;
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerDefinition, ContainerOverride, LaunchType,
-    NetworkConfiguration, TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType, NetworkConfiguration,
+    TaskOverride,
 };
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
 use super::job::started_by;
@@ -37,10 +31,6 @@ pub(super) enum Placement {
 /// center, ecs-fargate-runtask-capacity: "wait before you retry the RunTask API").
 const NO_CAPACITY: &str = "Capacity is unavailable";
 
-/// RegisterTaskDefinition's ClientException when revisions of one family are registered at
-/// the same moment; it is a passing condition, like throttling.
-const CONCURRENT_REVISIONS: &str = "Too many concurrent attempts";
-
 /// Registers `taskdef.json` exactly as the Deploy action will, and returns the revision ARN.
 pub(super) async fn register(ecs: &aws_sdk_ecs::Client, taskdef: &Value) -> Result<String> {
     let family = taskdef
@@ -49,34 +39,7 @@ pub(super) async fn register(ecs: &aws_sdk_ecs::Client, taskdef: &Value) -> Resu
         .unwrap_or_default();
     let body =
         serde_json::to_vec(taskdef).map_err(|e| Error::Corrupt(format!("taskdef.json: {e}")))?;
-    let out = ecs
-        .register_task_definition()
-        // Placeholders satisfy the typed builder; the interceptor sends taskdef.json itself.
-        .family(family)
-        .container_definitions(ContainerDefinition::builder().name("placeholder").build())
-        .customize()
-        .interceptor(ReplaceBody(body))
-        .send()
-        .await
-        .map_err(|e| {
-            let concurrent = e
-                .as_service_error()
-                .and_then(|se| se.message())
-                .is_some_and(|m| m.contains(CONCURRENT_REVISIONS));
-            let err = Error::sdk(format!("ecs:RegisterTaskDefinition {family}"))(e);
-            match err {
-                Error::Aws { action, source, .. } if concurrent => Error::Aws {
-                    action,
-                    source,
-                    fault: crate::error::AwsFault::Throttled,
-                },
-                other => other,
-            }
-        })?;
-    out.task_definition()
-        .and_then(|t| t.task_definition_arn())
-        .map(str::to_owned)
-        .ok_or_else(|| Error::Corrupt("ecs:RegisterTaskDefinition returned no ARN".into()))
+    crate::register::register(ecs, family, body).await
 }
 
 /// Runs the migration task: FARGATE, awsvpc, no public IP, the command overridden on the
@@ -253,31 +216,6 @@ fn containers(taskdef: &Value) -> impl Iterator<Item = &Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-}
-
-/// Sends a prepared JSON document as the request body. `RegisterTaskDefinition`'s input is
-/// the task definition JSON itself, so `taskdef.json` goes to ECS byte for byte, every field
-/// kept, as the CodeDeploy action will send it.
-#[derive(Debug)]
-struct ReplaceBody(Vec<u8>);
-
-impl Intercept for ReplaceBody {
-    fn name(&self) -> &'static str {
-        "berth::ReplaceBody"
-    }
-
-    fn modify_before_signing(
-        &self,
-        context: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> std::result::Result<(), BoxError> {
-        let req = context.request_mut();
-        *req.body_mut() = SdkBody::from(self.0.clone());
-        req.headers_mut()
-            .insert("content-length", self.0.len().to_string());
-        Ok(())
-    }
 }
 
 #[cfg(test)]

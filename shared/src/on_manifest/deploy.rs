@@ -272,5 +272,6 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         scan: None,
         deregistration: None,
         deployed: None,
+        deployment: None,
     }
 }

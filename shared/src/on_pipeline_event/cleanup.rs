@@ -1,5 +1,6 @@
 //! A release that ended FAILED or STOPPED leaves task definition revisions behind — the one
-//! migrate registered and the one the Deploy action registered from `taskdef.json` — which the
+//! migrate registered and the one the Deploy action (CodeDeployToECS, or berth's deploy action
+//! for a service ECS deploys itself) registered from `taskdef.json` — which the
 //! console and other tools offer as candidates. They are deregistered here, never one the ECS
 //! service uses (any task set or deployment) nor one running the images of the release running
 //! now or of the last known good release. Best effort: what happened is noted in the release
@@ -87,15 +88,12 @@ impl Context {
             .await
             .map_err(text)?;
         let revisions = self.revisions_since(record).await.map_err(text)?;
-        let migration = record
-            .migration
-            .as_ref()
-            .and_then(|m| m.task_definition_arn.as_deref());
+        let registered = registered(record);
         Ok(plan::failed_release(
             &revisions,
             &record.images,
             parse_timestamp(&record.created_at),
-            migration,
+            &registered,
             &in_use,
             &protected,
         ))
@@ -118,15 +116,27 @@ impl Context {
             }
             found.push(r);
         }
-        let migration = record
-            .migration
-            .as_ref()
-            .and_then(|m| m.task_definition_arn.clone());
-        if let Some(arn) = migration.filter(|a| !found.iter().any(|r| &r.arn == a))
-            && let Some(r) = revisions::describe(&self.ecs, &arn).await?
-        {
-            found.push(r);
+        for arn in registered(record) {
+            if !found.iter().any(|r| r.arn == arn)
+                && let Some(r) = revisions::describe(&self.ecs, arn).await?
+            {
+                found.push(r);
+            }
         }
         Ok(found)
     }
+}
+
+/// The revisions the release's record names as registered for it: the migration's, and the
+/// deploy action's (services ECS deploys itself; CodeDeployToECS registers its own unnamed).
+fn registered(record: &ReleaseRecord) -> Vec<&str> {
+    let migration = record.migration.as_ref();
+    let deploy = record.deployment.as_ref();
+    let mut arns: Vec<&str> = migration
+        .and_then(|m| m.task_definition_arn.as_deref())
+        .into_iter()
+        .chain(deploy.and_then(|d| d.task_definition_arn.as_deref()))
+        .collect();
+    arns.dedup();
+    arns
 }

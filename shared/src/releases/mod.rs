@@ -342,6 +342,7 @@ impl Releases {
                     finished_at: None,
                     migration: None,
                     by: self.caller.clone(),
+                    deployment: None,
                 });
                 Change::Write(())
             })
