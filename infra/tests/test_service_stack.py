@@ -83,12 +83,11 @@ REGISTRY_FIELDS = {
     "push_trigger",
     "migration",
     "appspec",
-    "deployment",
 }
 
 
-# Written only when configured.
-OPTIONAL_REGISTRY_FIELDS = {"verify", "scan"}
+# Written only when configured (deployment: only with DeploymentController=CODE_DEPLOY).
+OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment"}
 
 
 def deploy_service(session, name: str, parameters: dict):
@@ -685,7 +684,8 @@ def test_the_functions_accept_every_entry_the_stack_writes(platform_stack, tmp_p
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"schema": "berth/v1", "service": "web", "release": "v1",
         "images": {"app": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web/app:v1"}}))
-    for i, extra in enumerate(({}, VERIFY, SCAN, {**VERIFY, **SCAN})):
+    # An ECS-controlled service's entry has no deployment section.
+    for i, extra in enumerate(({}, VERIFY, SCAN, {**VERIFY, **SCAN}, {"DeploymentController": "ECS"})):
         name = f"web{i}"
         stack, _ = deploy_service(session, f"berth-{name}", {**WEB, **extra, "ServiceName": name})
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
