@@ -16,6 +16,9 @@ pub enum Exit {
     Failed = 3,
     /// 4: `release --wait` saw the execution end other than `SUCCEEDED`.
     ExecutionFailed = 4,
+    /// 5: the request has no meaning for the service's deploy kind (`finish` on a service ECS
+    /// deploys itself, `promote` on a rolling one): no phase of any deployment would allow it.
+    NotForKind = 5,
 }
 
 impl From<Exit> for ExitCode {
@@ -56,6 +59,13 @@ impl Failure {
     pub fn execution_failed(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::ExecutionFailed,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_for_kind(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::NotForKind,
             message: message.into(),
         }
     }

@@ -20,6 +20,7 @@ mod render;
 mod rollback;
 mod stats;
 mod status;
+mod status_native;
 mod validate;
 
 use std::process::ExitCode;

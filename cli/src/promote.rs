@@ -1,7 +1,9 @@
-//! `berth promote` and `berth finish`: move a held blue/green deployment on. Promote reroutes
-//! production traffic to the replacement (green) task set of a deployment waiting for it;
-//! finish ends the termination wait now, retiring the original (blue) task set. Both note who
-//! asked in the release record.
+//! `berth promote` and `berth finish`: move a held deployment on. For a CODE_DEPLOY service,
+//! promote reroutes production traffic to the replacement (green) task set of a deployment
+//! waiting for it and finish ends the termination wait now, retiring the original (blue) task
+//! set. For a service ECS deploys itself (BLUE_GREEN, LINEAR, CANARY), promote continues the
+//! pause hook awaiting action; finish has no ECS counterpart and says so (exit 5), as does
+//! promote for a ROLLING service. Both note who asked in the release record.
 
 use std::time::SystemTime;
 
@@ -9,6 +11,7 @@ use berth::aws::Clients;
 use berth::deployment::Deployments;
 use berth::operate::{Acted, Ask, Operator};
 use berth::records::Records;
+use berth::service_deployments::DeployKind;
 use berth::settings::Settings;
 use berth::store::Bucket;
 
@@ -26,6 +29,7 @@ pub struct DeploymentArgs {
 pub async fn operator(clients: &Clients, settings: &Settings) -> Operator {
     Operator {
         deployments: Deployments::new(clients.codedeploy.clone()),
+        ecs: clients.ecs.clone(),
         codepipeline: clients.codepipeline.clone(),
         records: Records::new(Bucket::new(clients.s3.clone(), &settings.release_bucket)),
         by: caller(clients).await,
@@ -44,28 +48,42 @@ async fn run(args: DeploymentArgs, ask: Ask) -> Outcome {
     let (clients, settings) = aws().await?;
     let config = service_config(&clients, &settings, &args.service).await?;
     let operator = operator(&clients, &settings).await;
-    let acted = operator.act(&config, ask, SystemTime::now()).await?;
+    let kind = operator.deploy_kind(&config).await?;
+    let acted = if kind == DeployKind::CodeDeploy {
+        operator.act(&config, ask, SystemTime::now()).await?
+    } else {
+        operator
+            .act_native(&config, kind, ask, SystemTime::now())
+            .await?
+    };
     let (deployment_id, release, by, unrecorded) = match &acted {
         Acted::Done {
             deployment_id,
             release,
             by,
             unrecorded,
+            ..
         } => (deployment_id, release, by, unrecorded),
         Acted::Refused { reason } => return Err(Failure::refused(format!("not done: {reason}"))),
+        Acted::NotForKind { reason } => {
+            return Err(Failure::not_for_kind(format!("not possible: {reason}")));
+        }
     };
     if args.output == Output::Json {
         return print_json(&acted);
     }
     let what = release.as_deref().unwrap_or("(release unknown)");
-    match ask {
-        Ask::Promote => println!(
-            "promoted {} {what}: production traffic is moving to the replacement task set (deployment {deployment_id})",
-            args.service
+    let service = &args.service;
+    match (ask, kind) {
+        (Ask::Promote, DeployKind::CodeDeploy) => println!(
+            "promoted {service} {what}: production traffic is moving to the replacement task set (deployment {deployment_id})"
         ),
-        Ask::Finish => println!(
-            "finished {} {what}: the termination wait ended; the original task set is being retired (deployment {deployment_id})",
-            args.service
+        (Ask::Promote, _) => println!(
+            "promoted {service} {what}: ECS continues the {} deployment past its pause hook (deployment {deployment_id})",
+            kind.as_str()
+        ),
+        (Ask::Finish, _) => println!(
+            "finished {service} {what}: the termination wait ended; the original task set is being retired (deployment {deployment_id})"
         ),
     }
     println!("by {by}");

@@ -1,14 +1,17 @@
 //! `berth rollback`: go back to the release before. While a blue/green deployment is in flight
 //! (blue still runs), that is a traffic switch: the deployment is stopped with automatic
-//! rollback and CodeDeploy reroutes traffic to the original task set, in seconds. Otherwise (or
-//! with `--to` / `--redeploy`) it redeploys an earlier release's exact artifact (default: the
-//! last known good one) without migrating, as a new pipeline execution.
+//! rollback and CodeDeploy reroutes traffic to the original task set, in seconds. For a service
+//! ECS deploys itself, a deployment paused at a pause hook is continued with ROLLBACK and any
+//! other in flight is stopped with ROLLBACK (StopServiceDeployment). Otherwise (or with `--to`
+//! / `--redeploy`) it redeploys an earlier release's exact artifact (default: the last known
+//! good one) without migrating, as a new pipeline execution.
 
 use std::time::{Duration, SystemTime};
 
 use berth::aws::Clients;
 use berth::operate::Stopped;
 use berth::releases::{Releases, RollbackOutcome};
+use berth::service_deployments::DeployKind;
 use berth::settings::Settings;
 use berth::store::Bucket;
 use serde::Serialize;
@@ -48,7 +51,8 @@ pub async fn run(args: RollbackArgs) -> Outcome {
 }
 
 /// Stops the deployment in flight with rollback; `Ok(false)` when there is none to stop (or it
-/// finished first), so the rollback must redeploy.
+/// finished first), so the rollback must redeploy. The service's kind says whose deployment:
+/// CodeDeploy's, or ECS's own (`native`).
 async fn switch_traffic(
     clients: &Clients,
     settings: &Settings,
@@ -58,14 +62,30 @@ async fn switch_traffic(
         .await
         .map_err(|f| f.message)?;
     let operator = crate::promote::operator(clients, settings).await;
+    let kind = operator
+        .deploy_kind(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let wait = Duration::from_secs(args.wait_seconds);
+    if kind.is_native() {
+        let stopped = operator
+            .roll_back_native(&config, wait, SystemTime::now())
+            .await
+            .map_err(|e| e.to_string())?;
+        return native(args, kind, &stopped, &operator.by);
+    }
     let stopped = operator
         .stop_with_rollback(&config, wait, SystemTime::now())
         .await
         .map_err(|e| e.to_string())?;
-    let (id, release, status, unrecorded, done) = match &stopped {
-        Stopped::NoDeployment => return Ok(false),
-        Stopped::RollbackInFlight { .. } => return in_flight(args, &stopped, &operator.by),
+    codedeploy(args, &stopped, &operator.by)
+}
+
+/// What a stop of a CodeDeploy deployment came to, said; `Ok(false)` when it must redeploy.
+fn codedeploy(args: &RollbackArgs, stopped: &Stopped, by: &str) -> Result<bool, String> {
+    let (id, release, status, unrecorded, done) = match stopped {
+        Stopped::NoDeployment | Stopped::RollbackFailed { .. } => return Ok(false),
+        Stopped::RollbackInFlight { .. } => return in_flight(args, stopped, by),
         Stopped::FinishedFirst { deployment_id } => {
             eprintln!(
                 "note: deployment {deployment_id} succeeded before it could be stopped; the original task set is gone, so redeploying"
@@ -77,19 +97,21 @@ async fn switch_traffic(
             release,
             status,
             unrecorded,
+            ..
         } => (deployment_id, release, status, unrecorded, true),
         Stopped::Pending {
             deployment_id,
             release,
             status,
             unrecorded,
+            ..
         } => (deployment_id, release, status, unrecorded, false),
     };
     if let Some(why) = unrecorded {
         eprintln!("warning: not noted in the release record: {why}");
     }
     if args.output == Output::Json {
-        print_json(&with_kind(&stopped, "traffic_switch", &operator.by)).map_err(|f| f.message)?;
+        print_json(&with_kind(stopped, "traffic_switch", by)).map_err(|f| f.message)?;
         return Ok(true);
     }
     let what = release.as_deref().unwrap_or("(release unknown)");
@@ -104,8 +126,100 @@ async fn switch_traffic(
             args.service
         );
     }
-    println!("by {}", operator.by);
+    println!("by {by}");
     Ok(true)
+}
+
+/// What a rollback of an ECS-native deployment came to, said; `Ok(false)` when it must
+/// redeploy instead.
+fn native(
+    args: &RollbackArgs,
+    kind: DeployKind,
+    stopped: &Stopped,
+    by: &str,
+) -> Result<bool, String> {
+    let Some(line) = native_line(&args.service, kind, stopped) else {
+        return Ok(false);
+    };
+    if let Stopped::TrafficSwitched {
+        unrecorded: Some(why),
+        ..
+    }
+    | Stopped::Pending {
+        unrecorded: Some(why),
+        ..
+    } = stopped
+    {
+        eprintln!("warning: not noted in the release record: {why}");
+    }
+    if args.output == Output::Json {
+        let how = match stopped {
+            Stopped::RollbackInFlight { .. } => "rollback_in_flight",
+            _ => "traffic_switch",
+        };
+        let mut doc = with_kind(stopped, how, by);
+        doc["deploy_kind"] = kind.as_str().into();
+        print_json(&doc).map_err(|f| f.message)?;
+    } else {
+        println!("{line}\nby {by}");
+    }
+    Ok(true)
+}
+
+/// The line saying what a native rollback did; `None` (after a note on standard error) when
+/// the rollback must redeploy instead.
+fn native_line(service: &str, kind: DeployKind, stopped: &Stopped) -> Option<String> {
+    let back = if kind.has_hooks() {
+        "production traffic goes back to the previous service revision, which still runs"
+    } else {
+        "ECS replaces the new tasks with the previous service revision's"
+    };
+    let line = match stopped {
+        Stopped::NoDeployment => return None,
+        Stopped::FinishedFirst { deployment_id } => {
+            eprintln!(
+                "note: deployment {deployment_id} succeeded before the rollback took; the previous revision is gone, so redeploying"
+            );
+            return None;
+        }
+        Stopped::RollbackFailed {
+            deployment_id,
+            status,
+            reason,
+            ..
+        } => {
+            eprintln!(
+                "warning: ECS could not roll back deployment {deployment_id} ({status}: {reason}); redeploying"
+            );
+            return None;
+        }
+        Stopped::RollbackInFlight { deployment_id, .. } => format!(
+            "{service}: deployment {deployment_id} is already being rolled back by ECS; {back}, not stopping it"
+        ),
+        Stopped::TrafficSwitched {
+            deployment_id,
+            release,
+            status,
+            via,
+            ..
+        } => format!(
+            "rolled back {service} {} by traffic switch: {} on deployment {deployment_id}, now {status}; {back}",
+            release.as_deref().unwrap_or("(release unknown)"),
+            via.as_deref().unwrap_or("ECS")
+        ),
+        Stopped::Pending {
+            deployment_id,
+            release,
+            status,
+            via,
+            ..
+        } => format!(
+            "rolling back {service} {} by traffic switch: {} on deployment {deployment_id}, now {status}; {back}",
+            release.as_deref().unwrap_or("(release unknown)"),
+            via.as_deref().unwrap_or("ECS")
+        ),
+    };
+    Some(line)
 }
 
 /// The deployment in flight is CodeDeploy's own rollback: says so; nothing is stopped or

@@ -5,7 +5,9 @@ use berth::deployment::{Deployments, phase};
 use berth::pipeline;
 use berth::record::ReleaseRecord;
 use berth::records::Records;
+use berth::registry::ServiceConfig;
 use berth::releases::Releases;
+use berth::service_deployments::{DeployKind, describe_service};
 use berth::settings::Settings;
 use berth::store::Bucket;
 use serde_json::{Value, json};
@@ -56,11 +58,19 @@ pub async fn run(args: StatusArgs) -> Outcome {
         json!({"id": c.pipeline_execution_id(), "status": c.status().map(|s| s.as_str().to_owned())})
     });
     let (stages, deployment) = stages(&clients, pipeline).await;
-    let guarded = guarded(&clients, &settings, service, deployment.as_deref(), latest).await;
+    let (kind, guarded) = view(&clients, &settings, service, deployment.as_deref(), latest).await;
+    // For a service ECS deploys itself the Deploy action's external id is the service
+    // deployment's ARN, not a CodeDeploy deployment id.
+    let codedeploy_id = if kind.is_some_and(|k| k.is_native()) {
+        None
+    } else {
+        deployment
+    };
     let doc = json!({
         "service": service, "pipeline": pipeline, "latest_release": row(latest),
         "running_release": running.as_ref().map(|r| r.release.clone()),
-        "current_execution": execution, "stages": stages, "codedeploy_deployment_id": deployment,
+        "current_execution": execution, "stages": stages, "codedeploy_deployment_id": codedeploy_id,
+        "kind": kind.map(|k| k.as_str()),
         "deployment": guarded.deployment, "verification": guarded.verification,
         "interventions": guarded.interventions,
     });
@@ -71,24 +81,53 @@ pub async fn run(args: StatusArgs) -> Outcome {
     Ok(())
 }
 
-/// The blue/green view: the deployment in flight (else the one the Deploy action shows), its
-/// phase and deadline, and the verification and interventions of the release it deploys.
-struct Guarded {
-    deployment: Value,
-    verification: Value,
-    interventions: Value,
-}
-
-async fn guarded(
+/// The service's deploy kind (DescribeServices; `None` when unreadable) and its deployment
+/// view: CodeDeploy's, or the ECS service deployment's for a service ECS deploys itself.
+async fn view(
     clients: &Clients,
     settings: &Settings,
     service: &str,
     stage_deployment: Option<&str>,
     latest: &ReleaseRecord,
+) -> (Option<DeployKind>, Guarded) {
+    let config = service_config(clients, settings, service).await.ok();
+    let kind = match &config {
+        Some(c) => describe_service(&clients.ecs, &c.cluster, &c.ecs_service)
+            .await
+            .ok()
+            .flatten()
+            .map(|(k, _)| k),
+        None => None,
+    };
+    let guarded = match (&config, kind) {
+        (Some(c), Some(k)) if k.is_native() => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            crate::status_native::guarded(clients, settings, c, latest, now).await
+        }
+        _ => guarded(clients, config.as_ref(), stage_deployment, latest, settings).await,
+    };
+    (kind, guarded)
+}
+
+/// The blue/green view: the deployment in flight (else the one the Deploy action shows), its
+/// phase and deadline, and the verification and interventions of the release it deploys.
+pub struct Guarded {
+    pub deployment: Value,
+    pub verification: Value,
+    pub interventions: Value,
+}
+
+async fn guarded(
+    clients: &Clients,
+    config: Option<&ServiceConfig>,
+    stage_deployment: Option<&str>,
+    latest: &ReleaseRecord,
+    settings: &Settings,
 ) -> Guarded {
     let deployments = Deployments::new(clients.codedeploy.clone());
-    let config = service_config(clients, settings, service).await.ok();
-    let active = match &config {
+    let active = match config {
         Some(c) => deployments
             .active(&c.deployment_target())
             .await
@@ -102,12 +141,12 @@ async fn guarded(
         (None, None) => None,
     };
     let mut release = None;
-    if let (Some(f), Some(c)) = (&facts, &config) {
+    if let (Some(f), Some(c)) = (&facts, config) {
         let found = pipeline::deployment_release(&clients.codepipeline, &c.pipeline, &f.id).await;
         if let Ok(Some((_, started))) = found {
             let records = Records::new(Bucket::new(clients.s3.clone(), &settings.release_bucket));
             release = records
-                .get(service, &started.release)
+                .get(&c.service, &started.release)
                 .await
                 .ok()
                 .flatten()
@@ -193,7 +232,17 @@ fn print_text(doc: &Value) {
         println!("  (stage states unavailable from this endpoint)");
     }
     let d = &doc["deployment"];
-    if d.is_object() {
+    let native = doc["kind"].as_str().is_some_and(|k| k != "CODE_DEPLOY");
+    if native {
+        println!("kind       {}", s(&doc["kind"]));
+    }
+    if native && d.is_object() {
+        for line in crate::status_native::lines(d) {
+            println!("{line}");
+        }
+    } else if native {
+        println!("deployment (none listed by ECS)");
+    } else if d.is_object() {
         println!("deployment {} {}", s(&d["id"]), s(&d["summary"]));
     } else {
         println!("deployment {}", s(&doc["codedeploy_deployment_id"]));

@@ -176,6 +176,53 @@ pub async fn deployment_release(
         .map(|started| (execution_id, started)))
 }
 
+/// The berth execution whose Deploy action follows ECS service deployment `arn` (services ECS
+/// deploys itself, where Deploy is berth's deploy function). The action reports the
+/// deployment's ARN as its external execution id once it has started it; until then (its
+/// first reply) a Deploy action in progress with no id is taken to be the one deploying.
+pub async fn native_deployment_release(
+    client: &aws_sdk_codepipeline::Client,
+    pipeline: &str,
+    arn: &str,
+) -> Result<Option<(String, Started)>> {
+    let state = client
+        .get_pipeline_state()
+        .name(pipeline)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "codepipeline:GetPipelineState {pipeline}"
+        )))?;
+    let deploys = |a: &aws_sdk_codepipeline::types::ActionState| {
+        let Some(e) = a.latest_execution() else {
+            return false;
+        };
+        match e.external_execution_id() {
+            Some(id) => id == arn,
+            None => {
+                e.status() == Some(&aws_sdk_codepipeline::types::ActionExecutionStatus::InProgress)
+            }
+        }
+    };
+    let execution_id = state
+        .stage_states()
+        .iter()
+        .find(|stage| {
+            stage
+                .action_states()
+                .iter()
+                .any(|a| a.action_name() == Some(DEPLOY_ACTION) && deploys(a))
+        })
+        .and_then(|stage| stage.latest_execution())
+        .map(|e| e.pipeline_execution_id().to_owned());
+    let Some(execution_id) = execution_id else {
+        return Ok(None);
+    };
+    Ok(berth_execution(client, pipeline, &execution_id)
+        .await?
+        .map(|started| (execution_id, started)))
+}
+
 /// How many recent executions a resumed release looks through for the one its crashed
 /// predecessor started.
 const RESUME_LOOKBACK: i32 = 20;

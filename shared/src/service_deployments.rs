@@ -111,6 +111,36 @@ pub async fn newest_active(
     Ok(newest)
 }
 
+/// The newest deployment of the service, ended or not, with its facts: the first page of
+/// ListServiceDeployments (with no status filter "all status values are included in the
+/// result"; "If this parameter isn't used, then ListServiceDeployments returns up to 20
+/// results"), the one created last by its `createdAt`, described. `None` when the service has
+/// had no deployment ECS still lists.
+pub async fn newest(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<Facts>> {
+    let out = ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(service)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "ecs:ListServiceDeployments {cluster}/{service}"
+        )))?;
+    let newest = out
+        .service_deployments()
+        .iter()
+        .filter(|d| d.service_deployment_arn().is_some())
+        .max_by_key(|d| epoch(d.created_at()).unwrap_or(0));
+    match newest.and_then(|d| d.service_deployment_arn()) {
+        Some(arn) => describe(ecs, arn).await,
+        None => Ok(None),
+    }
+}
+
 /// The task definition ARN a service revision runs (DescribeServiceRevisions).
 pub async fn revision_task_definition(
     ecs: &aws_sdk_ecs::Client,

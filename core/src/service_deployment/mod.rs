@@ -8,6 +8,8 @@
 //! deployment completed (succeeded or failed)": `SUCCESSFUL`, `STOPPED`,
 //! `ROLLBACK_SUCCESSFUL`, `ROLLBACK_FAILED`).
 
+pub mod ask;
+
 use serde::{Deserialize, Serialize};
 
 pub mod deploy;

@@ -1,6 +1,9 @@
 //! What an operator does to a service's deployment in flight (`berth promote`, `berth finish`,
 //! `berth rollback` while blue still runs): check the deployment is in the phase the request
-//! applies to, ask CodeDeploy, and note who asked in the release record.
+//! applies to, ask CodeDeploy (this file) or ECS (`native`, for services ECS deploys itself),
+//! and note who asked in the release record.
+
+mod native;
 
 use std::time::{Duration, SystemTime};
 
@@ -47,9 +50,15 @@ pub enum Acted {
         /// Why the release record does not note it, if it does not.
         #[serde(skip_serializing_if = "Option::is_none")]
         unrecorded: Option<String>,
+        /// The pause hook continued (ECS-native deployments).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hook_id: Option<String>,
     },
-    /// Nothing was asked of CodeDeploy; the reason says why.
+    /// Nothing was asked of CodeDeploy or ECS; the reason says why.
     Refused { reason: String },
+    /// The service's deploy kind has no such step (`berth finish` on an ECS-native service,
+    /// `berth promote` on a rolling one).
+    NotForKind { reason: String },
 }
 
 /// How a stop with rollback ended.
@@ -58,21 +67,36 @@ pub enum Acted {
 pub enum Stopped {
     /// No deployment of the service is in flight: a rollback must redeploy.
     NoDeployment,
-    /// The deployment ended and CodeDeploy rerouted traffic to the original task set.
+    /// The deployment ended and CodeDeploy (or ECS) rerouted traffic to the original task set
+    /// (the previous service revision).
     TrafficSwitched {
         deployment_id: String,
         release: Option<String>,
         status: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         unrecorded: Option<String>,
+        /// The ECS call that asked for it (ECS-native deployments).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
-    /// CodeDeploy accepted the stop and is still rolling back when the wait ended.
+    /// CodeDeploy (or ECS) accepted the stop and is still rolling back when the wait ended.
     Pending {
         deployment_id: String,
         release: Option<String>,
         status: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         unrecorded: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+    /// ECS ended the deployment without restoring the previous revision (`ROLLBACK_FAILED`,
+    /// `STOPPED`).
+    RollbackFailed {
+        deployment_id: String,
+        release: Option<String>,
+        status: String,
+        reason: String,
+        via: String,
     },
     /// The deployment succeeded before the stop took: blue is gone, a rollback must redeploy.
     FinishedFirst { deployment_id: String },
@@ -88,6 +112,7 @@ pub enum Stopped {
 #[derive(Debug, Clone)]
 pub struct Operator {
     pub deployments: Deployments,
+    pub ecs: aws_sdk_ecs::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
     pub records: Records,
     pub by: String,
@@ -135,6 +160,7 @@ impl Operator {
             release,
             by: self.by.clone(),
             unrecorded,
+            hook_id: None,
         })
     }
 
@@ -171,12 +197,14 @@ impl Operator {
                 release,
                 status: last.status,
                 unrecorded,
+                via: None,
             },
             _ => Stopped::Pending {
                 deployment_id: facts.id,
                 release,
                 status: last.status,
                 unrecorded,
+                via: None,
             },
         })
     }
@@ -224,14 +252,24 @@ impl Operator {
         action: Action,
         now: SystemTime,
     ) -> (Option<String>, Option<String>) {
+        let found =
+            pipeline::deployment_release(&self.codepipeline, &config.pipeline, deployment_id).await;
+        self.note_found(config, deployment_id, found, action, now)
+            .await
+    }
+
+    /// Notes the intervention in the record of the release `found` (the pipeline's execution
+    /// deploying `deployment_id`, as looked up).
+    async fn note_found(
+        &self,
+        config: &ServiceConfig,
+        deployment_id: &str,
+        found: Result<Option<(String, pipeline::Started)>>,
+        action: Action,
+        now: SystemTime,
+    ) -> (Option<String>, Option<String>) {
         let pipeline = config.pipeline.as_str();
-        let (execution_id, started) = match pipeline::deployment_release(
-            &self.codepipeline,
-            pipeline,
-            deployment_id,
-        )
-        .await
-        {
+        let (execution_id, started) = match found {
             Ok(Some((execution_id, started))) if started.service == config.service => {
                 (execution_id, started)
             }
@@ -340,6 +378,7 @@ mod tests {
         );
         let operator = Operator {
             deployments: Deployments::new(codedeploy),
+            ecs: mock_client!(aws_sdk_ecs, []),
             codepipeline: mock_client!(aws_sdk_codepipeline, [&state]),
             records: Records::new(Bucket::new(mock_client!(aws_sdk_s3, []), "releases")),
             by: "arn:aws:sts::1:assumed-role/ops/ana".into(),
