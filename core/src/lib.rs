@@ -5,7 +5,9 @@
 //!
 //! - Inputs: [`keys`] (bucket layout, S3 key decoding), [`json`] (strict parsing: duplicate
 //!   keys named), [`manifest`] (strict validation, every problem at once), [`registry`] (entry
-//!   parsing), [`images`] (image references), [`push`] (which pushes release what).
+//!   parsing), [`images`] (image references), [`push`] (which pushes release what),
+//!   [`push_index`] (which services a repository's pushes may release, without reading the whole
+//!   registry), [`sweep`] (the lost-push sweep's rotation over the registry).
 //! - The release: [`plan`] (which image each container runs), [`platform`] (which image of an
 //!   image index a task runs), [`render`] (the artifact files),
 //!   [`claim`] (the release claim rules), [`record`] (the release record), [`time`] (RFC 3339).
@@ -31,12 +33,14 @@ pub mod migration;
 pub mod plan;
 pub mod platform;
 pub mod push;
+pub mod push_index;
 pub mod record;
 pub mod registry;
 pub mod render;
 pub mod revisions;
 pub mod scan;
 pub mod service_deployment;
+pub mod sweep;
 pub mod time;
 
 #[cfg(any(test, feature = "fixtures"))]

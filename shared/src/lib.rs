@@ -6,13 +6,15 @@
 //!
 //! - **Pure cores** (`berth_core`, re-exported): [`keys`], [`json`], [`manifest`], [`registry`]
 //!   (parsing), [`images`] (references), [`plan`], [`render`], [`claim`], [`migration`],
-//!   [`history`], [`push`], [`record`], [`job`], [`scan`] (verdicts), [`deployment`] (phases),
-//!   [`revisions`] (plans), [`index`] (keys), [`doctor`], [`time`].
+//!   [`history`], [`push`], [`sweep`] (the lost-push sweep's rotation), [`record`], [`job`],
+//!   [`scan`] (verdicts), [`deployment`] (phases), [`revisions`] (plans), [`index`] (keys),
+//!   [`doctor`], [`time`].
 //! - **AWS adapters** (thin, over the SDK): [`aws`] (clients), [`store`] (S3 reads and
 //!   conditional writes), [`records`] (the release-record update loop), [`index::Index`] (the
 //!   release index: history newest first in bounded requests), [`taskdef`] (the template as raw
 //!   JSON), [`pipeline`] (starting executions), [`images::resolve`] (ECR digests),
-//!   [`registry::Registry`] (SSM), [`deployment::Deployments`] (CodeDeploy: promote, rollback),
+//!   [`registry::Registry`] (SSM), [`push_index::PushIndex`] (which services a repository's
+//!   pushes may release), [`deployment::Deployments`] (CodeDeploy: promote, rollback),
 //!   [`notify`] (Slack, SNS), [`http`] (the one HTTPS client: AWS through [`connector`], checks
 //!   and webhooks; [`warm`] opens connections ahead), [`revisions`] (listing and deregistering
 //!   task definition revisions), [`retry`] (named retry policies).
@@ -26,7 +28,7 @@
 pub use berth_core::{
     claim, deployed, doctor, history, job, json, keys, manifest, migration, plan, push,
 };
-pub use berth_core::{platform, record, render, service_deployment, time};
+pub use berth_core::{platform, record, render, service_deployment, sweep, time};
 
 pub mod aws;
 pub mod connector;
@@ -48,6 +50,7 @@ pub mod on_manifest;
 pub mod on_pipeline_event;
 pub mod operate;
 pub mod pipeline;
+pub mod push_index;
 pub mod records;
 pub mod register;
 pub mod registry;

@@ -103,6 +103,29 @@ impl Notifications {
     }
 }
 
+/// `BERTH_PUSH_INDEX_PREFIX`: the SSM path of the push-trigger index (on-image-push), always
+/// ending in `/`; unset or empty is [`berth_core::push_index::DEFAULT_PREFIX`].
+pub fn push_index_prefix() -> Result<String, Error> {
+    push_index_prefix_from(env)
+}
+
+/// [`push_index_prefix`] over any variable source.
+pub fn push_index_prefix_from(lookup: impl Fn(&str) -> Option<String>) -> Result<String, Error> {
+    let mut prefix = lookup("BERTH_PUSH_INDEX_PREFIX")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| berth_core::push_index::DEFAULT_PREFIX.to_owned());
+    if !prefix.starts_with('/') {
+        return Err(Error::Config(format!(
+            "BERTH_PUSH_INDEX_PREFIX must be an SSM path starting with '/', got {prefix:?}"
+        )));
+    }
+    if !prefix.ends_with('/') {
+        prefix.push('/');
+    }
+    Ok(prefix)
+}
+
 /// `BERTH_SWEEP_LOOKBACK_MINUTES` as given (on-image-push's sweep parses and bounds it).
 pub fn sweep_lookback_minutes() -> Option<String> {
     env("BERTH_SWEEP_LOOKBACK_MINUTES")
@@ -164,6 +187,19 @@ mod tests {
         assert!(err.to_string().contains("BERTH_RELEASE_BUCKET"), "{err}");
         let err = Settings::from_lookup(lookup(&[("BERTH_RELEASE_BUCKET", "  ")])).unwrap_err();
         assert!(err.to_string().contains("BERTH_RELEASE_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn the_push_index_prefix_defaults_and_is_normalised() {
+        assert_eq!(
+            push_index_prefix_from(lookup(&[])).unwrap(),
+            "/berth/push-index/"
+        );
+        let set = [("BERTH_PUSH_INDEX_PREFIX", " /team/idx ")];
+        assert_eq!(push_index_prefix_from(lookup(&set)).unwrap(), "/team/idx/");
+        let err =
+            push_index_prefix_from(lookup(&[("BERTH_PUSH_INDEX_PREFIX", "idx")])).unwrap_err();
+        assert!(err.to_string().contains("BERTH_PUSH_INDEX_PREFIX"), "{err}");
     }
 
     #[test]

@@ -411,14 +411,27 @@ mod job_actions {
 /// the retry, not reported as already there and left to the sweep.
 #[tokio::test]
 async fn a_push_whose_manifest_write_meets_a_409_conflict_writes_it_on_the_retry() {
+    use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
     use aws_sdk_ssm::operation::get_parameters_by_path::GetParametersByPathOutput;
     use berth::on_image_push::{Context as Pushes, Outcome};
 
     let entry = r#"{"service":"web","cluster":"prod","ecs_service":"web","pipeline":"berth-web",
       "task_family":"web","containers":{"app":"web/app"},"appspec":{"container":"app","port":80},
       "push_trigger":{"container":"app","tag_pattern":"^v[0-9]+$"}}"#;
-    let registry = mock!(aws_sdk_ssm::Client::get_parameters_by_path).then_output(move || {
-        GetParametersByPathOutput::builder()
+    let index = mock!(aws_sdk_ssm::Client::get_parameters_by_path)
+        .match_requests(|r| r.path() == Some("/berth/push-index/web/app"))
+        .then_output(|| {
+            GetParametersByPathOutput::builder()
+                .parameters(
+                    Parameter::builder()
+                        .name("/berth/push-index/web/app/web")
+                        .value("web")
+                        .build(),
+                )
+                .build()
+        });
+    let registry = mock!(aws_sdk_ssm::Client::get_parameters).then_output(move || {
+        GetParametersOutput::builder()
             .parameters(
                 Parameter::builder()
                     .name("/berth/services/web")
@@ -452,7 +465,7 @@ async fn a_push_whose_manifest_write_meets_a_409_conflict_writes_it_on_the_retry
         .build();
     let mut clients = Clients::new(&config);
     clients.s3 = mock_client!(aws_sdk_s3, RuleMode::Sequential, [&manifest_write]);
-    clients.ssm = mock_client!(aws_sdk_ssm, [&registry]);
+    clients.ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, [&index, &registry]);
     let settings = Settings {
         release_bucket: "rel".into(),
         services_prefix: "/berth/services/".into(),

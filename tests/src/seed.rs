@@ -211,21 +211,88 @@ impl Env {
         format!("web:{revision}")
     }
 
+    /// The registry entry, and the push-index entry a service stack writes for its push trigger
+    /// (`/berth/push-index/<repository>/<service>`, valued the service's name).
     pub async fn put_registry(&self, entry: &Value) {
+        self.put_registry_entry(entry).await;
+        let service = entry["service"].as_str().unwrap_or("web");
+        let container = &entry["push_trigger"]["container"];
+        if let Some(repository) = container
+            .as_str()
+            .and_then(|c| entry["containers"][c].as_str())
+        {
+            self.put_index_entry(repository, service).await;
+        }
+    }
+
+    /// The registry entry alone, as a service stack from before the push index writes it.
+    pub async fn put_registry_entry(&self, entry: &Value) {
         let name = format!(
             "/berth/services/{}",
             entry["service"].as_str().unwrap_or("web")
         );
+        self.put_parameter(&name, &entry.to_string()).await;
+    }
+
+    /// A push-index entry: `service`'s stack registered a push trigger on `repository`.
+    pub async fn put_index_entry(&self, repository: &str, service: &str) {
+        let name = format!("/berth/push-index/{repository}/{service}");
+        self.put_parameter(&name, service).await;
+    }
+
+    pub async fn delete_index_entry(&self, repository: &str, service: &str) {
+        self.clients
+            .ssm
+            .delete_parameter()
+            .name(format!("/berth/push-index/{repository}/{service}"))
+            .send()
+            .await
+            .expect("delete index entry");
+    }
+
+    async fn put_parameter(&self, name: &str, value: &str) {
         self.clients
             .ssm
             .put_parameter()
             .name(name)
-            .value(entry.to_string())
+            .value(value)
             .r#type(aws_sdk_ssm::types::ParameterType::String)
             .overwrite(true)
             .send()
             .await
-            .expect("put registry parameter");
+            .unwrap_or_else(|e| panic!("put parameter {name}: {e:?}"));
+    }
+
+    /// Services `svc<from>` .. `svc<to - 1>` in the registry, each with a push trigger on its own
+    /// repository `svc<i>/app` (with its push-index entry); with `repositories`, the ECR
+    /// repositories too (the sweep describes them). Written 16 at a time.
+    pub async fn register_services(&self, from: usize, to: usize, repositories: bool) {
+        use futures_util::{StreamExt, stream};
+        stream::iter(from..to)
+            .map(|i| async move {
+                let service = format!("svc{i:04}");
+                let repository = format!("{service}/app");
+                if repositories {
+                    self.clients
+                        .ecr
+                        .create_repository()
+                        .repository_name(&repository)
+                        .send()
+                        .await
+                        .expect("create repository");
+                }
+                self.put_registry(&json!({
+                    "service": service, "cluster": "prod", "ecs_service": service,
+                    "pipeline": format!("berth-{service}"), "task_family": service,
+                    "containers": { "app": repository },
+                    "push_trigger": { "container": "app", "tag_pattern": "^v[0-9]+$" },
+                    "appspec": { "container": "app", "port": 80 }
+                }))
+                .await;
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<()>>()
+            .await;
     }
 
     /// Subnet ids of moto's default VPC (RunTask needs real ones).

@@ -309,6 +309,7 @@ fn check<const N: usize>(fired: bool, invariants: [(bool, String); N]) -> Result
 /// (path, operation as the proxy names it, which occurrence).
 const CASES: &[(&str, &str, usize)] = &[
     ("on-image-push", "GetParametersByPath", 1),
+    ("on-image-push", "GetParameters", 1),
     ("on-image-push", "s3:PutObject manifests", 1),
     ("on-manifest", "s3:GetObject manifests", 1),
     ("on-manifest", "GetParameter", 1),

@@ -1,7 +1,10 @@
 //! `on-image-push`: EventBridge "ECR Image Action" → `manifests/<service>/<tag>.json` for each
 //! service whose push trigger matches (decisions in [`crate::push`]). The manifest is the one
-//! funnel every release goes through. On its schedule (an EventBridge "Scheduled Event") it
-//! sweeps for pushes whose event never arrived (`sweep`).
+//! funnel every release goes through. A push reads the push-trigger index (the services whose
+//! stacks registered a trigger on the repository, [`crate::push_index`]) and those services'
+//! registry entries only: two SSM requests however many services the registry holds. On its
+//! schedule (an EventBridge "Scheduled Event") it sweeps for pushes whose event never arrived
+//! (`sweep`), a bounded part of the registry per run.
 
 mod sweep;
 
@@ -21,14 +24,19 @@ use crate::index::Index;
 use crate::invocation::{Invocation, event_of};
 use crate::keys;
 use crate::push::{self, EcrImageAction};
-use crate::registry::Registry;
-use crate::settings::Settings;
+use crate::push_index::{Owners, PushIndex};
+use crate::registry::{Registry, Service};
+use crate::settings::{Settings, push_index_prefix};
 use crate::store::{Bucket, Condition, Written};
 
 /// Everything `on-image-push` needs, built once per function instance.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub registry: Registry,
+    /// The push-trigger index (`BERTH_PUSH_INDEX_PREFIX`).
+    pub push_index: PushIndex,
+    /// Registry pages one sweep run reads.
+    pub sweep_pages: usize,
     pub bucket: Bucket,
     pub index: Index,
     /// ECR in the function's region, for the sweep.
@@ -85,6 +93,7 @@ impl Context {
         let clients = Clients::from_env_opening(&endpoints).await;
         let mut context = Self::new(&clients, &settings);
         context.lookback = lookback;
+        context.push_index = PushIndex::new(clients.ssm.clone(), push_index_prefix()?);
         Ok(context)
     }
 
@@ -92,6 +101,8 @@ impl Context {
         let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
         Self {
             registry: Registry::new(clients.ssm.clone(), &settings.services_prefix),
+            push_index: PushIndex::new(clients.ssm.clone(), crate::push_index::DEFAULT_PREFIX),
+            sweep_pages: crate::sweep::PAGES_PER_RUN,
             index: Index::new(bucket.clone()),
             bucket,
             ecr: clients.ecr.clone(),
@@ -164,10 +175,15 @@ impl Context {
             Ok(pushed) => pushed,
             Err(reason) => return Ok(ignored(reason).results),
         };
-        let services = self.registry.all(home).await?;
+        let (named, services) = match self.owners(home, repository).await? {
+            Ok(found) => found,
+            Err(reason) => return Ok(ignored(reason).results),
+        };
         let matching = push::triggered(&services, home, repository, tag);
         if matching.is_empty() {
-            let reason = format!("no service has a push trigger for {repository}:{tag}");
+            let reason = format!(
+                "no service has a push trigger for {repository}:{tag} (the push index names {named:?})"
+            );
             return Ok(ignored(reason).results);
         }
         let mut outcomes = Vec::with_capacity(matching.len());
@@ -201,6 +217,34 @@ impl Context {
             outcomes.push(outcome);
         }
         Ok(outcomes)
+    }
+
+    /// The services the push index names for `repository` and their registry entries, or why
+    /// there are none. The entries decide ([`push::triggered`]): an index entry left behind by
+    /// a service whose trigger moved elsewhere releases nothing.
+    async fn owners(
+        &self,
+        home: &Home,
+        repository: &str,
+    ) -> Result<std::result::Result<(Vec<String>, Vec<Service>), String>> {
+        let names = match self.push_index.owners(repository).await? {
+            Owners::Named(names) if !names.is_empty() => names,
+            Owners::Named(_) => {
+                return Ok(Err(format!(
+                    "no push-index entry under {}{repository}: no service stack registered a \
+                     push trigger on it (the lost-push sweep still releases the push of a service \
+                     whose stack predates the index, at its turn)",
+                    self.push_index.prefix()
+                )));
+            }
+            Owners::TooDeep(reason) => {
+                return Ok(Err(format!(
+                    "{reason}; the lost-push sweep still releases its pushes, at its turn"
+                )));
+            }
+        };
+        let services = self.registry.services(&names, home).await?;
+        Ok(Ok((names, services)))
     }
 }
 

@@ -1,9 +1,14 @@
 //! The lost-push sweep. ECR sends push events "on a best effort basis" (ECR user guide), so a
 //! lost event would be a release that silently never happens. On a schedule, on-image-push
-//! looks at each push-trigger repository's recent pushes and writes the manifest of the newest
+//! looks at the recent pushes of push-trigger repositories and writes the manifest of the newest
 //! release push that has none — with `If-None-Match: *`, as the event path does, so the two
 //! never race — unless the service already has a newer release (decisions in
 //! [`crate::push::sweep`]).
+//!
+//! Each run reads at most `sweep_pages` pages of the registry (10 entries each), continuing
+//! from the cursor the previous run left in the release bucket, and looks only at those
+//! entries' repositories; the window of pushes reaches back to the entries' previous visit
+//! (decisions in [`crate::sweep`]). So a run's requests are bounded however large the registry.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,8 +21,9 @@ use crate::images::Home;
 use crate::index::List;
 use crate::keys;
 use crate::push::{self, Pushed, Sweep};
-use crate::registry::Service;
+use crate::registry::{Page, Service};
 use crate::store::{Condition, Written};
+use crate::sweep::{CURSOR_KEY, Cursor};
 
 /// Services swept at once.
 const SWEEP_CONCURRENCY: usize = 4;
@@ -29,28 +35,121 @@ const DESCRIBE_PAGES: usize = 10;
 /// How far back the sweep looks by default (`BERTH_SWEEP_LOOKBACK_MINUTES`).
 pub const DEFAULT_LOOKBACK_MINUTES: u64 = 60;
 
+/// What one run read of the registry.
+#[derive(Debug, Default)]
+struct Pages {
+    services: Vec<Service>,
+    pages: u64,
+    entries: u64,
+    next_token: Option<String>,
+}
+
 impl Context {
-    /// One sweep over every service with a push trigger in berth's account and region.
+    /// One sweep run: the next pages of the registry, their push-trigger services swept.
     pub(super) async fn sweep(&self, home: &Home, now: SystemTime) -> Result<Output> {
-        let services = self.registry.all(home).await?;
-        let since = now.checked_sub(self.lookback).unwrap_or(UNIX_EPOCH);
-        let since_ms = millis(since);
-        let swept: Vec<Result<Outcome>> =
-            futures_util::stream::iter(services.iter().filter(|s| s.config.push_trigger.is_some()))
-                .map(|s| self.sweep_service(s, home, since_ms))
-                .buffer_unordered(SWEEP_CONCURRENCY)
-                .collect()
-                .await;
-        let results = swept.into_iter().collect::<Result<Vec<_>>>()?;
+        let now_ms = millis(now);
+        let mut cursor = self.read_cursor().await?;
+        cursor.start(now_ms);
+        let read = self.read_pages(home, &mut cursor, now_ms).await?;
+        let since_ms = cursor.window_start_ms(now_ms, self.lookback.as_millis() as u64);
+        let swept: Vec<(Outcome, Option<Error>)> = futures_util::stream::iter(
+            read.services
+                .iter()
+                .filter(|s| s.config.push_trigger.is_some()),
+        )
+        .map(|s| self.sweep_logged(s, home, since_ms))
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .collect()
+        .await;
+        cursor.advance(read.next_token, read.pages, read.entries, now_ms);
+        self.bucket
+            .put_json(CURSOR_KEY, &cursor, Condition::None)
+            .await?;
+        let (results, mut failures): (Vec<Outcome>, Vec<Option<Error>>) = swept.into_iter().unzip();
         let recovered = results
             .iter()
             .filter(|o| matches!(o, Outcome::Recovered { .. }))
             .count();
-        tracing::info!(services = results.len(), recovered, "lost-push sweep done");
+        tracing::info!(
+            pages = read.pages, entries = read.entries, services = results.len(), recovered,
+            window_minutes = now_ms.saturating_sub(since_ms) / 60_000,
+            cycle_continues = cursor.next_token.is_some(), last_cycle = ?cursor.last_cycle,
+            "lost-push sweep done"
+        );
+        if let Some(failed) = failures.iter_mut().find_map(Option::take) {
+            return Err(failed);
+        }
         Ok(Output {
             results,
             recovered: Some(recovered),
         })
+    }
+
+    /// The cursor the previous run left; none (or unreadable: logged) starts a cycle.
+    async fn read_cursor(&self) -> Result<Cursor> {
+        match self.bucket.get_json::<Cursor>(CURSOR_KEY).await {
+            Ok(found) => Ok(found.map(|s| s.value).unwrap_or_default()),
+            Err(Error::Corrupt(why)) => {
+                tracing::warn!(%why, "the sweep's cursor is unreadable; a new cycle starts");
+                Ok(Cursor::default())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Up to `sweep_pages` registry pages from the cursor. A saved token SSM refuses restarts
+    /// the cycle from the first page.
+    async fn read_pages(&self, home: &Home, cursor: &mut Cursor, now_ms: u64) -> Result<Pages> {
+        let mut read = Pages::default();
+        let mut token = cursor.next_token.clone();
+        while read.pages < self.sweep_pages.max(1) as u64 {
+            match self.registry.page(token.as_deref(), home).await? {
+                Page::TokenRefused if read.pages == 0 && token.is_some() => {
+                    tracing::warn!("SSM refused the sweep's saved NextToken; the cycle restarts");
+                    cursor.restart(now_ms);
+                    token = None;
+                }
+                Page::TokenRefused => {
+                    return Err(Error::Corrupt(
+                        "ssm:GetParametersByPath refused the NextToken it had just returned".into(),
+                    ));
+                }
+                Page::Read {
+                    services,
+                    entries,
+                    next_token,
+                } => {
+                    read.pages += 1;
+                    read.entries += entries;
+                    read.services.extend(services);
+                    token = next_token;
+                    if token.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+        read.next_token = token;
+        Ok(read)
+    }
+
+    /// [`Self::sweep_service`], a failure turned into an outcome (and logged) so that the other
+    /// services of the run are still swept and the cursor still moves on.
+    async fn sweep_logged(
+        &self,
+        service: &Service,
+        home: &Home,
+        since_ms: u64,
+    ) -> (Outcome, Option<Error>) {
+        match self.sweep_service(service, home, since_ms).await {
+            Ok(outcome) => (outcome, None),
+            Err(e) => {
+                let name = &service.config.service;
+                tracing::error!(service = %name, error = %e, "sweeping a service failed; it is looked at again at its next turn");
+                let reason = format!("{name}: not swept: {e}");
+                (Outcome::Ignored { reason }, Some(e))
+            }
+        }
     }
 
     async fn sweep_service(
