@@ -13,7 +13,8 @@
 //!   [`claim`] (the release claim rules), [`record`] (the release record), [`time`] (RFC 3339).
 //! - The Release stage: [`job`] (what a job result may say; the actions' UserParameters),
 //!   [`migration`] (what a migration task's state means), [`scan`] (scan verdicts),
-//!   [`deployment`] (CodeDeploy phases).
+//!   [`deployment`] (CodeDeploy phases), [`service_deployment`] (ECS-native deployments),
+//!   [`ecs_hook`] (verify as an ECS lifecycle hook).
 //! - History and housekeeping: [`index`] (the release index's keys), [`history`] (execution
 //!   states, last known good), [`revisions`] (which task definition revisions to deregister).
 //! - [`doctor`]: `berth doctor`'s verdicts on a service's setup, from facts the CLI reads.
@@ -22,6 +23,7 @@ pub mod claim;
 pub mod deployed;
 pub mod deployment;
 pub mod doctor;
+pub mod ecs_hook;
 pub mod history;
 pub mod images;
 pub mod index;

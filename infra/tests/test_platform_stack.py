@@ -591,6 +591,7 @@ def test_verify_runs_five_minutes_with_its_own_role_and_is_named_to_on_manifest(
         "ReportHookStatus",
         "ReadServiceRegistry",
         "ReadBerthPipelines",
+        "ReadServiceRevisions",
         "ReadWriteReleaseRecords",
         "ListReleaseIndex",
         "ReportFailedEvents",
@@ -602,6 +603,11 @@ def test_verify_runs_five_minutes_with_its_own_role_and_is_named_to_on_manifest(
     assert verify["ReadBerthPipelines"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"
     assert verify["ReadWriteReleaseRecords"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/releases/*"
     assert verify["ReadServiceRegistry"]["Action"] == "ssm:GetParametersByPath"
+    assert verify["ReadServiceRevisions"]["Action"] == "ecs:DescribeServiceRevisions"
+    assert sorted(verify["ReadServiceRevisions"]["Resource"]) == [
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/*",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/*",
+    ]
 
 
 def test_verify_in_a_vpc_gets_the_network_interface_permissions_lambda_needs():

@@ -364,3 +364,117 @@ async fn with_a_verify_function_every_appspec_names_it_as_the_test_traffic_hook(
         "{appspec}"
     );
 }
+
+/// A service ECS deploys itself (blue/green): the hook event as the ECS developer guide shows it
+/// ("Lambda hooks for Amazon ECS service deployments", Lifecycle payloads), for `web`.
+mod ecs_hook {
+    use std::sync::Arc;
+
+    use berth_tests::StandIn;
+    use berth_tests::proxy::{Proxy, Routes};
+
+    use super::*;
+
+    const DEPLOYMENT: &str =
+        "arn:aws:ecs:ap-northeast-1:123456789012:service-deployment/prod/web/EZe5RNVLH6PPzHXINuP28";
+    const GREEN: &str =
+        "arn:aws:ecs:ap-northeast-1:123456789012:service-revision/prod/web/9313423515462893900";
+
+    fn event(stage: &str) -> Value {
+        json!({
+          "executionId": "3a0345ba-b029-404b-890d-7da2a4b266aa",
+          "lifecycleStage": stage,
+          "resourceArn": DEPLOYMENT,
+          "executionDetails": {
+            "serviceArn": "arn:aws:ecs:ap-northeast-1:123456789012:service/prod/web",
+            "targetServiceRevisionArn": GREEN,
+            "testTrafficWeights": {},
+            "productionTrafficWeights": {}
+          }
+        })
+    }
+
+    /// ECS's DescribeServiceRevisions (moto has none) and the pipeline's state with berth's
+    /// Deploy action following the service deployment for `execution`, behind a proxy that
+    /// sends the rest of CodePipeline to moto.
+    async fn stand_ins(env: &Env, execution: &str) -> (StandIn, Proxy) {
+        let execution = execution.to_owned();
+        let task_definition = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/web:1");
+        let server = StandIn::start(Arc::new(move |op, body| match op {
+            "DescribeServiceRevisions" => {
+                assert_eq!(body["serviceRevisionArns"], json!([GREEN]));
+                (200, json!({"serviceRevisions": [{"serviceRevisionArn": GREEN,
+                    "taskDefinition": task_definition}], "failures": []}))
+            }
+            "GetPipelineState" => (200, json!({"pipelineName": "berth-web", "stageStates": [{
+                "stageName": "Release",
+                "latestExecution": {"pipelineExecutionId": execution, "status": "InProgress"},
+                "actionStates": [{"actionName": "Deploy",
+                    "latestExecution": {"status": "InProgress", "externalExecutionId": DEPLOYMENT}}]
+            }]})),
+            other => (400, json!({"__type": "UnknownOperationException", "message": other})),
+        }))
+        .await;
+        let mut routes = Routes::to(&env.moto.endpoint);
+        let at = server
+            .endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("loopback");
+        routes.by_operation.insert("GetPipelineState".into(), at);
+        (server, Proxy::start(routes).await)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_compiled_function_answers_ecs_across_invocations_and_records_the_verdict() {
+        let env = Env::start().await;
+        let listener = TestListener::start(Health::HealthyAfter(1)).await;
+        let mut entry = web_registry(&env.default_subnets().await);
+        entry["verify"] = checks(
+            &listener.base_url,
+            json!({"attempts": 2, "interval_seconds": 7}),
+        );
+        env.put_registry(&entry).await;
+        let started = env.release_web("v1", "v1.0.0").await;
+        let execution = started["pipeline_execution_id"].as_str().expect("started");
+        let (server, proxy) = stand_ins(&env, execution).await;
+        let mut vars = moto_env(&env.moto.endpoint);
+        vars.push(("AWS_ENDPOINT_URL_ECS", server.endpoint.clone()));
+        vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", proxy.endpoint.clone()));
+        let mut verify = Function::spawn("verify", &vars).await;
+
+        let first = verify
+            .invoke(&event("POST_TEST_TRAFFIC_SHIFT"))
+            .await
+            .response();
+        assert_eq!(first["hookStatus"], "IN_PROGRESS", "{first}");
+        assert_eq!(first["callBackDelay"], 7);
+        assert_eq!(listener.served(), 1);
+        // ECS passes the hookDetails back with the next invocation.
+        let mut next = event("POST_TEST_TRAFFIC_SHIFT");
+        next["hookDetails"] = first["hookDetails"].clone();
+        let second = verify.invoke(&next).await.response();
+        assert_eq!(second["hookStatus"], "SUCCEEDED", "{second}");
+        let mut keys: Vec<&String> = second.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["hookDetails", "hookStatus"],
+            "nothing ECS does not read"
+        );
+        assert_eq!(second["hookDetails"]["berthVerify"]["release"], "v1");
+        assert_eq!(listener.served(), 2);
+
+        let record = env.get_json("releases/web/v1.json").await.unwrap();
+        let v = &record["verifications"][0];
+        assert_eq!(v["deployment_id"], DEPLOYMENT);
+        assert_eq!(v["pipeline_execution_id"], execution);
+        assert_eq!(v["verdict"], "passed");
+        assert_eq!(v["checks"][0]["attempts"], 2);
+
+        // A stage where the test listener does not reach the new revision is refused.
+        let early = verify.invoke(&event("PRE_SCALE_UP")).await.response();
+        assert_eq!(early["hookStatus"], "FAILED", "{early}");
+        assert_eq!(listener.served(), 2);
+    }
+}

@@ -1,6 +1,8 @@
 //! `verify`: the CodeDeploy lifecycle hook (AppSpec `AfterAllowTestTraffic`, also usable as
 //! `BeforeAllowTraffic`). It runs the checks of the service's registry entry against the test
 //! listener, then reports `Succeeded` or `Failed` with `PutLifecycleEventHookExecutionStatus`.
+//! The same function is the Amazon ECS lifecycle hook of services ECS deploys itself
+//! (blue/green, linear, canary): see `ecs` — it answers ECS in its return value instead.
 //!
 //! "The deployment is considered to have failed if CodeDeploy is not notified by the Lambda
 //! validation function within one hour" (AppSpec 'hooks' section). berth reports on every path
@@ -17,13 +19,16 @@
 //!
 //! - `checks`: running the checks and judging answers.
 //! - `subject`: which service and release a deployment is.
+//! - `ecs`: the ECS lifecycle hook.
 
 mod checks;
+mod ecs;
 mod subject;
 
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
+use berth_core::ecs_hook::{self, EventKind, HookAnswer};
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -75,6 +80,16 @@ pub enum Output {
     Ignored { reason: String },
 }
 
+/// What the function returns: CodeDeploy's hook is answered through its API and the return
+/// value is an account of it ([`Output`]); ECS reads the return value itself ([`HookAnswer`]:
+/// `hookStatus`, `callBackDelay`, `hookDetails`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    CodeDeploy(Output),
+    Ecs(HookAnswer),
+}
+
 /// What a run found.
 #[derive(Debug, Clone)]
 struct Found {
@@ -100,6 +115,7 @@ impl Found {
 pub struct Context {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub codepipeline: aws_sdk_codepipeline::Client,
+    pub ecs: aws_sdk_ecs::Client,
     pub registry: Registry,
     pub records: Records,
     pub http: Http,
@@ -116,6 +132,7 @@ impl Context {
         Ok(Self {
             codedeploy: clients.codedeploy.clone(),
             codepipeline: clients.codepipeline.clone(),
+            ecs: clients.ecs.clone(),
             registry: Registry::new(clients.ssm.clone(), &settings.services_prefix),
             records: Records::new(Bucket::new(clients.s3.clone(), &settings.release_bucket)),
             http: Http::new()?,
@@ -124,24 +141,37 @@ impl Context {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Output> {
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Answer> {
         let invocation = Invocation::from_context(&event.context);
-        let hook = match event_of::<HookEvent>(event.payload, "a CodeDeploy lifecycle hook event") {
-            Ok(h)
-                if !h.deployment_id.is_empty()
-                    && !h.lifecycle_event_hook_execution_id.is_empty() =>
-            {
-                h
-            }
-            Ok(_) => {
-                return Ok(Output::Ignored {
-                    reason: "the hook event names no deployment or hook execution".into(),
-                });
-            }
-            Err(reason) => return Ok(Output::Ignored { reason }),
-        };
+        self.answer(event.payload, &invocation).await
+    }
+
+    /// Answers `payload`: an ECS hook event ([`ecs_hook::kind`]) with a [`HookAnswer`], anything
+    /// else as a CodeDeploy hook event (or [`Output::Ignored`] when it is neither).
+    pub async fn answer(&self, payload: Value, invocation: &Invocation) -> Result<Answer> {
         let home = invocation.home(&self.region);
-        self.on_hook(&hook, &home, invocation.deadline).await
+        if ecs_hook::kind(&payload) == EventKind::Ecs {
+            let answer = self.on_ecs_hook(payload, &home, invocation.deadline).await;
+            return Ok(Answer::Ecs(answer));
+        }
+        let hook =
+            match event_of::<HookEvent>(payload, "a CodeDeploy or Amazon ECS lifecycle hook event")
+            {
+                Ok(h)
+                    if !h.deployment_id.is_empty()
+                        && !h.lifecycle_event_hook_execution_id.is_empty() =>
+                {
+                    h
+                }
+                Ok(_) => {
+                    return Ok(Answer::CodeDeploy(Output::Ignored {
+                        reason: "the hook event names no deployment or hook execution".into(),
+                    }));
+                }
+                Err(reason) => return Ok(Answer::CodeDeploy(Output::Ignored { reason })),
+            };
+        let output = self.on_hook(&hook, &home, invocation.deadline).await?;
+        Ok(Answer::CodeDeploy(output))
     }
 
     /// Verifies, reports, then records. `Err` only when the verdict could not be reported:
@@ -183,8 +213,14 @@ impl Context {
         );
         let recorded = match &found.subject {
             Some(subject) => {
-                self.note(subject, hook, &found, started, already_reported)
-                    .await
+                self.note(
+                    subject,
+                    &hook.deployment_id,
+                    &found,
+                    started,
+                    already_reported,
+                )
+                .await
             }
             None => false,
         };
@@ -266,9 +302,10 @@ impl Context {
         }
     }
 
-    /// Adds the verification to the release record; whether it is there now. After the
-    /// verdict, on purpose: the verdict is what guards production traffic and CodeDeploy already
-    /// has it, so a record that cannot be written changes nothing about the deployment — it is
+    /// Adds the verification of deployment `deployment_id` (CodeDeploy's id, or the ECS service
+    /// deployment's ARN) to the release record; whether it is there now. After the verdict, on
+    /// purpose: the verdict is what guards production traffic and CodeDeploy already has it (ECS
+    /// gets it in the answer that follows), so a record that cannot be written changes nothing about the deployment — it is
     /// logged at ERROR, and `recorded` is false. (Recording first would either fail healthy
     /// deployments on a bookkeeping write, or record verdicts CodeDeploy never received.) The
     /// record was read before the checks ran, so what remains here is a write that failed. A
@@ -277,14 +314,14 @@ impl Context {
     async fn note(
         &self,
         subject: &Subject,
-        hook: &HookEvent,
+        deployment_id: &str,
         found: &Found,
         started: SystemTime,
         already_reported: bool,
     ) -> bool {
         let now = SystemTime::now();
         let entry = Verification {
-            deployment_id: hook.deployment_id.clone(),
+            deployment_id: deployment_id.to_owned(),
             pipeline_execution_id: Some(subject.pipeline_execution_id.clone()),
             verdict: found.verdict,
             message: found.message.clone(),

@@ -1147,6 +1147,17 @@ data "aws_iam_policy_document" "verify" {
     resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
   }
   statement {
+    # As an ECS lifecycle hook: the task definition of the deployment's target service revision
+    # (service authorization reference: DescribeServiceRevisions takes the service and
+    # service-revision resource types). Read-only; any service of this account and region.
+    sid     = "ReadServiceRevisions"
+    actions = ["ecs:DescribeServiceRevisions"]
+    resources = [
+      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/*",
+      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service-revision/*",
+    ]
+  }
+  statement {
     sid       = "ReadWriteReleaseRecords"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${local.release_bucket_arn}/releases/*"]
