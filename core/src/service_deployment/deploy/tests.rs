@@ -35,12 +35,14 @@ fn seen<'a>(f: Option<&'a Facts>, exists: bool, newer: Option<&'static str>) -> 
     }
 }
 
-/// (status, service exists, newer, seconds since the first invocation) -> kind of answer and
-/// a text it must contain.
+/// (status, service exists, newer, seconds since the first invocation, kind of answer, a text
+/// it must contain).
+type Row = (Option<&'static str>, bool, Option<&'static str>, u64, &'static str, &'static str);
+
 #[test]
 fn follow_decides_from_what_it_saw() {
     let limit = GIVE_UP_SECONDS;
-    let rows: [(Option<&str>, bool, Option<&'static str>, u64, &str, &str); 13] = [
+    let rows: [Row; 13] = [
         (Some("PENDING"), true, None, 5, "wait", "pending"),
         (Some("IN_PROGRESS"), true, None, 60, "wait", OURS),
         (Some("SUCCESSFUL"), true, None, 60, "succeeded", ""),
