@@ -138,6 +138,12 @@ mkdir -p "$(dirname "$out")"
   template alongside the registry entry (dropped if the entry now names another place). One
   `BatchGetImage` per repository, at most 16 at once; the release record written with
   conditional writes (claim, then one final write).
+- on-image-push finds a push's services through the push index (one `GetParametersByPath` of
+  the repository's entries, one `GetParameters` of their registry entries), so a push costs the
+  same requests at any registry size; the last column of its table is what reading the whole
+  registry costs, as every push did before the index. Its latency against moto still moves with
+  the registry because moto's own parameter lookup scans every parameter; the requests do not.
+  How far one install scales: docs/guide/operating.md.
 - The round-trip table counts levels: requests that overlap share one. "Round-trip equivalents"
   is the release's time over the held round trip, so it includes connection setup (a fresh
   process) and moto's own time.

@@ -6,12 +6,14 @@
 //! Usage: bench <tuned bin dir> <baseline bin dir> [runs]
 //! `BENCH_PEER_PYTHON`: a Python with boto3 for the peer (tests/peer); `BENCH_CLI`: the berth
 //! CLI binary for the history figures (each section is left out without its program);
-//! `BENCH_ONLY=cold`: the cold-start table only.
+//! `BENCH_ONLY=cold`: the cold-start table only; `BENCH_ONLY=push-scale`: the push-at-registry-size
+//! table only (`bench target/debug '' 5` measures the debug build without building a release).
 
 mod cold;
 mod e2e;
 mod history;
 mod hops;
+mod push_scale;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -66,6 +68,10 @@ async fn main() {
     let runs: usize = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(20);
 
     let mut env = Env::start().await;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("push-scale") {
+        push_scale_section(&mut env, &tuned, runs).await;
+        return;
+    }
     immediate_task_progress(&env.moto.endpoint).await;
     let jobs = StandIn::job_api().await;
 
@@ -245,6 +251,16 @@ async fn main() {
         println!("\n### History at length (`berth releases`, the CLI's own build, against moto)\n");
         history::table(&env, &cli, &template, 5).await;
     }
+
+    push_scale_section(&mut env, &tuned, runs.min(10)).await;
+}
+
+async fn push_scale_section(env: &mut Env, dir: &std::path::Path, runs: usize) {
+    let build = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+    println!(
+        "\n### One push at registry size (on-image-push, `{build}` build behind the Runtime API, {runs} warm pushes each, against moto)\n"
+    );
+    push_scale::table(env, dir, runs).await;
 }
 
 /// Operation names without protocol prefixes, e.g. `ssm.GetParameter`, `s3 PUT releases/…`.
