@@ -631,15 +631,18 @@ def test_verify_in_a_vpc_gets_the_network_interface_permissions_lambda_needs():
     )
 
 
-def test_scan_gate_role_reports_job_results_and_gets_ecr_access_per_service(platform_stack):
+def test_scan_gate_role_reads_the_scan_findings_of_the_repositories_on_manifest_resolves(platform_stack):
+    """No service stack grants scan-gate anything (adding a service must not edit a shared role):
+    it reads the repositories of this account and region, as on-manifest does."""
     session, _, _ = platform_stack
     iam = session.client("iam")
     (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
-    (policy,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    doc = policy_document(iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"])
-    gate = {st["Sid"]: st for st in doc["Statement"]}
-    assert set(gate) == {"WriteLogs", "ReportJobResult", "ReadWriteReleaseRecords", "TellMissingKeysApart", "ReportFailedEvents"}
-    assert not any(a.startswith("ecr:") for st in gate.values() for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))
+    gate = _role_statements(session, "ScanGateRole")
+    assert set(gate) == {"WriteLogs", "ReportJobResult", "ReadScanFindings", "ReadWriteReleaseRecords", "TellMissingKeysApart", "ReportFailedEvents"}
+    assert _actions(gate["ReadScanFindings"]) == ["ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:StartImageScan"]
+    on_manifest = _role_statements(session, "OnManifestRole")
+    assert gate["ReadScanFindings"]["Resource"] == on_manifest["ResolveImageDigests"]["Resource"]
+    assert gate["ReadScanFindings"]["Resource"] == f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/*"
     exports = {e["Name"]: e["Value"] for e in session.client("cloudformation").list_exports()["Exports"]}
     assert exports["berth-platform-ScanGateRoleName"] == role
     assert exports["berth-platform-ScanGateFunctionName"] == "berth-scan-gate"
@@ -648,8 +651,9 @@ def test_scan_gate_role_reports_job_results_and_gets_ecr_access_per_service(plat
 
 # ------------------------------------------------------------------ deploy and the ECS hook role
 
-# What the deploy action calls that names no service (the per-service grants are the service
-# stack's DeployServicePolicy): docs/reference/iam.md, "deploy".
+# What the deploy action calls: docs/reference/iam.md, "deploy". Services, service deployments and
+# revisions of the platform's clusters only; the one write (UpdateService) only on services tagged
+# berth:service.
 DEPLOY_STATEMENTS = {
     "WriteLogs": ["logs:CreateLogStream", "logs:PutLogEvents"],
     "ReportJobResult": ["codepipeline:PutJobFailureResult", "codepipeline:PutJobSuccessResult"],
@@ -657,6 +661,9 @@ DEPLOY_STATEMENTS = {
     "PassTaskRolesToEcs": ["iam:PassRole"],
     "ReadReleaseTasks": ["ecs:DescribeTasks"],
     "ListReleaseTasks": ["ecs:ListTasks"],
+    "FollowServiceDeployments": ["ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:DescribeServices", "ecs:ListServiceDeployments"],
+    "UpdateTaggedServices": ["ecs:UpdateService"],
+    "ReadWriteDeployMarkers": ["s3:GetObject", "s3:PutObject"],
     "ReadServiceRegistry": ["ssm:GetParameter"],
     "ReadWriteReleaseRecords": ["s3:GetObject", "s3:PutObject"],
     "TellMissingKeysApart": ["s3:ListBucket"],
@@ -689,10 +696,30 @@ def test_deploy_role_grants_exactly_the_deploy_actions_and_passes_roles_as_migra
     assert deploy["ListReleaseTasks"]["Condition"] == clusters
     assert deploy["ReadWriteReleaseRecords"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/releases/*"
     assert deploy["ReadServiceRegistry"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services/*"
-    # Nothing here may touch a service: UpdateService comes per service, from the service stack.
-    granted = {a for st in deploy.values() for a in _actions(st)}
-    assert not granted & {"ecs:UpdateService", "ecs:DescribeServices", "ecs:ListServiceDeployments",
-                          "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions", "ecs:TagResource"}
+    # Services of the platform's clusters only (ClusterArns: cluster/prod), and their deployments
+    # and revisions (service authorization reference: service-deployment/<cluster>/<service>/<id>).
+    assert deploy["FollowServiceDeployments"]["Resource"] == [
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/*",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/prod/*",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/prod/*",
+    ]
+    # The one write needs the owner's opt-in: the tag berth:service on the ECS service (the service
+    # resource type takes aws:ResourceTag/${TagKey} for UpdateService).
+    assert deploy["UpdateTaggedServices"]["Resource"] == [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/*"]
+    assert deploy["UpdateTaggedServices"]["Condition"] == {"Null": {"aws:ResourceTag/berth:service": "false"}}
+    assert deploy["ReadWriteDeployMarkers"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/artifacts/*/deploys/*"
+    assert "ecs:TagResource" not in {a for st in deploy.values() for a in _actions(st)}
+
+
+def test_service_arns_follow_every_cluster_of_cluster_arns(code_uploaded):
+    """Two clusters: the read and update grants name the services of both, and no other."""
+    parameters = dict(PLATFORM_PARAMETERS, ClusterArns=f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/prod,arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch")
+    create_stack(code_uploaded.client("cloudformation"), "berth-platform", PLATFORM_TEMPLATE, parameters)
+    deploy = _role_statements(code_uploaded, "DeployRole")
+    services = [f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/*", f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/batch/*"]
+    assert deploy["UpdateTaggedServices"]["Resource"] == services
+    assert _role_statements(code_uploaded, "OnManifestRole")["ReadServicesOfBerthClusters"]["Resource"] == services
+    assert _role_statements(code_uploaded, "MigrateRole")["ReadServicesOfBerthClusters"]["Resource"] == services
 
 
 def test_deploy_runs_like_migrate_and_is_exported_for_the_service_stacks(platform_stack):

@@ -123,8 +123,6 @@ def test_service_stack_creates_the_registry_entry_of_the_contract(platform_stack
         "ArtifactBucket",
         "CodeDeployRole",
         "PipelineRole",
-        "OnManifestServicePolicy",
-        "MigrateServicePolicy",
     }
 
     assert registry_entry(session, "web") == WEB_REGISTRY_ENTRY
@@ -576,9 +574,10 @@ def test_alarms_about_the_new_version_still_stop_and_roll_back():
     config = RESOURCES["DeploymentGroup"]["Properties"]["AlarmConfiguration"]["Fn::If"]
     assert config[0] == "HasAlarm1"
     names = config[1]["Alarms"]
-    assert {"Name": {"Fn::Select": [0, {"Ref": "RollbackAlarmNames"}]}} in names
+    names_list = {"Fn::Split": [",", {"Ref": "RollbackAlarmNames"}]}
+    assert {"Name": {"Fn::Select": [0, names_list]}} in names
     for i in range(1, 5):
-        assert {"Fn::If": [f"HasAlarm{i + 1}", {"Name": {"Fn::Select": [i, {"Ref": "RollbackAlarmNames"}]}}, {"Ref": "AWS::NoValue"}]} in names
+        assert {"Fn::If": [f"HasAlarm{i + 1}", {"Name": {"Fn::Select": [i, names_list]}}, {"Ref": "AWS::NoValue"}]} in names
     # CloudFormation reference, AlarmConfiguration: "A maximum of 10 alarms can be added."
     assert len(names) <= 10
     events = RESOURCES["DeploymentGroup"]["Properties"]["AutoRollbackConfiguration"]["Events"]
@@ -615,19 +614,11 @@ def test_scan_policy_adds_the_scan_section_action_and_grants(platform_stack):
     assert scan["Configuration"]["UserParameters"] == _action("Migrate")["Configuration"]["UserParameters"]
     assert scan["Configuration"]["FunctionName"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-ScanGateFunctionName"}}
 
-    # The per-service policy on the platform's scan-gate role: the service's repositories only.
+    # No per-service policy: scan-gate reads the repositories of the platform's own grant
+    # (test_scan_gate_role_reads_the_scan_findings_of_the_repositories_on_manifest_resolves).
     iam = session.client("iam")
     (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-ScanGateRole-" in r["RoleName"]]
-    doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
-    doc = doc if isinstance(doc, dict) else json.loads(doc)
-    (statement,) = doc["Statement"]
-    assert sorted(statement["Action"]) == [
-        "ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:StartImageScan"
-    ]
-    assert [r for r in statement["Resource"] if r] == [
-        f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/web/app",
-        f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/shared/nginx",
-    ]
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["scan-gate"]
 
 
 def test_without_a_scan_policy_there_is_no_scan_section_nor_grant(platform_stack):
@@ -642,24 +633,29 @@ def test_without_a_scan_policy_there_is_no_scan_section_nor_grant(platform_stack
         if "Fn::If" in st and st["Fn::If"][0] == "HasScan"
     ]
     assert invoke[0] == "HasScan" and invoke[1]["Sid"] == "InvokeScanGate"
-    assert RESOURCES["ScanGateServicePolicy"]["Condition"] == "HasScan"
 
 
-def test_on_manifest_may_describe_this_ecs_service(platform_stack):
-    session, _, _ = platform_stack
-    deploy_service(session, "berth-web", WEB)
+def _platform_role_policies(session) -> dict:
     iam = session.client("iam")
-    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-OnManifestRole-" in r["RoleName"]]
-    doc = iam.get_role_policy(RoleName=role, PolicyName="berth-service-web")["PolicyDocument"]
-    doc = doc if isinstance(doc, dict) else json.loads(doc)
-    assert doc["Statement"] == [
-        {
-            "Sid": "ReadRunningService",
-            "Effect": "Allow",
-            "Action": "ecs:DescribeServices",
-            "Resource": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web",
-        }
-    ]
+    return {
+        r["RoleName"]: sorted(iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"])
+        + sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=r["RoleName"])["AttachedPolicies"])
+        for r in iam.list_roles()["Roles"]
+        if r["RoleName"].startswith("berth-platform-")
+    }
+
+
+def test_adding_services_never_edits_a_platform_role(platform_stack):
+    """IAM caps a role's inline policies at 10,240 characters in total and its managed policies at
+    10 (20 at most): a per-service grant on a shared role would cap the services of one install. No
+    service stack, of any kind, attaches anything to the platform's roles."""
+    session, _, _ = platform_stack
+    before = _platform_role_policies(session)
+    for i, extra in enumerate(({}, VERIFY, SCAN, ECS, {**ECS, **SCAN})):
+        stack, _ = deploy_service(session, f"berth-svc{i}", {**WEB, **extra, "ServiceName": f"svc{i}"})
+        assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert _platform_role_policies(session) == before
+    assert not [n for n, r in RESOURCES.items() if r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy")]
 
 
 def _berth_cli():
@@ -723,17 +719,6 @@ def test_the_most_verify_attempts_the_stack_accepts_make_a_usable_entry(platform
 
 ECS = {**{k: v for k, v in WEB.items() if k not in ("ProdListenerArn", "TestListenerArn", "BlueTargetGroupName", "GreenTargetGroupName", "RollbackAlarmNames")},
        "DeploymentController": "ECS", "ProdListenerArn": ""}
-SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/prod/web"
-
-
-def _policy(session, role_part: str, name: str) -> dict:
-    iam = session.client("iam")
-    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if role_part in r["RoleName"]]
-    doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-    doc = doc if isinstance(doc, dict) else json.loads(doc)
-    return {st["Sid"]: st for st in doc["Statement"] if st is not None}
-
-
 def test_the_default_controller_is_code_deploy_so_existing_stacks_update_unchanged():
     parameter = TEMPLATE["Parameters"]["DeploymentController"]
     assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("CODE_DEPLOY", ["CODE_DEPLOY", "ECS"])
@@ -746,8 +731,7 @@ def test_an_ecs_controlled_service_gets_no_codedeploy_resources_and_a_registry_e
     assert set(skipped) == {"AWS::CodePipeline::Pipeline", "AWS::S3::BucketPolicy"}
     summaries = session.client("cloudformation").list_stack_resources(StackName="berth-web")["StackResourceSummaries"]
     assert {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]} == {
-        "RegistryParameter", "ArtifactBucket", "PipelineRole", "OnManifestServicePolicy", "MigrateServicePolicy",
-        "MigrateEcsServicePolicy", "DeployServicePolicy",
+        "RegistryParameter", "ArtifactBucket", "PipelineRole",
     }
     assert not {n for n, r in RESOURCES.items() if r["Type"].startswith("AWS::CodeDeploy::") and r.get("Condition") != "IsCodeDeploy"}
     assert RESOURCES["CodeDeployRole"]["Condition"] == "IsCodeDeploy"
@@ -757,45 +741,6 @@ def test_an_ecs_controlled_service_gets_no_codedeploy_resources_and_a_registry_e
     assert json.loads(value) == expected
     outputs = {o["OutputKey"] for o in stack.get("Outputs", [])}
     assert not {"CodeDeployApplicationName", "DeploymentGroupName"} & outputs
-
-
-def test_deploy_may_update_this_service_and_follow_its_deployments_only(platform_stack):
-    session, _, _ = platform_stack
-    deploy_service(session, "berth-web", ECS)
-    grants = _policy(session, "-DeployRole-", "berth-service-web")
-    assert grants == {
-        "DeployService": {"Sid": "DeployService", "Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"], "Resource": SERVICE_ARN},
-        "FollowServiceDeployments": {
-            "Sid": "FollowServiceDeployments",
-            "Effect": "Allow",
-            "Action": ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions"],
-            "Resource": [
-                SERVICE_ARN,
-                f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-deployment/prod/web/*",
-                f"arn:aws:ecs:{REGION}:{ACCOUNT}:service-revision/prod/web/*",
-            ],
-        },
-        "ReadWriteDeployMarkers": {
-            "Sid": "ReadWriteDeployMarkers",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": f"arn:aws:s3:::berth-releases-{ACCOUNT}-{REGION}/artifacts/web/deploys/*",
-        },
-    }
-    # migrate waits for the service's own deployments before it migrates.
-    migrate = _policy(session, "-MigrateRole-", "berth-service-web-ecs")
-    assert migrate["WaitForActiveServiceDeployments"]["Action"] == "ecs:ListServiceDeployments"
-    assert migrate["WaitForActiveServiceDeployments"]["Resource"] == SERVICE_ARN
-
-
-def test_a_code_deploy_service_grants_deploy_nothing(platform_stack):
-    session, _, _ = platform_stack
-    deploy_service(session, "berth-web", WEB)
-    iam = session.client("iam")
-    (role,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-DeployRole-" in r["RoleName"]]
-    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["deploy"]
-    (migrate,) = [r["RoleName"] for r in iam.list_roles()["Roles"] if "-MigrateRole-" in r["RoleName"]]
-    assert sorted(iam.list_role_policies(RoleName=migrate)["PolicyNames"]) == ["berth-service-web", "migrate"]
 
 
 def test_the_ecs_deploy_action_invokes_deploy_after_migrate_with_migrates_artifact_and_parameters():
@@ -857,7 +802,8 @@ def _digest(value) -> str:
 
 
 # Every resource of service.yaml before DeploymentController existed (commit bfb024c), as the
-# first 16 hex digits of the SHA-256 of its canonical JSON (load_template, sort_keys, no spaces).
+# first 16 hex digits of the SHA-256 of its canonical JSON (load_template, sort_keys, no spaces);
+# without the per-service policies on the platform's roles, which no service stack has any more.
 CODE_DEPLOY_RESOURCES = {
     "ArtifactBucket": "8add2bae16a571ff",
     "ArtifactBucketPolicy": "e5b18319edb01e32",
@@ -868,12 +814,9 @@ CODE_DEPLOY_RESOURCES = {
     "DeploymentGroup": "6e54318a53667136",
     "GreenTarget5xxAlarm": "59717dc4affd5e80",
     "GreenUnhealthyHostsAlarm": "a9fb1c6e22178722",
-    "MigrateServicePolicy": "ef75ec4220870692",
-    "OnManifestServicePolicy": "db6791f41bd8f578",
     "Pipeline": "ab32575c6185a6f3",
     "PipelineRole": "0413b173ec3c1343",
     "RegistryParameter": "f982d0e46368c803",
-    "ScanGateServicePolicy": "34952d70b91638f8",
 }
 
 
@@ -891,6 +834,10 @@ def test_code_deploy_renders_the_resources_of_before_deployment_controller():
     pipeline = {"Type": pipeline["Type"], "DependsOn": "DeploymentGroup", "Properties": pipeline["Properties"]}
     rendering["Pipeline"] = pipeline
     registry = rendering.pop("RegistryParameter")
+    # RollbackAlarmNames became a String (its pattern refuses a sixth name): each slot selects from
+    # the same list, split where it is used.
+    rendering["DeploymentGroup"] = json.loads(json.dumps(rendering["DeploymentGroup"]).replace(
+        '{"Fn::Split": [",", {"Ref": "RollbackAlarmNames"}]}', '{"Ref": "RollbackAlarmNames"}'))
     expected = dict(CODE_DEPLOY_RESOURCES)
     expected.pop("RegistryParameter")
     assert {name: _digest(r) for name, r in rendering.items()} == expected
@@ -902,3 +849,74 @@ def test_code_deploy_needs_its_listener_and_target_groups_and_ecs_does_not():
     refused = failed_rules(TEMPLATE, {**WEB, "ProdListenerArn": "", "BlueTargetGroupName": ""})
     assert len(refused) == 2 and all("CODE_DEPLOY" in r for r in refused)
     assert failed_rules(TEMPLATE, ECS) == []
+
+
+# ------------------------------------------------------------------ no silently dropped list items
+
+
+def _selected_parameters(node, out: dict):
+    """{parameter: highest index} of every Fn::Select whose list comes from a parameter."""
+    if isinstance(node, dict):
+        if "Fn::Select" in node:
+            index, source = node["Fn::Select"]
+            # A list: a CommaDelimitedList parameter, or a value split on commas.
+            comma_split = isinstance(source, dict) and "Fn::Split" in source and source["Fn::Split"][0] == ","
+            for name in _refs(source):
+                spec = TEMPLATE["Parameters"].get(name)
+                if spec and isinstance(index, int) and (comma_split or spec["Type"] == "CommaDelimitedList"):
+                    out[name] = max(out.get(name, 0), index)
+        for value in node.values():
+            _selected_parameters(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _selected_parameters(value, out)
+    return out
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        if "Ref" in node:
+            yield node["Ref"]
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _items(n: int, make) -> str:
+    return ",".join(make(i) for i in range(n))
+
+
+def test_every_list_the_template_takes_apart_in_slots_refuses_more_items_than_slots():
+    """A list parameter read item by item (Fn::Select) has one slot per item it reads: the
+    parameter's own pattern must refuse any item past the last slot, so nothing is dropped
+    silently. (Containers, the scan-gate grants and the registry entry are built whole.)"""
+    lists = _selected_parameters(TEMPLATE["Conditions"], _selected_parameters(TEMPLATE["Resources"], {}))
+    assert {"VerifyPaths": 4, "RollbackAlarmNames": 4}.items() <= lists.items()
+    for name, top in lists.items():
+        spec = TEMPLATE["Parameters"][name]
+        assert spec["Type"] == "String", name  # a CommaDelimitedList's pattern applies per item
+        pattern = re.compile(spec["AllowedPattern"])
+        make = (lambda i: f"/p{i}") if name == "VerifyPaths" else (lambda i: f"item{i}=repo{i}")
+        assert pattern.fullmatch(_items(top + 1, make)), name
+        assert not pattern.fullmatch(_items(top + 2, make)), f"{name}: a {top + 2}th item would be dropped"
+        assert str(top + 1) in spec["ConstraintDescription"], "the refusal names the limit"
+
+
+def test_verify_paths_and_alarm_names_keep_their_item_rules():
+    paths = re.compile(TEMPLATE["Parameters"]["VerifyPaths"]["AllowedPattern"])
+    for value, ok in (("/", True), ("/health,/ready", True), ("health", False), ("/a,b", False), ("/a,", False), ("", False), ("/a\n", False)):
+        assert bool(paths.fullmatch(value)) is ok, value
+    alarms = re.compile(TEMPLATE["Parameters"]["RollbackAlarmNames"]["AllowedPattern"])
+    for value, ok in (("", True), ("web-5xx", True), ("a,b", True), ("a,,b", False), (",a", False)):
+        assert bool(alarms.fullmatch(value)) is ok, value
+
+
+def test_five_verify_paths_all_reach_the_registry_entry(platform_stack):
+    session, _, _ = platform_stack
+    paths = _items(5, lambda i: f"/p{i}")
+    stack, _ = deploy_service(session, "berth-web", {**WEB, **VERIFY, "VerifyPaths": paths})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    checks = registry_entry(session, "web")["verify"]["checks"]
+    assert [c["path"] for c in checks] == paths.split(",")

@@ -355,7 +355,7 @@ def _service_env(service_name="web", prefix="berth-", **variables):
 def test_pipeline_names_over_100_characters_are_refused():
     files, _ = _service_env()
     (lifecycle,) = tf_blocks(files, "resource")["aws_codepipeline.service"]["lifecycle"]
-    (precondition,) = lifecycle["precondition"]
+    precondition = lifecycle["precondition"][0]
     for prefix, service, ok in (("berth-", "web", True), ("p" * 36, "s" * 64, True), ("p" * 37, "s" * 64, False)):
         _, env = _service_env(service, prefix)
         assert evaluate(precondition["condition"], env) is ok, (len(prefix), len(service))
@@ -593,22 +593,31 @@ def test_service_verify_section_alarms_and_reroute_wait():
     assert codedeploy["InvokeVerifyHook"]["resources"] == ["${local.verify_function}"]
 
 
-def test_scan_gate_grants_cover_the_service_repositories_only():
+def test_the_service_module_attaches_nothing_to_roles_it_does_not_create():
+    """Adding a service never edits a shared role's policy: every role policy of the service module
+    belongs to a role of the module, and nothing is attached to another role."""
     files = load_tf_dir(MODULES["service"])
-    env = {
-        "var": {"containers": {"app": "web/app", "nginx": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shared/nginx"}},
-        "local": {"partition": "aws", "region": "ap-northeast-1", "account_id": "123456789012"},
-    }
-    resolve_locals(tf_blocks(files, "locals"), env, ["repository_arns"])
-    assert env["local"]["repository_arns"] == [
-        "arn:aws:ecr:ap-northeast-1:123456789012:repository/web/app",
-        "arn:aws:ecr:eu-west-1:123456789012:repository/shared/nginx",
-    ]
     resources = tf_blocks(files, "resource")
-    assert resources["aws_iam_role_policy.scan_gate_service"]["count"] == "${var.scan == null ? 0 : 1}"
-    assert resources["aws_iam_role_policy.scan_gate_service"]["role"] == "${var.scan_gate_role_name}"
-    assert resources["aws_iam_role_policy.on_manifest_service"]["role"] == "${var.on_manifest_role_name}"
-    assert resources["aws_iam_role_policy.migrate_service"]["role"] == "${var.migrate_role_name}"
+    assert not [n for n in resources if n.split(".")[0] in ("aws_iam_role_policy_attachment", "aws_iam_policy_attachment", "aws_iam_policy")]
+    for name, body in resources.items():
+        if name.startswith("aws_iam_role_policy."):
+            assert re.fullmatch(r"\$\{aws_iam_role\.\w+(\[0\])?\.(id|name)\}", body["role"]), (name, body["role"])
+    variables = tf_blocks(files, "variable")
+    assert not [v for v in variables if v.endswith("_role_name")]
+
+
+def test_an_ecs_controlled_service_needs_the_deploy_function():
+    files, env = _service_env()
+    (lifecycle,) = tf_blocks(files, "resource")["aws_codepipeline.service"]["lifecycle"]
+    (precondition,) = [p for p in lifecycle["precondition"] if "deploy_function_name" in p["condition"]]
+    for controller, function, ok in (("CODE_DEPLOY", None, True), ("ECS", None, False), ("ECS", "berth-deploy", True)):
+        env["var"]["deployment_controller"], env["var"]["deploy_function_name"] = controller, function
+        resolve_locals(tf_blocks(files, "locals"), env, ["code_deploy"])
+        assert evaluate(precondition["condition"], env) is ok, (controller, function)
+
+
+def test_scan_policy_is_validated_like_the_cloudformation_parameters():
+    files = load_tf_dir(MODULES["service"])
     entry = tf_blocks(files, "locals")["registry_entry"]
     scan = {"block": ["CRITICAL"], "wait_seconds": 900, "ignore": []}
     assert evaluate(entry["scan"], {"var": {"scan": scan}}) == scan

@@ -70,15 +70,12 @@ module "platform" {
 module "service_web" {
   source = "../modules/service"
 
-  release_bucket_name   = module.platform.release_bucket_name
-  services_path         = module.platform.services_path
-  pipeline_name_prefix  = module.platform.pipeline_name_prefix
-  migrate_function_name = module.platform.migrate_function_name
-  verify_function_name  = module.platform.verify_function_name
+  release_bucket_name     = module.platform.release_bucket_name
+  services_path           = module.platform.services_path
+  pipeline_name_prefix    = module.platform.pipeline_name_prefix
+  migrate_function_name   = module.platform.migrate_function_name
+  verify_function_name    = module.platform.verify_function_name
   scan_gate_function_name = module.platform.scan_gate_function_name
-  scan_gate_role_name     = module.platform.scan_gate_role_name
-  on_manifest_role_name   = module.platform.on_manifest_role_name
-  migrate_role_name       = module.platform.migrate_role_name
 
   service_name = "web"
   cluster_name = "prod"
@@ -122,15 +119,12 @@ module "service_web" {
 module "service_worker" {
   source = "../modules/service"
 
-  release_bucket_name   = module.platform.release_bucket_name
-  services_path         = module.platform.services_path
-  pipeline_name_prefix  = module.platform.pipeline_name_prefix
-  migrate_function_name = module.platform.migrate_function_name
-  verify_function_name  = module.platform.verify_function_name
+  release_bucket_name     = module.platform.release_bucket_name
+  services_path           = module.platform.services_path
+  pipeline_name_prefix    = module.platform.pipeline_name_prefix
+  migrate_function_name   = module.platform.migrate_function_name
+  verify_function_name    = module.platform.verify_function_name
   scan_gate_function_name = module.platform.scan_gate_function_name
-  scan_gate_role_name     = module.platform.scan_gate_role_name
-  on_manifest_role_name   = module.platform.on_manifest_role_name
-  migrate_role_name       = module.platform.migrate_role_name
 
   service_name = "worker"
   cluster_name = "prod"

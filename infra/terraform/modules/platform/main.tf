@@ -5,6 +5,13 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # Every service, service deployment and service revision of the clusters berth may touch
+  # (cluster_arns): the platform's roles act on any of them, so no service module edits a platform
+  # role's policy (docs/reference/iam.md, "Scaling to many services").
+  cluster_service_arns            = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":service/")}/*"]
+  cluster_service_deployment_arns = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":service-deployment/")}/*"]
+  cluster_service_revision_arns   = [for arn in var.cluster_arns : "${replace(arn, ":cluster/", ":service-revision/")}/*"]
+
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
@@ -764,6 +771,12 @@ data "aws_iam_policy_document" "on_manifest" {
     resources = ["*"]
   }
   statement {
+    # The running service a release is rendered from: read-only, any service of cluster_arns.
+    sid       = "ReadServicesOfBerthClusters"
+    actions   = ["ecs:DescribeServices"]
+    resources = local.cluster_service_arns
+  }
+  statement {
     sid       = "StartBerthPipelines"
     actions   = ["codepipeline:StartPipelineExecution"]
     resources = ["arn:${local.partition}:codepipeline:${local.region}:${local.account_id}:${var.pipeline_name_prefix}*"]
@@ -855,6 +868,25 @@ data "aws_iam_policy_document" "migrate" {
     resources = [local.release_bucket_arn]
   }
   statement {
+    # Rendering the release again under the Release stage's lock (and, for an ECS-controlled
+    # service, waiting while it has a service deployment that has not ended): read-only, any
+    # service of cluster_arns.
+    sid       = "ReadServicesOfBerthClusters"
+    actions   = ["ecs:DescribeServices", "ecs:ListServiceDeployments"]
+    resources = local.cluster_service_arns
+  }
+  statement {
+    # DescribeTaskDefinition has no resource-level permissions; it is read-only.
+    sid       = "ReadRunningTaskDefinition"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "ReadWriteDeployedArtifacts"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/artifacts/*/deployed/*"]
+  }
+  statement {
     # An execution stopped and abandoned during Deploy leaves its deployment running: migrate
     # waits until the service's deployment group has none active.
     sid       = "WaitForAbandonedDeployments"
@@ -868,10 +900,9 @@ data "aws_iam_policy_document" "migrate" {
   }
 }
 
-# The Deploy action of services whose deployment controller is ECS. The service it may update, and
-# the service deployments and revisions it may read, are granted per service by the service module
-# (deploy_role_name); what is here names no service. Statement ids match
-# infra/cloudformation/platform.yaml.
+# The Deploy action of services whose deployment controller is ECS. It reads any service, service
+# deployment and service revision of cluster_arns, and updates only services tagged berth:service
+# (no service module edits this role). Statement ids match infra/cloudformation/platform.yaml.
 data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "WriteLogs"
@@ -930,6 +961,32 @@ data "aws_iam_policy_document" "deploy" {
       variable = "ecs:cluster"
       values   = var.cluster_arns
     }
+  }
+  statement {
+    # Service authorization reference: DescribeServices and UpdateService take the service
+    # resource type, ListServiceDeployments the service, DescribeServiceDeployments the service and
+    # service-deployment types, DescribeServiceRevisions the service and service-revision types.
+    sid       = "FollowServiceDeployments"
+    actions   = ["ecs:DescribeServices", "ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions"]
+    resources = concat(local.cluster_service_arns, local.cluster_service_deployment_arns, local.cluster_service_revision_arns)
+  }
+  statement {
+    # The one write: only services their owners tagged berth:service (the service resource type
+    # takes aws:ResourceTag/${TagKey} for UpdateService).
+    sid       = "UpdateTaggedServices"
+    actions   = ["ecs:UpdateService"]
+    resources = local.cluster_service_arns
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/berth:service"
+      values   = ["false"]
+    }
+  }
+  statement {
+    # The marker written before UpdateService (one UpdateService per release).
+    sid       = "ReadWriteDeployMarkers"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/artifacts/*/deploys/*"]
   }
   statement {
     sid       = "ReadServiceRegistry"
@@ -1198,6 +1255,21 @@ data "aws_iam_policy_document" "scan_gate" {
     sid       = "WriteLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.function["scan-gate"].arn}:*"]
+  }
+  statement {
+    # The scan findings of a release's images and their manifests: the repositories on-manifest
+    # resolves digests in (this account and region, and cross_account_repository_arns).
+    sid       = "ReadScanFindings"
+    actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages", "ecr:BatchGetImage"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/*"]
+  }
+  dynamic "statement" {
+    for_each = length(var.cross_account_repository_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadCrossAccountScanFindings"
+      actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages", "ecr:BatchGetImage"]
+      resources = var.cross_account_repository_arns
+    }
   }
   statement {
     sid       = "ReportJobResult"

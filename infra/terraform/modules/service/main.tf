@@ -31,15 +31,6 @@ locals {
   codedeploy_app_name = local.pipeline_name
   scan_gate_function  = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.scan_gate_function_name}"
 
-  # The service's repositories as ARNs: a name in this account and region, or a full URI
-  # <account>.dkr.ecr.<region>.amazonaws.com/<name>.
-  repository_arns = distinct([
-    for repo in values(var.containers) : (
-      can(regex("^[0-9]{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.amazonaws\\.com/", repo))
-      ? format("arn:%s:ecr:%s:%s:repository/%s", local.partition, regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[1], regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[0], regex("^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com/(.+)$", repo)[2])
-      : "arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${repo}"
-    )
-  ])
   # Only the caller's alarms: never the target group alarms, whose blue one would stop the
   # deployment of a fix during an incident (guide: "Alarms during an incident").
   deployment_alarms = var.rollback_alarm_names
@@ -122,123 +113,10 @@ resource "aws_ssm_parameter" "registry" {
   tags        = var.tags
 }
 
-# ------------------------------------------------------------------ per-service grants to platform roles
-
-# on-manifest renders a release from the task definition the ECS service runs now.
-data "aws_iam_policy_document" "on_manifest_service" {
-  statement {
-    sid       = "ReadRunningService"
-    actions   = ["ecs:DescribeServices"]
-    resources = [local.service_arn]
-  }
-}
-
-resource "aws_iam_role_policy" "on_manifest_service" {
-  name   = "berth-service-${var.service_name}"
-  role   = var.on_manifest_role_name
-  policy = data.aws_iam_policy_document.on_manifest_service.json
-}
-
-# migrate renders a release again when it reaches its Release stage, from the task definition the
-# ECS service runs then, and keeps what it rendered at artifacts/<service>/deployed/.
-data "aws_iam_policy_document" "migrate_service" {
-  statement {
-    sid       = "ReadRunningService"
-    actions   = ["ecs:DescribeServices"]
-    resources = [local.service_arn]
-  }
-  statement {
-    sid       = "ReadRunningTaskDefinition"
-    actions   = ["ecs:DescribeTaskDefinition"]
-    resources = ["*"]
-  }
-  statement {
-    sid       = "ReadWriteDeployedArtifacts"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${local.release_bucket_arn}/artifacts/${var.service_name}/deployed/*"]
-  }
-}
-
-resource "aws_iam_role_policy" "migrate_service" {
-  name   = "berth-service-${var.service_name}"
-  role   = var.migrate_role_name
-  policy = data.aws_iam_policy_document.migrate_service.json
-}
-
-# An ECS-controlled service: before it migrates, migrate waits while the service has a service
-# deployment that has not ended.
-data "aws_iam_policy_document" "migrate_ecs_service" {
-  statement {
-    sid       = "WaitForActiveServiceDeployments"
-    actions   = ["ecs:ListServiceDeployments"]
-    resources = [local.service_arn]
-  }
-}
-
-resource "aws_iam_role_policy" "migrate_ecs_service" {
-  count  = local.code_deploy ? 0 : 1
-  name   = "berth-service-${var.service_name}-ecs"
-  role   = var.migrate_role_name
-  policy = data.aws_iam_policy_document.migrate_ecs_service.json
-}
-
-# deploy (ECS-controlled services only) updates this service and follows its service deployments
-# (service authorization reference: UpdateService and DescribeServices take the service resource
-# type, ListServiceDeployments the service, DescribeServiceDeployments the service and
-# service-deployment types, DescribeServiceRevisions the service and service-revision types), and
-# writes its one-UpdateService-per-release marker at artifacts/<service>/deploys/<release>.json.
-data "aws_iam_policy_document" "deploy_service" {
-  statement {
-    sid       = "DeployService"
-    actions   = ["ecs:DescribeServices", "ecs:UpdateService"]
-    resources = [local.service_arn]
-  }
-  statement {
-    sid     = "FollowServiceDeployments"
-    actions = ["ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments", "ecs:DescribeServiceRevisions"]
-    resources = [
-      local.service_arn,
-      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service-deployment/${var.cluster_name}/${local.ecs_service_name}/*",
-      "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service-revision/${var.cluster_name}/${local.ecs_service_name}/*",
-    ]
-  }
-  statement {
-    sid       = "ReadWriteDeployMarkers"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${local.release_bucket_arn}/artifacts/${var.service_name}/deploys/*"]
-  }
-}
-
-resource "aws_iam_role_policy" "deploy_service" {
-  count  = local.code_deploy ? 0 : 1
-  name   = "berth-service-${var.service_name}"
-  role   = var.deploy_role_name
-  policy = data.aws_iam_policy_document.deploy_service.json
-
-  lifecycle {
-    precondition {
-      condition     = var.deploy_role_name != null && var.deploy_function_name != null
-      error_message = "deployment_controller ECS needs deploy_function_name and deploy_role_name (module.platform.deploy_function_name, module.platform.deploy_role_name)."
-    }
-  }
-}
-
-# scan-gate reads the scan findings of this service's repositories, and no others, and their
-# manifests (BatchGetImage: an image index is judged by its image for the task's platform).
-data "aws_iam_policy_document" "scan_gate_service" {
-  statement {
-    sid       = "ReadScanFindingsOfServiceRepositories"
-    actions   = ["ecr:DescribeImageScanFindings", "ecr:StartImageScan", "ecr:DescribeImages", "ecr:BatchGetImage"]
-    resources = local.repository_arns
-  }
-}
-
-resource "aws_iam_role_policy" "scan_gate_service" {
-  count  = var.scan == null ? 0 : 1
-  name   = "berth-service-${var.service_name}"
-  role   = var.scan_gate_role_name
-  policy = data.aws_iam_policy_document.scan_gate_service.json
-}
+# No grant to the platform's roles: they act on any service of the platform's cluster_arns (the one
+# write, ecs:UpdateService, only on services tagged berth:service) and on artifacts/*/ keys of the
+# release bucket, so adding a service never edits a shared role's policy (docs/reference/iam.md,
+# "Scaling to many services").
 
 # ------------------------------------------------------------------ pipeline artifact store
 
@@ -820,6 +698,10 @@ resource "aws_codepipeline" "service" {
       # CodePipeline pipeline names are at most 100 characters (API reference, pipelineName).
       condition     = length(local.pipeline_name) <= 100
       error_message = "The pipeline name <pipeline_name_prefix><service_name> must be at most 100 characters."
+    }
+    precondition {
+      condition     = local.code_deploy || var.deploy_function_name != null
+      error_message = "deployment_controller ECS needs deploy_function_name (module.platform.deploy_function_name)."
     }
   }
 }

@@ -27,29 +27,8 @@ variable "scan_gate_function_name" {
   type        = string
 }
 
-variable "scan_gate_role_name" {
-  description = "Role of the platform's scan-gate (module.platform.scan_gate_role_name); with a scan policy, this module grants it ECR scan access to the service's repositories."
-  type        = string
-}
-
-variable "on_manifest_role_name" {
-  description = "Role of the platform's on-manifest (module.platform.on_manifest_role_name); this module grants it ecs:DescribeServices on the ECS service."
-  type        = string
-}
-
-variable "migrate_role_name" {
-  description = "Role of the platform's migrate (module.platform.migrate_role_name); this module grants it ecs:DescribeServices on the ECS service, ecs:DescribeTaskDefinition, and s3:GetObject/PutObject on artifacts/<service>/deployed/ in the release bucket."
-  type        = string
-}
-
 variable "deploy_function_name" {
   description = "Name of the platform's deploy function (module.platform.deploy_function_name): the Deploy action when deployment_controller is ECS. Needed then; unused with CODE_DEPLOY."
-  type        = string
-  default     = null
-}
-
-variable "deploy_role_name" {
-  description = "Role of the platform's deploy (module.platform.deploy_role_name); when deployment_controller is ECS this module grants it ecs:DescribeServices and ecs:UpdateService on the ECS service, reads of its service deployments and revisions, and s3:GetObject/PutObject on artifacts/<service>/deploys/. Needed then; unused with CODE_DEPLOY."
   type        = string
   default     = null
 }
