@@ -4,6 +4,7 @@ outputs are fed to service.yaml as they are."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -410,3 +411,128 @@ def test_terraform_strategies_match_the_cloudformation_ones():
     # The provider release that knows lifecycle_hook target_type (6.66.0, #48128).
     (versions,) = load_tf_dir(MODULE)["versions.tf"]["terraform"]
     assert versions["required_providers"][0]["aws"]["version"] == ">= 6.66, < 7.0"
+
+
+# ------------------------------------------------------------------ a real database
+
+
+def test_the_tasks_and_the_migration_reach_the_database_security_group(platform_stack):
+    """MigrationSecurityGroups is the tasks' security group: with only HTTPS out, every migration
+    would time out connecting to its database. Given the database's security group, the stack opens
+    DatabasePort both ways."""
+    aws, _, _ = platform_stack
+    ec2 = aws.client("ec2")
+    vpc, subnets = _network(aws)
+    database = ec2.create_security_group(GroupName="db", Description="database", VpcId=vpc)["GroupId"]
+    parameters = {"VpcId": vpc, "LoadBalancerSubnetIds": ",".join(subnets[:2]), "ServiceSubnetIds": ",".join(subnets[1:]),
+                  "Image": IMAGE, "DatabaseSecurityGroupId": database}
+    stack, skipped = create_stack(aws.client("cloudformation"), "web-reference", REFERENCE_TEMPLATE, parameters)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    tasks = outputs(stack)["MigrationSecurityGroups"]
+    (group,) = ec2.describe_security_groups(GroupIds=[database])["SecurityGroups"]
+    assert [(p["FromPort"], p["ToPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]]) for p in group["IpPermissions"]] == [
+        (5432, 5432, [tasks])
+    ]
+    # moto cannot create AWS::EC2::SecurityGroupEgress: the tasks' side is checked in the template.
+    egress = TEMPLATE["Resources"]["ServiceToDatabase"]
+    assert egress["Condition"] == "HasDatabaseSecurityGroup"
+    assert egress["Properties"]["GroupId"] == {"Fn::GetAtt": ["ServiceSecurityGroup", "GroupId"]}
+    assert egress["Properties"]["DestinationSecurityGroupId"] == {"Ref": "DatabaseSecurityGroupId"}
+    assert egress["Properties"]["FromPort"] == egress["Properties"]["ToPort"] == {"Ref": "DatabasePort"}
+    assert TEMPLATE["Outputs"]["MigrationSecurityGroups"]["Value"] == {"Fn::GetAtt": ["ServiceSecurityGroup", "GroupId"]}
+    cidr = TEMPLATE["Resources"]["ServiceToDatabaseCidr"]
+    assert (cidr["Condition"], cidr["Properties"]["CidrIp"]) == ("HasDatabaseCidr", {"Ref": "DatabaseCidr"})
+    assert TEMPLATE["Parameters"]["DatabasePort"]["Default"] == 5432
+
+
+def test_without_a_database_the_tasks_only_reach_https(reference):
+    session, stack, _, _ = reference
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    for name in ("ServiceToDatabase", "DatabaseFromService"):
+        assert TEMPLATE["Resources"][name]["Condition"] == "HasDatabaseSecurityGroup"
+    for parameter, good, bad in (("DatabaseSecurityGroupId", "sg-0123456789abcdef0", "db"), ("DatabaseCidr", "10.0.32.0/20", "10.0.32.0")):
+        pattern = re.compile(TEMPLATE["Parameters"][parameter]["AllowedPattern"])
+        assert pattern.fullmatch("") and pattern.fullmatch(good) and not pattern.fullmatch(bad)
+
+
+def test_terraform_opens_the_database_like_the_cloudformation_stack():
+    files = load_tf_dir(MODULE)
+    resources = tf_blocks(files, "resource")
+    variables = tf_blocks(files, "variable")
+    egress = resources["aws_vpc_security_group_egress_rule.service_to_database"]
+    ingress = resources["aws_vpc_security_group_ingress_rule.database_from_service"]
+    cidr = resources["aws_vpc_security_group_egress_rule.service_to_database_cidr"]
+    for sg, count in ((None, 0), ("sg-0123456789abcdef0", 1)):
+        env = {"var": {"database_security_group_id": sg, "database_cidr": None}}
+        assert evaluate(egress["count"], env) == evaluate(ingress["count"], env) == count
+        assert evaluate(cidr["count"], env) == 0
+    assert egress["referenced_security_group_id"] == ingress["security_group_id"] == "${var.database_security_group_id}"
+    assert egress["security_group_id"] == ingress["referenced_security_group_id"] == "${aws_security_group.service.id}"
+    assert egress["from_port"] == egress["to_port"] == "${var.database_port}"
+    assert variables["database_port"]["default"] == TEMPLATE["Parameters"]["DatabasePort"]["Default"]
+    for name, good, bad in (("database_security_group_id", "sg-0123456789abcdef0", "db"), ("database_cidr", "10.0.32.0/20", "10.0.32.0")):
+        (validation,) = variables[name]["validation"]
+        for value, ok in ((None, True), (good, True), (bad, False)):
+            assert evaluate(validation["condition"], {"var": {name: value}}) is ok, (name, value)
+    assert tf_blocks(files, "output")["migration_security_groups"]["value"] == ["${aws_security_group.service.id}"]
+
+
+def test_the_ecs_service_is_tagged_for_berths_deploy_function(reference):
+    """deploy may call UpdateService only on services tagged berth:service."""
+    session, stack, _, _ = reference
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    # moto creates the service without the template's tags: checked in the template.
+    assert TEMPLATE["Resources"]["Service"]["Properties"]["Tags"] == [{"Key": "berth:service", "Value": {"Ref": "ServiceName"}}]
+    service_tf = tf_blocks(load_tf_dir(MODULE), "resource")["aws_ecs_service.service"]
+    assert evaluate(service_tf["tags"], {"var": {"tags": {"app": "x"}, "service_name": "web"}}) == {"app": "x", "berth:service": "web"}
+
+
+# ------------------------------------------------------------------ updating the stack after releases
+
+# What berth and ECS change after the first release, and CloudFormation would write back if a stack
+# update touched them ("AWS CloudFormation compares the changes you submit with the current state
+# of your stack and updates only the changed resources"): the listener rules' weights (ECS shifts
+# them), the service (its task definition and target group are the last release's), and the first
+# task definition. docs/guide/deploy.md, "Updating the reference stack after deployments", names
+# the parameters that may change without touching any of them.
+OWNED_AFTER_RELEASES = ("ProdListenerRule", "TestListenerRule", "Service", "TaskDefinition")
+UPDATE_SAFE_PARAMETERS = {"LoadBalancerIngressCidr", "DatabasePort", "DatabaseSecurityGroupId", "DatabaseCidr"}
+
+
+# A resource another one refers to changes that one only when it is replaced (its id or ARN
+# changes): these properties of theirs require replacement (CloudFormation reference, "Update
+# requires: Replacement"); anything else of theirs is updated in place.
+REPLACED_BY = {
+    "AWS::EC2::SecurityGroup": ("GroupDescription", "VpcId"),
+    "AWS::Logs::LogGroup": ("LogGroupName",),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": ("Name", "Port", "Protocol", "VpcId", "TargetType"),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": ("Name", "Scheme", "Type"),
+    "AWS::ElasticLoadBalancingV2::Listener": ("LoadBalancerArn",),
+}
+
+
+def _dependencies(logical: str, seen: set, whole: bool = True) -> set:
+    """Parameters a resource depends on, through the replacement of every resource it refers to."""
+    if logical in seen:
+        return set()
+    seen.add(logical)
+    resource = TEMPLATE["Resources"][logical]
+    if not whole and resource["Type"] in REPLACED_BY:
+        resource = {"Properties": {k: v for k, v in resource["Properties"].items() if k in REPLACED_BY[resource["Type"]]}}
+    text = json.dumps(resource)
+    names = set(re.findall(r'"Ref": "([A-Za-z0-9]+)"', text))
+    names |= set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)"', text))
+    names |= set(re.findall(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}", text))
+    for condition in set(re.findall(r'"Condition": "([A-Za-z0-9]+)"', text)) | ({resource["Condition"]} if "Condition" in resource else set()):
+        names |= set(re.findall(r'"Ref": "([A-Za-z0-9]+)"', json.dumps(TEMPLATE["Conditions"][condition])))
+    out = {n for n in names if n in TEMPLATE["Parameters"]}
+    for n in names & set(TEMPLATE["Resources"]):
+        out |= _dependencies(n, seen, whole=False)
+    return out
+
+
+def test_the_parameters_the_guide_calls_update_safe_touch_nothing_ecs_owns_after_a_release():
+    touched = set().union(*(_dependencies(r, set()) for r in OWNED_AFTER_RELEASES))
+    assert not UPDATE_SAFE_PARAMETERS & touched
+    # and the image, the listener ports' rules and the service settings do touch them
+    assert {"Image", "ContainerPort", "DesiredCount", "BakeTimeInMinutes"} <= touched

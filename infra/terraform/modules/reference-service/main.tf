@@ -185,6 +185,38 @@ resource "aws_vpc_security_group_egress_rule" "service_https" {
   cidr_ipv4         = "0.0.0.0/0"
 }
 
+# The database: the tasks' security group is also the migration's (output
+# migration_security_groups), so without these every migration would time out connecting.
+resource "aws_vpc_security_group_egress_rule" "service_to_database" {
+  count                        = var.database_security_group_id == null ? 0 : 1
+  security_group_id            = aws_security_group.service.id
+  description                  = "the database"
+  ip_protocol                  = "tcp"
+  from_port                    = var.database_port
+  to_port                      = var.database_port
+  referenced_security_group_id = var.database_security_group_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "database_from_service" {
+  count                        = var.database_security_group_id == null ? 0 : 1
+  security_group_id            = var.database_security_group_id
+  description                  = "${var.service_name} tasks and berth migrations"
+  ip_protocol                  = "tcp"
+  from_port                    = var.database_port
+  to_port                      = var.database_port
+  referenced_security_group_id = aws_security_group.service.id
+}
+
+resource "aws_vpc_security_group_egress_rule" "service_to_database_cidr" {
+  count             = var.database_cidr == null ? 0 : 1
+  security_group_id = aws_security_group.service.id
+  description       = "the database"
+  ip_protocol       = "tcp"
+  from_port         = var.database_port
+  to_port           = var.database_port
+  cidr_ipv4         = var.database_cidr
+}
+
 # ECS native blue/green moves traffic between the target groups itself, with this role. ECS
 # developer guide, "Amazon ECS infrastructure IAM role for load balancers": it "allows Amazon ECS to
 # manage load balancer resources in your clusters on your behalf, and is used when: You want to use
@@ -433,6 +465,8 @@ resource "aws_ecs_service" "service" {
     }
   }
 
-  tags       = var.tags
+  # berth's deploy function may update only services tagged berth:service (docs/reference/iam.md,
+  # "Scaling to many services").
+  tags       = merge(var.tags, { "berth:service" = var.service_name })
   depends_on = [aws_lb_listener.service, aws_iam_role_policy_attachment.ecs_infrastructure]
 }

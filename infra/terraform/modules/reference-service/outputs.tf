@@ -91,7 +91,7 @@ output "migration_subnets" {
 }
 
 output "migration_security_groups" {
-  description = "migration.security_groups of the berth service module (the tasks' security group; allow it to your database)."
+  description = "migration.security_groups of the berth service module (the tasks' security group; it reaches the database on database_port when database_security_group_id or database_cidr is given)."
   value       = [aws_security_group.service.id]
 }
 

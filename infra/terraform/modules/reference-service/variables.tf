@@ -83,6 +83,39 @@ variable "assign_public_ip" {
   default     = false
 }
 
+variable "database_port" {
+  description = "Port of the service's database (5432 PostgreSQL, 3306 MySQL). The tasks, and berth's migration tasks (which run with the same security group, migration_security_groups), may reach it there."
+  type        = number
+  default     = 5432
+
+  validation {
+    condition     = var.database_port >= 1 && var.database_port <= 65535
+    error_message = "database_port must be a port (1 to 65535)."
+  }
+}
+
+variable "database_security_group_id" {
+  description = "Security group of the database (for example an RDS instance's): the tasks' security group may reach it on database_port, and the module adds the matching ingress rule to it. null = none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.database_security_group_id == null || can(regex("^sg-[0-9a-f]{8,17}$", var.database_security_group_id))
+    error_message = "database_security_group_id must be null or a security group id (sg-...)."
+  }
+}
+
+variable "database_cidr" {
+  description = "Address range of the database (when it has no security group to reference): the tasks may reach it on database_port. null = none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.database_cidr == null || can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", var.database_cidr))
+    error_message = "database_cidr must be null or an IPv4 CIDR block such as 10.0.32.0/20."
+  }
+}
+
 variable "prod_listener_port" {
   description = "Port of the production listener."
   type        = number
