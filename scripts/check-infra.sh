@@ -104,9 +104,20 @@ pytest_infra() {
     "$INFRA_VENV/bin/python" -m pytest infra/tests -q
 }
 
+# terraform fmt -check: the Terraform files as `terraform fmt` writes them. Terraform is not on
+# PyPI, so the step runs when a `terraform` binary is on PATH and says it was skipped otherwise.
+terraform_fmt() {
+    if ! command -v terraform >/dev/null 2>&1; then
+        echo "terraform not found on PATH: skipped (install Terraform to check formatting)"
+        return 0
+    fi
+    terraform fmt -check -recursive -diff infra/terraform
+}
+
 START=$SECONDS
 step "cfn-lint" cfn_lint
 step "checkov" checkov
+step "terraform fmt" terraform_fmt
 step "pytest infra/tests" pytest_infra
 
 echo
