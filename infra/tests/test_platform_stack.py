@@ -161,7 +161,7 @@ def test_functions_exist_with_runtime_environment_and_own_roles(platform_stack):
 
 # Variables only some functions get, with the defaults of the parameters behind them.
 FUNCTION_ENV = {
-    "on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES": "60"},
+    "on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES": "60", "BERTH_PUSH_INDEX_PREFIX": "/berth/push-index/"},
     "on-manifest": {"BERTH_VERIFY_FUNCTION": "berth-verify"},
     "migrate": {},
     "deploy": {},
@@ -405,6 +405,14 @@ def test_roles_are_scoped_to_their_bucket_prefixes_registry_pipelines_and_cluste
         f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services",
         f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services/*",
     ]
+    # A push lists its repository's push-index entries and reads the entries they name, nothing
+    # else; the sweep keeps its cursor under sweep/ only.
+    assert push["FindPushTriggers"]["Action"] == "ssm:GetParametersByPath"
+    assert push["FindPushTriggers"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/push-index/*"
+    assert push["ReadPushTriggeredEntries"]["Action"] == "ssm:GetParameters"
+    assert push["ReadPushTriggeredEntries"]["Resource"] == f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/berth/services/*"
+    assert push["KeepSweepCursor"]["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert push["KeepSweepCursor"]["Resource"] == f"arn:aws:s3:::{RELEASE_BUCKET}/sweep/*"
 
     manifest = by_sid(documents["OnManifestRole"])
     assert manifest["StartBerthPipelines"]["Resource"] == f"arn:aws:codepipeline:{REGION}:{ACCOUNT}:berth-*"

@@ -834,6 +834,7 @@ def test_code_deploy_renders_the_resources_of_before_deployment_controller():
     pipeline = {"Type": pipeline["Type"], "DependsOn": "DeploymentGroup", "Properties": pipeline["Properties"]}
     rendering["Pipeline"] = pipeline
     registry = rendering.pop("RegistryParameter")
+    rendering.pop("PushIndexEntry", None)  # added since (the push index; its own tests below)
     # RollbackAlarmNames became a String (its pattern refuses a sixth name): each slot selects from
     # the same list, split where it is used.
     rendering["DeploymentGroup"] = json.loads(json.dumps(rendering["DeploymentGroup"]).replace(
@@ -920,3 +921,28 @@ def test_five_verify_paths_all_reach_the_registry_entry(platform_stack):
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     checks = registry_entry(session, "web")["verify"]["checks"]
     assert [c["path"] for c in checks] == paths.split(",")
+
+
+def test_a_push_trigger_with_its_repository_writes_the_push_index_entry(platform_stack):
+    """docs/reference/registry.md#the-push-index: <PushIndexPath>/<repository>/<service> = <service>."""
+    session, _, _ = platform_stack
+    ssm = session.client("ssm")
+    stack, _ = deploy_service(session, "berth-indexed", {**WEB, "ServiceName": "indexed", "PushTriggerRepository": "web/app"})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    entry = ssm.get_parameter(Name="/berth/push-index/web/app/indexed")["Parameter"]
+    assert (entry["Type"], entry["Value"]) == ("String", "indexed")
+    # Without the repository (an older stack's parameters): no entry, the sweep releases its pushes.
+    stack, _ = deploy_service(session, "berth-unindexed", {**WEB, "ServiceName": "unindexed"})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    listed = ssm.get_parameters_by_path(Path="/berth/push-index/web/app")["Parameters"]
+    assert [p["Name"] for p in listed] == ["/berth/push-index/web/app/indexed"]
+
+
+def test_a_push_index_repository_needs_a_push_trigger():
+    assert failed_rules(TEMPLATE, {**WEB, "PushTriggerRepository": "web/app"}) == []
+    manifest_only = {**WEB, "PushTriggerContainer": "", "PushTriggerRepository": "web/app"}
+    assert any("PushTriggerRepository" in f for f in failed_rules(TEMPLATE, manifest_only))
+    pattern = re.compile(TEMPLATE["Parameters"]["PushTriggerRepository"]["AllowedPattern"])
+    for value, ok in (("", True), ("web/app", True), ("a/b.c/d-e_f", True), ("Web/App", False),
+                      ("web//app", False), ("/web/app", False)):
+        assert bool(pattern.fullmatch(value)) is ok, value

@@ -142,11 +142,12 @@ def test_functions_match_the_runtime_contract():
     assert tf_blocks(files, "variable")["architecture"]["default"] == "arm64"
     assert fn["handler"] == "bootstrap"
     (env,) = fn["environment"]
-    extras = {"on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES"}, "on-manifest": {"BERTH_VERIFY_FUNCTION"}}
+    extras = {"on-image-push": {"BERTH_SWEEP_LOOKBACK_MINUTES", "BERTH_PUSH_INDEX_PREFIX"}, "on-manifest": {"BERTH_VERIFY_FUNCTION"}}
     for function in FUNCTIONS:
         extra = extras.get(function, set())
         assert set(_environment(env["variables"], function)) == {"BERTH_RELEASE_BUCKET", "BERTH_SERVICES_PREFIX"} | extra
     assert _environment(env["variables"], "on-image-push")["BERTH_SWEEP_LOOKBACK_MINUTES"] == "60"
+    assert _environment(env["variables"], "on-image-push")["BERTH_PUSH_INDEX_PREFIX"] == "/berth/push-index/"
     (logging,) = fn["logging_config"]
     assert logging["log_format"] == "JSON"
     assert set(tf_blocks(files, "locals")["functions"]) == set(FUNCTIONS)
@@ -185,6 +186,7 @@ PLATFORM_VARIABLE_VALUES = {
     "name_prefix": "berth-",
     "verify_subnet_ids": [],
     "services_path": "/berth/services",
+    "push_index_path": "/berth/push-index",
     "push_sweep_lookback_minutes": 60,
     "slack_webhook_parameter_name": "",
     "slack_webhook_kms_key_arn": None,
@@ -645,3 +647,23 @@ def test_platform_exports_deploy_and_the_ecs_hook_role_like_the_cloudformation_s
     assert (invoke["actions"], invoke["resources"]) == (["lambda:InvokeFunction"], ['${aws_lambda_function.function["verify"].arn}'])
     role = tf_blocks(files, "resource")["aws_iam_role.ecs_hook"]
     assert role["assume_role_policy"] == "${data.aws_iam_policy_document.ecs_hook_assume.json}"
+
+
+def test_the_service_module_writes_the_push_index_entry_of_its_push_trigger():
+    """docs/reference/registry.md#the-push-index: <push_index_path>/<repository>/<service> = <service>,
+    only with a push trigger, the repository's name also when the container names a full URI."""
+    files = load_tf_dir(MODULES["service"])
+    entry = tf_blocks(files, "resource")["aws_ssm_parameter.push_index"]
+    assert entry["name"] == "${var.push_index_path}/${local.push_trigger_repository}/${var.service_name}"
+    assert entry["value"] == "${var.service_name}" and entry["type"] == "String"
+    assert tf_blocks(files, "variable")["push_index_path"]["default"] == "/berth/push-index"
+    uri = "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/web/app"
+    for containers, trigger, count, repository in (
+        ({"app": "web/app", "nginx": "web/nginx"}, {"container": "app"}, 1, "web/app"),
+        ({"app": uri}, {"container": "app"}, 1, "web/app"),
+        ({"app": "web/app"}, None, 0, None),
+    ):
+        env = {"var": {"containers": containers, "push_trigger": trigger}, "local": {}}
+        resolve_locals(tf_blocks(files, "locals"), env, ["push_trigger_repository"])
+        assert env["local"]["push_trigger_repository"] == repository, containers
+        assert evaluate(entry["count"], env) == count

@@ -16,17 +16,21 @@ locals {
   region     = data.aws_region.current.region
   partition  = data.aws_partition.current.partition
 
-  release_bucket_name = "${var.release_bucket_name_prefix}-${local.account_id}-${local.region}"
-  release_bucket_arn  = "arn:${local.partition}:s3:::${local.release_bucket_name}"
-  registry_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.services_path}"
-  account_root_arn    = "arn:${local.partition}:iam::${local.account_id}:root"
-  push_sweep          = var.push_sweep_schedule != ""
+  release_bucket_name   = "${var.release_bucket_name_prefix}-${local.account_id}-${local.region}"
+  release_bucket_arn    = "arn:${local.partition}:s3:::${local.release_bucket_name}"
+  registry_arn_prefix   = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.services_path}"
+  push_index_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.push_index_path}"
+  account_root_arn      = "arn:${local.partition}:iam::${local.account_id}:root"
+  push_sweep            = var.push_sweep_schedule != ""
 
   notification_topic_arn = var.create_notification_topic ? aws_sns_topic.releases[0].arn : var.notification_topic_arn
 
   # Variables only some functions get, by function.
   extra_environment = {
-    "on-image-push" = { BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes) }
+    "on-image-push" = {
+      BERTH_SWEEP_LOOKBACK_MINUTES = tostring(var.push_sweep_lookback_minutes)
+      BERTH_PUSH_INDEX_PREFIX      = "${var.push_index_path}/"
+    }
     # Every rendered appspec.yaml gets "Hooks: - AfterAllowTestTraffic: <this>".
     "on-manifest" = { BERTH_VERIFY_FUNCTION = local.verify_function_name }
     "migrate"     = {}
@@ -657,9 +661,27 @@ data "aws_iam_policy_document" "on_image_push" {
     resources = ["${aws_cloudwatch_log_group.function["on-image-push"].arn}:*"]
   }
   statement {
+    # A push: the services the push index names for the repository, then their entries by name.
+    sid       = "FindPushTriggers"
+    actions   = ["ssm:GetParametersByPath"]
+    resources = ["${local.push_index_arn_prefix}/*"]
+  }
+  statement {
+    sid       = "ReadPushTriggeredEntries"
+    actions   = ["ssm:GetParameters"]
+    resources = ["${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    # The sweep: the registry's pages, one run at a time ...
     sid       = "ReadServiceRegistry"
     actions   = ["ssm:GetParametersByPath"]
     resources = [local.registry_arn_prefix, "${local.registry_arn_prefix}/*"]
+  }
+  statement {
+    # ... and where the last run stopped (sweep/cursor.json).
+    sid       = "KeepSweepCursor"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.release_bucket_arn}/sweep/*"]
   }
   statement {
     sid       = "WriteManifests"

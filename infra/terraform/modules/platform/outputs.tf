@@ -13,6 +13,11 @@ output "services_path" {
   value       = var.services_path
 }
 
+output "push_index_path" {
+  description = "SSM path of the push-trigger index (no trailing slash); pass it to the service module."
+  value       = var.push_index_path
+}
+
 output "pipeline_name_prefix" {
   description = "Prefix every berth pipeline name must start with; pass it to the service module."
   value       = var.pipeline_name_prefix

@@ -53,6 +53,17 @@ variable "services_path" {
   }
 }
 
+variable "push_index_path" {
+  description = "SSM Parameter Store path of the push-trigger index, without the trailing slash. Each service with a push trigger writes <path>/<repository>/<service>; on-image-push gets BERTH_PUSH_INDEX_PREFIX=<path>/."
+  type        = string
+  default     = "/berth/push-index"
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$", var.push_index_path))
+    error_message = "push_index_path must look like /berth/push-index (leading slash, no trailing slash)."
+  }
+}
+
 variable "pipeline_name_prefix" {
   description = "Every berth pipeline is named <this><service>. on-manifest may start only those, and only their execution state changes reach on-pipeline-event. At most 36 characters, so that every legal service name (64) fits CodePipeline's 100."
   type        = string

@@ -46,6 +46,9 @@ locals {
   artifact_bucket_base = coalesce(trim(replace(lower(local.pipeline_name), "/[^a-z0-9-]+/", "-"), "-"), "berth")
   artifact_bucket_name = length(local.artifact_bucket_base) <= 26 ? local.artifact_bucket_base : "${substr(local.artifact_bucket_base, 0, 17)}-${substr(sha256(local.pipeline_name), 0, 8)}"
 
+  # The push trigger container's ECR repository name ("web/app", also from a full URI).
+  push_trigger_repository = var.push_trigger == null ? null : replace(try(var.containers[var.push_trigger.container], ""), "/^[^/]*\\.amazonaws\\.com[^/]*//", "")
+
   # The registry entry, exactly the JSON of docs/design/contract.md §2.
   registry_entry = {
     service     = var.service_name
@@ -116,6 +119,20 @@ resource "aws_ssm_parameter" "registry" {
 # No grant to the platform's roles: they act on any service of the platform's cluster_arns (the one
 # write, ecs:UpdateService, only on services tagged berth:service) and on artifacts/*/ keys of the
 # release bucket, so adding a service never edits a shared role's policy (docs/reference/iam.md,
+# The push index entry (docs/reference/registry.md#the-push-index): on-image-push lists
+# <push_index_path>/<repository> and reads only the registry entries named there. The repository's
+# name is the trigger container's, without the registry host of a full URI.
+resource "aws_ssm_parameter" "push_index" {
+  #checkov:skip=CKV2_AWS_34:The index entry holds a service name, not a secret; on-image-push reads it without KMS grants.
+  count       = var.push_trigger == null ? 0 : 1
+  name        = "${var.push_index_path}/${local.push_trigger_repository}/${var.service_name}"
+  description = "berth push index: the push trigger of ${var.service_name} watches ${local.push_trigger_repository}"
+  type        = "String"
+  tier        = "Standard"
+  value       = var.service_name
+  tags        = var.tags
+}
+
 # "Scaling to many services").
 
 # ------------------------------------------------------------------ pipeline artifact store

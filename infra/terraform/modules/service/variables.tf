@@ -11,6 +11,12 @@ variable "services_path" {
   default     = "/berth/services"
 }
 
+variable "push_index_path" {
+  description = "Push index path of the platform, no trailing slash (module.platform.push_index_path)."
+  type        = string
+  default     = "/berth/push-index"
+}
+
 variable "pipeline_name_prefix" {
   description = "Pipeline name prefix of the platform (module.platform.pipeline_name_prefix)."
   type        = string
