@@ -133,6 +133,8 @@ pub struct Hook {
     pub invocations: usize,
     /// `hookDetails` for the next invocation (configured, or returned with IN_PROGRESS).
     pub details: Option<Value>,
+    /// What the hook function answered, invocation by invocation (`null`: an error).
+    pub answers: Vec<Value>,
 }
 
 /// One service deployment as the stand-in keeps it.
@@ -200,6 +202,8 @@ struct State {
     serial: u64,
     services: BTreeMap<String, Service>,
     deployments: Vec<Deployment>,
+    /// Pipeline → (execution whose Deploy action runs, the service it deploys).
+    pipelines: BTreeMap<String, (String, String)>,
 }
 
 fn real_now() -> i64 {
@@ -309,6 +313,23 @@ impl FakeEcs {
     pub fn vars(&self, mut vars: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
         vars.push(("AWS_ENDPOINT_URL_ECS", self.proxy.endpoint.clone()));
         vars
+    }
+
+    /// [`FakeEcs::vars`] with CodePipeline through the proxy too (GetPipelineState answered
+    /// here): what a lifecycle hook function or the CLI talks to.
+    pub fn hook_vars(&self, vars: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+        let mut vars = self.vars(vars);
+        vars.push(("AWS_ENDPOINT_URL_CODEPIPELINE", self.proxy.endpoint.clone()));
+        vars
+    }
+
+    /// Execution `execution` of `pipeline` runs its Deploy action for `service` (cluster
+    /// `prod`): GetPipelineState shows it.
+    pub fn deploying(&self, pipeline: &str, execution: &str, service: &str) {
+        self.state.lock().expect("state").pipelines.insert(
+            pipeline.to_owned(),
+            (execution.to_owned(), key("prod", service)),
+        );
     }
 
     /// An ECS call through the proxy, as any client would make it; the answer's JSON.
@@ -446,7 +467,7 @@ impl FakeEcs {
         let run = json!({"cluster": d.cluster, "taskDefinition": d.target.task_definition,
             "launchType": "FARGATE", "startedBy": format!("ecs-svc/{id}"),
             "group": format!("service:{}", d.service),
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": subnets}}});
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": []}}});
         let out = raw_json(
             &self.moto,
             "ecs",
@@ -594,19 +615,16 @@ mod flow {
 
     fn waiting_hook(s: &mut State, i: usize, h: Hook, now: i64) -> Action {
         let d = &mut s.deployments[i];
-        if h.target_type == "PAUSE" {
-            if h.expires_at.is_some_and(|at| now >= at) {
-                let rollback = h.timeout_action.as_deref() != Some("CONTINUE");
-                set_hook(d, &h.id, "TIMED_OUT");
-                if rollback {
-                    roll_back(
-                        d,
-                        &format!("lifecycle hook {} timed out at {}", h.id, h.stage),
-                        now,
-                    );
-                }
-                return moved(d);
+        if h.expires_at.is_some_and(|at| now >= at) {
+            let rollback = h.timeout_action.as_deref() != Some("CONTINUE");
+            set_hook(d, &h.id, "TIMED_OUT");
+            if rollback {
+                let reason = format!("lifecycle hook {} timed out at {}", h.id, h.stage);
+                roll_back(d, &reason, now);
             }
+            return moved(d);
+        }
+        if h.target_type == "PAUSE" {
             return Action::Done(Step::Paused(h.id));
         }
         invocation(d, &h)
@@ -649,15 +667,24 @@ mod flow {
         };
         let answer = match outcome {
             Some(Outcome::Response(v)) => v,
-            _ => Value::Null,
+            Some(Outcome::Error(e)) => json!({"error": e}),
+            None => Value::Null,
         };
+        if let Some(h) = d.hooks.iter_mut().find(|h| h.id == hook) {
+            h.answers.push(answer.clone());
+        }
         match answer["hookStatus"].as_str() {
             Some("SUCCEEDED") => set_hook(d, hook, "SUCCEEDED"),
             Some("IN_PROGRESS") => {
                 if let Some(h) = d.hooks.iter_mut().find(|h| h.id == hook)
-                    && answer["hookDetails"].is_object()
+                    && let Some(returned) = answer["hookDetails"].as_object()
                 {
-                    h.details = Some(answer["hookDetails"].clone());
+                    // "Amazon ECS merges this data" into what the next invocation gets.
+                    let mut merged = h.details.clone().unwrap_or_else(|| json!({}));
+                    for (k, v) in returned {
+                        merged[k] = v.clone();
+                    }
+                    h.details = Some(merged);
                 }
                 let delay = answer["callBackDelay"].as_i64().unwrap_or(30);
                 s.skew += delay;
@@ -848,9 +875,11 @@ mod flow {
                 "IN_PROGRESS"
             }
             .into(),
-            expires_at: timeout["timeoutInMinutes"].as_i64().map(|m| now + m * 60),
-            timeout_action: timeout["action"].as_str().map(str::to_owned),
+            // "default 1,440 minutes, ROLLBACK" (as core::ecs_hook quotes the guide).
+            expires_at: Some(now + timeout["timeoutInMinutes"].as_i64().unwrap_or(1440) * 60),
+            timeout_action: Some(timeout["action"].as_str().unwrap_or("ROLLBACK").to_owned()),
             invocations: 0,
+            answers: Vec::new(),
             details: config.get("hookDetails").filter(|v| !v.is_null()).cloned(),
         }
     }
@@ -904,7 +933,8 @@ mod flow {
 mod api {
     use super::*;
 
-    pub const OPERATIONS: [&str; 5] = [
+    pub const OPERATIONS: [&str; 6] = [
+        "GetPipelineState",
         "ListServiceDeployments",
         "DescribeServiceDeployments",
         "DescribeServiceRevisions",
@@ -919,6 +949,7 @@ mod api {
             "DescribeServiceRevisions" => revisions(s, body),
             "StopServiceDeployment" => stop(s, body),
             "ContinueServiceDeployment" => continue_hook(s, body),
+            "GetPipelineState" => pipeline_state(s, body),
             _ => error("UnknownOperationException", op),
         }
     }
@@ -1072,6 +1103,29 @@ mod api {
             200,
             json!({"serviceRevisions": found, "failures": failures}),
         )
+    }
+
+    /// CodePipeline's GetPipelineState (moto has none): the execution [`FakeEcs::deploying`]
+    /// named runs its Release stage, its Deploy action reporting the service's newest
+    /// deployment as its external execution id, as berth's deploy action does.
+    fn pipeline_state(s: &State, body: &Value) -> (u16, Value) {
+        let name = body["name"].as_str().unwrap_or_default();
+        let Some((execution, service)) = s.pipelines.get(name) else {
+            return (200, json!({"pipelineName": name, "stageStates": []}));
+        };
+        let mut deploy = json!({"status": "InProgress"});
+        if let Some(d) = s
+            .deployments
+            .iter()
+            .rev()
+            .find(|d| key(&d.cluster, &d.service) == *service)
+        {
+            deploy["externalExecutionId"] = json!(d.arn);
+        }
+        let stage = json!({"stageName": "Release",
+            "latestExecution": {"pipelineExecutionId": execution, "status": "InProgress"},
+            "actionStates": [{"actionName": "Deploy", "latestExecution": deploy}]});
+        (200, json!({"pipelineName": name, "stageStates": [stage]}))
     }
 
     fn not_found() -> (u16, Value) {

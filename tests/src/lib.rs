@@ -10,6 +10,7 @@
 //! - `proxy`: a loopback proxy that names operations, injects faults and adds latency.
 //! - `codedeploy`: a CodeDeploy blue/green stand-in. `listener`: a service's test listener.
 //! - `ecs_deployments`: ECS service deployments (rolling, blue/green, linear, canary) over moto.
+//!   `native`: a service ECS deploys itself, released through every function and the CLI.
 //! - `revisions`: task definition revisions as the pipeline leaves them.
 //! - `release_stage`: the Release stage played from the pipeline's declaration.
 //! - `sns`: a topic with an SQS subscription, and the messages it received.
@@ -20,6 +21,7 @@ mod env;
 mod fixtures;
 pub mod listener;
 mod moto;
+pub mod native;
 pub mod proxy;
 mod raw;
 mod recorder;

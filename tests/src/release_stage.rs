@@ -8,13 +8,16 @@
 //! - Deploy (CodeDeployToECS) registers the task definition from the file its configuration
 //!   names (`TaskDefinitionTemplateArtifact`: "The input artifact name that provides the task
 //!   definition file to the deployment action"), and a finished deployment leaves the ECS
-//!   service's PRIMARY task set running it (the CodeDeploy part is a stand-in: moto has none).
+//!   service's PRIMARY task set running it (the CodeDeploy part is a stand-in: moto has none);
+//! - for a service ECS deploys itself, Deploy is the `deploy` function (Lambda invoke) of
+//!   DeployArtifact: [`play_to_deploy`] stops before it and [`DeployAction`] plays its job, one
+//!   invocation at a time, so a test moves the ECS stand-in between them.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::runtime::{Function, play_job};
+use crate::runtime::{Function, Outcome, play_job};
 use crate::{Env, Job, StandIn, raw_json};
 
 /// What the stage did.
@@ -75,7 +78,8 @@ pub async fn play_release_stage(
     for action in &actions {
         match action["name"].as_str() {
             Some("Migrate") => {
-                let (op, body) = run_migrate(migrate, jobs, action, &mut artifacts, job_id).await;
+                let (op, body) =
+                    run_migrate(migrate, jobs, action, &mut artifacts, job_id, None).await;
                 if op != "PutJobSuccessResult" {
                     return None;
                 }
@@ -102,10 +106,14 @@ async fn run_migrate(
     action: &Value,
     artifacts: &mut BTreeMap<String, String>,
     job_id: &str,
+    execution: Option<&str>,
 ) -> (String, Value) {
     let input = action["inputArtifacts"][0]["name"].as_str().expect("input");
     let key = artifacts.get(input).expect("Migrate's input was produced");
     let mut job = Job::new(job_id, key);
+    if let Some(e) = execution {
+        job.execution = e.to_owned();
+    }
     let outputs = action["outputArtifacts"]
         .as_array()
         .cloned()
@@ -176,4 +184,129 @@ async fn deploy(env: &Env, action: &Value, artifacts: &BTreeMap<String, String>)
     let service = config["DeploymentGroupName"].as_str().expect("group");
     env.deploy(service, arn).await;
     out["taskDefinition"].clone()
+}
+
+/// A Release stage stopped before its Deploy action (a Lambda invoke of `deploy`).
+#[derive(Debug)]
+pub struct AtDeploy {
+    /// The Migrate job's result: operation and request body.
+    pub migrate: (String, Value),
+    /// The Deploy action's first job: same execution as Migrate's, DeployArtifact as its input.
+    pub job: Job,
+}
+
+/// Plays `pipeline`'s Release stage of pipeline execution `execution` up to its Deploy action,
+/// which must be the `deploy` function (Lambda invoke, DeployArtifact as input, Migrate's
+/// UserParameters). `None` when Migrate failed.
+pub async fn play_to_deploy(
+    env: &Env,
+    migrate: &mut Function,
+    jobs: &StandIn,
+    pipeline: &str,
+    (job_id, execution): (&str, &str),
+    source_key: &str,
+) -> Option<AtDeploy> {
+    let (source, actions) = declaration(env, pipeline).await;
+    let mut artifacts = BTreeMap::from([(source, source_key.to_owned())]);
+    let mut result = None;
+    for action in &actions {
+        match action["name"].as_str() {
+            Some("Migrate") => {
+                let (op, body) = run_migrate(
+                    migrate,
+                    jobs,
+                    action,
+                    &mut artifacts,
+                    job_id,
+                    Some(execution),
+                )
+                .await;
+                if op != "PutJobSuccessResult" {
+                    return None;
+                }
+                result = Some((op, body));
+            }
+            Some("Deploy") => {
+                let mut job = deploy_job(action, &artifacts, job_id);
+                // One execution runs both actions: #{codepipeline.PipelineExecutionId}.
+                job.execution = execution.to_owned();
+                let migrate = result.expect("Migrate runs before Deploy");
+                return Some(AtDeploy { migrate, job });
+            }
+            _ => {}
+        }
+    }
+    panic!("{pipeline}'s Release stage has no Deploy action")
+}
+
+fn deploy_job(action: &Value, artifacts: &BTreeMap<String, String>, job_id: &str) -> Job {
+    assert_eq!(action["actionTypeId"]["provider"], "Lambda", "{action}");
+    let config = &action["configuration"];
+    assert_eq!(config["FunctionName"], "berth-deploy");
+    assert_eq!(
+        config["UserParameters"],
+        berth::migrate::USER_PARAMETERS,
+        "Migrate's UserParameters"
+    );
+    let input = action["inputArtifacts"][0]["name"].as_str().expect("input");
+    let key = artifacts
+        .get(input)
+        .unwrap_or_else(|| panic!("{input} was not written by an earlier action"));
+    Job::new(&format!("{job_id}-deploy"), key)
+}
+
+/// The Deploy action's job as CodePipeline runs it: invoked, then re-invoked as a new job of
+/// the same execution with each continuation token it reports, until a result without one.
+pub struct DeployAction {
+    pub first: Job,
+    /// Re-invocations so far.
+    pub polls: usize,
+    token: Option<String>,
+    /// The job result that ended the action.
+    pub result: Option<(String, Value)>,
+}
+
+impl DeployAction {
+    pub fn new(first: Job) -> DeployAction {
+        DeployAction {
+            first,
+            polls: 0,
+            token: None,
+            result: None,
+        }
+    }
+
+    /// One invocation; the job result when it ended the action.
+    pub async fn poll(&mut self, deploy: &mut Function, jobs: &StandIn) -> Option<(String, Value)> {
+        if self.result.is_some() {
+            return self.result.clone();
+        }
+        let job = match self.polls {
+            0 => self.first.clone(),
+            n => self.first.continued(n),
+        };
+        self.polls += 1;
+        let outcome = deploy.invoke(&job.event_json(self.token.as_deref())).await;
+        assert!(
+            matches!(outcome, Outcome::Response(_)),
+            "deploy answered with an error: {outcome:?}"
+        );
+        let (op, body) = jobs.last().expect("deploy reported a job result");
+        assert_eq!(
+            body["jobId"],
+            job.id.as_str(),
+            "a result for the job it was invoked with"
+        );
+        match body["continuationToken"].as_str() {
+            Some(t) if op == "PutJobSuccessResult" => {
+                assert!(t.len() <= 2048, "continuation token of {} chars", t.len());
+                self.token = Some(t.to_owned());
+                None
+            }
+            _ => {
+                self.result = Some((op, body));
+                self.result.clone()
+            }
+        }
+    }
 }

@@ -314,18 +314,52 @@ impl Env {
     /// writes DeployArtifact) ▸ Deploy (of DeployArtifact)],
     /// deploying through CodeDeploy application `name` (the stacks name it after the pipeline).
     pub async fn create_pipeline(&self, name: &str) {
+        let deploy = json!({"name": "Deploy", "runOrder": 2,
+            "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
+            "configuration": {"ApplicationName": name, "DeploymentGroupName": "web",
+                "TaskDefinitionTemplateArtifact": "DeployArtifact", "TaskDefinitionTemplatePath": "taskdef.json",
+                "AppSpecTemplateArtifact": "DeployArtifact", "AppSpecTemplatePath": "appspec.yaml"},
+            "inputArtifacts": [{"name": "DeployArtifact"}]});
+        self.create_pipeline_role(name).await;
+        self.create_pipeline_deploying(name, deploy).await;
+    }
+
+    /// Replaces pipeline `name` (made by [`Env::create_pipeline`]) with the stack's shape for a service ECS deploys itself
+    /// (DeploymentController ECS): the Deploy action is the `deploy` function (Lambda invoke) of
+    /// DeployArtifact, with Migrate's UserParameters.
+    pub async fn create_native_pipeline(&self, name: &str) {
+        raw_json(
+            &self.moto.endpoint,
+            "codepipeline",
+            "CodePipeline_20150709.DeletePipeline",
+            &json!({"name": name}).to_string(),
+        )
+        .await;
+        let deploy = json!({"name": "Deploy", "runOrder": 2,
+            "actionTypeId": {"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+            "configuration": {"FunctionName": "berth-deploy", "UserParameters": berth::migrate::USER_PARAMETERS},
+            "inputArtifacts": [{"name": "DeployArtifact"}]});
+        self.create_pipeline_deploying(name, deploy).await;
+    }
+
+    async fn create_pipeline_role(&self, name: &str) {
         let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"Service": "codepipeline.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-        let role = format!("{name}-role");
         raw_query(
             &self.moto.endpoint,
             "iam",
             &format!(
-                "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument={}",
+                "Action=CreateRole&Version=2010-05-08&RoleName={name}-role&AssumeRolePolicyDocument={}",
                 urlencode(&trust.to_string())
             ),
         )
         .await;
+    }
+
+    /// Pipeline `name` (its role `<name>-role` exists) with `deploy` as the Release stage's
+    /// Deploy action.
+    async fn create_pipeline_deploying(&self, name: &str, deploy: Value) {
+        let role = format!("{name}-role");
         let pipeline = json!({
             "pipeline": {
                 "name": name,
@@ -352,12 +386,7 @@ impl Env {
                         "inputArtifacts": [{"name": "SourceArtifact"}],
                         // What the release deploys, rendered under the stage's lock.
                         "outputArtifacts": [{"name": "DeployArtifact"}]},
-                        {"name": "Deploy", "runOrder": 2,
-                        "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CodeDeployToECS", "version": "1"},
-                        "configuration": {"ApplicationName": name, "DeploymentGroupName": "web",
-                            "TaskDefinitionTemplateArtifact": "DeployArtifact", "TaskDefinitionTemplatePath": "taskdef.json",
-                            "AppSpecTemplateArtifact": "DeployArtifact", "AppSpecTemplatePath": "appspec.yaml"},
-                        "inputArtifacts": [{"name": "DeployArtifact"}]}]}
+                        deploy]}
                 ]
             }
         });

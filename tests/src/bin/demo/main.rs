@@ -7,6 +7,10 @@
 //! with each continuation token, and a local stand-in records the job results it reports. It
 //! plays CodeDeploy's part too: a stand-in keeps each blue/green deployment, the demo invokes the
 //! compiled `verify` hook as CodeDeploy would, and a local server plays the test listener.
+//! Services ECS deploys itself (`native`) get their own moto and the ECS service-deployment
+//! stand-in: a rolling release and a native blue/green release promoted at its pause hook.
+
+mod native;
 
 use std::time::Instant;
 
@@ -425,9 +429,12 @@ async fn main() {
         env.versions("artifacts/web/source.zip").await.len(),
         env.executions("berth-web").await.len()
     );
-    let failures = t.failures;
     drop((push, manifest, migrate, events, verify));
     drop(env); // stops moto by PID
+
+    println!("\nServices ECS deploys itself (deployment controller ECS):\n");
+    native::scenes(&mut t).await;
+    let failures = t.failures;
     if failures == 0 {
         println!("demo: every step matched what was expected.");
     } else {
