@@ -41,9 +41,9 @@ variable "code_prefix" {
 }
 
 variable "slack_webhook_parameter_name" {
-  description = "Optional name of the SSM SecureString parameter holding the Slack incoming-webhook URL (create it first). Empty disables Slack notifications."
+  description = "Optional name of the SSM SecureString parameter holding the Slack incoming-webhook URL (create it first). null disables Slack notifications."
   type        = string
-  default     = ""
+  default     = null
 }
 
 data "aws_caller_identity" "current" {}

@@ -21,7 +21,7 @@ locals {
   registry_arn_prefix   = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.services_path}"
   push_index_arn_prefix = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter${var.push_index_path}"
   account_root_arn      = "arn:${local.partition}:iam::${local.account_id}:root"
-  push_sweep            = var.push_sweep_schedule != ""
+  push_sweep            = var.push_sweep_schedule != null
 
   notification_topic_arn = var.create_notification_topic ? aws_sns_topic.releases[0].arn : var.notification_topic_arn
 
@@ -38,7 +38,7 @@ locals {
     # Only on-pipeline-event notifies; without a topic or a webhook parameter the variables are absent.
     "on-pipeline-event" = merge(
       local.notification_topic_arn == null ? {} : { BERTH_SNS_TOPIC_ARN = local.notification_topic_arn },
-      var.slack_webhook_parameter_name == "" ? {} : { BERTH_SLACK_WEBHOOK_PARAMETER = var.slack_webhook_parameter_name },
+      var.slack_webhook_parameter_name == null ? {} : { BERTH_SLACK_WEBHOOK_PARAMETER = var.slack_webhook_parameter_name },
     )
     "verify"    = {}
     "scan-gate" = {}
@@ -455,11 +455,13 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 resource "aws_iam_role" "function" {
-  for_each           = local.functions
-  name_prefix        = substr("${var.name_prefix}${each.key}-", 0, 38)
-  description        = "berth ${each.key}: least-privilege execution role"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
-  tags               = var.tags
+  for_each             = local.functions
+  name_prefix          = substr("${var.name_prefix}${each.key}-", 0, 38)
+  description          = "berth ${each.key}: least-privilege execution role"
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -1060,10 +1062,12 @@ data "aws_iam_policy_document" "ecs_hook" {
 }
 
 resource "aws_iam_role" "ecs_hook" {
-  name_prefix        = substr("${var.name_prefix}ecs-hook-", 0, 38)
-  description        = "berth: ECS lifecycle hooks (LAMBDA target) invoke the verify function with this role."
-  assume_role_policy = data.aws_iam_policy_document.ecs_hook_assume.json
-  tags               = var.tags
+  name_prefix          = substr("${var.name_prefix}ecs-hook-", 0, 38)
+  description          = "berth: ECS lifecycle hooks (LAMBDA target) invoke the verify function with this role."
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.ecs_hook_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "ecs_hook" {
@@ -1155,7 +1159,7 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     }
   }
   dynamic "statement" {
-    for_each = var.slack_webhook_parameter_name == "" ? [] : [1]
+    for_each = var.slack_webhook_parameter_name == null ? [] : [1]
     content {
       sid       = "ReadSlackWebhook"
       actions   = ["ssm:GetParameter"]
@@ -1163,7 +1167,7 @@ data "aws_iam_policy_document" "on_pipeline_event" {
     }
   }
   dynamic "statement" {
-    for_each = var.slack_webhook_parameter_name != "" && var.slack_webhook_kms_key_arn != null ? [1] : []
+    for_each = var.slack_webhook_parameter_name != null && var.slack_webhook_kms_key_arn != null ? [1] : []
     content {
       sid       = "DecryptSlackWebhook"
       actions   = ["kms:Decrypt"]

@@ -1,6 +1,11 @@
 variable "code_bucket" {
   description = "S3 bucket holding the function zips (on-image-push.zip, on-manifest.zip, migrate.zip, deploy.zip, on-pipeline-event.zip, verify.zip, scan-gate.zip), in this region."
   type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.code_bucket))
+    error_message = "code_bucket must be an S3 bucket name (3 to 63 lowercase letters, digits, dots or hyphens)."
+  }
 }
 
 variable "code_prefix" {
@@ -9,8 +14,9 @@ variable "code_prefix" {
   default     = "berth/"
 
   validation {
-    condition     = var.code_prefix == "" || endswith(var.code_prefix, "/")
-    error_message = "code_prefix must be empty or end in \"/\"."
+    # The S3 "safe characters" for key names, one or more folders, each ending in "/"; "" = the bucket's root.
+    condition     = can(regex("^([A-Za-z0-9!_.*'()-]+/)*$", var.code_prefix))
+    error_message = "code_prefix must be empty or folders of A-Z a-z 0-9 ! _ . * ' ( ) - each ending in \"/\"."
   }
 }
 
@@ -29,6 +35,11 @@ variable "name_prefix" {
   description = "Prefix of the function, rule, queue and alarm names."
   type        = string
   default     = "berth-"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,20}$", var.name_prefix))
+    error_message = "name_prefix must be 1 to 20 letters, digits, underscores or hyphens."
+  }
 }
 
 variable "release_bucket_name_prefix" {
@@ -105,18 +116,33 @@ variable "noncurrent_version_expiration_days" {
   description = "Days after which an overwritten (noncurrent) object version in the release bucket is deleted. This bounds how far back a rollback can go; current versions never expire."
   type        = number
   default     = 365
+
+  validation {
+    condition     = var.noncurrent_version_expiration_days >= 1
+    error_message = "noncurrent_version_expiration_days must be at least 1."
+  }
 }
 
 variable "noncurrent_versions_to_keep" {
   description = "Newest noncurrent versions of each key kept whatever their age, so a rarely released service can still roll back."
   type        = number
   default     = 10
+
+  validation {
+    condition     = var.noncurrent_versions_to_keep >= 1 && var.noncurrent_versions_to_keep <= 100
+    error_message = "noncurrent_versions_to_keep must be between 1 and 100."
+  }
 }
 
 variable "log_retention_days" {
   description = "Retention of the functions' CloudWatch log groups, in days."
   type        = number
   default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
 }
 
 variable "log_level" {
@@ -134,6 +160,11 @@ variable "maximum_retry_attempts" {
   description = "Times Lambda retries a failed asynchronous invocation before sending the event to the failed-events queue (0-2)."
   type        = number
   default     = 2
+
+  validation {
+    condition     = var.maximum_retry_attempts >= 0 && var.maximum_retry_attempts <= 2
+    error_message = "maximum_retry_attempts must be 0, 1 or 2."
+  }
 }
 
 variable "alarm_topic_arn" {
@@ -163,17 +194,21 @@ variable "notification_topic_kms_key_arn" {
   description = "Optional ARN of the customer managed KMS key of an encrypted topic given as notification_topic_arn; on-pipeline-event gets kms:GenerateDataKey and kms:Decrypt on it, through SNS only (\"The publisher must have the kms:GenerateDataKey and kms:Decrypt permissions\", SNS developer guide)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.notification_topic_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.notification_topic_kms_key_arn))
+    error_message = "notification_topic_kms_key_arn must be null or a KMS key ARN."
+  }
 }
 
 variable "slack_webhook_parameter_name" {
-  description = "Optional name (a path such as /berth/slack-webhook) of an SSM SecureString parameter you create, holding a Slack incoming-webhook URL; on-pipeline-event reads it at start. Empty = no Slack notifications."
+  description = "Optional name (a path such as /berth/slack-webhook) of an SSM SecureString parameter you create, holding a Slack incoming-webhook URL; on-pipeline-event reads it at start. null = no Slack notifications."
   type        = string
-  default     = ""
-  nullable    = false
+  default     = null
 
   validation {
-    condition     = can(regex("^(/[A-Za-z0-9_.-]+)*$", var.slack_webhook_parameter_name))
-    error_message = "slack_webhook_parameter_name must be empty or a parameter path such as /berth/slack-webhook."
+    condition     = var.slack_webhook_parameter_name == null || can(regex("^(/[A-Za-z0-9_.-]+)+$", var.slack_webhook_parameter_name))
+    error_message = "slack_webhook_parameter_name must be null or a parameter path such as /berth/slack-webhook."
   }
 }
 
@@ -181,17 +216,21 @@ variable "slack_webhook_kms_key_arn" {
   description = "Optional ARN of the customer managed KMS key encrypting that SecureString; on-pipeline-event may decrypt with it through SSM only."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.slack_webhook_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.slack_webhook_kms_key_arn))
+    error_message = "slack_webhook_kms_key_arn must be null or a KMS key ARN."
+  }
 }
 
 variable "push_sweep_schedule" {
-  description = "EventBridge schedule expression of the lost-push sweep (on-image-push writes the manifest of any push whose event never arrived). Empty turns the sweep off."
+  description = "EventBridge schedule expression of the lost-push sweep (on-image-push writes the manifest of any push whose event never arrived). null turns the sweep off."
   type        = string
   default     = "rate(5 minutes)"
-  nullable    = false
 
   validation {
-    condition     = can(regex("^((rate|cron)\\([^()]+\\))?$", var.push_sweep_schedule))
-    error_message = "push_sweep_schedule must be empty, rate(...) or cron(...)."
+    condition     = var.push_sweep_schedule == null || can(regex("^(rate|cron)\\([^()]+\\)$", var.push_sweep_schedule))
+    error_message = "push_sweep_schedule must be null (no sweep), rate(...) or cron(...)."
   }
 }
 
@@ -234,4 +273,32 @@ variable "tags" {
   description = "Tags added to every resource that takes tags."
   type        = map(string)
   default     = {}
+}
+
+# ------------------------------------------------------------------ IAM roles
+
+variable "permissions_boundary" {
+  description = "Optional ARN of an IAM managed policy set as the permissions boundary of every role this module creates (for organisations whose SCPs require one). null = no boundary."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/([\\x21-\\x7F]+/)?[A-Za-z0-9+=,.@_-]{1,128}$", var.permissions_boundary))
+    error_message = "permissions_boundary must be null or an IAM policy ARN (arn:aws:iam::123456789012:policy/name)."
+  }
+}
+
+variable "role_path" {
+  description = "IAM path of every role this module creates: \"/\" or a path beginning and ending with \"/\" (ASCII ! to DEL in between, at most 512 characters)."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    # IAM CreateRole Path: "either a forward slash (/) by itself or a string that must begin and
+    # end with forward slashes", with "any ASCII character from the ! (\u0021) through the DEL
+    # character (\u007F)"; length 1 to 512.
+    condition     = length(var.role_path) <= 512 && can(regex("^(/|/[\\x21-\\x7F]+/)$", var.role_path))
+    error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
+  }
 }

@@ -74,10 +74,12 @@ data "aws_iam_policy_document" "task_execution" {
 
 # ECS pulls the image and writes the logs with this role.
 resource "aws_iam_role" "task_execution" {
-  name_prefix        = substr("${var.service_name}-task-execution-", 0, 38)
-  description        = "${var.service_name}: ECS task execution role (image pull, logs)"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-  tags               = var.tags
+  name_prefix          = substr("${var.service_name}-task-execution-", 0, 38)
+  description          = "${var.service_name}: ECS task execution role (image pull, logs)"
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "task_execution" {
@@ -88,10 +90,12 @@ resource "aws_iam_role_policy" "task_execution" {
 
 # The application's own role: no permission until the application needs one.
 resource "aws_iam_role" "task" {
-  name_prefix        = substr("${var.service_name}-task-", 0, 38)
-  description        = "${var.service_name}: task role of the application (no permissions by default)"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
-  tags               = var.tags
+  name_prefix          = substr("${var.service_name}-task-", 0, 38)
+  description          = "${var.service_name}: task role of the application (no permissions by default)"
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.ecs_tasks_assume.json
+  tags                 = var.tags
 }
 
 # ------------------------------------------------------------------ network
@@ -235,11 +239,13 @@ data "aws_iam_policy_document" "ecs_infrastructure_assume" {
 }
 
 resource "aws_iam_role" "ecs_infrastructure" {
-  count              = local.blue_green ? 1 : 0
-  name_prefix        = substr("${var.service_name}-ecs-infrastructure-", 0, 38)
-  description        = "${var.service_name}: ECS moves traffic between the target groups during native blue/green deployments"
-  assume_role_policy = data.aws_iam_policy_document.ecs_infrastructure_assume.json
-  tags               = var.tags
+  count                = local.blue_green ? 1 : 0
+  name_prefix          = substr("${var.service_name}-ecs-infrastructure-", 0, 38)
+  description          = "${var.service_name}: ECS moves traffic between the target groups during native blue/green deployments"
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.ecs_infrastructure_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "ecs_infrastructure" {

@@ -13,6 +13,11 @@ variable "cluster_name" {
   description = "Name of an existing ECS cluster to run the service in. null = create a cluster named after the service."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.cluster_name == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.cluster_name))
+    error_message = "cluster_name must be null or 1 to 255 letters, digits, underscores or hyphens."
+  }
 }
 
 variable "image" {
@@ -24,18 +29,33 @@ variable "container_name" {
   description = "Name of the container behind the load balancer (appspec_container of the berth service module)."
   type        = string
   default     = "app"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.container_name))
+    error_message = "container_name must be 1 to 255 letters, digits, underscores or hyphens."
+  }
 }
 
 variable "container_port" {
   description = "Port the container listens on (appspec_port)."
   type        = number
   default     = 80
+
+  validation {
+    condition     = var.container_port >= 1 && var.container_port <= 65535
+    error_message = "container_port must be a port (1 to 65535)."
+  }
 }
 
 variable "cpu" {
   description = "Fargate task CPU units."
   type        = number
   default     = 256
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.cpu)
+    error_message = "cpu must be 256, 512, 1024, 2048 or 4096."
+  }
 }
 
 variable "memory" {
@@ -48,6 +68,11 @@ variable "desired_count" {
   description = "Number of tasks (initial: CodeDeploy and scaling own it afterwards)."
   type        = number
   default     = 2
+
+  validation {
+    condition     = var.desired_count >= 0
+    error_message = "desired_count must be 0 or more."
+  }
 }
 
 variable "vpc_id" {
@@ -70,6 +95,11 @@ variable "load_balancer_ingress_cidr" {
   description = "Addresses allowed to reach the production and test listeners."
   type        = string
   default     = "10.0.0.0/8"
+
+  validation {
+    condition     = can(regex("^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", var.load_balancer_ingress_cidr))
+    error_message = "load_balancer_ingress_cidr must be an IPv4 CIDR block such as 10.0.0.0/8."
+  }
 }
 
 variable "service_subnet_ids" {
@@ -120,24 +150,44 @@ variable "prod_listener_port" {
   description = "Port of the production listener."
   type        = number
   default     = 80
+
+  validation {
+    condition     = var.prod_listener_port >= 1 && var.prod_listener_port <= 65535
+    error_message = "prod_listener_port must be a port (1 to 65535)."
+  }
 }
 
 variable "test_listener_port" {
   description = "Port of the test listener (berth's verify function checks the replacement task set through it)."
   type        = number
   default     = 8080
+
+  validation {
+    condition     = var.test_listener_port >= 1 && var.test_listener_port <= 65535
+    error_message = "test_listener_port must be a port (1 to 65535)."
+  }
 }
 
 variable "health_check_path" {
   description = "Path the target groups' health check requests."
   type        = string
   default     = "/"
+
+  validation {
+    condition     = startswith(var.health_check_path, "/")
+    error_message = "health_check_path must start with \"/\"."
+  }
 }
 
 variable "log_retention_days" {
   description = "Retention of the container log group, in days."
   type        = number
   default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
 }
 
 variable "tags" {
@@ -196,5 +246,33 @@ variable "hold_timeout_minutes" {
   validation {
     condition     = var.hold_timeout_minutes >= 1 && var.hold_timeout_minutes <= 1380
     error_message = "hold_timeout_minutes must be between 1 and 1380."
+  }
+}
+
+# ------------------------------------------------------------------ IAM roles
+
+variable "permissions_boundary" {
+  description = "Optional ARN of an IAM managed policy set as the permissions boundary of every role this module creates (for organisations whose SCPs require one). null = no boundary."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/([\\x21-\\x7F]+/)?[A-Za-z0-9+=,.@_-]{1,128}$", var.permissions_boundary))
+    error_message = "permissions_boundary must be null or an IAM policy ARN (arn:aws:iam::123456789012:policy/name)."
+  }
+}
+
+variable "role_path" {
+  description = "IAM path of every role this module creates: \"/\" or a path beginning and ending with \"/\" (ASCII ! to DEL in between, at most 512 characters)."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    # IAM CreateRole Path: "either a forward slash (/) by itself or a string that must begin and
+    # end with forward slashes", with "any ASCII character from the ! (\u0021) through the DEL
+    # character (\u007F)"; length 1 to 512.
+    condition     = length(var.role_path) <= 512 && can(regex("^(/|/[\\x21-\\x7F]+/)$", var.role_path))
+    error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
   }
 }

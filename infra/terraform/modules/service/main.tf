@@ -341,11 +341,13 @@ resource "aws_cloudwatch_metric_alarm" "target_group" {
 }
 
 resource "aws_iam_role" "codedeploy" {
-  count              = local.code_deploy ? 1 : 0
-  name_prefix        = substr("${local.pipeline_name}-codedeploy-", 0, 38)
-  description        = "berth ${var.service_name}: CodeDeploy blue/green deployments of the ECS service"
-  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
-  tags               = var.tags
+  count                = local.code_deploy ? 1 : 0
+  name_prefix          = substr("${local.pipeline_name}-codedeploy-", 0, 38)
+  description          = "berth ${var.service_name}: CodeDeploy blue/green deployments of the ECS service"
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.codedeploy_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "codedeploy" {
@@ -556,10 +558,12 @@ data "aws_iam_policy_document" "pipeline" {
 }
 
 resource "aws_iam_role" "pipeline" {
-  name_prefix        = substr("${local.pipeline_name}-pipeline-", 0, 38)
-  description        = "berth ${var.service_name}: the service's CodePipeline"
-  assume_role_policy = data.aws_iam_policy_document.pipeline_assume.json
-  tags               = var.tags
+  name_prefix          = substr("${local.pipeline_name}-pipeline-", 0, 38)
+  description          = "berth ${var.service_name}: the service's CodePipeline"
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.pipeline_assume.json
+  tags                 = var.tags
 }
 
 resource "aws_iam_role_policy" "pipeline" {

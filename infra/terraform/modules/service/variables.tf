@@ -59,18 +59,33 @@ variable "service_name" {
 variable "cluster_name" {
   description = "Name of the ECS cluster running the service."
   type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.cluster_name))
+    error_message = "cluster_name must be 1 to 255 letters, digits, underscores or hyphens."
+  }
 }
 
 variable "ecs_service_name" {
   description = "Name of the ECS service (its deployment controller must be deployment_controller). null = service_name."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.ecs_service_name == null || can(regex("^[^\\x00-\\x1f]*$", var.ecs_service_name))
+    error_message = "ecs_service_name must not contain control characters."
+  }
 }
 
 variable "task_family" {
   description = "Task definition family the service runs (a release of a service running another family is refused); berth prunes its revisions. null = service_name."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.task_family == null || can(regex("^[^\\x00-\\x1f]*$", var.task_family))
+    error_message = "task_family must not contain control characters."
+  }
 }
 
 variable "deployment_controller" {
@@ -92,6 +107,11 @@ variable "containers" {
     condition     = length(var.containers) > 0
     error_message = "Map at least one container."
   }
+
+  validation {
+    condition     = alltrue([for name, repository in var.containers : can(regex("^[^\\x00-\\x1f]*$", name)) && can(regex("^[^\\x00-\\x1f]*$", repository))])
+    error_message = "containers must not contain control characters."
+  }
 }
 
 variable "push_trigger" {
@@ -101,6 +121,11 @@ variable "push_trigger" {
     tag_pattern = optional(string, "^(v[0-9]+\\.[0-9]+\\.[0-9]+|[0-9a-f]{7,40})$")
   })
   default = null
+
+  validation {
+    condition     = var.push_trigger == null ? true : can(regex("^[^\\x00-\\x1f]*$", var.push_trigger.container)) && can(regex("^[^\\x00-\\x1f]*$", var.push_trigger.tag_pattern))
+    error_message = "push_trigger.container and push_trigger.tag_pattern must not contain control characters."
+  }
 }
 
 variable "migration" {
@@ -130,6 +155,13 @@ variable "migration" {
     )
     error_message = "migration needs a command, subnets and security_groups (none of them empty)."
   }
+
+  validation {
+    condition = var.migration == null ? true : alltrue([
+      for v in concat([var.migration.container], var.migration.command, var.migration.subnets, var.migration.security_groups) : can(regex("^[^\\x00-\\x1f]*$", v))
+    ])
+    error_message = "migration must not contain control characters."
+  }
 }
 
 variable "scan" {
@@ -148,16 +180,31 @@ variable "scan" {
     )
     error_message = "scan.block must list severities (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED) and scan.wait_seconds be 60-3600."
   }
+
+  validation {
+    condition     = var.scan == null ? true : alltrue([for i in var.scan.ignore : can(regex("^[^\\x00-\\x1f]*$", i))])
+    error_message = "scan.ignore must not contain control characters."
+  }
 }
 
 variable "appspec_container" {
   description = "Container the load balancer sends traffic to (AppSpec LoadBalancerInfo.ContainerName)."
   type        = string
+
+  validation {
+    condition     = can(regex("^[^\\x00-\\x1f]*$", var.appspec_container))
+    error_message = "appspec_container must not contain control characters."
+  }
 }
 
 variable "appspec_port" {
   description = "Port of appspec_container behind the load balancer."
   type        = number
+
+  validation {
+    condition     = var.appspec_port >= 1 && var.appspec_port <= 65535
+    error_message = "appspec_port must be a port (1 to 65535)."
+  }
 }
 
 # ------------------------------------------------------------------ blue/green deployment
@@ -165,6 +212,11 @@ variable "appspec_port" {
 variable "task_execution_role_arn" {
   description = "ARN of the task definition's execution role (the pipeline and CodeDeploy pass it to ECS)."
   type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", var.task_execution_role_arn))
+    error_message = "task_execution_role_arn must be an IAM role ARN."
+  }
 }
 
 variable "task_role_arn" {
@@ -177,6 +229,11 @@ variable "prod_listener_arn" {
   description = "ARN of the load balancer listener carrying production traffic. Needed with CODE_DEPLOY; unused with ECS."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.prod_listener_arn == null || can(regex("^arn:aws[a-z-]*:elasticloadbalancing:.+:listener/.+$", var.prod_listener_arn))
+    error_message = "prod_listener_arn must be null or a load balancer listener ARN."
+  }
 }
 
 variable "test_listener_arn" {
@@ -207,6 +264,11 @@ variable "termination_wait_minutes" {
   description = "Minutes the old (blue) task set keeps running after a successful shift, ready for a fast rollback."
   type        = number
   default     = 5
+
+  validation {
+    condition     = var.termination_wait_minutes >= 0 && var.termination_wait_minutes <= 2880
+    error_message = "termination_wait_minutes must be between 0 and 2880."
+  }
 }
 
 variable "traffic_reroute_wait_minutes" {
@@ -229,6 +291,11 @@ variable "rollback_alarm_names" {
     condition     = length(var.rollback_alarm_names) <= 5
     error_message = "At most 5 rollback_alarm_names."
   }
+
+  validation {
+    condition     = alltrue([for name in var.rollback_alarm_names : can(regex("^[^,\\x00-\\x1f]+$", name))])
+    error_message = "rollback_alarm_names must not be empty or contain commas or control characters."
+  }
 }
 
 variable "target_group_alarms" {
@@ -243,6 +310,18 @@ variable "target_group_alarms" {
     evaluation_periods       = optional(number, 2)
   })
   default = null
+
+  validation {
+    condition = var.target_group_alarms == null ? true : (
+      can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[^:]+:[0-9]{12}:loadbalancer/app/[^/]+/[^/]+$", var.target_group_alarms.load_balancer_arn)) &&
+      can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[^:]+:[0-9]{12}:targetgroup/[^/]+/[^/]+$", var.target_group_alarms.blue_target_group_arn)) &&
+      can(regex("^arn:aws[a-z-]*:elasticloadbalancing:[^:]+:[0-9]{12}:targetgroup/[^/]+/[^/]+$", var.target_group_alarms.green_target_group_arn)) &&
+      var.target_group_alarms.target_5xx_threshold >= 1 && var.target_group_alarms.unhealthy_host_threshold >= 1 &&
+      contains([10, 30, 60, 120, 300], var.target_group_alarms.period_seconds) &&
+      var.target_group_alarms.evaluation_periods >= 1 && var.target_group_alarms.evaluation_periods <= 10
+    )
+    error_message = "target_group_alarms needs an Application Load Balancer ARN and two target group ARNs, thresholds of at least 1, period_seconds of 10, 30, 60, 120 or 300 and 1 to 10 evaluation_periods."
+  }
 }
 
 variable "verify" {
@@ -265,16 +344,54 @@ variable "verify" {
     condition     = var.verify == null ? true : var.verify.attempts >= 1 && var.verify.attempts <= 10 && var.verify.interval_seconds >= 1 && var.verify.interval_seconds <= 60
     error_message = "verify.attempts must be 1 to 10 (the registry's bound) and verify.interval_seconds 1 to 60."
   }
+
+  validation {
+    condition     = var.verify == null ? true : var.verify.expected_status >= 100 && var.verify.expected_status <= 599 && length(var.verify.paths) <= 5 && alltrue([for p in var.verify.paths : can(regex("^/[^,\\x00-\\x1f]*$", p))])
+    error_message = "verify.expected_status must be 100 to 599, and verify.paths at most 5 paths without commas or control characters."
+  }
 }
 
 variable "artifact_retention_days" {
   description = "Days the pipeline's own artifact copies are kept (the release bucket keeps the releases)."
   type        = number
   default     = 90
+
+  validation {
+    condition     = var.artifact_retention_days >= 1
+    error_message = "artifact_retention_days must be at least 1."
+  }
 }
 
 variable "tags" {
   description = "Tags added to every resource that takes tags."
   type        = map(string)
   default     = {}
+}
+
+# ------------------------------------------------------------------ IAM roles
+
+variable "permissions_boundary" {
+  description = "Optional ARN of an IAM managed policy set as the permissions boundary of every role this module creates (for organisations whose SCPs require one). null = no boundary."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws(-cn|-us-gov)?:iam::([0-9]{12}|aws):policy/([\\x21-\\x7F]+/)?[A-Za-z0-9+=,.@_-]{1,128}$", var.permissions_boundary))
+    error_message = "permissions_boundary must be null or an IAM policy ARN (arn:aws:iam::123456789012:policy/name)."
+  }
+}
+
+variable "role_path" {
+  description = "IAM path of every role this module creates: \"/\" or a path beginning and ending with \"/\" (ASCII ! to DEL in between, at most 512 characters)."
+  type        = string
+  default     = "/"
+  nullable    = false
+
+  validation {
+    # IAM CreateRole Path: "either a forward slash (/) by itself or a string that must begin and
+    # end with forward slashes", with "any ASCII character from the ! (\u0021) through the DEL
+    # character (\u007F)"; length 1 to 512.
+    condition     = length(var.role_path) <= 512 && can(regex("^(/|/[\\x21-\\x7F]+/)$", var.role_path))
+    error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
+  }
 }
