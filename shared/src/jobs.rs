@@ -1,6 +1,7 @@
-//! CodePipeline Lambda jobs (the Release stage's `Scan` and `Migrate` actions): the one shape
-//! every such action has ([`Action`], [`handle`]), the input artifact, read with the job's own
-//! credentials, and the one job result each invocation reports.
+//! CodePipeline Lambda jobs (the Release stage's `Scan`, `Migrate` and, for services ECS deploys
+//! itself, `Deploy` actions): the one shape every such action has ([`Action`], [`handle`]), the
+//! input artifact, read with the job's own credentials, and the one job result each invocation
+//! reports.
 //!
 //! Report-or-retry: every problem that can be described to the pipeline becomes a
 //! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).

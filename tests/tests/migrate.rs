@@ -397,12 +397,13 @@ async fn run_task_throttling_is_retried_and_placement_failures_fail_the_job() {
         })
         .build();
     let mut context = migrator.0.clone();
-    context.clients.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&register, &run], |c| c
-        .retry_config(
-            aws_smithy_types::retry::RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(std::time::Duration::from_millis(1))
-        ));
+    let service = code_deploy_service();
+    let rules = [&register, &run, &service];
+    context.clients.ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c.retry_config(
+        aws_smithy_types::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(std::time::Duration::from_millis(1))
+    ));
     let m = Migrator(context);
 
     let out = m
@@ -439,10 +440,35 @@ async fn run_task_throttling_is_retried_and_placement_failures_fail_the_job() {
 /// answer reaches the function as ECS gave it).
 fn with_ecs(migrator: &Migrator, rules: &[&aws_smithy_mocks::Rule]) -> Migrator {
     let mut context = migrator.0.clone();
+    // Migrate reads the service's deployment controller before it waits for its deployments:
+    // the harness's web is a CODE_DEPLOY service, so it waits for its CodeDeploy group.
+    let service = code_deploy_service();
+    let rules = rules.iter().copied().chain([&service]);
     context.clients.ecs =
         aws_smithy_mocks::mock_client!(aws_sdk_ecs, RuleMode::MatchAny, rules, |c| c
             .retry_config(aws_smithy_types::retry::RetryConfig::disabled()));
     Migrator(context)
+}
+
+/// DescribeServices answering the harness's web, ACTIVE, deployment controller CODE_DEPLOY.
+fn code_deploy_service() -> Rule {
+    use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+    use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, Service};
+    mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+        let controller = DeploymentController::builder()
+            .r#type(DeploymentControllerType::CodeDeploy)
+            .build()
+            .unwrap();
+        DescribeServicesOutput::builder()
+            .services(
+                Service::builder()
+                    .service_name("web")
+                    .status("ACTIVE")
+                    .deployment_controller(controller)
+                    .build(),
+            )
+            .build()
+    })
 }
 
 fn registered() -> Rule {
