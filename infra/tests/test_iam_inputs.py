@@ -399,3 +399,45 @@ def test_no_optional_terraform_variable_defaults_to_an_empty_string(module):
     text = "\n".join(p.read_text() for p in MODULES[module].glob("*.tf"))
     # Optional strings are tested against null, never against "".
     assert not re.findall(r"var\.\w+ [!=]= \"\"", text)
+
+
+# ------------------------------------------------------------------ what deletion keeps
+
+# CloudFormation, DeletionPolicy attribute: "For Amazon S3 buckets, you must delete all objects in
+# the bucket for deletion to succeed." The versioned buckets are never empty once used, so they
+# are retained; log groups are deleted with the stack. Both by an explicit attribute.
+KEPT = {"AWS::S3::Bucket": "Retain", "AWS::Logs::LogGroup": "Delete"}
+
+
+@pytest.mark.parametrize("stack", TEMPLATES)
+def test_every_bucket_and_log_group_has_an_explicit_deletion_policy(stack):
+    resources = load_template(TEMPLATES[stack])["Resources"]
+    found = {n: r for n, r in resources.items() if r["Type"] in KEPT}
+    assert found
+    for name, resource in found.items():
+        policy = KEPT[resource["Type"]]
+        assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == (policy, policy), name
+
+
+REMOVAL_VARIABLES = {
+    "aws_s3_bucket": ("force_destroy", {"platform": "force_destroy_release_bucket", "service": "force_destroy_artifact_bucket"}),
+    "aws_cloudwatch_log_group": ("skip_destroy", {"platform": "retain_log_groups", "reference-service": "retain_log_groups"}),
+}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_terraform_bucket_and_log_group_is_kept_or_destroyed_by_a_variable(module):
+    files = load_tf_dir(MODULES[module])
+    variables = tf_blocks(files, "variable")
+    found = 0
+    for name, body in tf_blocks(files, "resource").items():
+        rtype = name.split(".")[0]
+        if rtype not in REMOVAL_VARIABLES:
+            continue
+        found += 1
+        argument, by_module = REMOVAL_VARIABLES[rtype]
+        var = by_module[module]
+        assert body[argument] == f"${{var.{var}}}", name
+        # Not set: buckets are not emptied and log groups not kept, like the CloudFormation stacks.
+        assert variables[var]["type"] in ("bool", "${bool}") and variables[var]["default"] is False, var
+    assert found

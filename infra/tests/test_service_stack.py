@@ -838,6 +838,8 @@ def test_code_deploy_renders_the_resources_of_before_deployment_controller():
     for role in ("CodeDeployRole", "PipelineRole"):  # added since: RolePath, PermissionsBoundary (test_iam_inputs.py)
         rendering[role]["Properties"].pop("Path")
         rendering[role]["Properties"].pop("PermissionsBoundary", None)
+    # Added since: the artifact bucket is retained explicitly (test_iam_inputs.py).
+    assert rendering["ArtifactBucket"].pop("DeletionPolicy") == rendering["ArtifactBucket"].pop("UpdateReplacePolicy") == "Retain"
     # RollbackAlarmNames became a String (its pattern refuses a sixth name): each slot selects from
     # the same list, split where it is used.
     rendering["DeploymentGroup"] = json.loads(json.dumps(rendering["DeploymentGroup"]).replace(

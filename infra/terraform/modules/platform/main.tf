@@ -118,8 +118,9 @@ resource "aws_s3_bucket" "release" {
   #checkov:skip=CKV_AWS_18:Access logging needs a separate log bucket the account owns; every write is already recorded by the functions' logs and release records.
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the account, not something berth needs.
   #checkov:skip=CKV_AWS_145:SSE-S3 (AES256) encrypts at rest; a KMS key would force every uploader (app CI) and CodePipeline to hold key grants for objects that hold no secrets.
-  bucket = local.release_bucket_name
-  tags   = var.tags
+  bucket        = local.release_bucket_name
+  force_destroy = var.force_destroy_release_bucket
+  tags          = var.tags
 }
 
 resource "aws_s3_bucket_versioning" "release" {
@@ -435,6 +436,7 @@ resource "aws_cloudwatch_log_group" "function" {
   for_each          = local.functions
   name              = "/aws/lambda/${var.name_prefix}${each.key}"
   retention_in_days = var.log_retention_days
+  skip_destroy      = var.retain_log_groups
   tags              = var.tags
 }
 

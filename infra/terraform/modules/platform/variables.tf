@@ -302,3 +302,19 @@ variable "role_path" {
     error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
   }
 }
+
+# ------------------------------------------------------------------ removal
+
+variable "force_destroy_release_bucket" {
+  description = "true = terraform destroy deletes the release bucket with every object version in it (the release history and what rollbacks return to); false = destroy fails while the bucket holds anything (the CloudFormation stack retains it)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "retain_log_groups" {
+  description = "true = terraform destroy leaves the log groups (and their events) in place (skip_destroy); false = they are deleted with the module, as the CloudFormation stack deletes them."
+  type        = bool
+  default     = false
+  nullable    = false
+}

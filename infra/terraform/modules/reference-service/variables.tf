@@ -276,3 +276,12 @@ variable "role_path" {
     error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
   }
 }
+
+# ------------------------------------------------------------------ removal
+
+variable "retain_log_groups" {
+  description = "true = terraform destroy leaves the log groups (and their events) in place (skip_destroy); false = they are deleted with the module, as the CloudFormation stack deletes them."
+  type        = bool
+  default     = false
+  nullable    = false
+}

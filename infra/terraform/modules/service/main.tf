@@ -143,6 +143,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_145:CodePipeline writes its artifacts with the AWS managed aws/s3 KMS key; the bucket default (SSE-S3) only covers anything else.
   #checkov:skip=CKV2_AWS_62:Nothing needs to react to pipeline artifact writes.
   bucket_prefix = "${local.artifact_bucket_name}-artifacts-"
+  force_destroy = var.force_destroy_artifact_bucket
   tags          = var.tags
 }
 

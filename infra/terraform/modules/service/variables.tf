@@ -395,3 +395,12 @@ variable "role_path" {
     error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
   }
 }
+
+# ------------------------------------------------------------------ removal
+
+variable "force_destroy_artifact_bucket" {
+  description = "true = terraform destroy deletes the pipeline's artifact bucket with its objects (transient copies; the release bucket keeps the releases); false = destroy fails while it holds anything (the CloudFormation stack retains it)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
