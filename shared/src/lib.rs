@@ -19,7 +19,8 @@
 //!   and webhooks; [`warm`] opens connections ahead), [`revisions`] (listing and deregistering
 //!   task definition revisions), [`retry`] (named retry policies).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
-//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`scan`] (the scan gate),
+//!   [`on_image_push`], [`on_manifest`], [`migrate`], [`deploy`] (the Deploy action of services
+//!   ECS deploys itself), [`scan`] (the scan gate),
 //!   [`on_pipeline_event`], [`verify`]; and [`releases`], the history and rollback the CLI uses.
 //! - Shared plumbing: [`jobs`] (CodePipeline job inputs and results), [`error`] (faults and
 //!   their Lambda `errorType`), [`settings`] (environment), [`invocation`] (what the runtime
