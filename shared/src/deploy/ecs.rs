@@ -121,8 +121,11 @@ pub(super) async fn newer(
 }
 
 /// Up to [`STOPPED_TASKS_QUOTED`] stopped tasks of the service that ran `task_definition`, as
-/// (task id, why it stopped): ListTasks `desiredStatus` STOPPED ("Stopped tasks appear in the
-/// returned results for at least one hour"), then DescribeTasks of the first few.
+/// (task id, why it stopped): ListTasks `desiredStatus` STOPPED ("limits the results to tasks
+/// that Amazon ECS has set the desired status to STOPPED. This can be useful for debugging tasks
+/// that aren't starting properly or have died or finished"; "Recently stopped tasks might appear
+/// in the returned results" — so the failure quotes them when ECS still lists them), then
+/// DescribeTasks of the first few.
 pub(super) async fn stopped_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
