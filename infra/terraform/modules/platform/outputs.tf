@@ -89,22 +89,22 @@ output "scan_gate_function_name" {
 }
 
 output "scan_gate_role_name" {
-  description = "Role of scan-gate; the service module attaches ECR permissions on the service's repositories to it."
+  description = "Role of scan-gate (no service module attaches anything to it: the platform's own policies cover every service)."
   value       = aws_iam_role.function["scan-gate"].name
 }
 
 output "on_manifest_role_name" {
-  description = "Role of on-manifest; the service module attaches ecs:DescribeServices on its ECS service to it."
+  description = "Role of on-manifest (no service module attaches anything to it: the platform's own policies cover every service)."
   value       = aws_iam_role.function["on-manifest"].name
 }
 
 output "migrate_role_name" {
-  description = "Role of migrate; the service module attaches reads of its ECS service and of artifacts/<service>/deployed/ to it."
+  description = "Role of migrate (no service module attaches anything to it: the platform's own policies cover every service)."
   value       = aws_iam_role.function["migrate"].name
 }
 
 output "deploy_role_name" {
-  description = "Role of deploy; the service module attaches UpdateService on its ECS service and reads of its service deployments to it when deployment_controller is ECS."
+  description = "Role of deploy (no service module attaches anything to it: the platform's own policies cover every service)."
   value       = aws_iam_role.function["deploy"].name
 }
 

@@ -116,9 +116,6 @@ resource "aws_ssm_parameter" "registry" {
   tags        = var.tags
 }
 
-# No grant to the platform's roles: they act on any service of the platform's cluster_arns (the one
-# write, ecs:UpdateService, only on services tagged berth:service) and on artifacts/*/ keys of the
-# release bucket, so adding a service never edits a shared role's policy (docs/reference/iam.md,
 # The push index entry (docs/reference/registry.md#the-push-index): on-image-push lists
 # <push_index_path>/<repository> and reads only the registry entries named there. The repository's
 # name is the trigger container's, without the registry host of a full URI.
@@ -133,6 +130,9 @@ resource "aws_ssm_parameter" "push_index" {
   tags        = var.tags
 }
 
+# No grant to the platform's roles: they act on any service of the platform's cluster_arns (the one
+# write, ecs:UpdateService, only on services tagged berth:service) and on artifacts/*/ keys of the
+# release bucket, so adding a service never edits a shared role's policy (docs/reference/iam.md,
 # "Scaling to many services").
 
 # ------------------------------------------------------------------ pipeline artifact store
