@@ -67,6 +67,7 @@ pub async fn ecs_service(
             .collect(),
         running: s.running_count(),
         desired: s.desired_count(),
+        native: super::native::native_config(s),
     }))
 }
 

@@ -4,10 +4,11 @@
 
 mod account;
 mod deploy;
+mod native;
 mod network;
 
 use berth::aws::Clients;
-use berth::doctor::{self, Facts, Finding, Status};
+use berth::doctor::{self, Facts, Finding, Seen, Status};
 use berth::images::Home;
 use berth::registry::{Lookup, Registry, Service};
 use berth::settings::Settings;
@@ -77,13 +78,30 @@ async fn read(
     let ec2 = aws_sdk_ec2::Client::new(&clients.config);
     let iam = aws_sdk_iam::Client::new(&clients.config);
     let bucket = settings.release_bucket.as_str();
-    let ((ecs, pass_role), deployment_group, pipeline, repositories, subnets, bucket_facts) = tokio::try_join!(
+    let (
+        (ecs, pass_role, deployment_group, hook_roles),
+        pipeline,
+        repositories,
+        subnets,
+        bucket_facts,
+    ) = tokio::try_join!(
         async {
             let ecs = deploy::ecs_service(&clients.ecs, cfg).await?;
             let roles = deploy::task_roles(&clients.ecs, &ecs).await?;
-            Ok::<_, Failure>((ecs, account::pass_role(&iam, migrate_role, roles).await?))
+            let pass_role = account::pass_role(&iam, migrate_role, roles).await?;
+            // A service ECS deploys itself has no deployment group; its hooks' roles instead.
+            let native = matches!(&ecs, Seen::Found(s) if s.controller != "CODE_DEPLOY");
+            let (group, hook_roles) = if native {
+                let none = Seen::Missing("the service is not deployed by CodeDeploy".into());
+                (none, native::hook_roles(&iam, &ecs).await?)
+            } else {
+                (
+                    deploy::deployment_group(&clients.codedeploy, cfg).await?,
+                    Vec::new(),
+                )
+            };
+            Ok::<_, Failure>((ecs, pass_role, group, hook_roles))
         },
-        deploy::deployment_group(&clients.codedeploy, cfg),
         deploy::pipeline(&clients.codepipeline, &cfg.pipeline),
         account::repositories(clients, service, home),
         account::subnets(&ec2, cfg),
@@ -99,6 +117,8 @@ async fn read(
         pass_role,
         bucket: bucket_facts,
         verify_network: None,
+        verify_function: settings.verify_function.clone(),
+        hook_roles,
     })
 }
 

@@ -29,6 +29,71 @@ pub struct Facts {
     /// Where `verify` runs when the platform stack puts it in a VPC (`--verify-subnets`, the
     /// stack's `VerifySubnetIds`); `None` when it runs outside any VPC or was not asked.
     pub verify_network: Option<VerifyNetwork>,
+    /// The platform's `verify` function (`BERTH_VERIFY_FUNCTION`), which an ECS lifecycle hook
+    /// of a service ECS deploys itself names; `None` when not set.
+    pub verify_function: Option<String>,
+    /// The roles of the service's Lambda lifecycle hooks (services ECS deploys itself).
+    pub hook_roles: Vec<HookRole>,
+}
+
+/// The deployment configuration of a service ECS deploys itself (controller `ECS`), as
+/// `DescribeServices` shows it; empty for a CODE_DEPLOY service.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NativeConfig {
+    /// `deploymentConfiguration.strategy` (`None`: ROLLING).
+    pub strategy: Option<String>,
+    /// `deploymentCircuitBreaker` (enable, rollback).
+    pub circuit_breaker: Option<(bool, bool)>,
+    /// `alarms`: the alarm names, whether on, whether they roll back.
+    pub alarms: Option<(Vec<String>, bool, bool)>,
+    pub bake_time_minutes: Option<i32>,
+    pub hooks: Vec<HookConfig>,
+    /// The service's load balancers, with their blue/green `advancedConfiguration`.
+    pub load_balancers: Vec<Balancer>,
+    /// Whether the PRIMARY deployment has Service Connect enabled.
+    pub service_connect: bool,
+}
+
+/// One `deploymentConfiguration.lifecycleHooks` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HookConfig {
+    /// `AWS_LAMBDA` or `PAUSE`.
+    pub target_type: String,
+    pub target_arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub stages: Vec<String>,
+    /// `timeoutConfiguration` (minutes, action) of a pause hook.
+    pub timeout: Option<(i32, String)>,
+}
+
+/// A load balancer of the service and its `advancedConfiguration`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Balancer {
+    pub target_group: Option<String>,
+    /// `None` when the balancer has no `advancedConfiguration`.
+    pub advanced: Option<Advanced>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Advanced {
+    pub alternate_target_group: Option<String>,
+    pub production_listener_rule: Option<String>,
+    pub test_listener_rule: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+/// A lifecycle hook's role: whether ECS may assume it and whether it may invoke the hook's
+/// function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRole {
+    pub role_arn: String,
+    /// The function the hook targets.
+    pub function_arn: String,
+    /// Whether the role's trust policy lets `ecs.amazonaws.com` assume it (IAM GetRole), or
+    /// why it could not be read.
+    pub trusts_ecs: Seen<bool>,
+    /// The IAM policy simulator's decision for `lambda:InvokeFunction` on the function.
+    pub invoke: String,
 }
 
 /// The network of `verify`'s subnets: how each reaches AWS, and the VPC endpoints there.
@@ -78,6 +143,8 @@ pub struct EcsService {
     pub target_groups: Vec<String>,
     pub running: i32,
     pub desired: i32,
+    /// How ECS deploys it, when the controller is `ECS`.
+    pub native: NativeConfig,
 }
 
 /// A CodeDeploy deployment group (`GetDeploymentGroup`).

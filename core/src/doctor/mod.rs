@@ -6,16 +6,19 @@
 //! or would fail. Every warning and failure names its fix.
 
 mod facts;
+mod native;
 mod network;
 mod pipeline;
 mod resources;
 mod service;
 
 pub use facts::*;
+pub use native::trusts;
 
 use serde::Serialize;
 
 use crate::registry::ServiceConfig;
+use crate::service_deployment::DeployKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,15 +86,29 @@ pub fn examine(config: &ServiceConfig, parameter: &str, facts: &Facts) -> Vec<Fi
         ),
     )];
     findings.extend(service::ecs(config, &facts.ecs));
-    findings.extend(service::codedeploy(
-        config,
-        &facts.ecs,
-        &facts.deployment_group,
-    ));
+    let kind = kind(&facts.ecs);
+    match (&facts.ecs, kind) {
+        (Seen::Found(s), Some(k)) if k.is_native() => findings.extend(native::check(
+            config,
+            s,
+            k,
+            facts.verify_function.as_deref(),
+            &facts.hook_roles,
+        )),
+        // A controller berth does not deploy (EXTERNAL, an unknown strategy) has no deployment
+        // group to look at either: ecs-controller names the problem.
+        (Seen::Found(s), None) if s.controller != "CODE_DEPLOY" => {}
+        _ => findings.extend(service::codedeploy(
+            config,
+            &facts.ecs,
+            &facts.deployment_group,
+        )),
+    }
     findings.extend(pipeline::check(
         config,
         &facts.release_bucket,
         &facts.pipeline,
+        matches!(&facts.ecs, Seen::Found(s) if s.controller == "ECS"),
     ));
     findings.extend(resources::repositories(&facts.repositories));
     findings.extend(resources::migration(
@@ -106,6 +123,14 @@ pub fn examine(config: &ServiceConfig, parameter: &str, facts: &Facts) -> Vec<Fi
     ));
     findings.extend(network::verify(facts.verify_network.as_ref()));
     findings
+}
+
+/// The deploy kind of the service, when it exists and berth deploys its kind.
+pub fn kind(ecs: &Seen<EcsService>) -> Option<DeployKind> {
+    match ecs {
+        Seen::Found(s) => DeployKind::of(Some(&s.controller), s.native.strategy.as_deref()).ok(),
+        Seen::Missing(_) => None,
+    }
 }
 
 /// The one finding when the registry entry is missing or does not parse: nothing else can be

@@ -8,10 +8,13 @@ use crate::registry::ServiceConfig;
 
 const FROM_THE_STACK: &str = "deploy the service stack (infra/cloudformation/service.yaml), whose pipeline is what berth expects";
 
+/// `native`: the service's controller is ECS (berth's deploy function deploys it), not
+/// CODE_DEPLOY (nor unknown: the CodeDeploy shape is expected).
 pub(super) fn check(
     config: &ServiceConfig,
     bucket: &str,
     pipeline: &Seen<Pipeline>,
+    native: bool,
 ) -> Vec<Finding> {
     let p = match pipeline {
         Seen::Found(p) => p,
@@ -30,7 +33,7 @@ pub(super) fn check(
             .map(|name| variable(p, name)),
     );
     findings.push(source(config, bucket, p));
-    findings.extend(release(config, p));
+    findings.extend(release(config, p, native));
     findings
 }
 
@@ -150,7 +153,7 @@ fn source(config: &ServiceConfig, bucket: &str, p: &Pipeline) -> Finding {
 
 /// Migrate and Deploy in one stage `Release`, Migrate first: CodePipeline locks each stage
 /// separately, so in two stages release N+1 would migrate while release N still deploys.
-fn release(config: &ServiceConfig, p: &Pipeline) -> Vec<Finding> {
+fn release(config: &ServiceConfig, p: &Pipeline, native: bool) -> Vec<Finding> {
     let Some(stage) = p.stages.iter().find(|s| s.name == "Release") else {
         return vec![Finding::fail(
             "pipeline-release",
@@ -173,12 +176,18 @@ fn release(config: &ServiceConfig, p: &Pipeline) -> Vec<Finding> {
             FROM_THE_STACK,
         )];
     };
-    let mut findings = vec![
-        order(migrate, deploy),
-        migrate_action(migrate),
-        deploy_action(config, deploy),
-        deployed_artifact(migrate, deploy),
-    ];
+    let mut findings = vec![order(migrate, deploy), migrate_action(migrate)];
+    if native {
+        findings.extend([
+            native_deploy_action(migrate, deploy),
+            native_artifact(migrate, deploy),
+        ]);
+    } else {
+        findings.extend([
+            deploy_action(config, deploy),
+            deployed_artifact(migrate, deploy),
+        ]);
+    }
     if config.scan.is_some() {
         findings.push(scan_action(action("Scan"), migrate));
     }
@@ -325,6 +334,79 @@ fn deployed_artifact(migrate: &Action, deploy: &Action) -> Finding {
             "Deploy deploys {rendered}, rendered by Migrate under the Release stage's lock from what the service runs then"
         ),
     )
+}
+
+/// For a service ECS deploys itself, Deploy is berth's deploy function: a Lambda invoke with
+/// migrate's UserParameters, next to migrate (`<prefix>-migrate` and `<prefix>-deploy`).
+fn native_deploy_action(migrate: &Action, deploy: &Action) -> Finding {
+    let check = "pipeline-deploy";
+    let function = |a: &Action| {
+        a.configuration
+            .get("FunctionName")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let expected = function(migrate)
+        .strip_suffix("migrate")
+        .map(|prefix| format!("{prefix}deploy"));
+    let fix = format!(
+        "update the service stack with DeploymentController ECS: its Deploy action invokes {} with UserParameters {USER_PARAMETERS}",
+        expected
+            .as_deref()
+            .unwrap_or("the platform's deploy function")
+    );
+    if deploy.category != "Invoke" || deploy.provider != "Lambda" {
+        return Finding::fail(
+            check,
+            format!(
+                "Deploy's action type is {}/{}, but ECS deploys this service itself: Deploy must invoke berth's deploy function (Invoke/Lambda)",
+                deploy.category, deploy.provider
+            ),
+            fix,
+        );
+    }
+    let (name, params) = (
+        function(deploy),
+        deploy
+            .configuration
+            .get("UserParameters")
+            .cloned()
+            .unwrap_or_default(),
+    );
+    if expected.as_ref().is_some_and(|e| *e != name) || params != USER_PARAMETERS {
+        return Finding::fail(
+            check,
+            format!("Deploy invokes {name} with UserParameters {params:?}"),
+            fix,
+        );
+    }
+    Finding::ok(
+        check,
+        format!("Deploy invokes {name} with berth's UserParameters"),
+    )
+}
+
+/// The deploy function registers the task definition of its input artifact byte for byte: it
+/// must be what Migrate rendered under the Release stage's lock.
+fn native_artifact(migrate: &Action, deploy: &Action) -> Finding {
+    let fix = "update the service stack (infra/cloudformation/service.yaml, or the Terraform service module): its Migrate action outputs DeployArtifact and Deploy reads it";
+    match migrate.output_artifacts.first() {
+        Some(rendered) if deploy.input_artifacts.contains(rendered) => Finding::ok(
+            "pipeline-artifact",
+            format!(
+                "Deploy deploys {rendered}, rendered by Migrate under the Release stage's lock from what the service runs then"
+            ),
+        ),
+        rendered => Finding::fail(
+            "pipeline-artifact",
+            format!(
+                "Deploy reads {}, not Migrate's output ({}): a release queued behind another could deploy what ran when it was uploaded",
+                deploy.input_artifacts.join(", "),
+                rendered.map_or("none", String::as_str)
+            ),
+            fix,
+        ),
+    }
 }
 
 /// With a scan policy in the registry, the Release stage starts with the scan gate.

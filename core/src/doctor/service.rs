@@ -1,7 +1,9 @@
-//! The ECS service a release replaces, and the CodeDeploy deployment group that replaces it.
+//! The ECS service a release replaces, and the CodeDeploy deployment group that replaces it
+//! (CODE_DEPLOY services; `native` checks the others).
 
 use super::{DeploymentGroup, EcsService, Finding, Seen};
 use crate::registry::ServiceConfig;
+use crate::service_deployment::DeployKind;
 
 /// The ECS service exists, is ACTIVE, is deployed by CodeDeploy, runs a task definition of the
 /// registry's family, and has tasks running.
@@ -39,14 +41,20 @@ fn controller(s: &EcsService) -> Finding {
     if s.controller == "CODE_DEPLOY" {
         return Finding::ok("ecs-controller", "CODE_DEPLOY (blue/green by CodeDeploy)");
     }
-    Finding::fail(
-        "ecs-controller",
-        format!(
-            "the deployment controller is {}: berth hands every release to CodeDeploy blue/green (the Deploy action is CodeDeployToECS)",
-            s.controller
+    match DeployKind::of(Some(&s.controller), s.native.strategy.as_deref()) {
+        Ok(kind) => Finding::ok(
+            "ecs-controller",
+            format!(
+                "ECS, strategy {}: ECS deploys it; berth's Deploy action starts each deployment (UpdateService) and follows it",
+                kind.as_str()
+            ),
         ),
-        "create the service with --deployment-controller type=CODE_DEPLOY and a load balancer on the blue target group (docs/guide/deploy.md, \"What must exist first\")",
-    )
+        Err(why) => Finding::fail(
+            "ecs-controller",
+            why,
+            "create the service with the ECS deployment controller and a ROLLING, BLUE_GREEN, LINEAR or CANARY deployment strategy, or with --deployment-controller type=CODE_DEPLOY and a load balancer on the blue target group (docs/guide/deploy.md, \"What must exist first\")",
+        ),
+    }
 }
 
 /// The template of every release is the task definition of the PRIMARY task set, and it must

@@ -28,10 +28,10 @@ async fn a_deleted_ecs_service_fails() {
     );
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_rolling_update_service_fails_the_controller_check() {
+/// The harness's `web` moved to the ECS deployment controller (a rolling service: moto keeps no
+/// `deploymentConfiguration`, so no strategy, no circuit breaker).
+async fn rolling(env: &Env) {
     use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType};
-    let env = healthy().await;
     env.clients
         .ecs
         .update_service()
@@ -46,15 +46,83 @@ async fn a_rolling_update_service_fails_the_controller_check() {
         .send()
         .await
         .expect("update service");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rolling_service_behind_a_codedeploy_pipeline_fails_the_deploy_action() {
+    let env = healthy().await;
+    rolling(&env).await;
     let (code, findings) = findings(&env).await;
     assert_eq!(code, Some(1));
+    let find = |check: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == check)
+            .unwrap_or_else(|| panic!("no {check}: {findings:#?}"))
+            .clone()
+    };
+    let controller = find("ecs-controller");
+    assert_eq!(controller["status"], "ok");
+    assert!(
+        controller["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ECS, strategy ROLLING")
+    );
+    let deploy = find("pipeline-deploy");
+    assert_eq!(deploy["status"], "fail");
+    assert!(
+        deploy["detail"]
+            .as_str()
+            .unwrap()
+            .contains("but ECS deploys this service itself")
+    );
+    assert!(
+        deploy["fix"]
+            .as_str()
+            .unwrap()
+            .contains("invokes berth-deploy")
+    );
+    // No deployment group is looked for: ECS deploys the service itself.
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f["check"].as_str().unwrap().starts_with("codedeploy"))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rolling_service_with_the_ecs_pipeline_passes_with_a_circuit_breaker_warning() {
+    let env = healthy().await;
+    rolling(&env).await;
+    change_pipeline(&env, |p| {
+        let deploy = &mut p["stages"][1]["actions"][1];
+        deploy["actionTypeId"] =
+            json!({"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"});
+        deploy["configuration"] = json!({"FunctionName": "berth-deploy",
+            "UserParameters": berth::job::USER_PARAMETERS});
+    })
+    .await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(0), "{findings:#?}");
     only(
         &findings,
-        "ecs-controller",
-        "fail",
-        "the deployment controller is ECS",
-        "--deployment-controller type=CODE_DEPLOY",
+        "ecs-circuit-breaker",
+        "warn",
+        "off: a release whose tasks never start",
+        "deploymentCircuitBreaker to {enable: true, rollback: true}",
     );
+    for (check, detail) in [
+        (
+            "pipeline-deploy",
+            "Deploy invokes berth-deploy with berth's UserParameters",
+        ),
+        ("pipeline-artifact", "Deploy deploys DeployArtifact"),
+        ("ecs-alarms", "no deployment alarms"),
+    ] {
+        let f = findings.iter().find(|f| f["check"] == check).expect(check);
+        assert!(f["detail"].as_str().unwrap().contains(detail), "{f:#}");
+    }
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -1,5 +1,6 @@
 //! Every check, one broken fact at a time, against a healthy setup shaped like the stacks'.
 
+mod native;
 mod network;
 mod pipeline;
 mod resources;
@@ -143,6 +144,7 @@ pub(super) fn healthy() -> Facts {
             ],
             running: 2,
             desired: 2,
+            native: NativeConfig::default(),
         }),
         deployment_group: Seen::Found(DeploymentGroup {
             ecs_services: vec![("prod".into(), "web".into())],
@@ -179,6 +181,8 @@ pub(super) fn healthy() -> Facts {
             }],
             endpoints: Vec::new(),
         }),
+        verify_function: Some("berth-verify".into()),
+        hook_roles: Vec::new(),
     }
 }
 

@@ -44,12 +44,12 @@ fn ecs_service_checks() {
             fix: "CODE_DEPLOY deployment controller",
         },
         Row {
-            name: "a rolling-update service",
+            name: "a service a third-party controller deploys",
             entry: keep_entry,
-            facts: |f| ecs(f).controller = "ECS".into(),
+            facts: |f| ecs(f).controller = "EXTERNAL".into(),
             check: "ecs-controller",
             status: Status::Fail,
-            detail: "the deployment controller is ECS",
+            detail: "the service uses the EXTERNAL deployment controller",
             fix: "--deployment-controller type=CODE_DEPLOY",
         },
         Row {
