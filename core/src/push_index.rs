@@ -108,7 +108,7 @@ mod tests {
     fn a_repository_too_deep_for_ssm_s_hierarchy_has_no_index_path() {
         assert_eq!(levels("/berth/push-index/"), 2);
         assert_eq!(max_repository_levels("/berth/push-index/"), 12);
-        let twelve = vec!["r"; 12].join("/");
+        let twelve = ["r"; 12].join("/");
         let thirteen = vec!["r"; 13].join("/");
         let name = entry_name("/berth/push-index/", &twelve, "svc").unwrap();
         assert_eq!(levels(&name), MAX_LEVELS, "the deepest entry SSM takes");

@@ -240,15 +240,7 @@ mod tests {
             ]
         );
         assert!(
-            failed_release(
-                &undated,
-                &BTreeMap::new(),
-                None,
-                &[],
-                &BTreeMap::new(),
-                &[]
-            )
-            .is_empty()
+            failed_release(&undated, &BTreeMap::new(), None, &[], &BTreeMap::new(), &[]).is_empty()
         );
     }
 

@@ -194,16 +194,25 @@ mod tests {
     fn an_ecs_service_waits_for_its_service_deployments_with_the_same_bound() {
         let t0 = 1_000_000;
         let arn = "arn:aws:ecs:us-east-1:1:service-deployment/prod/web/abc";
-        assert_eq!(decide_native("web", &[], t0, t0 + 9000, 7200), Busy::Proceed);
+        assert_eq!(
+            decide_native("web", &[], t0, t0 + 9000, 7200),
+            Busy::Proceed
+        );
         let Busy::Wait { summary } = decide_native("web", &ids(&[arn]), t0, t0 + 60, 7200) else {
             panic!("waits")
         };
-        assert!(summary.contains(arn) && summary.contains("berth promote web"), "{summary}");
+        assert!(
+            summary.contains(arn) && summary.contains("berth promote web"),
+            "{summary}"
+        );
         assert!(!summary.contains("CodeDeploy"), "{summary}");
         let Busy::Fail { message } = decide_native("web", &ids(&[arn]), t0, t0 + 7200, 7200) else {
             panic!("fails at the bound")
         };
-        assert!(message.contains(arn) && message.contains("berth rollback web"), "{message}");
+        assert!(
+            message.contains(arn) && message.contains("berth rollback web"),
+            "{message}"
+        );
     }
 
     #[test]

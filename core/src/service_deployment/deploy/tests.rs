@@ -37,7 +37,14 @@ fn seen<'a>(f: Option<&'a Facts>, exists: bool, newer: Option<&'static str>) -> 
 
 /// (status, service exists, newer, seconds since the first invocation, kind of answer, a text
 /// it must contain).
-type Row = (Option<&'static str>, bool, Option<&'static str>, u64, &'static str, &'static str);
+type Row = (
+    Option<&'static str>,
+    bool,
+    Option<&'static str>,
+    u64,
+    &'static str,
+    &'static str,
+);
 
 #[test]
 fn follow_decides_from_what_it_saw() {
