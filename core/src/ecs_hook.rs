@@ -90,13 +90,20 @@ pub enum EventKind {
 }
 
 /// The kind of a payload, from the keys only one of the two hooks sends: an object with
-/// `executionDetails` or `lifecycleStage` is ECS's (and must then parse as [`HookEvent`]); one
-/// with `DeploymentId` is CodeDeploy's.
+/// `executionDetails`, `lifecycleStage` or the flat `serviceArn` + `targetServiceRevisionArn` is
+/// ECS's (and must then parse as [`HookEvent`]); one with `DeploymentId` is CodeDeploy's.
+///
+/// The flat form: the older guide page "Lifecycle hooks for Amazon ECS service deployments"
+/// lists `serviceArn`, `targetServiceRevisionArn`, `testTrafficWeights` and
+/// `productionTrafficWeights` as the payload's common fields with no `executionDetails` around
+/// them. An ECS event taken for something else would get no `hookStatus`, and "If your function
+/// doesn't return a valid `hookStatus` ... Amazon ECS rolls back the deployment".
 pub fn kind(payload: &Value) -> EventKind {
     let Some(o) = payload.as_object() else {
         return EventKind::Other;
     };
-    if o.contains_key("executionDetails") || o.contains_key("lifecycleStage") {
+    let flat = o.contains_key("serviceArn") && o.contains_key("targetServiceRevisionArn");
+    if o.contains_key("executionDetails") || o.contains_key("lifecycleStage") || flat {
         EventKind::Ecs
     } else if o.contains_key("DeploymentId") {
         EventKind::CodeDeploy
@@ -106,7 +113,8 @@ pub fn kind(payload: &Value) -> EventKind {
 }
 
 /// The ECS event in `payload`, or what is wrong with it.
-pub fn parse(payload: Value) -> Result<HookEvent, String> {
+pub fn parse(mut payload: Value) -> Result<HookEvent, String> {
+    nest_flat_details(&mut payload);
     let event: HookEvent = serde_json::from_value(payload)
         .map_err(|e| format!("the payload is not an Amazon ECS lifecycle hook event: {e}"))?;
     let d = &event.execution_details;
@@ -125,6 +133,31 @@ pub fn parse(payload: Value) -> Result<HookEvent, String> {
         }
     }
     Ok(event)
+}
+
+/// Moves the flat form's fields (see [`kind`]) under `executionDetails`, so both forms parse as
+/// one [`HookEvent`]; a payload that has `executionDetails` is left as it is.
+fn nest_flat_details(payload: &mut Value) {
+    let Some(o) = payload.as_object_mut() else {
+        return;
+    };
+    if o.contains_key("executionDetails") {
+        return;
+    }
+    let mut details = serde_json::Map::new();
+    for key in [
+        "serviceArn",
+        "targetServiceRevisionArn",
+        "testTrafficWeights",
+        "productionTrafficWeights",
+    ] {
+        if let Some(v) = o.remove(key) {
+            details.insert(key.to_owned(), v);
+        }
+    }
+    if !details.is_empty() {
+        o.insert("executionDetails".to_owned(), Value::Object(details));
+    }
 }
 
 /// Cluster and service names of `arn:<partition>:ecs:<region>:<account>:service/<cluster>/<service>`.

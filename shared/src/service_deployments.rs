@@ -50,7 +50,7 @@ pub fn kind_of(s: &Service) -> std::result::Result<DeployKind, String> {
     DeployKind::of(controller, strategy)
 }
 
-/// The ARNs of the service's deployments that have not ended, newest first as ECS lists them
+/// The ARNs of the service's deployments that have not ended, in the order ECS lists them
 /// (ListServiceDeployments with a `status` filter: "An optional filter you can use to narrow
 /// the results"). One page: a service has at most a few deployments under way.
 pub async fn active(
@@ -111,32 +111,51 @@ pub async fn newest_active(
     Ok(newest)
 }
 
-/// The newest deployment of the service, ended or not, with its facts: the first page of
+/// Pages of ListServiceDeployments [`newest`] reads: 20 × 100 deployments, more than 90 days
+/// of history hold for any service deployed less than 22 times a day.
+const LIST_PAGES: usize = 20;
+
+/// The newest deployment of the service, ended or not, with its facts: every page of
 /// ListServiceDeployments (with no status filter "all status values are included in the
-/// result"; "If this parameter isn't used, then ListServiceDeployments returns up to 20
-/// results"), the one created last by its `createdAt`, described. `None` when the service has
-/// had no deployment ECS still lists.
+/// result"; a page holds at most `maxResults`, "up to 20 results and a `nextToken` value"
+/// without it, and the reference promises no order), the one created last by its `createdAt`,
+/// described. ECS keeps "the most recent 90-day history", so the pages are bounded.
+/// `None` when the service has had no deployment ECS still lists.
 pub async fn newest(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
     service: &str,
 ) -> Result<Option<Facts>> {
-    let out = ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(service)
-        .send()
-        .await
-        .map_err(Error::sdk(format!(
-            "ecs:ListServiceDeployments {cluster}/{service}"
-        )))?;
-    let newest = out
-        .service_deployments()
-        .iter()
-        .filter(|d| d.service_deployment_arn().is_some())
-        .max_by_key(|d| epoch(d.created_at()).unwrap_or(0));
-    match newest.and_then(|d| d.service_deployment_arn()) {
-        Some(arn) => describe(ecs, arn).await,
+    let mut newest: Option<(i64, String)> = None;
+    let mut token: Option<String> = None;
+    for _ in 0..LIST_PAGES {
+        let page = ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .max_results(100)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(Error::sdk(format!(
+                "ecs:ListServiceDeployments {cluster}/{service}"
+            )))?;
+        for d in page.service_deployments() {
+            let Some(arn) = d.service_deployment_arn() else {
+                continue;
+            };
+            let created = epoch(d.created_at()).unwrap_or(0);
+            if newest.as_ref().is_none_or(|(t, _)| created > *t) {
+                newest = Some((created, arn.to_owned()));
+            }
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    match newest {
+        Some((_, arn)) => describe(ecs, &arn).await,
         None => Ok(None),
     }
 }

@@ -260,3 +260,27 @@ fn state_under_berth_s_key_that_verify_did_not_write_is_an_error() {
     assert_eq!(carried(Some(&json!({"S3_BUCKET_NAME": "b"}))), Ok(None));
     assert!(carried(Some(&json!({"berthVerify": "x"}))).is_err());
 }
+
+#[test]
+fn the_flat_payload_of_the_older_guide_page_is_an_ecs_event_too() {
+    let mut payload = documented("POST_TEST_TRAFFIC_SHIFT", json!({"a": 100}), json!({}));
+    let details = payload
+        .as_object_mut()
+        .unwrap()
+        .remove("executionDetails")
+        .unwrap();
+    for (k, v) in details.as_object().unwrap() {
+        payload[k] = v.clone();
+    }
+    assert_eq!(kind(&payload), EventKind::Ecs);
+    let event = parse(payload.clone()).unwrap();
+    assert_eq!(event.execution_details.service_arn, SERVICE);
+    assert_eq!(event.execution_details.test_traffic_weights["a"], 100.0);
+    // Without lifecycleStage the event is still ECS's, and refused naming the field.
+    payload.as_object_mut().unwrap().remove("lifecycleStage");
+    assert_eq!(kind(&payload), EventKind::Ecs);
+    let why = parse(payload).unwrap_err();
+    assert!(why.contains("lifecycleStage"), "{why}");
+    // Only one of the two flat fields is not enough to claim a payload.
+    assert_eq!(kind(&json!({"serviceArn": SERVICE})), EventKind::Other);
+}

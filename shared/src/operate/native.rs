@@ -70,25 +70,9 @@ impl Operator {
         wait: Duration,
         now: SystemTime,
     ) -> Result<Stopped> {
-        let newest = self.newest_active(config).await?;
-        let (arn, via) = match ask::rollback(newest.as_ref()) {
-            ask::Rollback::Redeploy | ask::Rollback::Stopping { .. } => {
-                return Ok(Stopped::NoDeployment);
-            }
-            ask::Rollback::AlreadyRollingBack { arn, .. } => {
-                return Ok(Stopped::RollbackInFlight {
-                    deployment_id: arn,
-                    rolls_back: None,
-                });
-            }
-            ask::Rollback::ContinueRollback { arn, hook_id } => {
-                sd::continue_at_hook(&self.ecs, &arn, &hook_id, true).await?;
-                (arn, format!("ContinueServiceDeployment ROLLBACK {hook_id}"))
-            }
-            ask::Rollback::Stop { arn } => {
-                sd::stop_with_rollback(&self.ecs, &arn).await?;
-                (arn, "StopServiceDeployment ROLLBACK".to_owned())
-            }
+        let (arn, via) = match self.request_rollback(config).await? {
+            Ok(requested) => requested,
+            Err(answer) => return Ok(answer),
         };
         let (release, unrecorded) = self
             .note_native(config, &arn, Action::TrafficRollback, now)
@@ -120,6 +104,51 @@ impl Operator {
                 via: Some(via),
             },
         })
+    }
+
+    /// The rollback request for the deployment in flight: `Ok((arn, how))` once ECS took it,
+    /// `Err(answer)` when there is nothing to request (nothing in flight, a rollback already
+    /// under way, a deployment that ended first).
+    async fn request_rollback(
+        &self,
+        config: &ServiceConfig,
+    ) -> Result<std::result::Result<(String, String), Stopped>> {
+        let newest = self.newest_active(config).await?;
+        Ok(Ok(match ask::rollback(newest.as_ref()) {
+            ask::Rollback::Redeploy | ask::Rollback::Stopping { .. } => {
+                return Ok(Err(Stopped::NoDeployment));
+            }
+            ask::Rollback::AlreadyRollingBack { arn, .. } => {
+                return Ok(Err(Stopped::RollbackInFlight {
+                    deployment_id: arn,
+                    rolls_back: None,
+                }));
+            }
+            ask::Rollback::ContinueRollback { arn, hook_id } => {
+                let asked = sd::continue_at_hook(&self.ecs, &arn, &hook_id, true).await;
+                if let Err(e) = asked {
+                    return self.raced(arn, e).await.map(Err);
+                }
+                (arn, format!("ContinueServiceDeployment ROLLBACK {hook_id}"))
+            }
+            ask::Rollback::Stop { arn } => {
+                if let Err(e) = sd::stop_with_rollback(&self.ecs, &arn).await {
+                    return self.raced(arn, e).await.map(Err);
+                }
+                (arn, "StopServiceDeployment ROLLBACK".to_owned())
+            }
+        }))
+    }
+
+    /// A refused rollback request: the deployment may have ended between the read and the
+    /// request (StopServiceDeployment's `ConflictException`: "The request could not be
+    /// processed because of conflict in the current state of the resource"). Read again: a
+    /// deployment that ended or is gone finished first; otherwise the refusal stands.
+    async fn raced(&self, arn: String, refused: crate::Error) -> Result<Stopped> {
+        match sd::describe(&self.ecs, &arn).await? {
+            Some(f) if sd::is_active(&f.status) => Err(refused),
+            _ => Ok(Stopped::FinishedFirst { deployment_id: arn }),
+        }
     }
 
     async fn newest_active(&self, config: &ServiceConfig) -> Result<Option<Facts>> {

@@ -307,3 +307,45 @@ async fn a_rollback_ecs_could_not_complete_says_so() {
         "{stopped:?}"
     );
 }
+
+/// StopServiceDeployment refused with `ConflictException` ("The request could not be processed
+/// because of conflict in the current state of the resource").
+fn conflicting_stop() -> Rule {
+    use aws_sdk_ecs::operation::stop_service_deployment::StopServiceDeploymentError;
+    use aws_sdk_ecs::types::error::ConflictException;
+    mock!(aws_sdk_ecs::Client::stop_service_deployment).then_error(|| {
+        StopServiceDeploymentError::ConflictException(
+            ConflictException::builder()
+                .message("the service deployment is not in a state that can be stopped")
+                .build(),
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_deployment_that_ends_before_the_stop_finished_first_and_a_live_refusal_stands() {
+    let mut ended = Ecs::new(
+        Some(baking()),
+        Some(deployment("SUCCESSFUL", "CLEAN_UP", vec![])),
+    );
+    ended.stop = conflicting_stop();
+    assert_eq!(
+        roll_back(&ended).await,
+        Stopped::FinishedFirst {
+            deployment_id: ARN.into()
+        }
+    );
+    assert_eq!(ended.stop.num_calls(), 1);
+    // Still in progress after the refusal: the refusal is the answer.
+    let mut live = Ecs::new(Some(baking()), None);
+    live.stop = conflicting_stop();
+    let refused = live
+        .operator()
+        .roll_back_native(&config(), Duration::ZERO, SystemTime::UNIX_EPOCH)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("StopServiceDeployment"),
+        "{refused}"
+    );
+}
