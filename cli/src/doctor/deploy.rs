@@ -8,6 +8,7 @@ use aws_sdk_codepipeline::operation::get_pipeline::GetPipelineError;
 use aws_sdk_codepipeline::types::{ActionDeclaration, PipelineDeclaration};
 use aws_sdk_ecs::error::SdkError;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesError;
+use aws_sdk_ecs::types::ServiceField;
 use berth::doctor::{Action, DeploymentGroup, EcsService, Pipeline, Seen, Stage, Variable};
 use berth::registry::ServiceConfig;
 use berth::taskdef::running_task_definition;
@@ -25,6 +26,10 @@ pub async fn ecs_service(
         .describe_services()
         .cluster(&cfg.cluster)
         .services(&cfg.ecs_service)
+        // "If TAGS is specified, the tags are included in the response. If this field is
+        // omitted, tags aren't included in the response" (DescribeServices `include`): the
+        // `berth:service` tag the platform's deploy role requires of a service ECS deploys.
+        .include(ServiceField::Tags)
         .send()
         .await
     {

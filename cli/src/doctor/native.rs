@@ -3,11 +3,11 @@
 //! Service Connect, and the roles of its Lambda lifecycle hooks (IAM GetRole for the trust
 //! policy, the policy simulator for `lambda:InvokeFunction`).
 
-use aws_sdk_ecs::types::Service;
+use aws_sdk_ecs::types::{DeploymentConfiguration, Service};
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::operation::get_role::GetRoleError;
 use berth::doctor::{
-    Advanced, Balancer, EcsService, HookConfig, HookRole, NativeConfig, Seen, trusts,
+    Advanced, Balancer, DEPLOY_TAG, EcsService, HookConfig, HookRole, NativeConfig, Seen, trusts,
 };
 
 use crate::exit::Failure;
@@ -15,27 +15,7 @@ use crate::exit::Failure;
 /// What DescribeServices says of how ECS deploys the service.
 pub fn native_config(s: &Service) -> NativeConfig {
     let dc = s.deployment_configuration();
-    let hooks = dc
-        .map(|c| c.lifecycle_hooks())
-        .unwrap_or_default()
-        .iter()
-        .map(|h| HookConfig {
-            target_type: h
-                .target_type()
-                .map_or("AWS_LAMBDA", |t| t.as_str())
-                .to_owned(),
-            target_arn: h.hook_target_arn().map(str::to_owned),
-            role_arn: h.role_arn().map(str::to_owned),
-            stages: h
-                .lifecycle_stages()
-                .iter()
-                .map(|st| st.as_str().to_owned())
-                .collect(),
-            timeout: h
-                .timeout_configuration()
-                .and_then(|t| Some((t.timeout_in_minutes()?, t.action()?.as_str().to_owned()))),
-        })
-        .collect();
+    let hooks = hook_configs(dc);
     let load_balancers = s
         .load_balancers()
         .iter()
@@ -68,7 +48,37 @@ pub fn native_config(s: &Service) -> NativeConfig {
         hooks,
         load_balancers,
         service_connect,
+        service_arn: s.service_arn().map(str::to_owned),
+        berth_tag: s
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(DEPLOY_TAG))
+            .map(|t| t.value().unwrap_or_default().to_owned()),
     }
+}
+
+/// The service's `deploymentConfiguration.lifecycleHooks`.
+fn hook_configs(dc: Option<&DeploymentConfiguration>) -> Vec<HookConfig> {
+    dc.map(|c| c.lifecycle_hooks())
+        .unwrap_or_default()
+        .iter()
+        .map(|h| HookConfig {
+            target_type: h
+                .target_type()
+                .map_or("AWS_LAMBDA", |t| t.as_str())
+                .to_owned(),
+            target_arn: h.hook_target_arn().map(str::to_owned),
+            role_arn: h.role_arn().map(str::to_owned),
+            stages: h
+                .lifecycle_stages()
+                .iter()
+                .map(|st| st.as_str().to_owned())
+                .collect(),
+            timeout: h
+                .timeout_configuration()
+                .and_then(|t| Some((t.timeout_in_minutes()?, t.action()?.as_str().to_owned()))),
+        })
+        .collect()
 }
 
 /// The role of each Lambda lifecycle hook: whether ECS may assume it, whether it may invoke

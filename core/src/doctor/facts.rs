@@ -52,6 +52,11 @@ pub struct NativeConfig {
     pub load_balancers: Vec<Balancer>,
     /// Whether the PRIMARY deployment has Service Connect enabled.
     pub service_connect: bool,
+    /// The service's ARN (`serviceArn`), which `ecs tag-resource` takes.
+    pub service_arn: Option<String>,
+    /// The value of the service's `berth:service` tag (DescribeServices with `include=[TAGS]`);
+    /// `None` when it has no such tag.
+    pub berth_tag: Option<String>,
 }
 
 /// One `deploymentConfiguration.lifecycleHooks` entry.

@@ -13,7 +13,7 @@ mod resources;
 mod service;
 
 pub use facts::*;
-pub use native::trusts;
+pub use native::{DEPLOY_TAG, trusts};
 
 use serde::Serialize;
 

@@ -19,7 +19,7 @@ pub(super) fn check(
     roles: &[HookRole],
 ) -> Vec<Finding> {
     let n = &s.native;
-    let mut findings = Vec::new();
+    let mut findings = vec![deploy_tag(config, n)];
     if kind.has_hooks() {
         findings.push(traffic(kind, n));
         findings.extend(test_traffic(config, n));
@@ -37,6 +37,45 @@ pub(super) fn check(
     }
     findings.push(alarms(n));
     findings
+}
+
+/// The tag the platform's deploy role requires: its one write, `ecs:UpdateService`, is allowed
+/// only on a service carrying `berth:service` (platform.yaml's UpdateTaggedServices, condition
+/// `Null: aws:ResourceTag/berth:service = false`). Any value passes the condition.
+pub const DEPLOY_TAG: &str = "berth:service";
+
+/// Whether the service carries [`DEPLOY_TAG`]: without it the Deploy action's `UpdateService`
+/// is refused with AccessDenied at release time, after the migration ran.
+fn deploy_tag(config: &ServiceConfig, n: &NativeConfig) -> Finding {
+    let check = "ecs-deploy-tag";
+    if let Some(value) = &n.berth_tag {
+        return Finding::ok(
+            check,
+            format!("tagged {DEPLOY_TAG}={value}: the platform's deploy role may UpdateService it"),
+        );
+    }
+    let arn = n.service_arn.as_deref().unwrap_or("<service arn>");
+    // "Your service must have the long ARN format in order to tag your service. You can migrate
+    // a service with a short ARN format to the long ARN format without having to recreate the
+    // service" (ECS Developer Guide, Migrate an Amazon ECS short service ARN to a long ARN).
+    let short = arn
+        .split_once(":service/")
+        .is_some_and(|(_, rest)| !rest.contains('/'));
+    let opt_in = if short {
+        "migrate the service's short ARN to the long ARN format first (a short ARN cannot be tagged; ECS Developer Guide, \"Migrate an Amazon ECS short service ARN to a long ARN\"), then run "
+    } else {
+        "run "
+    };
+    Finding::fail(
+        check,
+        format!(
+            "the service has no {DEPLOY_TAG} tag: the platform's deploy role may call ecs:UpdateService only on services tagged {DEPLOY_TAG} (UpdateTaggedServices), so the Deploy action would fail with AccessDenied after the migration ran"
+        ),
+        format!(
+            "{opt_in}aws ecs tag-resource --resource-arn {arn} --tags key={DEPLOY_TAG},value={}",
+            config.service
+        ),
+    )
 }
 
 /// "To use a blue/green deployment with managed traffic shifting, your service must use one of

@@ -91,11 +91,9 @@ async fn a_rolling_service_behind_a_codedeploy_pipeline_fails_the_deploy_action(
     );
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_rolling_service_with_the_ecs_pipeline_passes_with_a_circuit_breaker_warning() {
-    let env = healthy().await;
-    rolling(&env).await;
-    change_pipeline(&env, |p| {
+/// The pipeline's Deploy as the service stack declares it for ECS kinds: berth's deploy function.
+async fn ecs_pipeline(env: &Env) {
+    change_pipeline(env, |p| {
         let deploy = &mut p["stages"][1]["actions"][1];
         deploy["actionTypeId"] =
             json!({"category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"});
@@ -103,6 +101,46 @@ async fn a_rolling_service_with_the_ecs_pipeline_passes_with_a_circuit_breaker_w
             "UserParameters": berth::job::USER_PARAMETERS});
     })
     .await;
+}
+
+/// The ECS service's ARN, as DescribeServices gives it.
+async fn service_arn(env: &Env) -> String {
+    let out = env
+        .clients
+        .ecs
+        .describe_services()
+        .cluster("prod")
+        .services("web")
+        .send()
+        .await
+        .expect("describe service");
+    out.services()[0].service_arn().expect("arn").to_owned()
+}
+
+/// The tag the platform's deploy role requires of a service ECS deploys (UpdateTaggedServices).
+async fn tag_for_berth(env: &Env) {
+    let arn = service_arn(env).await;
+    env.clients
+        .ecs
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("berth:service")
+                .value("web")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("tag service");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rolling_service_with_the_ecs_pipeline_passes_with_a_circuit_breaker_warning() {
+    let env = healthy().await;
+    rolling(&env).await;
+    ecs_pipeline(&env).await;
+    tag_for_berth(&env).await;
     let (code, findings) = findings(&env).await;
     assert_eq!(code, Some(0), "{findings:#?}");
     only(
@@ -119,10 +157,39 @@ async fn a_rolling_service_with_the_ecs_pipeline_passes_with_a_circuit_breaker_w
         ),
         ("pipeline-artifact", "Deploy deploys DeployArtifact"),
         ("ecs-alarms", "no deployment alarms"),
+        ("ecs-deploy-tag", "tagged berth:service=web"),
     ] {
         let f = findings.iter().find(|f| f["check"] == check).expect(check);
         assert!(f["detail"].as_str().unwrap().contains(detail), "{f:#}");
     }
+}
+
+/// moto enforces no IAM, so an untagged service would release through migration and only fail
+/// at Deploy's UpdateService in AWS; doctor reads the tags (DescribeServices include=TAGS).
+#[tokio::test(flavor = "current_thread")]
+async fn a_service_ecs_deploys_without_the_berth_service_tag_fails_naming_the_tag_command() {
+    let env = healthy().await;
+    rolling(&env).await;
+    ecs_pipeline(&env).await;
+    let arn = service_arn(&env).await;
+    let (code, findings) = findings(&env).await;
+    assert_eq!(code, Some(1), "{findings:#?}");
+    let tag = findings
+        .iter()
+        .find(|f| f["check"] == "ecs-deploy-tag")
+        .unwrap_or_else(|| panic!("no ecs-deploy-tag: {findings:#?}"));
+    assert_eq!(tag["status"], "fail", "{tag:#}");
+    assert!(
+        tag["detail"]
+            .as_str()
+            .unwrap()
+            .contains("would fail with AccessDenied"),
+        "{tag:#}"
+    );
+    assert_eq!(
+        tag["fix"].as_str().unwrap(),
+        format!("run aws ecs tag-resource --resource-arn {arn} --tags key=berth:service,value=web")
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -9,6 +9,7 @@ use crate::job::USER_PARAMETERS;
 
 const VERIFY: &str = "arn:aws:lambda:ap-northeast-1:123456789012:function:berth-verify";
 const HOOK_ROLE: &str = "arn:aws:iam::123456789012:role/berth-ecs-hook";
+const SERVICE_ARN: &str = "arn:aws:ecs:ap-northeast-1:123456789012:service/prod/web";
 
 fn ecs(f: &mut Facts) -> &mut EcsService {
     match &mut f.ecs {
@@ -70,6 +71,8 @@ fn blue_green(f: &mut Facts) {
                 role_arn: Some("arn:aws:iam::123456789012:role/ecs-infrastructure".into()),
             }),
         }],
+        service_arn: Some(SERVICE_ARN.into()),
+        berth_tag: Some("web".into()),
         ..NativeConfig::default()
     };
     f.hook_roles = vec![HookRole {
@@ -87,6 +90,8 @@ fn rolling(f: &mut Facts) {
     s.controller = "ECS".into();
     s.native = NativeConfig {
         circuit_breaker: Some((true, true)),
+        service_arn: Some(SERVICE_ARN.into()),
+        berth_tag: Some("web".into()),
         ..NativeConfig::default()
     };
 }
@@ -455,4 +460,83 @@ fn a_trust_policy_trusts_ecs_when_an_allow_statement_names_it() {
     ] {
         assert_eq!(trusts(doc, "ecs.amazonaws.com"), want, "{doc}");
     }
+}
+
+/// platform.yaml's UpdateTaggedServices lets the deploy role call `ecs:UpdateService` only on a
+/// service carrying `berth:service` (`Null: aws:ResourceTag/berth:service = false`); moto
+/// enforces no IAM, so this is where an untagged service is caught before its first release.
+#[test]
+fn a_service_ecs_deploys_must_carry_the_deploy_tag() {
+    run(&[
+        Row {
+            name: "a tagged rolling service",
+            entry: keep_entry,
+            facts: rolling,
+            check: "ecs-deploy-tag",
+            status: Status::Ok,
+            detail: "tagged berth:service=web",
+            fix: "",
+        },
+        Row {
+            name: "a tagged blue/green service, whatever the value",
+            entry: keep_entry,
+            facts: |f| {
+                blue_green(f);
+                ecs(f).native.berth_tag = Some(String::new());
+            },
+            check: "ecs-deploy-tag",
+            status: Status::Ok,
+            detail: "tagged berth:service=:",
+            fix: "",
+        },
+        Row {
+            name: "an untagged rolling service",
+            entry: keep_entry,
+            facts: |f| {
+                rolling(f);
+                ecs(f).native.berth_tag = None;
+            },
+            check: "ecs-deploy-tag",
+            status: Status::Fail,
+            detail: "ecs:UpdateService only on services tagged berth:service (UpdateTaggedServices), so the Deploy action would fail with AccessDenied",
+            fix: "run aws ecs tag-resource --resource-arn arn:aws:ecs:ap-northeast-1:123456789012:service/prod/web --tags key=berth:service,value=web",
+        },
+        Row {
+            name: "an untagged linear service",
+            entry: keep_entry,
+            facts: |f| {
+                blue_green(f);
+                ecs(f).native.strategy = Some("LINEAR".into());
+                ecs(f).native.berth_tag = None;
+            },
+            check: "ecs-deploy-tag",
+            status: Status::Fail,
+            detail: "has no berth:service tag",
+            fix: "--tags key=berth:service,value=web",
+        },
+        Row {
+            name: "an untagged service with a short ARN",
+            entry: keep_entry,
+            facts: |f| {
+                rolling(f);
+                ecs(f).native.berth_tag = None;
+                ecs(f).native.service_arn =
+                    Some("arn:aws:ecs:ap-northeast-1:123456789012:service/web".into());
+            },
+            check: "ecs-deploy-tag",
+            status: Status::Fail,
+            detail: "has no berth:service tag",
+            fix: "long ARN format first",
+        },
+    ]);
+}
+
+#[test]
+fn a_codedeploy_service_needs_no_deploy_tag() {
+    // CodeDeploy, not berth's deploy role, updates a CODE_DEPLOY service.
+    let findings = examine_with(keep_entry, |_| {});
+    assert!(
+        !findings.iter().any(|f| f.check == "ecs-deploy-tag"),
+        "{findings:#?}"
+    );
 }
