@@ -1108,3 +1108,126 @@ async fn a_rollback_execution_does_not_wait_for_the_group() {
         fake.operations()
     );
 }
+
+/// The migrator of `release` with ECS through the stand-in (`berth_tests::ecs_deployments`: moto
+/// has no service deployments), whose `web` is a ROLLING service ECS deploys itself running the
+/// task definition moto's service runs, with one service deployment (UpdateService with
+/// `forceNewDeployment`) that has not ended: an abandoned Deploy's, or someone else's.
+async fn behind_an_unended_service_deployment(
+    env: &Env,
+    release: &str,
+) -> (
+    String,
+    Migrator,
+    Reports,
+    berth_tests::ecs_deployments::FakeEcs,
+    String,
+) {
+    let (artifact, migrator, reports) = released(env, release, 900).await;
+    let fake = berth_tests::ecs_deployments::FakeEcs::start(env).await;
+    let running = env
+        .clients
+        .ecs
+        .describe_services()
+        .cluster("prod")
+        .services("web")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .task_definition()
+        .unwrap()
+        .to_owned();
+    fake.create_service(
+        "web",
+        &running,
+        berth_tests::ecs_deployments::configuration("ROLLING", vec![], 0),
+    )
+    .await;
+    let out = fake
+        .call(
+            "UpdateService",
+            &json!({"cluster": "prod", "service": "web", "forceNewDeployment": true}),
+        )
+        .await;
+    assert!(out["service"].is_object(), "{out}");
+    let unended = fake.latest("web").expect("a service deployment");
+    assert!(!unended.ended(), "{unended:?}");
+    let mut context = migrator.0.clone();
+    context.clients.ecs = fake.clients.ecs.clone();
+    (artifact, Migrator(context), reports, fake, unended.arn)
+}
+
+/// The CODE_DEPLOY wait's counterpart for a service ECS deploys itself: while the service has a
+/// service deployment whose status is not final, the release waits through continuation tokens
+/// and starts no task; once it ended (SUCCESSFUL), the next invocation migrates.
+#[tokio::test(flavor = "current_thread")]
+async fn a_release_behind_an_unended_ecs_service_deployment_waits_for_it_then_migrates() {
+    let env = Env::start().await;
+    immediate_task_progress(&env.moto.endpoint).await;
+    let (artifact, migrator, reports, fake, unended) =
+        behind_an_unended_service_deployment(&env, "v40").await;
+
+    let out = migrator
+        .handle(job("job-40", &artifact, false, None))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    let summary = reports.last()["summary"].as_str().unwrap().to_owned();
+    assert!(
+        summary.contains(&unended) && summary.contains("berth rollback web"),
+        "{summary}"
+    );
+    assert!(
+        tasks(&env).await.is_empty(),
+        "no migration task while it deploys"
+    );
+    assert!(
+        fake.operations()
+            .contains(&"ListServiceDeployments".to_owned()),
+        "{:?}",
+        fake.operations()
+    );
+    let token = reports.last()["token"].as_str().unwrap().to_owned();
+    assert!(token.contains("\"phase\":\"waiting\""), "{token}");
+
+    // The deployment ends; the next invocation of the same execution migrates.
+    let ended = fake.run("web").await;
+    assert_eq!(ended.status, "SUCCESSFUL", "{ended:?}");
+    let out = migrator
+        .handle(job("job-40", &artifact, false, Some(&token)))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "continue", "{out}");
+    assert!(
+        reports.last()["summary"]
+            .as_str()
+            .unwrap()
+            .contains("migration task"),
+        "{}",
+        reports.last()
+    );
+    assert_eq!(tasks(&env).await.len(), 1, "the migration runs now");
+}
+
+/// A rollback execution is the operator's way out for a service ECS deploys too: it neither
+/// asks ECS for service deployments nor waits.
+#[tokio::test(flavor = "current_thread")]
+async fn a_rollback_execution_does_not_wait_for_an_ecs_service_deployment() {
+    let env = Env::start().await;
+    let (artifact, migrator, reports, fake, _unended) =
+        behind_an_unended_service_deployment(&env, "v41").await;
+    let out = migrator
+        .handle(job("job-41", &artifact, true, None))
+        .await
+        .unwrap();
+    assert_eq!(out["result"], "success", "{out}");
+    assert_eq!(reports.last()["variables"], json!({"MIGRATION": "skipped"}));
+    assert!(
+        !fake
+            .operations()
+            .contains(&"ListServiceDeployments".to_owned()),
+        "{:?}",
+        fake.operations()
+    );
+}
