@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::index::{List, millis};
-use crate::record::{Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, instant};
+use crate::record::{
+    DeploymentRecord, Redeployment, ReleaseRecord, ReleaseStatus, epoch_seconds, instant,
+};
+use crate::service_deployment::is_active;
 
 /// `detail` of the EventBridge "CodePipeline Pipeline Execution State Change" event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +73,7 @@ pub fn apply(
         record.status = status;
         if finished.is_some() {
             record.finished_at = finished;
+            unfollow(&mut record.deployment, execution_id, status, at);
         }
         return Applied::Own;
     }
@@ -86,6 +90,7 @@ pub fn apply(
             r.status = Some(status);
             if finished.is_some() {
                 r.finished_at = finished;
+                unfollow(&mut r.deployment, execution_id, status, at);
             }
         }
         None => record.redeployments.push(Redeployment {
@@ -99,6 +104,45 @@ pub fn apply(
         }),
     }
     Applied::Redeployment
+}
+
+/// The `deployment` status of a service deployment the deploy action no longer follows
+/// because its pipeline execution ended first.
+pub const ABANDONED: &str = "ABANDONED";
+
+/// An execution that ended while its deploy action still followed (or waited to start) a
+/// service deployment — "Stop and abandon" stops an execution "without waiting for in-progress
+/// actions to complete" (CodePipeline User Guide), so nothing invokes the action again — leaves
+/// that `deployment` section saying `ABANDONED` instead of a status no one will update. The
+/// service deployment's ARN stays: ECS goes on with it, and `berth status` still finds it.
+fn unfollow(
+    deployment: &mut Option<DeploymentRecord>,
+    execution_id: &str,
+    status: ReleaseStatus,
+    at: &str,
+) {
+    let Some(d) = deployment.as_mut() else {
+        return;
+    };
+    let followed = matches!(d.status.as_str(), "WAITING" | "STARTING") || is_active(&d.status);
+    if !followed
+        || d.pipeline_execution_id
+            .as_deref()
+            .is_some_and(|e| e != execution_id)
+    {
+        return;
+    }
+    let what = match &d.service_deployment_arn {
+        Some(arn) => format!("ECS service deployment {arn} goes on by itself"),
+        None => "no service deployment was recorded as started".to_owned(),
+    };
+    d.reason = Some(format!(
+        "pipeline execution {execution_id} ended {} while the Deploy action followed the deployment (it was {}): {what}; berth no longer follows it. Watch it with `berth status`; take it back with `berth rollback`",
+        status.name(),
+        d.status
+    ));
+    d.status = ABANDONED.to_owned();
+    d.updated_at = at.to_owned();
 }
 
 /// The index entries a successful execution `execution_id` of this release calls for: the

@@ -212,3 +212,133 @@ fn execution_states() {
     assert_eq!(status_of("SUPERSEDED"), Some(Superseded));
     assert_eq!(status_of("STOPPING"), None);
 }
+
+fn deployment(status: &str, execution: Option<&str>) -> crate::record::DeploymentRecord {
+    crate::record::DeploymentRecord {
+        kind: crate::service_deployment::DeployKind::BlueGreen,
+        job_id: "job-d".into(),
+        pipeline_execution_id: execution.map(str::to_owned),
+        service_deployment_arn: Some(
+            "arn:aws:ecs:ap-northeast-1:123456789012:service-deployment/prod/web/d1".into(),
+        ),
+        task_definition_arn: None,
+        status: status.into(),
+        reason: None,
+        started_at: Some("2026-01-01T00:00:00Z".into()),
+        finished_at: None,
+        updated_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+/// "Stop and abandon" ends the execution during Deploy and nothing invokes the deploy action
+/// again: a deployment section still followed says ABANDONED, keeping the service deployment's
+/// ARN; one already ended, one of another execution, or a non-final change stays as it was.
+#[test]
+fn an_execution_ending_while_its_deploy_action_follows_abandons_the_deployment_section() {
+    let at = "2026-01-01T01:00:00Z";
+    for (name, before, execution, status, after) in [
+        (
+            "stopped in progress",
+            "IN_PROGRESS",
+            Some("e-v1"),
+            Stopped,
+            ABANDONED,
+        ),
+        (
+            "stopped while waiting",
+            "WAITING",
+            Some("e-v1"),
+            Stopped,
+            ABANDONED,
+        ),
+        (
+            "stopped while starting",
+            "STARTING",
+            None,
+            Stopped,
+            ABANDONED,
+        ),
+        (
+            "failed rolling back",
+            "ROLLBACK_IN_PROGRESS",
+            Some("e-v1"),
+            Failed,
+            ABANDONED,
+        ),
+        (
+            "already successful",
+            "SUCCESSFUL",
+            Some("e-v1"),
+            Stopped,
+            "SUCCESSFUL",
+        ),
+        (
+            "already unfollowed",
+            "UNFOLLOWED",
+            Some("e-v1"),
+            Failed,
+            "UNFOLLOWED",
+        ),
+        (
+            "another execution's",
+            "IN_PROGRESS",
+            Some("e-other"),
+            Stopped,
+            "IN_PROGRESS",
+        ),
+        (
+            "not final yet",
+            "IN_PROGRESS",
+            Some("e-v1"),
+            InProgress,
+            "IN_PROGRESS",
+        ),
+    ] {
+        let mut r = rec("v1", "2026-01-01T00:00:00Z", InProgress);
+        r.deployment = Some(deployment(before, execution));
+        apply(&mut r, "e-v1", status, false, at);
+        let d = r.deployment.as_ref().unwrap();
+        assert_eq!(d.status, after, "{name}");
+        assert_eq!(
+            d.service_deployment_arn.as_deref(),
+            Some("arn:aws:ecs:ap-northeast-1:123456789012:service-deployment/prod/web/d1"),
+            "{name}: the ARN stays"
+        );
+        if after == ABANDONED {
+            let reason = d.reason.as_deref().unwrap();
+            assert!(
+                reason.contains(&format!(
+                    "ended {} while the Deploy action followed",
+                    status.name()
+                )) && reason.contains("service-deployment/prod/web/d1 goes on by itself")
+                    && reason.contains(&format!("(it was {before})")),
+                "{name}: {reason}"
+            );
+            assert_eq!(d.updated_at, at);
+            assert!(d.finished_at.is_none(), "{name}: ECS has not ended it");
+        } else {
+            assert!(d.reason.is_none(), "{name}");
+        }
+    }
+}
+
+/// A rollback execution stopped during its Deploy abandons its own redeployment's section.
+#[test]
+fn a_stopped_rollback_execution_abandons_its_redeployments_deployment_section() {
+    let mut r = rec("v1", "2026-01-01T00:00:00Z", Succeeded);
+    r.redeployments.push(Redeployment {
+        pipeline_execution_id: "e-r".into(),
+        started_at: "2026-01-02T00:00:00Z".into(),
+        status: Some(InProgress),
+        finished_at: None,
+        migration: Some("skipped".into()),
+        by: None,
+        deployment: Some(deployment("IN_PROGRESS", Some("e-r"))),
+    });
+    r.deployment = Some(deployment("SUCCESSFUL", Some("e-v1")));
+    let applied = apply(&mut r, "e-r", Stopped, true, "2026-01-02T01:00:00Z");
+    assert_eq!(applied, Applied::Redeployment);
+    let redeployed = r.redeployments[0].deployment.as_ref().unwrap();
+    assert_eq!(redeployed.status, ABANDONED);
+    assert_eq!(r.deployment.as_ref().unwrap().status, "SUCCESSFUL");
+}
