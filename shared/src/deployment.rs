@@ -26,6 +26,9 @@ struct Target {
     events: Vec<(String, String, Option<i64>)>,
 }
 
+/// Pages of ListDeployments read for a group's unfinished deployments.
+const LIST_PAGES: usize = 10;
+
 /// Statuses of a deployment that has not ended.
 const UNFINISHED: [DeploymentStatus; 5] = [
     DeploymentStatus::Created,
@@ -43,26 +46,46 @@ impl Deployments {
     /// The deployment of `target` that has not ended, if any (the newest, should there be
     /// several).
     pub async fn active(&self, target: &DeploymentTarget) -> Result<Option<Facts>> {
-        let listed = self
-            .codedeploy
-            .list_deployments()
-            .application_name(&target.application)
-            .deployment_group_name(&target.group)
-            .set_include_only_statuses(Some(UNFINISHED.to_vec()))
-            .send()
-            .await
-            .map_err(Error::sdk(format!(
-                "codedeploy:ListDeployments {}/{}",
-                target.application, target.group
-            )))?;
         let mut newest: Option<(i64, Facts)> = None;
-        for id in listed.deployments().iter().take(5) {
+        for id in self.unfinished(target).await?.iter().take(5) {
             let (created, facts) = self.read(id).await?;
             if newest.as_ref().is_none_or(|(t, _)| created > *t) {
                 newest = Some((created, facts));
             }
         }
         Ok(newest.map(|(_, f)| f))
+    }
+
+    /// The ids of the group's deployments that have not ended. ListDeployments is paged ("If a
+    /// large amount of information is returned, an identifier is also returned. It can be used
+    /// in a subsequent list deployments call to return the next set of deployments in the
+    /// list"), and a page may be empty while a later one is not: pages are read until one names
+    /// a deployment, [`LIST_PAGES`] at most.
+    async fn unfinished(&self, target: &DeploymentTarget) -> Result<Vec<String>> {
+        let mut next: Option<String> = None;
+        for _ in 0..LIST_PAGES {
+            let listed = self
+                .codedeploy
+                .list_deployments()
+                .application_name(&target.application)
+                .deployment_group_name(&target.group)
+                .set_include_only_statuses(Some(UNFINISHED.to_vec()))
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(Error::sdk(format!(
+                    "codedeploy:ListDeployments {}/{}",
+                    target.application, target.group
+                )))?;
+            if !listed.deployments().is_empty() {
+                return Ok(listed.deployments().to_vec());
+            }
+            match listed.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(Vec::new())
     }
 
     /// One deployment's facts.
@@ -189,5 +212,58 @@ impl Deployments {
             .status()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_codedeploy::operation::get_deployment::GetDeploymentOutput;
+    use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsOutput;
+    use aws_sdk_codedeploy::operation::list_deployments::ListDeploymentsOutput;
+    use aws_sdk_codedeploy::types::DeploymentInfo;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    /// A first page without deployments but with a next token: the deployment on the second
+    /// page is the one in flight.
+    #[tokio::test]
+    async fn an_unfinished_deployment_on_a_later_page_is_found() {
+        let first = mock!(aws_sdk_codedeploy::Client::list_deployments)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(|| {
+                ListDeploymentsOutput::builder()
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_codedeploy::Client::list_deployments)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| ListDeploymentsOutput::builder().deployments("d-2").build());
+        let read = mock!(aws_sdk_codedeploy::Client::get_deployment)
+            .match_requests(|r| r.deployment_id() == Some("d-2"))
+            .then_output(|| {
+                GetDeploymentOutput::builder()
+                    .deployment_info(
+                        DeploymentInfo::builder()
+                            .deployment_id("d-2")
+                            .status(DeploymentStatus::InProgress)
+                            .build(),
+                    )
+                    .build()
+            });
+        let target = mock!(aws_sdk_codedeploy::Client::list_deployment_targets)
+            .then_output(|| ListDeploymentTargetsOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_codedeploy,
+            RuleMode::MatchAny,
+            [&first, &second, &read, &target]
+        );
+        let group = DeploymentTarget {
+            application: "berth-web".into(),
+            group: "web".into(),
+        };
+        let found = Deployments::new(client).active(&group).await.unwrap();
+        assert_eq!(found.map(|f| f.id), Some("d-2".to_owned()));
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     }
 }
