@@ -35,7 +35,10 @@ fi
 cat "$tools_log"
 
 export BERTH_MOTO_SERVER="$PWD/.venv/bin/moto_server"
-export BERTH_CLI="$PWD/${CARGO_TARGET_DIR:-target}/debug/berth"
+# CARGO_TARGET_DIR may be relative (to the workspace) or absolute.
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$PWD/$target" ;; esac
+export BERTH_CLI="$target/debug/berth"
 # Every relative link and anchor in the docs resolves; every subcommand and BERTH_* variable
 # is documented.
 python3 scripts/check-docs.py
