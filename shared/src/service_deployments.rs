@@ -28,16 +28,41 @@ pub async fn describe_service(
         .map_err(Error::sdk(format!(
             "ecs:DescribeServices {cluster}/{service}"
         )))?;
-    let Some(found) = out.services().iter().find(|s| {
-        s.status() == Some("ACTIVE")
-            && (s.service_name() == Some(service)
-                || s.service_arn()
-                    .is_some_and(|a| a.ends_with(&format!("/{service}"))))
-    }) else {
+    let Some(found) = out.services().iter().find(|s| is_it(s, service)) else {
         return Ok(None);
     };
     let kind = kind_of(found).map_err(Error::Config)?;
     Ok(Some((kind, found.clone())))
+}
+
+/// Only the deploy kind of the service (`Ok(None)`: no such ACTIVE service), for callers that
+/// need nothing else of it: the described service is not copied.
+pub async fn service_kind(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<DeployKind>> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(Error::sdk(format!(
+            "ecs:DescribeServices {cluster}/{service}"
+        )))?;
+    match out.services().iter().find(|s| is_it(s, service)) {
+        Some(found) => kind_of(found).map(Some).map_err(Error::Config),
+        None => Ok(None),
+    }
+}
+
+/// Whether a described service is `service`, and ACTIVE.
+fn is_it(s: &Service, service: &str) -> bool {
+    s.status() == Some("ACTIVE")
+        && (s.service_name() == Some(service)
+            || s.service_arn()
+                .is_some_and(|a| a.ends_with(&format!("/{service}"))))
 }
 
 /// The deploy kind of a described service.

@@ -117,10 +117,9 @@ impl Context {
             return Ok(Watched::Nothing);
         };
         let ecs = &self.clients.ecs;
-        let described =
-            service_deployments::describe_service(ecs, &target.cluster, &target.ecs_service)
-                .await?;
-        Ok(match described.map(|(kind, _)| kind) {
+        let kind =
+            service_deployments::service_kind(ecs, &target.cluster, &target.ecs_service).await?;
+        Ok(match kind {
             None => Watched::Nothing,
             Some(DeployKind::CodeDeploy) => match &target.deployment {
                 Some(group) => Watched::Group(group),

@@ -16,8 +16,8 @@ use crate::service_deployments::{self as sd, DeployKind, Facts, ask};
 impl Operator {
     /// The service's deploy kind, from the service itself (DescribeServices).
     pub async fn deploy_kind(&self, config: &ServiceConfig) -> Result<DeployKind> {
-        match sd::describe_service(&self.ecs, &config.cluster, &config.ecs_service).await? {
-            Some((kind, _)) => Ok(kind),
+        match sd::service_kind(&self.ecs, &config.cluster, &config.ecs_service).await? {
+            Some(kind) => Ok(kind),
             None => Err(crate::Error::Config(format!(
                 "ECS service {} in cluster {} was not found (or is not ACTIVE)",
                 config.ecs_service, config.cluster
