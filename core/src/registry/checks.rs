@@ -105,3 +105,24 @@ pub(super) fn check_migration(config: &ServiceConfig, err: &mut impl FnMut(&str,
         err("migration.subnets", "must name at least one subnet".into());
     }
 }
+
+/// `network`: 1 to 16 subnets and up to 5 security groups, no empty id. ECS's
+/// AwsVpcConfiguration: "There's a limit of 16 subnets that can be specified" and "There's a
+/// limit of 5 security groups that can be specified".
+pub(super) fn check_network(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) {
+    let Some(n) = &config.network else { return };
+    if n.subnets.is_empty() {
+        err("network.subnets", "must name at least one subnet".into());
+    }
+    for (field, ids, most) in [
+        ("network.subnets", &n.subnets, 16),
+        ("network.security_groups", &n.security_groups, 5),
+    ] {
+        if ids.len() > most {
+            err(field, format!("may name at most {most}"));
+        }
+        if ids.iter().any(|id| id.trim().is_empty()) {
+            err(field, "must not hold an empty id".into());
+        }
+    }
+}

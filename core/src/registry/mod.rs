@@ -39,6 +39,10 @@ pub struct ServiceConfig {
     /// The image-scan gate's policy; absent = no gate.
     #[serde(default)]
     pub scan: Option<ScanPolicy>,
+    /// Where a one-off task (`berth run`) and a post-deployment migration run; absent = the
+    /// migration's subnets and security groups.
+    #[serde(default)]
+    pub network: Option<Network>,
 }
 
 impl ServiceConfig {
@@ -49,6 +53,32 @@ impl ServiceConfig {
             group: self.service.clone(),
         })
     }
+
+    /// The network a task berth starts by itself runs in: `network`, else the migration's
+    /// subnets and security groups (never a public IP); `None` when the entry names neither.
+    pub fn task_network(&self) -> Option<Network> {
+        if let Some(network) = &self.network {
+            return Some(network.clone());
+        }
+        self.migration.as_ref().map(|m| Network {
+            subnets: m.subnets.clone(),
+            security_groups: m.security_groups.clone(),
+            assign_public_ip: false,
+        })
+    }
+}
+
+/// The awsvpc settings of a task berth starts (Fargate tasks use the `awsvpc` network mode).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub subnets: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Whether the task gets a public IP: needed only in a public subnet without a NAT gateway,
+    /// to pull images and reach AWS.
+    #[serde(default)]
+    pub assign_public_ip: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +148,7 @@ impl Service {
         let repositories = checks::check_containers(&config, home, &mut err);
         let tag_pattern = checks::check_push_trigger(&config, &mut err);
         checks::check_migration(&config, &mut err);
+        checks::check_network(&config, &mut err);
         guards::check(&config, &mut err);
         if problems.is_empty() && duplicates.is_empty() {
             Ok(Self {

@@ -188,3 +188,59 @@ fn guard_sections_name_every_problem() {
     let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
     assert!(errors[0].contains("SEVERE"), "{errors:?}");
 }
+
+#[test]
+fn task_network_is_the_network_section_else_the_migrations() {
+    let s = web();
+    let from_migration = s.config.task_network().unwrap();
+    assert_eq!(from_migration.subnets, ["subnet-0a1b2c"]);
+    assert_eq!(from_migration.security_groups, ["sg-0d4e5f"]);
+    assert!(!from_migration.assign_public_ip);
+
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["network"] = serde_json::json!({"subnets": ["subnet-9"], "assign_public_ip": true});
+    let own = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap();
+    let network = own.config.task_network().unwrap();
+    assert_eq!(network.subnets, ["subnet-9"]);
+    assert!(network.security_groups.is_empty());
+    assert!(network.assign_public_ip);
+
+    v["network"] = serde_json::Value::Null;
+    v["migration"] = serde_json::Value::Null;
+    let neither = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap();
+    assert_eq!(neither.config.task_network(), None);
+}
+
+#[test]
+fn a_network_needs_a_subnet_and_no_empty_ids() {
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["network"] = serde_json::json!({"subnets": [], "security_groups": [" "], "nat": true});
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert!(
+        errors[0].contains("nat"),
+        "unknown field refused: {errors:?}"
+    );
+    v["network"] = serde_json::json!({"subnets": [], "security_groups": [" "]});
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "registry parameter /p/web: network.subnets: must name at least one subnet",
+            "registry parameter /p/web: network.security_groups: must not hold an empty id",
+        ]
+    );
+    let ids = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
+    v["network"] =
+        serde_json::json!({"subnets": ids("subnet", 17), "security_groups": ids("sg", 6)});
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "registry parameter /p/web: network.subnets: may name at most 16",
+            "registry parameter /p/web: network.security_groups: may name at most 5",
+        ]
+    );
+    v["network"] =
+        serde_json::json!({"subnets": ids("subnet", 16), "security_groups": ids("sg", 5)});
+    assert!(Service::parse("/p/web", Some("web"), &v.to_string(), &home()).is_ok());
+}
