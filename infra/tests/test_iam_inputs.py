@@ -121,8 +121,9 @@ def test_every_role_the_stacks_create_has_the_path_and_boundary_given(code_uploa
             assert boundary == (BOUNDARY if given else None), role["RoleName"]
             assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role{role['Path']}{role['RoleName']}"
     # Every role of the templates was created (the reference's default strategy is BLUE_GREEN,
-    # the service's controller CODE_DEPLOY: all their roles exist).
-    assert counts == {"berth-platform": 8, "web-reference": 3, "berth-web": 2}
+    # the service's controller CODE_DEPLOY: all their roles exist; the platform's 9th is the role
+    # task targets run their tasks with).
+    assert counts == {"berth-platform": 9, "web-reference": 3, "berth-web": 2}
 
 
 # ------------------------------------------------------------------ validation parity
@@ -184,6 +185,8 @@ PAIRS = {
         "ServicesPath": ("services_path", "str"),
         "PushIndexPath": ("push_index_path", "str"),
         "PipelineNamePrefix": ("pipeline_name_prefix", "str"),
+        "ScheduleArns": ("schedule_arns", "list"),
+        "TaskTargetRoleArns": ("task_target_role_arns", "list"),
         "NoncurrentVersionExpirationDays": ("noncurrent_version_expiration_days", "num"),
         "NoncurrentVersionsToKeep": ("noncurrent_versions_to_keep", "num"),
         "LogRetentionDays": ("log_retention_days", "num"),
@@ -286,6 +289,11 @@ SAMPLES = {
     "NotificationTopicKmsKeyArn": ["", KMS_KEY, "alias/aws/sns", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/x"],
     "SlackWebhookParameterName": ["", "/berth/slack-webhook", "berth", "https://hooks.slack.com/services/T0/B0/X"],
     "SlackWebhookKmsKeyArn": ["", KMS_KEY, "1234abcd"],
+    "ScheduleArns": ["", f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/nightly-*",
+                     f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/*/*,arn:aws-cn:scheduler:cn-north-1:{ACCOUNT}:schedule/g/n",
+                     f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/x", "default"],
+    "TaskTargetRoleArns": ["", f"arn:aws:iam::{ACCOUNT}:role/ecsEventsRole", f"arn:aws:iam::{ACCOUNT}:role/jobs/*",
+                           f"arn:aws:iam::{ACCOUNT}:user/x", "ecsEventsRole", f"arn:aws:iam::{ACCOUNT}:role/a b"],
     "PushSweepSchedule": ["", "rate(5 minutes)", "cron(0/10 * * * ? *)", "5 minutes", "rate()"],
     "PermissionsBoundary": BOUNDARY_SAMPLES,
     "RolePath": PATH_SAMPLES,

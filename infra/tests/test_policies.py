@@ -24,6 +24,9 @@ PAIRS = {
     (PLATFORM_TEMPLATE.name, "MigrateRole"): ("platform", "migrate"),
     (PLATFORM_TEMPLATE.name, "DeployRole"): ("platform", "deploy"),
     (PLATFORM_TEMPLATE.name, "EcsHookRole"): ("platform", "ecs_hook"),
+    (PLATFORM_TEMPLATE.name, "MigrateTaskTargetsPolicy"): ("platform", "migrate_task_targets"),
+    (PLATFORM_TEMPLATE.name, "DeployTaskTargetsPolicy"): ("platform", "deploy_task_targets"),
+    (PLATFORM_TEMPLATE.name, "TaskTargetRole"): ("platform", "task_target"),
     (PLATFORM_TEMPLATE.name, "OnPipelineEventRole"): ("platform", "on_pipeline_event"),
     (PLATFORM_TEMPLATE.name, "VerifyRole"): ("platform", "verify"),
     (PLATFORM_TEMPLATE.name, "ScanGateRole"): ("platform", "scan_gate"),
@@ -135,7 +138,7 @@ def test_every_role_of_the_templates_is_compared():
         roles = {
             logical
             for logical, r in template["Resources"].items()
-            if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("Policies")
+            if (r["Type"] == "AWS::IAM::Role" and r["Properties"].get("Policies")) or r["Type"] == "AWS::IAM::ManagedPolicy"
         }
         assert roles <= {logical for (t, logical) in PAIRS if t == name}
 
@@ -152,20 +155,64 @@ def test_no_wildcard_actions_and_star_resources_only_where_the_api_needs_them():
                 assert has_condition, f"{where}: {actions} on * without a condition"
 
 
-def test_pass_role_is_always_limited_to_ecs_tasks():
-    seen = 0
+# iam:PassRole goes to ECS tasks (task and execution roles), except deploy's PassTaskTargetRoles:
+# UpdateSchedule and PutTargets pass a schedule's or rule target's own role to EventBridge
+# Scheduler and EventBridge ("iam:PassRole ... iam:PassedToService scheduler.amazonaws.com",
+# Service Authorization Reference), never to anything else.
+TASK_TARGET_PASSED_TO = ["scheduler.amazonaws.com", "events.amazonaws.com"]
+
+
+def test_pass_role_is_always_limited_to_ecs_tasks_or_to_the_schedulers_of_task_targets():
+    seen = {"ecs-tasks": 0, "task-targets": 0}
     for (template, logical), (module, document) in PAIRS.items():
         for st in cfn_statements(template, logical):
             if "iam:PassRole" in _list(st["Action"]):
-                seen += 1
-                assert st["Condition"]["StringEquals"]["iam:PassedToService"] == "ecs-tasks.amazonaws.com"
+                passed_to = st["Condition"]["StringEquals"]["iam:PassedToService"]
+                if st["Sid"] == "PassTaskTargetRoles":
+                    seen["task-targets"] += 1
+                    assert passed_to == TASK_TARGET_PASSED_TO
+                else:
+                    seen["ecs-tasks"] += 1
+                    assert passed_to == "ecs-tasks.amazonaws.com"
                 assert "*" not in _list(st["Resource"])
         for st in tf_statements(module, document):
             if "iam:PassRole" in st["actions"]:
-                seen += 1
                 (cond,) = st["condition"]
-                assert (cond["variable"], cond["values"]) == ("iam:PassedToService", ["ecs-tasks.amazonaws.com"])
-    assert seen == 8  # migrate, deploy, CodeDeploy and pipeline roles, in both flavours
+                expected = TASK_TARGET_PASSED_TO if st["sid"] == "PassTaskTargetRoles" else ["ecs-tasks.amazonaws.com"]
+                seen["task-targets" if st["sid"] == "PassTaskTargetRoles" else "ecs-tasks"] += 1
+                assert (cond["variable"], cond["values"]) == ("iam:PassedToService", expected)
+    # migrate, deploy, the task-target role, CodeDeploy and pipeline roles; deploy's task targets.
+    assert seen == {"ecs-tasks": 10, "task-targets": 2}
+
+
+def test_task_target_permissions_are_scoped_to_berth_schedule_groups_and_tagged_rules():
+    """Schedules cannot be tagged (tags go on schedule groups) and the schedule resource type has no
+    condition key: schedules are scoped by group, <PipelineNamePrefix>* plus ScheduleArns. Rules
+    take aws:ResourceTag: only those tagged berth:service. migrate only reads."""
+    schedule_arn = "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${PipelineNamePrefix}*/*"
+    for logical, writes in (("MigrateTaskTargetsPolicy", set()), ("DeployTaskTargetsPolicy", {"scheduler:UpdateSchedule", "events:PutTargets"})):
+        statements = cfn_statements(PLATFORM_TEMPLATE.name, logical)
+        actions = {a for st in statements for a in _list(st["Action"])}
+        assert actions - {"scheduler:GetSchedule", "events:ListTargetsByRule", "iam:PassRole"} == writes, logical
+        for st in statements:
+            acts = set(_list(st["Action"]))
+            if acts & {"scheduler:GetSchedule", "scheduler:UpdateSchedule"}:
+                taken = st["Resource"]["Fn::If"]
+                assert taken[0] == "HasScheduleArns" and taken[2] == {"Fn::Sub": schedule_arn}
+                assert {"Fn::Join": [",", {"Ref": "ScheduleArns"}]} in taken[1]["Fn::Split"][1]["Fn::Join"][1]
+            if acts & {"events:ListTargetsByRule", "events:PutTargets"}:
+                assert st["Condition"]["Null"] == {"aws:ResourceTag/berth:service": "false"}
+            if "events:PutTargets" in acts:
+                assert st["Condition"]["ForAllValues:ArnEquals"] == {"events:TargetArn": {"Ref": "ClusterArns"}}
+    tf = {st["sid"]: st for st in tf_statements("platform", "deploy_task_targets")}
+    assert tf["RepointTaskTargetSchedules"]["resources"] == "${local.task_target_schedule_arns}"
+    targets = {c["variable"]: c["values"] for c in tf["RepointTaggedRuleTargets"]["condition"]}
+    assert targets == {"aws:ResourceTag/berth:service": ["false"], "events:TargetArn": "${var.cluster_arns}"}
+    # The schedules and rules are not the functions' own roles' inline policies: managed policies,
+    # which have their own size quota, attached to the migrate and deploy roles.
+    resources = TEMPLATES[PLATFORM_TEMPLATE.name]["Resources"]
+    assert resources["MigrateTaskTargetsPolicy"]["Properties"]["Roles"] == [{"Ref": "MigrateRole"}]
+    assert resources["DeployTaskTargetsPolicy"]["Properties"]["Roles"] == [{"Ref": "DeployRole"}]
 
 
 # Roles ECS itself assumes, with the trust policy of the ECS developer guide, which documents no

@@ -18,6 +18,9 @@ from conftest import ACCOUNT, PLATFORM_PARAMETERS, PLATFORM_TEMPLATE, REGION, SE
 from test_platform_stack import policy_document
 
 ROLE_POLICY_QUOTA = 10_240  # characters, all inline policies of a role, white space not counted
+# AWS Knowledge Center (iam-increase-policy-size): "The maximum character limit for managed policies
+# is 6,144" (the task-target policies of migrate and deploy are managed policies).
+MANAGED_POLICY_QUOTA = 6_144
 MANAGED_POLICIES_PER_ROLE = 10  # default quota (adjustable to 20)
 SERVICES = 1_000
 
@@ -76,6 +79,8 @@ def test_a_thousand_services_keep_every_platform_role_under_the_iam_quotas(code_
         "ClusterArns": ",".join(f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/cluster-{n:02d}" for n in range(10)),
         "PassableRoleArns": ",".join(f"arn:aws:iam::{ACCOUNT}:role/team-{n:02d}-*" for n in range(10)),
         "CrossAccountRepositoryArns": ",".join(f"arn:aws:ecr:{REGION}:2109876543{n:02d}:repository/*" for n in range(10)),
+        "ScheduleArns": ",".join(f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/team-{n:02d}-jobs/*" for n in range(10)),
+        "TaskTargetRoleArns": ",".join(f"arn:aws:iam::{ACCOUNT}:role/team-{n:02d}-events-*" for n in range(10)),
     }
     cloudformation = code_uploaded.client("cloudformation")
     stack, _ = create_stack(cloudformation, "berth-platform", PLATFORM_TEMPLATE, platform)
@@ -101,3 +106,33 @@ def test_a_thousand_services_keep_every_platform_role_under_the_iam_quotas(code_
         assert managed + SERVICES * per_service_managed <= MANAGED_POLICIES_PER_ROLE, role
         # The headroom the platform itself leaves (docs/reference/iam.md, "Scaling to many services").
         assert inline <= ROLE_POLICY_QUOTA * 3 // 4, f"{role}: {inline} characters at the platform's largest"
+
+
+def _managed_policy_sizes(session) -> dict[str, int]:
+    """Characters (minified) of each customer managed policy the platform creates."""
+    iam = session.client("iam")
+    sizes = {}
+    for policy in iam.list_policies(Scope="Local")["Policies"]:
+        version = iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+        doc = policy_document(version["PolicyVersion"]["Document"])
+        sizes[policy["PolicyName"]] = len(json.dumps(doc, separators=(",", ":")))
+    return sizes
+
+
+def test_the_task_target_policies_stay_under_the_managed_policy_quota_at_the_platforms_largest(code_uploaded):
+    """migrate's and deploy's task-target permissions grow with ClusterArns (events:TargetArn),
+    ScheduleArns and TaskTargetRoleArns, never with services: their managed policies hold at 10 of
+    each with a quarter of the quota to spare."""
+    platform = {
+        **PLATFORM_PARAMETERS,
+        "ClusterArns": ",".join(f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/cluster-{n:02d}" for n in range(10)),
+        "ScheduleArns": ",".join(f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/team-{n:02d}-jobs/*" for n in range(10)),
+        "TaskTargetRoleArns": ",".join(f"arn:aws:iam::{ACCOUNT}:role/team-{n:02d}-events-*" for n in range(10)),
+    }
+    stack, _ = create_stack(code_uploaded.client("cloudformation"), "berth-platform", PLATFORM_TEMPLATE, platform)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    sizes = _managed_policy_sizes(code_uploaded)
+    task_targets = {name: size for name, size in sizes.items() if "TaskTargetsPolicy" in name}
+    assert len(task_targets) == 2, sizes
+    for name, size in task_targets.items():
+        assert size <= MANAGED_POLICY_QUOTA * 3 // 4, f"{name}: {size} characters"

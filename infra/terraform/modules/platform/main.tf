@@ -1036,6 +1036,193 @@ data "aws_iam_policy_document" "deploy" {
   }
 }
 
+# ------------------------------------------------------------------ task targets
+
+locals {
+  # Schedules carry no tags ("You can only assign tags to schedule groups", Scheduler API
+  # reference, TagResource; the schedule resource type has no condition key), so they are scoped
+  # by their group, part of the ARN: every group named <pipeline_name_prefix>*, plus schedule_arns.
+  task_target_schedule_arns = concat(
+    ["arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${var.pipeline_name_prefix}*/*"],
+    var.schedule_arns,
+  )
+  # Rules of the default bus (rule/<name>) and of custom buses (rule/<bus>/<name>).
+  task_target_rule_arns = ["arn:${local.partition}:events:${local.region}:${local.account_id}:rule/*"]
+}
+
+# What migrate reads of a task target: the task definition its schedules and rule targets run.
+# Read-only. A managed policy of its own, not inline: it grows with cluster_arns, schedule_arns and
+# task_target_role_arns, and a role's inline policies share one quota ("Role policy size cannot
+# exceed 10,240 characters", IAM and AWS STS quotas), while each managed policy has its own ("The
+# maximum character limit for managed policies is 6,144", AWS Knowledge Center,
+# iam-increase-policy-size). No service module edits it.
+data "aws_iam_policy_document" "migrate_task_targets" {
+  statement {
+    sid       = "ReadTaskTargetSchedules"
+    actions   = ["scheduler:GetSchedule"]
+    resources = local.task_target_schedule_arns
+  }
+  statement {
+    # Only rules their owners tagged berth:service (the rule resource types take
+    # aws:ResourceTag/${TagKey}; EventBridge user guide, "Tag-based policies").
+    sid       = "ReadTaggedRuleTargets"
+    actions   = ["events:ListTargetsByRule"]
+    resources = local.task_target_rule_arns
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/berth:service"
+      values   = ["false"]
+    }
+  }
+}
+
+# What deploy reads and repoints of a task target (a managed policy, as migrate's).
+data "aws_iam_policy_document" "deploy_task_targets" {
+  statement {
+    # GetSchedule then UpdateSchedule writing every field back but the task definition.
+    sid       = "RepointTaskTargetSchedules"
+    actions   = ["scheduler:GetSchedule", "scheduler:UpdateSchedule"]
+    resources = local.task_target_schedule_arns
+  }
+  statement {
+    sid       = "ReadTaggedRuleTargets"
+    actions   = ["events:ListTargetsByRule"]
+    resources = local.task_target_rule_arns
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/berth:service"
+      values   = ["false"]
+    }
+  }
+  statement {
+    # PutTargets with the target otherwise unchanged, only on tagged rules, and the target put back
+    # must still be a cluster of cluster_arns: events:TargetArn "Filters access by the ARN of a
+    # target that can be put to a rule to PutTargets actions" (Service Authorization Reference).
+    sid       = "RepointTaggedRuleTargets"
+    actions   = ["events:PutTargets"]
+    resources = local.task_target_rule_arns
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/berth:service"
+      values   = ["false"]
+    }
+    condition {
+      test     = "ForAllValues:ArnEquals"
+      variable = "events:TargetArn"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    # UpdateSchedule and PutTargets pass the target's own role again (iam:PassedToService
+    # scheduler.amazonaws.com / events.amazonaws.com): only task_target and task_target_role_arns.
+    sid       = "PassTaskTargetRoles"
+    actions   = ["iam:PassRole"]
+    resources = concat([aws_iam_role.task_target.arn], var.task_target_role_arns)
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["scheduler.amazonaws.com", "events.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "migrate_task_targets" {
+  name_prefix = substr("${var.name_prefix}migrate-task-targets-", 0, 102)
+  description = "berth migrate: task targets (EventBridge Scheduler schedules, EventBridge rule targets)."
+  path        = var.role_path
+  policy      = data.aws_iam_policy_document.migrate_task_targets.json
+  tags        = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "migrate_task_targets" {
+  role       = aws_iam_role.function["migrate"].name
+  policy_arn = aws_iam_policy.migrate_task_targets.arn
+}
+
+resource "aws_iam_policy" "deploy_task_targets" {
+  name_prefix = substr("${var.name_prefix}deploy-task-targets-", 0, 102)
+  description = "berth deploy: task targets (EventBridge Scheduler schedules, EventBridge rule targets)."
+  path        = var.role_path
+  policy      = data.aws_iam_policy_document.deploy_task_targets.json
+  tags        = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "deploy_task_targets" {
+  role       = aws_iam_role.function["deploy"].name
+  policy_arn = aws_iam_policy.deploy_task_targets.arn
+}
+
+# The role a task target's schedules and rule targets run its ECS tasks with (their target's
+# RoleArn). ECS developer guide, "Amazon ECS EventBridge IAM Role": "the EventBridge service needs
+# permissions to run Amazon ECS tasks on your behalf", and "If your scheduled tasks require the use
+# of the task execution role, a task role, or a task role override, then you must add iam:PassRole
+# permissions for each". One role for every task target: RunTask only in cluster_arns, passing only
+# passable_role_arns to ECS tasks, tagging only the tasks it starts.
+data "aws_iam_policy_document" "task_target_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com", "events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "task_target" {
+  statement {
+    sid       = "RunTasksInBerthClusters"
+    actions   = ["ecs:RunTask"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = var.cluster_arns
+    }
+  }
+  statement {
+    sid       = "PassTaskRolesToEcs"
+    actions   = ["iam:PassRole"]
+    resources = var.passable_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+  statement {
+    # AmazonEC2ContainerServiceEventsRole: "ecs:TagResource" with "ecs:CreateAction": ["RunTask"].
+    sid       = "TagStartedTasks"
+    actions   = ["ecs:TagResource"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
+    }
+  }
+}
+
+resource "aws_iam_role" "task_target" {
+  name_prefix          = substr("${var.name_prefix}task-target-", 0, 38)
+  description          = "berth: EventBridge Scheduler schedules and EventBridge rules run task targets' ECS tasks with this role."
+  path                 = var.role_path
+  permissions_boundary = var.permissions_boundary
+  assume_role_policy   = data.aws_iam_policy_document.task_target_assume.json
+  tags                 = var.tags
+}
+
+resource "aws_iam_role_policy" "task_target" {
+  name   = "run-task-targets"
+  role   = aws_iam_role.task_target.id
+  policy = data.aws_iam_policy_document.task_target.json
+}
+
 # ------------------------------------------------------------------ ECS lifecycle hooks
 
 # The role an ECS service's LAMBDA lifecycle hook names: ECS assumes it to invoke verify. ECS

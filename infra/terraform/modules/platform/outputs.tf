@@ -122,3 +122,8 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the release metrics."
   value       = aws_cloudwatch_dashboard.releases.dashboard_name
 }
+
+output "task_target_role_arn" {
+  description = "Role a task target's schedules and rule targets run its ECS tasks with (their target's RoleArn); deploy may pass it back when it repoints them."
+  value       = aws_iam_role.task_target.arn
+}

@@ -106,6 +106,28 @@ variable "passable_role_arns" {
   }
 }
 
+variable "schedule_arns" {
+  description = "ARNs (wildcards allowed) of EventBridge Scheduler schedules task targets may name besides every schedule of a group named <pipeline_name_prefix>* (for example arn:aws:scheduler:ap-northeast-1:123456789012:schedule/default/nightly-*); migrate may read (GetSchedule) and deploy may read and repoint (UpdateSchedule) only these."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.schedule_arns : can(regex("^arn:aws[a-z-]*:scheduler:[a-z0-9-]+:[0-9]{12}:schedule/[0-9A-Za-z_.*?-]+/[0-9A-Za-z_.*?-]+$", arn))])
+    error_message = "Each schedule ARN must read arn:aws:scheduler:<region>:<account>:schedule/<group>/<name> (wildcards allowed)."
+  }
+}
+
+variable "task_target_role_arns" {
+  description = "ARNs (wildcards allowed) of roles your schedules' and rules' ECS targets already run tasks with (for example arn:aws:iam::123456789012:role/ecsEventsRole); deploy passes a target's own role back when it repoints it, so it may pass these and task_target_role_arn, only to scheduler.amazonaws.com and events.amazonaws.com."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.task_target_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\\x21-\\x7E]+$", arn))])
+    error_message = "Each task target role ARN must be an IAM role ARN (wildcards allowed)."
+  }
+}
+
 variable "cross_account_repository_arns" {
   description = "ARNs (wildcards allowed) of ECR repositories in other accounts that services may name by full URI. Repositories of this account and region are always readable."
   type        = list(string)
