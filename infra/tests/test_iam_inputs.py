@@ -167,6 +167,7 @@ VERIFY = {"base_url": "http://test:8080", "paths": ["/"], "expected_status": 200
 SCAN = {"block": ["HIGH"], "wait_seconds": 900, "ignore": []}
 MIGRATION = {"container": "app", "command": ["db:migrate"], "timeout_seconds": 1800, "subnets": ["subnet-1"], "security_groups": ["sg-1"]}
 PUSH_TRIGGER = {"container": "app", "tag_pattern": "^v.*$"}
+NETWORK = {"subnets": ["subnet-1"], "security_groups": [], "assign_public_ip": False}
 ALARMS = {
     "load_balancer_arn": ALB, "blue_target_group_arn": TARGET_GROUP, "green_target_group_arn": TARGET_GROUP,
     "target_5xx_threshold": 5, "unhealthy_host_threshold": 1, "period_seconds": 60, "evaluation_periods": 2,
@@ -236,6 +237,8 @@ PAIRS = {
         "MigrationTimeoutSeconds": ("migration", "num", "timeout_seconds", MIGRATION, False),
         "MigrationSubnets": ("migration", "list", "subnets", MIGRATION, True),
         "MigrationSecurityGroups": ("migration", "list", "security_groups", MIGRATION, True),
+        "NetworkSubnets": ("network", "list", "subnets", NETWORK, True),
+        "NetworkSecurityGroups": ("network", "list", "security_groups", NETWORK, False),
         "AppSpecContainer": ("appspec_container", "str"),
         "AppSpecPort": ("appspec_port", "num"),
         "TaskExecutionRoleArn": ("task_execution_role_arn", "str"),
@@ -272,6 +275,9 @@ NOT_PAIRED = {
     ("reference-service", "HoldForPromote"): "bool hold_for_promote",
     ("service", "PushTriggerRepository"): "Terraform derives the repository from containers[push_trigger.container]",
     ("service", "CreateTargetGroupAlarms"): "Terraform: target_group_alarms = null",
+    ("service", "NetworkAssignPublicIp"): "bool network.assign_public_ip",
+    ("service", "TaskSchedules"): "Terraform: task_target.schedules, a list of objects (test_terraform.py compares both)",
+    ("service", "TaskRules"): "Terraform: task_target.rules, a list of objects (test_terraform.py compares both)",
 }
 
 CONTROL = "a\x01b"
@@ -313,6 +319,8 @@ SAMPLES = {
     "MigrationCommand": ["bin/rails,db:migrate", f"bin/rails,{CONTROL}"],
     "MigrationSubnets": ["subnet-1,subnet-2", CONTROL],
     "MigrationSecurityGroups": ["sg-1", CONTROL],
+    "NetworkSubnets": ["", "subnet-1,subnet-2", CONTROL, f"subnet-1,{CONTROL}"],
+    "NetworkSecurityGroups": ["", "sg-1", "sg-1,sg-2", CONTROL],
     "AppSpecContainer": ["nginx", CONTROL],
     "TaskExecutionRoleArn": [f"arn:aws:iam::{ACCOUNT}:role/web-task-execution", f"arn:aws-cn:iam::{ACCOUNT}:role/x",
                              f"arn:aws:iam::{ACCOUNT}:user/x", "web-task-execution", ""],

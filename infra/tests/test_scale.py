@@ -88,9 +88,14 @@ def test_a_thousand_services_keep_every_platform_role_under_the_iam_quotas(code_
     base = _sizes(code_uploaded)
     assert len(base) >= 8  # the function roles and the ECS hook role
 
-    controllers = ("ECS", "CODE_DEPLOY", "ECS")
+    controllers = ("ECS", "CODE_DEPLOY", "ECS", "TASK")
     for i, controller in enumerate(controllers):
         service = _largest_service(i, controller)
+        if controller == "TASK":  # a task target: 20 schedules and rules, no ECS service
+            for key in ("EcsServiceName", "AppSpecContainer", "AppSpecPort", "VerifyBaseUrl", "VerifyPaths"):
+                service.pop(key)
+            service["TaskSchedules"] = ",".join(f"name={'s' * 60}{n:02d}|group={'g' * 64}" for n in range(10))
+            service["TaskRules"] = ",".join(f"rule={'r' * 62}{n:02d}|target_id={'t' * 64}" for n in range(10))
         stack, _ = create_stack(cloudformation, f"berth-svc-{i}", SERVICE_TEMPLATE, service)
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     after = _sizes(code_uploaded)

@@ -86,8 +86,9 @@ REGISTRY_FIELDS = {
 }
 
 
-# Written only when configured (deployment: only with DeploymentController=CODE_DEPLOY).
-OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment"}
+# Written only when configured (deployment: only with DeploymentController=CODE_DEPLOY; network:
+# only with NetworkSubnets).
+OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment", "network"}
 
 
 def deploy_service(session, name: str, parameters: dict):
@@ -191,6 +192,8 @@ ESCAPED_PARAMETERS = {
     "VerifyBaseUrl": f"http://{NASTY}",
     "VerifyPaths": f"/{NASTY},/ok",
     "ScanIgnore": f"{NASTY},CVE-2024-0001",
+    "NetworkSubnets": f"{NASTY},subnet-2",
+    "NetworkSecurityGroups": f"sg-1,{NASTY}",
 }
 
 
@@ -213,6 +216,7 @@ def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_s
     assert entry["verify"]["base_url"] == f"http://{NASTY}"
     assert [c["path"] for c in entry["verify"]["checks"]] == [f"/{NASTY}", "/ok"]
     assert entry["scan"]["ignore"] == [NASTY, "CVE-2024-0001"]
+    assert entry["network"] == {"subnets": [NASTY, "subnet-2"], "security_groups": ["sg-1", NASTY], "assign_public_ip": False}
 
 
 def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_cover():
@@ -222,7 +226,7 @@ def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_c
     template, variables = value
     used = set(re.findall(r"\$\{([A-Za-z]+)\}", template))
     for name, spec in TEMPLATE["Parameters"].items():
-        if spec["Type"] == "Number" or not _reaches(RESOURCES["RegistryParameter"], name):
+        if spec["Type"] == "Number" or "AllowedValues" in spec or not _reaches(RESOURCES["RegistryParameter"], name):
             continue
         if name == "PlatformStackName":  # only names the exports read, never part of the JSON
             continue
@@ -681,12 +685,18 @@ def test_the_functions_accept_every_entry_the_stack_writes(platform_stack, tmp_p
     manifest.write_text(json.dumps({"schema": "berth/v1", "service": "web", "release": "v1",
         "images": {"app": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web/app:v1"}}))
     # An ECS-controlled service's entry has no deployment section.
-    for i, extra in enumerate(({}, VERIFY, SCAN, {**VERIFY, **SCAN}, {"DeploymentController": "ECS"})):
+    # A task target's entry has task_target, network and no ecs_service, appspec or verify.
+    variants = ({}, VERIFY, SCAN, {**VERIFY, **SCAN}, {"DeploymentController": "ECS"}, NETWORK,
+                {**TASK_ONLY, **NETWORK}, {**TASK_ONLY, "TaskSchedules": "", "TaskRules": ""})
+    for i, extra in enumerate(variants):
         name = f"web{i}"
-        stack, _ = deploy_service(session, f"berth-{name}", {**WEB, **extra, "ServiceName": name})
+        base = {**WEB, "ProdListenerArn": ""} if extra.get("DeploymentController") == "TASK" else WEB
+        if extra.get("DeploymentController") == "TASK":
+            base = {k: v for k, v in base.items() if k not in ("AppSpecContainer", "AppSpecPort")}
+        stack, _ = deploy_service(session, f"berth-{name}", {**base, **extra, "ServiceName": name})
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
         entry = tmp_path / "entry.json"
-        entry.write_text(json.dumps(registry_entry(session, name)))
+        entry.write_text(json.dumps(_entry(session, name)))
         done = subprocess.run([cli, "validate", manifest, "--registry", entry], capture_output=True, text=True)
         assert done.returncode == 0, f"{extra}: {done.stdout}{done.stderr}"
 
@@ -721,7 +731,7 @@ ECS = {**{k: v for k, v in WEB.items() if k not in ("ProdListenerArn", "TestList
        "DeploymentController": "ECS", "ProdListenerArn": ""}
 def test_the_default_controller_is_code_deploy_so_existing_stacks_update_unchanged():
     parameter = TEMPLATE["Parameters"]["DeploymentController"]
-    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("CODE_DEPLOY", ["CODE_DEPLOY", "ECS"])
+    assert (parameter["Default"], sorted(parameter["AllowedValues"])) == ("CODE_DEPLOY", ["CODE_DEPLOY", "ECS", "TASK"])
 
 
 def test_an_ecs_controlled_service_gets_no_codedeploy_resources_and_a_registry_entry_without_them(platform_stack):
@@ -784,7 +794,8 @@ def _dropped(original, resolved, taken) -> bool:
 
 
 def _rendering(controller: str) -> dict:
-    taken = {"IsCodeDeploy": controller == "CODE_DEPLOY", "IsEcsController": controller == "ECS"}
+    taken = {"IsCodeDeploy": controller == "CODE_DEPLOY", "UsesDeployFunction": controller != "CODE_DEPLOY",
+             "IsTaskTarget": controller == "TASK"}
     out = {}
     for name, resource in RESOURCES.items():
         if resource.get("Condition") in taken:
@@ -951,3 +962,129 @@ def test_a_push_index_repository_needs_a_push_trigger():
     for value, ok in (("", True), ("web/app", True), ("a/b.c/d-e_f", True), ("Web/App", False),
                       ("web//app", False), ("/web/app", False)):
         assert bool(pattern.fullmatch(value)) is ok, value
+
+
+
+# ------------------------------------------------------------------ task targets (DeploymentController TASK)
+
+TASK_ONLY = {
+    "DeploymentController": "TASK",
+    "TaskSchedules": "name=nightly-report|group=berth-report,name=weekly-report",
+    "TaskRules": f"rule=hourly-report|target_id=report,rule=on-upload|target_id=t.1|event_bus=arn:aws:events:{REGION}:{ACCOUNT}:event-bus/uploads",
+}
+NETWORK = {"NetworkSubnets": "subnet-1,subnet-2", "NetworkSecurityGroups": "sg-1", "NetworkAssignPublicIp": "true"}
+REPORT = {
+    "ServiceName": "report",
+    "ClusterName": "prod",
+    "Containers": "job=report/job",
+    "PushTriggerContainer": "job",
+    "PushTriggerTagPattern": "^v[0-9]+$",
+    "TaskExecutionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/report-task-execution",
+    "ProdListenerArn": "",
+    **TASK_ONLY,
+}
+
+# /work/plan: the registry entry of a task target, word for word (docs/reference/registry.md).
+REPORT_REGISTRY_ENTRY = {
+    "service": "report",
+    "cluster": "prod",
+    "pipeline": "berth-report",
+    "task_family": "report",
+    "containers": {"job": "report/job"},
+    "push_trigger": {"container": "job", "tag_pattern": "^v[0-9]+$"},
+    "migration": None,
+    "task_target": {
+        "schedules": [{"name": "nightly-report", "group": "berth-report"}, {"name": "weekly-report"}],
+        "rules": [
+            {"rule": "hourly-report", "target_id": "report"},
+            {"rule": "on-upload", "target_id": "t.1", "event_bus": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/uploads"},
+        ],
+    },
+}
+
+
+def _entry(session, service: str) -> dict:
+    value = session.client("ssm").get_parameter(Name=f"/berth/services/{service}")["Parameter"]
+    assert value["Type"] == "String"
+    return json.loads(value["Value"])
+
+
+def test_a_task_target_gets_its_schedules_and_rules_in_the_entry_and_no_service_sections(platform_stack):
+    session, _, _ = platform_stack
+    stack, skipped = deploy_service(session, "berth-report", REPORT)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert set(skipped) == {"AWS::CodePipeline::Pipeline", "AWS::S3::BucketPolicy"}
+    summaries = session.client("cloudformation").list_stack_resources(StackName="berth-report")["StackResourceSummaries"]
+    assert {s["LogicalResourceId"] for s in summaries if s["LogicalResourceId"]} == {"RegistryParameter", "ArtifactBucket", "PipelineRole"}
+    # No ecs_service, appspec, deployment or verify: the registry refuses them beside task_target.
+    assert _entry(session, "report") == REPORT_REGISTRY_ENTRY
+    outputs = {o["OutputKey"] for o in stack.get("Outputs", [])}
+    assert not {"CodeDeployApplicationName", "DeploymentGroupName"} & outputs
+
+
+def test_a_task_target_without_schedules_or_rules_is_register_only(platform_stack):
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(session, "berth-report", {**REPORT, "TaskSchedules": "", "TaskRules": ""})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert _entry(session, "report")["task_target"] == {"schedules": [], "rules": []}
+
+
+def test_the_network_section_is_written_for_any_entry_when_given(platform_stack):
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(session, "berth-web", {**WEB, **NETWORK})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    entry = _entry(session, "web")
+    assert entry["network"] == {"subnets": ["subnet-1", "subnet-2"], "security_groups": ["sg-1"], "assign_public_ip": True}
+    assert {k: v for k, v in entry.items() if k != "network"} == WEB_REGISTRY_ENTRY
+    stack, _ = deploy_service(session, "berth-report", {**REPORT, "NetworkSubnets": "subnet-1"})
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert _entry(session, "report")["network"] == {"subnets": ["subnet-1"], "security_groups": [], "assign_public_ip": False}
+
+
+def test_a_task_target_deploys_with_the_deploy_function_like_an_ecs_controlled_service():
+    """Source -> Release [Scan?] -> Migrate -> Deploy invoking <prefix>-deploy: TASK takes the
+    Lambda branch of the Deploy action, and its pipeline role may invoke deploy and no CodeDeploy."""
+    rendering = _rendering("TASK")
+    assert not {n for n, r in RESOURCES.items() if r["Type"].startswith("AWS::CodeDeploy::")} & set(rendering)
+    (release,) = [s for s in rendering["Pipeline"]["Properties"]["Stages"] if s["Name"] == "Release"]
+    assert [a["Name"] for a in release["Actions"] if "Name" in a][-2:] == ["Migrate", "Deploy"]
+    deploy = release["Actions"][-1]
+    assert deploy["ActionTypeId"]["Provider"] == "Lambda"
+    assert deploy["Configuration"]["FunctionName"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-DeployFunctionName"}}
+    sids = [st["Sid"] for st in rendering["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] if isinstance(st, dict) and "Sid" in st]
+    assert "InvokeDeploy" in sids and not {"DeployWithCodeDeploy", "RegisterRevision", "PassTaskRolesToEcs"} & set(sids)
+    assert rendering == {**_rendering("ECS"), "RegistryParameter": rendering["RegistryParameter"]}
+
+
+def test_task_targets_and_services_refuse_each_others_settings():
+    task = {k: v for k, v in REPORT.items() if k not in ("AppSpecContainer", "AppSpecPort")}
+    assert failed_rules(TEMPLATE, task) == []
+    refused = failed_rules(TEMPLATE, {**task, "VerifyBaseUrl": "http://test:8080", "EcsServiceName": "report", "AppSpecContainer": "job"})
+    assert len(refused) == 3 and all("TASK" in r for r in refused)
+    # A service needs its appspec container and port, and has no schedules or rules.
+    assert failed_rules(TEMPLATE, ECS) == []
+    refused = failed_rules(TEMPLATE, {**ECS, "AppSpecContainer": "", "AppSpecPort": 0, "TaskSchedules": "name=a"})
+    assert [r.split(" needs ")[1].split(",")[0] if " needs " in r else r for r in refused] == [
+        "AppSpecContainer", "AppSpecPort", "TaskSchedules and TaskRules belong to a task target (DeploymentController TASK).",
+    ]
+    # The network section needs subnets.
+    assert len(failed_rules(TEMPLATE, {**WEB, "NetworkSecurityGroups": "sg-1"})) == 1
+    assert len(failed_rules(TEMPLATE, {**WEB, "NetworkAssignPublicIp": "true"})) == 1
+    assert failed_rules(TEMPLATE, {**WEB, **NETWORK}) == []
+
+
+def test_schedule_and_rule_items_follow_the_api_references_and_stop_at_20():
+    schedules = re.compile(TEMPLATE["Parameters"]["TaskSchedules"]["AllowedPattern"])
+    for value, ok in (("", True), ("name=a", True), ("name=a|group=default", True), ("name=a.b_c-D9", True),
+                      ("name=" + "n" * 64, True), ("name=" + "n" * 65, False), ("group=g|name=a", False),
+                      ("name=a b", False), ("name=a/b", False), ("name=a,", False), ("name=a|group=", False),
+                      (_items(20, lambda i: f"name=s{i}"), True), (_items(21, lambda i: f"name=s{i}"), False)):
+        assert bool(schedules.fullmatch(value)) is ok, value
+    rules = re.compile(TEMPLATE["Parameters"]["TaskRules"]["AllowedPattern"])
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/uploads"
+    for value, ok in (("", True), ("rule=r|target_id=t", True), (f"rule=r|target_id=t|event_bus={bus}", True),
+                      ("rule=r|target_id=t|event_bus=aws.partner/example.com/1", True), ("rule=r", False),
+                      ("target_id=t|rule=r", False), ("rule=r|target_id=t|event_bus=", False),
+                      ("rule=r|target_id=" + "t" * 65, False), ("rule=r|target_id=t|event_bus=a b", False),
+                      (_items(20, lambda i: f"rule=r{i}|target_id=t"), True), (_items(21, lambda i: f"rule=r{i}|target_id=t"), False)):
+        assert bool(rules.fullmatch(value)) is ok, value

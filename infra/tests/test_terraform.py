@@ -667,3 +667,92 @@ def test_the_service_module_writes_the_push_index_entry_of_its_push_trigger():
         resolve_locals(tf_blocks(files, "locals"), env, ["push_trigger_repository"])
         assert env["local"]["push_trigger_repository"] == repository, containers
         assert evaluate(entry["count"], env) == count
+
+
+# ------------------------------------------------------------------ task targets (deployment_controller TASK)
+
+
+def _task_env(**variables):
+    files, env = _service_env("report", **{"cluster_name": "prod", "containers": {"job": "report/job"},
+                                            "push_trigger": {"container": "job", "tag_pattern": "^v[0-9]+$"},
+                                            "migration": None, "scan": None, "verify": None, "network": None,
+                                            "task_family": None, "ecs_service_name": None, "task_target": None,
+                                            "appspec_container": None, "appspec_port": None,
+                                            "deployment_controller": "TASK", **variables})
+    resolve_locals(tf_blocks(files, "locals"), env, ["code_deploy", "task_target", "ecs_service_name", "task_family", "codedeploy_app_name"])
+    return files, env
+
+
+def _entry_tf(files, env) -> dict:
+    """The registry entry the module writes: jsonencode of every field, nulls included."""
+    entry = tf_blocks(files, "locals")["registry_entry"]
+    return {key: evaluate(value, env) for key, value in entry.items()}
+
+
+def test_a_task_targets_entry_matches_the_cloudformation_one():
+    """Same schedules, rules and sections as the CloudFormation stack writes for the same inputs
+    (test_service_stack.REPORT_REGISTRY_ENTRY). Terraform writes optional sections as null, as it
+    does for every entry, and each default (group, event_bus) explicitly."""
+    from test_service_stack import REPORT_REGISTRY_ENTRY
+
+    task_target = {
+        "schedules": [{"name": "nightly-report", "group": "berth-report"}, {"name": "weekly-report", "group": "default"}],
+        "rules": [{"rule": "hourly-report", "target_id": "report", "event_bus": "default"},
+                  {"rule": "on-upload", "target_id": "t.1", "event_bus": REPORT_REGISTRY_ENTRY["task_target"]["rules"][1]["event_bus"]}],
+    }
+    files, env = _task_env(task_target=task_target)
+    entry = {k: v for k, v in _entry_tf(files, env).items() if v is not None or k == "migration"}
+    expected = json.loads(json.dumps(REPORT_REGISTRY_ENTRY))
+    expected["task_target"]["schedules"][1]["group"] = "default"
+    expected["task_target"]["rules"][0]["event_bus"] = "default"
+    assert entry == expected
+    # Register only: null, or both lists empty.
+    files, env = _task_env()
+    assert _entry_tf(files, env)["task_target"] == {"schedules": [], "rules": []}
+    # A service keeps ecs_service and appspec, and has no task_target.
+    files, env = _task_env(deployment_controller="ECS", appspec_container="app", appspec_port=80)
+    entry = _entry_tf(files, env)
+    assert (entry["ecs_service"], entry["appspec"], entry["task_target"]) == ("report", {"container": "app", "port": 80}, None)
+
+
+def test_task_target_names_are_validated_like_the_cloudformation_parameters():
+    """The same names pass the module's validations and the stack's TaskSchedules/TaskRules
+    patterns (Terraform takes objects, CloudFormation key=value items), and both stop at 20."""
+    from test_service_stack import TEMPLATE as SERVICE
+
+    validations = tf_blocks(load_tf_dir(MODULES["service"]), "variable")["task_target"]["validation"]
+
+    def tf(task_target):
+        return all(evaluate(v["condition"], {"var": {"task_target": task_target}}) for v in validations)
+
+    schedules = re.compile(SERVICE["Parameters"]["TaskSchedules"]["AllowedPattern"])
+    rules = re.compile(SERVICE["Parameters"]["TaskRules"]["AllowedPattern"])
+    bus = "arn:aws:events:ap-northeast-1:123456789012:event-bus/uploads"
+    for name in ("a", "a.b_c-D9", "n" * 64, "n" * 65, "a b", "a/b", "a=b", "a|b", ""):
+        for item, value in ((f"name={name}", {"schedules": [{"name": name, "group": "default"}], "rules": []}),
+                            (f"name=s|group={name}", {"schedules": [{"name": "s", "group": name}], "rules": []}),
+                            (f"rule={name}|target_id=t", {"schedules": [], "rules": [{"rule": name, "target_id": "t", "event_bus": "default"}]}),
+                            (f"rule=r|target_id={name}", {"schedules": [], "rules": [{"rule": "r", "target_id": name, "event_bus": "default"}]})):
+            cfn = bool((schedules if item.startswith("name") else rules).fullmatch(item))
+            assert tf(value) is cfn, (item, cfn)
+    for event_bus in ("default", "uploads", "aws.partner/example.com/1", bus, "a b", "", "e" * 257):
+        cfn = bool(rules.fullmatch(f"rule=r|target_id=t|event_bus={event_bus}"))
+        assert tf({"schedules": [], "rules": [{"rule": "r", "target_id": "t", "event_bus": event_bus}]}) is cfn, event_bus
+    twenty = [{"name": f"s{i}", "group": "default"} for i in range(20)]
+    assert tf({"schedules": twenty, "rules": []}) and bool(schedules.fullmatch(",".join(f"name=s{i}" for i in range(20))))
+    assert not tf({"schedules": twenty, "rules": [{"rule": "r", "target_id": "t", "event_bus": "default"}]})
+    assert not schedules.fullmatch(",".join(f"name=s{i}" for i in range(21)))
+
+
+def test_a_task_target_refuses_service_settings_and_a_service_needs_its_appspec():
+    files, _ = _task_env()
+    (lifecycle,) = tf_blocks(files, "resource")["aws_ssm_parameter.registry"]["lifecycle"]
+    preconditions = lifecycle["precondition"]
+    for variables, ok in (({}, True), ({"verify": {"base_url": "http://x"}}, False), ({"ecs_service_name": "report"}, False),
+                          ({"appspec_container": "job"}, False),
+                          ({"deployment_controller": "ECS"}, False),
+                          ({"deployment_controller": "ECS", "appspec_container": "app", "appspec_port": 80}, True),
+                          ({"deployment_controller": "ECS", "appspec_container": "app", "appspec_port": 80,
+                            "task_target": {"schedules": [], "rules": []}}, False)):
+        _, env = _task_env(**variables)
+        assert all(evaluate(p["condition"], env) for p in preconditions) is ok, variables

@@ -2,8 +2,9 @@
 #
 # deployment_controller picks the Release stage's Deploy action: CODE_DEPLOY (CodeDeployToECS, with
 # this module's CodeDeploy application and deployment group; the default, so existing services
-# update unchanged) or ECS (the platform's deploy function; ECS runs the service's own strategy and
-# no CodeDeploy resource exists).
+# update unchanged), ECS (the platform's deploy function; ECS runs the service's own strategy and
+# no CodeDeploy resource exists) or TASK (a task target: the same deploy function repoints the
+# task_target's schedules and rule targets; no ECS service, no CodeDeploy resource).
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -15,6 +16,7 @@ locals {
   partition  = data.aws_partition.current.partition
 
   code_deploy      = var.deployment_controller == "CODE_DEPLOY"
+  task_target      = var.deployment_controller == "TASK"
   ecs_service_name = coalesce(var.ecs_service_name, var.service_name)
   task_family      = coalesce(var.task_family, var.service_name)
   pipeline_name    = "${var.pipeline_name_prefix}${var.service_name}"
@@ -51,9 +53,11 @@ locals {
 
   # The registry entry, exactly the JSON of docs/design/contract.md §2.
   registry_entry = {
-    service     = var.service_name
-    cluster     = var.cluster_name
-    ecs_service = local.ecs_service_name
+    service = var.service_name
+    cluster = var.cluster_name
+    # A service names its ECS service and the container behind its load balancer; a task target
+    # names its schedules and rule targets instead (docs/reference/registry.md).
+    ecs_service = local.task_target ? null : local.ecs_service_name
     pipeline    = local.pipeline_name
     task_family = local.task_family
     containers  = var.containers
@@ -68,9 +72,18 @@ locals {
       subnets         = var.migration.subnets
       security_groups = var.migration.security_groups
     }
-    appspec = {
+    appspec = local.task_target ? null : {
       container = var.appspec_container
       port      = var.appspec_port
+    }
+    task_target = local.task_target ? {
+      schedules = var.task_target == null ? [] : [for s in var.task_target.schedules : { name = s.name, group = s.group }]
+      rules     = var.task_target == null ? [] : [for r in var.task_target.rules : { rule = r.rule, target_id = r.target_id, event_bus = r.event_bus }]
+    } : null
+    network = var.network == null ? null : {
+      subnets          = var.network.subnets
+      security_groups  = var.network.security_groups
+      assign_public_ip = var.network.assign_public_ip
     }
     # The CodeDeploy application and deployment group; an ECS-controlled service has none.
     deployment = local.code_deploy ? {
@@ -114,6 +127,22 @@ resource "aws_ssm_parameter" "registry" {
   tier        = "Standard"
   value       = jsonencode(local.registry_entry)
   tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.task_target || (var.appspec_container != null && var.appspec_port != null && var.appspec_port != 0)
+      error_message = "An ECS service (deployment_controller CODE_DEPLOY or ECS) needs appspec_container and appspec_port."
+    }
+    precondition {
+      condition     = local.task_target || var.task_target == null
+      error_message = "task_target belongs to a task target (deployment_controller TASK)."
+    }
+    precondition {
+      # The registry refuses appspec, deployment and verify beside task_target.
+      condition     = !local.task_target || (var.verify == null && var.ecs_service_name == null && var.appspec_container == null)
+      error_message = "deployment_controller TASK takes no verify, ecs_service_name or appspec_container (a task target has no ECS service)."
+    }
+  }
 }
 
 # The push index entry (docs/reference/registry.md#the-push-index): on-image-push lists
@@ -546,8 +575,9 @@ data "aws_iam_policy_document" "pipeline" {
       }
     }
   }
-  # ECS: the Deploy action is the platform's deploy function, which registers the task definition
-  # and updates the service with its own role.
+  # ECS and TASK: the Deploy action is the platform's deploy function, which registers the task
+  # definition and updates the service (ECS) or repoints the schedules and rule targets (TASK) with
+  # its own role.
   dynamic "statement" {
     for_each = local.code_deploy ? [] : [1]
     content {
@@ -694,6 +724,8 @@ resource "aws_codepipeline" "service" {
 
     # ECS: berth's deploy function registers the same taskdef.json byte for byte and calls
     # UpdateService; ECS runs the service's own strategy, followed until it ends.
+    # TASK: the same action registers it and repoints every schedule and rule target to it (all or
+    # nothing); register only: the new revision is the release.
     dynamic "action" {
       for_each = local.code_deploy ? [] : [1]
       content {
@@ -723,7 +755,7 @@ resource "aws_codepipeline" "service" {
     }
     precondition {
       condition     = local.code_deploy || var.deploy_function_name != null
-      error_message = "deployment_controller ECS needs deploy_function_name (module.platform.deploy_function_name)."
+      error_message = "deployment_controller ECS or TASK needs deploy_function_name (module.platform.deploy_function_name)."
     }
   }
 }

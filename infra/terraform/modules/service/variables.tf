@@ -89,13 +89,65 @@ variable "task_family" {
 }
 
 variable "deployment_controller" {
-  description = "The ECS service's deployment controller, which decides the pipeline's Deploy action: CODE_DEPLOY = CodeDeploy blue/green (CodeDeployToECS, with this module's CodeDeploy application and deployment group); ECS = the service's own strategy (ROLLING, BLUE_GREEN, LINEAR or CANARY) run by ECS, started and followed by the platform's deploy function, and no CodeDeploy resources (see docs/guide/ecs-native.md)."
+  description = "What deploys a release, which decides the pipeline's Deploy action and the registry entry: CODE_DEPLOY = CodeDeploy blue/green (CodeDeployToECS, with this module's CodeDeploy application and deployment group); ECS = the service's own strategy (ROLLING, BLUE_GREEN, LINEAR or CANARY) run by ECS, started and followed by the platform's deploy function, and no CodeDeploy resources (see docs/guide/ecs-native.md); TASK = no ECS service: a task target, whose task_target schedules and rules the platform's deploy function repoints to the release (see docs/guide/scheduled-tasks.md)."
   type        = string
   default     = "CODE_DEPLOY"
 
   validation {
-    condition     = contains(["ECS", "CODE_DEPLOY"], var.deployment_controller)
-    error_message = "deployment_controller must be ECS or CODE_DEPLOY."
+    condition     = contains(["ECS", "CODE_DEPLOY", "TASK"], var.deployment_controller)
+    error_message = "deployment_controller must be ECS, CODE_DEPLOY or TASK."
+  }
+}
+
+# Names as the API references give them: Scheduler GetSchedule, "Length Constraints: Minimum length
+# of 1. Maximum length of 64. Pattern: [0-9a-zA-Z-_.]+" (schedule and group); EventBridge
+# ListTargetsByRule / PutTargets, rule and target Id "Minimum length of 1. Maximum length of 64.
+# Pattern: [\.\-_A-Za-z0-9]+"; an event bus a name or an event-bus ARN.
+variable "task_target" {
+  description = "With deployment_controller TASK: the EventBridge Scheduler schedules (name, group) and EventBridge rule targets (rule, target_id, event_bus) whose ECS target runs the task family, at most 20 in all; null or both empty = register only (the family's new revision is the release). The platform's deploy role may update the schedules of groups named <pipeline_name_prefix>* and its schedule_arns, and the targets of rules tagged berth:service, only."
+  type = object({
+    schedules = optional(list(object({
+      name  = string
+      group = optional(string, "default")
+    })), [])
+    rules = optional(list(object({
+      rule      = string
+      target_id = string
+      event_bus = optional(string, "default")
+    })), [])
+  })
+  default = null
+
+  validation {
+    condition = var.task_target == null ? true : alltrue(concat(
+      [for s in var.task_target.schedules : can(regex("^[0-9A-Za-z_.-]{1,64}$", s.name)) && can(regex("^[0-9A-Za-z_.-]{1,64}$", s.group))],
+      [for r in var.task_target.rules : can(regex("^[0-9A-Za-z_.-]{1,64}$", r.rule)) && can(regex("^[0-9A-Za-z_.-]{1,64}$", r.target_id))],
+    ))
+    error_message = "Schedule, group and rule names and target ids must be 1 to 64 of 0-9 A-Z a-z - _ ."
+  }
+  validation {
+    condition     = var.task_target == null ? true : alltrue([for r in var.task_target.rules : can(regex("^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[0-9A-Za-z_./-]{1,256}$", r.event_bus))])
+    error_message = "task_target.rules[*].event_bus must be an event bus name or an event bus ARN."
+  }
+  validation {
+    condition     = var.task_target == null ? true : length(var.task_target.schedules) + length(var.task_target.rules) <= 20
+    error_message = "A task target names at most 20 schedules and rule targets in all."
+  }
+}
+
+# Where berth run and post-deployment tasks run (the registry entry's network section).
+variable "network" {
+  description = "Optional subnets and security groups tasks of this service run in outside a deployment (berth run, post-deployment tasks), and whether they get a public IP. null = the migration's subnets and security groups, without a public IP."
+  type = object({
+    subnets          = list(string)
+    security_groups  = optional(list(string), [])
+    assign_public_ip = optional(bool, false)
+  })
+  default = null
+
+  validation {
+    condition     = var.network == null ? true : length(var.network.subnets) > 0 && alltrue([for v in concat(var.network.subnets, var.network.security_groups) : v != "" && can(regex("^[^,\\x00-\\x1f]*$", v))])
+    error_message = "network.subnets must name at least one subnet; no subnet or security group may be empty, hold a comma or control characters."
   }
 }
 
@@ -188,21 +240,24 @@ variable "scan" {
 }
 
 variable "appspec_container" {
-  description = "Container the load balancer sends traffic to (AppSpec LoadBalancerInfo.ContainerName)."
+  description = "Container the load balancer sends traffic to (AppSpec LoadBalancerInfo.ContainerName). Required with CODE_DEPLOY and ECS; null with TASK."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[^\\x00-\\x1f]*$", var.appspec_container))
+    condition     = var.appspec_container == null || can(regex("^[^\\x00-\\x1f]*$", var.appspec_container))
     error_message = "appspec_container must not contain control characters."
   }
 }
 
 variable "appspec_port" {
-  description = "Port of appspec_container behind the load balancer."
+  description = "Port of appspec_container behind the load balancer. Required (1 to 65535) with CODE_DEPLOY and ECS; null with TASK."
   type        = number
+  default     = null
 
   validation {
-    condition     = var.appspec_port >= 1 && var.appspec_port <= 65535
+    # 0 is "none", as the CloudFormation parameter's default (its rules require a port for services).
+    condition     = var.appspec_port == null ? true : var.appspec_port >= 0 && var.appspec_port <= 65535
     error_message = "appspec_port must be a port (1 to 65535)."
   }
 }
