@@ -26,6 +26,7 @@ TEMPLATES = {
     "platform": PLATFORM_TEMPLATE,
     "service": SERVICE_TEMPLATE,
     "reference-service": CFN / "reference-service.yaml",
+    "reference-task": CFN / "reference-task.yaml",
 }
 MODULES = {name: TF / "modules" / name for name in TEMPLATES}
 
@@ -265,6 +266,17 @@ PAIRS = {
         "PermissionsBoundary": ("permissions_boundary", "str"),
         "RolePath": ("role_path", "str"),
     },
+    "reference-task": {
+        "ServiceName": ("service_name", "str"),
+        "ClusterName": ("cluster_name", "str"),
+        "ContainerName": ("container_name", "str"),
+        "Cpu": ("cpu", "num"),
+        "ScheduleExpression": ("schedule_expression", "str"),
+        "ScheduleTimezone": ("schedule_timezone", "str"),
+        "LogRetentionDays": ("log_retention_days", "num"),
+        "PermissionsBoundary": ("permissions_boundary", "str"),
+        "RolePath": ("role_path", "str"),
+    },
 }
 
 # Constrained parameters without a Terraform twin of the same shape, and why.
@@ -300,6 +312,8 @@ SAMPLES = {
                      f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/x", "default"],
     "TaskTargetRoleArns": ["", f"arn:aws:iam::{ACCOUNT}:role/ecsEventsRole", f"arn:aws:iam::{ACCOUNT}:role/jobs/*",
                            f"arn:aws:iam::{ACCOUNT}:user/x", "ecsEventsRole", f"arn:aws:iam::{ACCOUNT}:role/a b"],
+    "ScheduleExpression": ["cron(0 3 * * ? *)", "rate(1 hour)", "at(2026-12-24T00:00:00)", "0 3 * * *", "cron()", ""],
+    "ScheduleTimezone": ["UTC", "Asia/Tokyo", "Etc/GMT+9", "Asia Tokyo", ""],
     "PushSweepSchedule": ["", "rate(5 minutes)", "cron(0/10 * * * ? *)", "5 minutes", "rate()"],
     "PermissionsBoundary": BOUNDARY_SAMPLES,
     "RolePath": PATH_SAMPLES,

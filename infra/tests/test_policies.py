@@ -36,6 +36,7 @@ PAIRS = {
     (SERVICE_TEMPLATE.name, "PipelineRole"): ("service", "pipeline"),
     (SERVICE_TEMPLATE.name, "ArtifactBucketPolicy"): ("service", "artifacts_bucket"),
     ("reference-service.yaml", "TaskExecutionRole"): ("reference-service", "task_execution"),
+    ("reference-task.yaml", "TaskExecutionRole"): ("reference-task", "task_execution"),
 }
 
 # Actions allowed on Resource "*", and why. Read-only ones need nothing more; the others must
@@ -60,8 +61,8 @@ STAR_WRITE_WITH_CONDITION = {
     "ecs:DeregisterTaskDefinition",  # no resource type; region condition
 }
 
-TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE, CFN / "reference-service.yaml")}
-TF_DATA = {m: tf_blocks(load_tf_dir(TF / "modules" / m), "data") for m in ("platform", "service", "reference-service")}
+TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE, CFN / "reference-service.yaml", CFN / "reference-task.yaml")}
+TF_DATA = {m: tf_blocks(load_tf_dir(TF / "modules" / m), "data") for m in ("platform", "service", "reference-service", "reference-task")}
 
 
 def _list(value):
