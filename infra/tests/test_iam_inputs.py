@@ -451,7 +451,7 @@ def test_every_bucket_and_log_group_has_an_explicit_deletion_policy(stack):
 
 REMOVAL_VARIABLES = {
     "aws_s3_bucket": ("force_destroy", {"platform": "force_destroy_release_bucket", "service": "force_destroy_artifact_bucket"}),
-    "aws_cloudwatch_log_group": ("skip_destroy", {"platform": "retain_log_groups", "reference-service": "retain_log_groups"}),
+    "aws_cloudwatch_log_group": ("skip_destroy", {"platform": "retain_log_groups", "reference-service": "retain_log_groups", "reference-task": "retain_log_groups"}),
 }
 
 

@@ -73,7 +73,7 @@ locals {
     # Same settings as migrate: both are Release stage Lambda actions that answer and are invoked
     # again (continuation tokens) instead of waiting.
     "deploy" = {
-      description       = "berth: CodePipeline Lambda action Deploy of ECS-controlled services; registers the rendered task definition, updates the service and follows its service deployment."
+      description       = "berth: CodePipeline Lambda action Deploy of ECS-controlled services and task targets; registers the rendered task definition, then updates the service and follows its service deployment, or repoints the schedules and rule targets."
       memory_size       = 256
       timeout           = 60
       max_event_age_sec = 3600

@@ -19,6 +19,7 @@ resource "aws_cloudwatch_log_group" "containers" {
   #checkov:skip=CKV_AWS_158:Logs of a reference job; CloudWatch Logs encrypts them at rest with a service key.
   name              = "/ecs/${var.service_name}"
   retention_in_days = var.log_retention_days
+  skip_destroy      = var.retain_log_groups
   tags              = var.tags
 }
 

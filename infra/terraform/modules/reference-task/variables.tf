@@ -146,3 +146,12 @@ variable "role_path" {
     error_message = "role_path must be \"/\" or begin and end with \"/\" (at most 512 characters)."
   }
 }
+
+# ------------------------------------------------------------------ removal
+
+variable "retain_log_groups" {
+  description = "true = terraform destroy leaves the log group (and its events) in place (skip_destroy); false = it is deleted with the module, as the CloudFormation stack deletes it."
+  type        = bool
+  default     = false
+  nullable    = false
+}
