@@ -595,6 +595,53 @@ def test_service_verify_section_alarms_and_reroute_wait():
     assert codedeploy["InvokeVerifyHook"]["resources"] == ["${local.verify_function}"]
 
 
+def test_target_group_alarms_go_to_verify_which_rolls_back_only_the_version_they_are_about():
+    """As the CloudFormation stack: the target group alarms' changes to ALARM go to verify (an
+    EventBridge rule and the permission to invoke it), and the registry entry lists the alarms so
+    verify knows whose they are; only a CODE_DEPLOY service has a replacement task set to weigh
+    them against (tests/tests/verify.rs shows an alarm about blue ignored, one about green rolled
+    back)."""
+    files = load_tf_dir(MODULES["service"])
+    locals_ = tf_blocks(files, "locals")
+    resources = tf_blocks(files, "resource")
+    groups = {"blue-target-5xx": {}, "green-target-5xx": {}, "blue-unhealthy-hosts": {}, "green-unhealthy-hosts": {}}
+    listed = locals_["registry_entry"]["target_group_alarms"]
+    env = {"local": {"code_deploy": True, "target_group_alarms": groups, "pipeline_name": "berth-web"}}
+    assert evaluate(listed, env) == [
+        "berth-web-blue-target-5xx", "berth-web-blue-unhealthy-hosts", "berth-web-green-target-5xx", "berth-web-green-unhealthy-hosts",
+    ]
+    alarm = resources["aws_cloudwatch_metric_alarm.target_group"]
+    assert alarm["alarm_name"] == "${local.pipeline_name}-${each.key}", "the names the registry lists"
+    assert evaluate(listed, {"local": {**env["local"], "code_deploy": False}}) == []
+    assert evaluate(listed, {"local": {**env["local"], "target_group_alarms": {}}}) == []
+
+    rule = resources["aws_cloudwatch_event_rule.target_group_alarms"]
+    for code_deploy, alarms, count in ((True, groups, 1), (False, groups, 0), (True, {}, 0)):
+        assert evaluate(rule["count"], {"local": {"code_deploy": code_deploy, "target_group_alarms": alarms}}) == count
+    arns = {k: {"arn": f"arn:aws:cloudwatch:r:1:alarm:berth-web-{k}"} for k in groups}
+    pattern = json.loads(evaluate(rule["event_pattern"], {
+        "local": env["local"], "aws_cloudwatch_metric_alarm": {"target_group": arns}}))
+    assert pattern == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "resources": [arns[k]["arn"] for k in sorted(groups)],
+        "detail": {"state": {"value": ["ALARM"]}},
+    }
+    target = resources["aws_cloudwatch_event_target.target_group_alarms"]
+    assert target["arn"] == "${local.verify_function}"
+    permission = resources["aws_lambda_permission.target_group_alarms"]
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["function_name"] == "${local.verify_function}"
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.target_group_alarms[0].arn}"
+
+    platform = load_tf_dir(MODULES["platform"])
+    verify = {st["sid"]: st for st in policy_statements_tf(tf_blocks(platform, "data")["aws_iam_policy_document.verify"])}
+    assert verify["ListDeploymentsInFlight"]["actions"] == ["codedeploy:ListDeployments"]
+    assert sorted(verify["RollBackOnAlarmsAboutGreen"]["actions"]) == [
+        "codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets", "codedeploy:StopDeployment"]
+    assert verify["RollBackOnAlarmsAboutGreen"]["resources"] == ["*"]
+
+
 def test_the_service_module_attaches_nothing_to_roles_it_does_not_create():
     """Adding a service never edits a shared role's policy: every role policy of the service module
     belongs to a role of the module, and nothing is attached to another role."""
@@ -758,3 +805,25 @@ def test_a_task_target_refuses_service_settings_and_a_service_needs_its_appspec(
                             "task_target": {"schedules": [], "rules": []}}, False)):
         _, env = _task_env(**variables)
         assert all(evaluate(p["condition"], env) for p in preconditions) is ok, variables
+
+
+def test_the_functions_accept_the_task_target_entry_the_module_writes(tmp_path):
+    """jsonencode writes unset sections as null: the functions' own parser (berth validate
+    --registry) must take the module's task-target entry, with and without schedules and rules."""
+    import subprocess
+
+    from test_service_stack import _berth_cli
+
+    cli = _berth_cli()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"schema": "berth/v1", "service": "report", "release": "v1",
+                                    "images": {"job": "123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/report/job:v1"}}))
+    task_target = {"schedules": [{"name": "nightly-report", "group": "berth-report"}],
+                   "rules": [{"rule": "hourly-report", "target_id": "report", "event_bus": "default"}]}
+    network = {"subnets": ["subnet-1"], "security_groups": [], "assign_public_ip": False}
+    for variables in ({"task_target": task_target, "network": network}, {}):
+        files, env = _task_env(**variables)
+        entry = tmp_path / "entry.json"
+        entry.write_text(json.dumps(_entry_tf(files, env)))
+        done = subprocess.run([cli, "validate", manifest, "--registry", entry], capture_output=True, text=True)
+        assert done.returncode == 0, f"{variables}: {done.stdout}{done.stderr}"
