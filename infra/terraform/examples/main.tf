@@ -1,4 +1,5 @@
-# berth on one account and region: the platform once, then one module call per ECS service.
+# berth on one account and region: the platform once, then one module call per ECS service or
+# scheduled job.
 #
 #   terraform init
 #   terraform apply -var code_bucket=my-artifacts -var code_prefix=berth/0.1.0/
@@ -59,7 +60,7 @@ module "platform" {
   code_prefix = var.code_prefix
 
   cluster_arns       = ["arn:aws:ecs:${var.region}:${local.account_id}:cluster/prod"]
-  passable_role_arns = ["arn:aws:iam::${local.account_id}:role/web-task", "arn:aws:iam::${local.account_id}:role/web-task-execution"]
+  passable_role_arns = ["arn:aws:iam::${local.account_id}:role/web-task", "arn:aws:iam::${local.account_id}:role/web-task-execution", "arn:aws:iam::${local.account_id}:role/report-task-execution"]
 
   slack_webhook_parameter_name = var.slack_webhook_parameter_name
   create_notification_topic    = true
@@ -138,6 +139,35 @@ module "service_worker" {
   green_target_group_name = "worker-green"
 }
 
+# A scheduled job (a task target): the family "report" run by the EventBridge Scheduler schedule
+# "nightly-report" in the group "berth-report" (a group named <pipeline_name_prefix>*, which the
+# platform's deploy role may update), whose ECS target runs tasks with
+# module.platform.task_target_role_arn. berth repoints the schedule to every release; berth run
+# starts the job by hand in the network given.
+module "service_report" {
+  source = "../modules/service"
+
+  release_bucket_name     = module.platform.release_bucket_name
+  services_path           = module.platform.services_path
+  pipeline_name_prefix    = module.platform.pipeline_name_prefix
+  migrate_function_name   = module.platform.migrate_function_name
+  deploy_function_name    = module.platform.deploy_function_name
+  verify_function_name    = module.platform.verify_function_name
+  scan_gate_function_name = module.platform.scan_gate_function_name
+
+  service_name          = "report"
+  deployment_controller = "TASK"
+  cluster_name          = "prod"
+  containers            = { job = "report/job" }
+  push_trigger          = { container = "job", tag_pattern = "^v[0-9]+$" }
+
+  task_execution_role_arn = "arn:aws:iam::${local.account_id}:role/report-task-execution"
+  task_target = {
+    schedules = [{ name = "nightly-report", group = "berth-report" }]
+  }
+  network = { subnets = ["subnet-0a1b2c3d"], security_groups = ["sg-0d4e5f6a"] }
+}
+
 output "release_bucket_name" {
   description = "Upload manifests to s3://<this>/manifests/<service>/<release>.json."
   value       = module.platform.release_bucket_name
@@ -145,7 +175,7 @@ output "release_bucket_name" {
 
 output "pipelines" {
   description = "Pipeline of each service."
-  value       = [module.service_web.pipeline_name, module.service_worker.pipeline_name]
+  value       = [module.service_web.pipeline_name, module.service_worker.pipeline_name, module.service_report.pipeline_name]
 }
 
 output "failed_events_queue_url" {
