@@ -28,6 +28,13 @@ pub struct Facts {
     pub target_updated: Option<i64>,
     /// Lifecycle events of the ECS target: (name, status, end in epoch seconds).
     pub events: Vec<(String, String, Option<i64>)>,
+    /// The target group of the ECS target's replacement task set, the one labelled `GREEN`: "A
+    /// label that identifies whether the ECS task set is an original target (BLUE) or a
+    /// replacement target (GREEN)" (ECSTaskSet). None until CodeDeploy reports that task set.
+    pub green_target_group: Option<String>,
+    /// CodeDeploy's rollback process created the deployment (DeploymentInfo.creator
+    /// `codeDeployRollback`, or `rollbackInfo.rollbackTriggeringDeploymentId` names another).
+    pub rollback: bool,
 }
 
 /// Where a deployment stands.
@@ -181,6 +188,8 @@ mod tests {
             termination_wait_started: false,
             target_status: Some("InProgress".into()),
             target_updated: None,
+            green_target_group: None,
+            rollback: false,
             events: events
                 .iter()
                 .map(|(n, s, e)| (n.to_string(), s.to_string(), *e))

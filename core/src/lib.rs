@@ -17,8 +17,10 @@
 //!   [`ecs_hook`] (verify as an ECS lifecycle hook).
 //! - History and housekeeping: [`index`] (the release index's keys), [`history`] (execution
 //!   states, last known good), [`revisions`] (which task definition revisions to deregister).
+//! - [`alarm`]: which target group alarm rolls back a CodeDeploy deployment (the new version's).
 //! - [`doctor`]: `berth doctor`'s verdicts on a service's setup, from facts the CLI reads.
 
+pub mod alarm;
 pub mod claim;
 pub mod deployed;
 pub mod deployment;

@@ -4,7 +4,8 @@
 //! `berth_core::deployment` (pure), re-exported here.
 
 use aws_sdk_codedeploy::types::{
-    DeploymentReadyAction, DeploymentStatus, DeploymentWaitType, LifecycleEvent,
+    DeploymentCreator, DeploymentReadyAction, DeploymentStatus, DeploymentWaitType, EcsTarget,
+    LifecycleEvent, TargetLabel,
 };
 
 pub use berth_core::deployment::*;
@@ -24,6 +25,7 @@ struct Target {
     status: Option<String>,
     updated: Option<i64>,
     events: Vec<(String, String, Option<i64>)>,
+    green_target_group: Option<String>,
 }
 
 /// Pages of ListDeployments read for a group's unfinished deployments.
@@ -123,6 +125,8 @@ impl Deployments {
             target_status: None,
             target_updated: None,
             events: Vec::new(),
+            green_target_group: None,
+            rollback: is_rollback(info),
         };
         // Best effort: without the target the phase is still known from the status, only the
         // deadlines and the termination wait are not.
@@ -131,6 +135,7 @@ impl Deployments {
                 target_status: target.status,
                 target_updated: target.updated,
                 events: target.events,
+                green_target_group: target.green_target_group,
                 ..facts
             },
             Err(_) => facts,
@@ -165,6 +170,7 @@ impl Deployments {
         Ok(Target {
             status: ecs.status().map(|s| s.as_str().to_owned()),
             updated: ecs.last_updated_at().map(|t| t.secs()),
+            green_target_group: green_target_group(ecs),
             events: events
                 .iter()
                 .map(|e| {
@@ -179,7 +185,39 @@ impl Deployments {
                 .collect(),
         })
     }
+}
 
+/// Whether CodeDeploy's rollback process created the deployment: DeploymentInfo.creator
+/// `codeDeployRollback` ("A rollback process created the deployment"), or
+/// `rollbackInfo.rollbackTriggeringDeploymentId` names another deployment ("The deployment ID
+/// of the deployment that was underway and triggered a rollback deployment").
+fn is_rollback(info: &aws_sdk_codedeploy::types::DeploymentInfo) -> bool {
+    let triggering = info
+        .rollback_info()
+        .and_then(|r| r.rollback_triggering_deployment_id())
+        .is_some_and(|t| Some(t) != info.deployment_id());
+    triggering || info.creator() == Some(&DeploymentCreator::CodeDeployRollback)
+}
+
+/// The target group of the ECS target's replacement task set: the one whose `taskSetLabel` is
+/// `GREEN` ("A label that identifies whether the ECS task set is an original target (BLUE) or a
+/// replacement target (GREEN)", ECSTaskSet), named as `TargetGroupInfo.name`. The API's
+/// TargetLabel values are `Blue | Green`; the description writes them in capitals, so the label
+/// is compared without case.
+fn green_target_group(ecs: &EcsTarget) -> Option<String> {
+    let green = TargetLabel::Green;
+    ecs.task_sets_info()
+        .iter()
+        .find(|t| {
+            t.task_set_label()
+                .is_some_and(|l| l.as_str().eq_ignore_ascii_case(green.as_str()))
+        })
+        .and_then(|t| t.target_group())
+        .and_then(|g| g.name())
+        .map(str::to_owned)
+}
+
+impl Deployments {
     /// Reroutes production traffic now (READY_WAIT), or ends the termination wait now,
     /// retiring blue (TERMINATION_WAIT).
     pub async fn continue_deployment(&self, id: &str, wait: DeploymentWaitType) -> Result<()> {
@@ -265,5 +303,67 @@ mod tests {
         let found = Deployments::new(client).active(&group).await.unwrap();
         assert_eq!(found.map(|f| f.id), Some("d-2".to_owned()));
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    /// The ECS target's task sets: the one labelled GREEN names the replacement's target group
+    /// (whatever the label's case), and a deployment CodeDeploy's rollback created says so.
+    #[tokio::test]
+    async fn the_replacement_task_sets_target_group_and_a_rollback_are_read() {
+        use aws_sdk_codedeploy::operation::get_deployment_target::GetDeploymentTargetOutput;
+        use aws_sdk_codedeploy::types::{
+            DeploymentTarget as Target, EcsTarget, EcsTaskSet, RollbackInfo, TargetGroupInfo,
+        };
+        let task_set = |label: &str, group: &str| {
+            EcsTaskSet::builder()
+                .task_set_label(TargetLabel::from(label))
+                .target_group(TargetGroupInfo::builder().name(group).build())
+                .build()
+        };
+        for (label, rollback) in [("Green", None), ("GREEN", Some("d-1"))] {
+            let read = mock!(aws_sdk_codedeploy::Client::get_deployment).then_output(move || {
+                let info = DeploymentInfo::builder()
+                    .deployment_id("d-2")
+                    .status(DeploymentStatus::InProgress);
+                let info = match rollback {
+                    Some(d) => info.rollback_info(
+                        RollbackInfo::builder()
+                            .rollback_triggering_deployment_id(d)
+                            .build(),
+                    ),
+                    None => info,
+                };
+                GetDeploymentOutput::builder()
+                    .deployment_info(info.build())
+                    .build()
+            });
+            let targets =
+                mock!(aws_sdk_codedeploy::Client::list_deployment_targets).then_output(|| {
+                    ListDeploymentTargetsOutput::builder()
+                        .target_ids("prod:web")
+                        .build()
+                });
+            let target =
+                mock!(aws_sdk_codedeploy::Client::get_deployment_target).then_output(move || {
+                    let ecs = EcsTarget::builder()
+                        .task_sets_info(task_set("Blue", "web-tg-1"))
+                        .task_sets_info(task_set(label, "web-tg-2"))
+                        .build();
+                    GetDeploymentTargetOutput::builder()
+                        .deployment_target(Target::builder().ecs_target(ecs).build())
+                        .build()
+                });
+            let client = mock_client!(
+                aws_sdk_codedeploy,
+                RuleMode::MatchAny,
+                [&read, &targets, &target]
+            );
+            let facts = Deployments::new(client).facts("d-2").await.unwrap();
+            assert_eq!(
+                facts.green_target_group.as_deref(),
+                Some("web-tg-2"),
+                "{label}"
+            );
+            assert_eq!(facts.rollback, rollback.is_some());
+        }
     }
 }

@@ -11,7 +11,12 @@
 //! - `ContinueDeployment` READY_WAIT shifts traffic and starts the termination wait;
 //!   TERMINATION_WAIT ends it (`Succeeded`); either out of its phase is
 //!   `DeploymentIsNotInReadyStateException`;
-//! - `StopDeployment` ends an unfinished deployment as `Stopped`.
+//! - `StopDeployment` ends an unfinished deployment as `Stopped`;
+//! - the ECS target names its task sets (`taskSetsInfo`): the original, labelled `Blue`, and the
+//!   replacement, labelled `Green`, each with its target group. The groups swap roles every
+//!   deployment, as CodeDeploy's do: "If you do another deployment, the target group associated
+//!   with the current deployment's original task set is associated with the next deployment's
+//!   replacement task set" (User Guide, "Deployments on an Amazon ECS compute platform").
 
 use std::sync::{Arc, Mutex};
 
@@ -36,7 +41,13 @@ pub struct Deployment {
     pub stopped_with_rollback: Option<bool>,
     pub pipeline: String,
     pub execution_id: String,
+    /// The target groups of the original (blue) and replacement (green) task sets.
+    pub blue_target_group: String,
+    pub green_target_group: String,
 }
+
+/// The sample service's two target groups.
+pub const TARGET_GROUPS: [&str; 2] = ["web-tg-1", "web-tg-2"];
 
 #[derive(Default)]
 struct State {
@@ -99,6 +110,7 @@ impl FakeCodeDeploy {
         let mut s = self.state.lock().expect("state");
         let id = format!("d-FAKE{:05}", s.deployments.len() + 1);
         let t = now();
+        let turn = s.deployments.len() % 2;
         s.deployments.push(Deployment {
             id: id.clone(),
             application: application.into(),
@@ -114,6 +126,8 @@ impl FakeCodeDeploy {
             stopped_with_rollback: None,
             pipeline: pipeline.into(),
             execution_id: execution_id.into(),
+            blue_target_group: TARGET_GROUPS[turn].into(),
+            green_target_group: TARGET_GROUPS[1 - turn].into(),
         });
         id
     }
@@ -238,9 +252,16 @@ fn target(d: &Deployment) -> Value {
         .map(|(n, st, end)| json!({"lifecycleEventName": n, "status": st, "endTime": end}))
         .collect();
     let updated = d.events.iter().filter_map(|(_, _, end)| *end).max();
+    let green_weight = if d.termination_started { 100.0 } else { 0.0 };
+    let task_sets = json!([
+        {"identifer": "ecs-svc/1", "taskSetLabel": "Blue", "status": "PRIMARY",
+         "trafficWeight": 100.0 - green_weight, "targetGroup": {"name": d.blue_target_group}},
+        {"identifer": "ecs-svc/2", "taskSetLabel": "Green", "status": "ACTIVE",
+         "trafficWeight": green_weight, "targetGroup": {"name": d.green_target_group}}
+    ]);
     json!({"deploymentTarget": {"deploymentTargetType": "ECSTarget", "ecsTarget": {
         "deploymentId": d.id, "targetId": "prod:web", "lifecycleEvents": events,
-        "status": target_status(d), "lastUpdatedAt": updated}}})
+        "status": target_status(d), "lastUpdatedAt": updated, "taskSetsInfo": task_sets}}})
 }
 
 /// The target's status: "the deployment starts waiting (if configured) immediately after

@@ -17,6 +17,18 @@ pub fn s3_event(key_encoded: &str, version: &str) -> aws_lambda_events::event::s
     serde_json::from_value(s3_event_json(key_encoded, version)).expect("S3 event")
 }
 
+/// The EventBridge "CloudWatch Alarm State Change" event of a single-metric alarm
+/// (fixtures/cloudwatch-alarm-state-change.json, CloudWatch User Guide's sample with an
+/// Application Load Balancer metric): alarm `alarm` now in `state`, about target group
+/// `target_group` (its `TargetGroup` dimension, `targetgroup/<name>/<id>`).
+pub fn alarm_event(alarm: &str, state: &str, target_group: &str) -> Value {
+    let text = include_str!("../fixtures/cloudwatch-alarm-state-change.json")
+        .replace("{{ALARM}}", alarm)
+        .replace("{{STATE}}", state)
+        .replace("{{TARGET_GROUP}}", target_group);
+    serde_json::from_str(&text).expect("fixture parses")
+}
+
 /// The EventBridge "ECR Image Action" event (fixtures/ecr-image-action.json).
 pub fn ecr_event_json(
     action: &str,

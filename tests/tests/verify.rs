@@ -478,3 +478,145 @@ mod ecs_hook {
         assert_eq!(listener.served(), 2);
     }
 }
+
+/// The service stacks' target group alarms, one per target group, as the registry lists them
+/// (`target_group_alarms`), with the group each is about.
+const TARGET_GROUP_ALARMS: [(&str, &str); 2] = [
+    (
+        "berth-web-tg-1-target-5xx",
+        berth_tests::codedeploy::TARGET_GROUPS[0],
+    ),
+    (
+        "berth-web-tg-2-target-5xx",
+        berth_tests::codedeploy::TARGET_GROUPS[1],
+    ),
+];
+
+/// `web` listing the target group alarms, release v1's deployment on test traffic (no checks,
+/// no hold: a verified deployment shifts at once).
+async fn alarm_case() -> Case {
+    let c = case(None, None).await;
+    let mut entry = guarded_registry(&c.env.default_subnets().await, None);
+    entry["target_group_alarms"] = json!(TARGET_GROUP_ALARMS.map(|(name, _)| name));
+    c.env.put_registry(&entry).await;
+    c
+}
+
+impl Case {
+    /// The alarm of target group `group` changed to `state`, as EventBridge delivers it.
+    async fn alarm(&self, group: &str, state: &str) -> Value {
+        let (name, _) = TARGET_GROUP_ALARMS
+            .iter()
+            .find(|(_, g)| *g == group)
+            .expect("a target group of the service");
+        let change = berth::verify::alarm::parse(alarm_event(name, state, group)).expect("parses");
+        let home = berth::images::Home {
+            account_id: ACCOUNT.into(),
+            region: REGION.into(),
+        };
+        let out = self.guarded.verify(&self.env).on_alarm(change, &home).await;
+        serde_json::to_value(out.expect("weighed")).unwrap()
+    }
+
+    fn status_of(&self, id: &str) -> String {
+        self.guarded.fake.deployment(id).expect("deployment").status
+    }
+
+    fn stops(&self) -> usize {
+        let ops = self.guarded.fake.operations();
+        ops.iter()
+            .filter(|o| o.as_str() == "StopDeployment")
+            .count()
+    }
+}
+
+/// During an incident production — blue — alarms. The deployment of the fix replaces blue: its
+/// alarm neither stops it on test traffic nor after production traffic moved to the fix.
+#[tokio::test(flavor = "current_thread")]
+async fn an_alarm_about_the_version_being_replaced_never_stops_its_replacement() {
+    let c = alarm_case().await;
+    let d = c.guarded.fake.deployment(&c.deployment).unwrap();
+    let out = c.alarm(&d.blue_target_group, "ALARM").await;
+    assert_eq!(out["rolled_back"], false, "{out}");
+    assert_eq!(out["deployment_id"], c.deployment.as_str(), "{out}");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(reason.contains("version being replaced"), "{reason}");
+    assert!(reason.contains(&d.blue_target_group), "{reason}");
+    assert_eq!(c.hook().await["verdict"], "passed");
+    assert_eq!(c.status_of(&c.deployment), "InProgress", "traffic shifted");
+    let out = c.alarm(&d.blue_target_group, "ALARM").await;
+    assert_eq!(out["rolled_back"], false, "{out}");
+    assert_eq!(c.stops(), 0, "the fix was never stopped");
+    assert_eq!(c.status_of(&c.deployment), "InProgress");
+    let ops = c.guarded.fake.operations();
+    assert!(
+        ops.iter().filter(|o| *o == "GetDeploymentTarget").count() >= 2,
+        "the replacement task set was read each time: {ops:?}"
+    );
+}
+
+/// The new version alarms after production traffic moved to it: the deployment stops with
+/// rollback (traffic back on blue, which still runs in the termination wait), and the release
+/// record says which alarm did it. The next deployment swaps the groups: the same alarm is then
+/// about the version being replaced, and the other group's alarm rolls back.
+#[tokio::test(flavor = "current_thread")]
+async fn an_alarm_about_the_new_version_rolls_it_back_whichever_group_is_green() {
+    let c = alarm_case().await;
+    assert_eq!(c.hook().await["verdict"], "passed");
+    let green = c
+        .guarded
+        .fake
+        .deployment(&c.deployment)
+        .unwrap()
+        .green_target_group;
+    let out = c.alarm(&green, "OK").await;
+    assert_eq!(out["rolled_back"], false, "recovering is no reason: {out}");
+    let out = c.alarm(&green, "ALARM").await;
+    assert_eq!(out["rolled_back"], true, "{out}");
+    assert_eq!(out["recorded"], true, "{out}");
+    let stopped = c.guarded.fake.deployment(&c.deployment).unwrap();
+    assert_eq!(stopped.status, "Stopped");
+    assert_eq!(stopped.stopped_with_rollback, Some(true));
+    let record = c.env.get_json("releases/web/v1.json").await.unwrap();
+    let noted = &record["interventions"][0];
+    assert_eq!(noted["action"], "traffic_rollback", "{record}");
+    assert_eq!(noted["deployment_id"], c.deployment.as_str());
+    assert!(noted["by"].as_str().unwrap().contains("tg-2"), "{noted}");
+
+    let next = c
+        .guarded
+        .fake
+        .deploy("berth-web", "web", "berth-web", &c.execution);
+    let swapped = c.guarded.fake.deployment(&next).unwrap();
+    assert_eq!(swapped.blue_target_group, green, "the groups swapped roles");
+    let out = c.alarm(&green, "ALARM").await;
+    assert_eq!(out["rolled_back"], false, "{out}");
+    assert_eq!(c.status_of(&next), "InProgress");
+    let out = c.alarm(&swapped.green_target_group, "ALARM").await;
+    assert_eq!(out["rolled_back"], true, "{out}");
+    assert_eq!(c.status_of(&next), "Stopped");
+}
+
+/// The compiled function tells an alarm event from a hook event, through the Runtime API.
+#[tokio::test(flavor = "current_thread")]
+async fn the_compiled_function_rolls_back_on_the_alarm_event_eventbridge_delivers() {
+    let c = alarm_case().await;
+    let vars = c.guarded.vars(moto_env(&c.env.moto.endpoint));
+    let mut verify = Function::spawn("verify", &vars).await;
+    let green = c
+        .guarded
+        .fake
+        .deployment(&c.deployment)
+        .unwrap()
+        .green_target_group;
+    let (alarm, _) = TARGET_GROUP_ALARMS
+        .iter()
+        .find(|(_, g)| *g == green)
+        .unwrap();
+    let out = match verify.invoke(&alarm_event(alarm, "ALARM", &green)).await {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => panic!("verify failed: {e}"),
+    };
+    assert_eq!(out["rolled_back"], true, "{out}");
+    assert_eq!(c.status_of(&c.deployment), "Stopped");
+}

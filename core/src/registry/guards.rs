@@ -155,6 +155,7 @@ pub(super) fn check(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) 
     if let Some(v) = &config.verify {
         check_verify(v, err);
     }
+    check_alarms(&config.target_group_alarms, err);
     if let Some(s) = &config.scan {
         if s.block.is_empty() {
             err(
@@ -174,6 +175,33 @@ pub(super) fn check(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) 
         }
         if s.ignore.iter().any(|i| i.trim().is_empty()) {
             err("scan.ignore", "must not hold empty names".into());
+        }
+    }
+}
+
+/// The most alarm names `target_group_alarms` may hold (the stacks write four).
+pub const MAX_TARGET_GROUP_ALARMS: usize = 20;
+
+/// `target_group_alarms`: CloudWatch alarm names ("Minimum length of 1. Maximum length of 255",
+/// PutMetricAlarm `AlarmName`), each once, at most [`MAX_TARGET_GROUP_ALARMS`].
+fn check_alarms(names: &[String], err: &mut impl FnMut(&str, String)) {
+    if names.len() > MAX_TARGET_GROUP_ALARMS {
+        err(
+            "target_group_alarms",
+            format!("must hold at most {MAX_TARGET_GROUP_ALARMS} names"),
+        );
+    }
+    for (i, name) in names.iter().enumerate() {
+        if name.trim().is_empty() || name.chars().count() > 255 {
+            err(
+                &format!("target_group_alarms[{i}]"),
+                format!("{name:?} must be an alarm name of 1 to 255 characters"),
+            );
+        } else if names[..i].contains(name) {
+            err(
+                &format!("target_group_alarms[{i}]"),
+                format!("{name:?} is named twice"),
+            );
         }
     }
 }

@@ -36,6 +36,12 @@ pub struct ServiceConfig {
     /// Checks the `verify` hook runs against the test listener before production traffic.
     #[serde(default)]
     pub verify: Option<VerifyConfig>,
+    /// CloudWatch alarms about the service's target groups (their `TargetGroup` dimension).
+    /// One that goes into ALARM about the target group of a CodeDeploy deployment's replacement
+    /// task set stops that deployment with rollback; about the other group it changes nothing
+    /// (`berth_core::alarm`). The service stacks list the target group alarms they create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_group_alarms: Vec<String>,
     /// The image-scan gate's policy; absent = no gate.
     #[serde(default)]
     pub scan: Option<ScanPolicy>,

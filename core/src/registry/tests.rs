@@ -158,6 +158,29 @@ fn entries_the_stacks_write_parse() {
     );
 }
 
+/// The stacks list their target group alarms; a name is an alarm name, once.
+#[test]
+fn target_group_alarms_are_alarm_names_each_once() {
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["target_group_alarms"] = serde_json::json!(["web-blue-target-5xx", "web-green-target-5xx"]);
+    let s = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap();
+    assert_eq!(s.config.target_group_alarms.len(), 2);
+    assert!(web().config.target_group_alarms.is_empty(), "absent = none");
+    v["target_group_alarms"] = serde_json::json!(["a", "", "a", "x".repeat(256)]);
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "registry parameter /p/web: target_group_alarms[1]: \"\" must be an alarm name of 1 to 255 characters",
+            "registry parameter /p/web: target_group_alarms[2]: \"a\" is named twice",
+            &format!(
+                "registry parameter /p/web: target_group_alarms[3]: {:?} must be an alarm name of 1 to 255 characters",
+                "x".repeat(256)
+            ),
+        ]
+    );
+}
+
 #[test]
 fn guard_sections_name_every_problem() {
     let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();

@@ -20,7 +20,10 @@
 //! - `checks`: running the checks and judging answers.
 //! - `subject`: which service and release a deployment is.
 //! - `ecs`: the ECS lifecycle hook.
+//! - `alarms`: the service stacks' target group alarms, which roll back a CodeDeploy deployment
+//!   when they are about its replacement task set (`berth_core::alarm`).
 
+mod alarms;
 mod checks;
 mod ecs;
 mod subject;
@@ -45,6 +48,8 @@ use crate::registry::Registry;
 use crate::settings::Settings;
 use crate::store::Bucket;
 
+pub use alarms::AlarmOutcome;
+pub use berth_core::alarm;
 pub use checks::{MAX_BODY, judge, url, verdict};
 pub use subject::Subject;
 
@@ -88,6 +93,8 @@ pub enum Output {
 pub enum Answer {
     CodeDeploy(Output),
     Ecs(HookAnswer),
+    /// A target group alarm's state change, weighed against the deployment in flight.
+    Alarm(AlarmOutcome),
 }
 
 /// What a run found.
@@ -153,6 +160,12 @@ impl Context {
         if ecs_hook::kind(&payload) == EventKind::Ecs {
             let answer = self.on_ecs_hook(payload, &home, invocation.deadline).await;
             return Ok(Answer::Ecs(answer));
+        }
+        if alarm::is_alarm_event(&payload) {
+            return match alarm::parse(payload) {
+                Ok(change) => Ok(Answer::Alarm(self.on_alarm(change, &home).await?)),
+                Err(reason) => Ok(Answer::CodeDeploy(Output::Ignored { reason })),
+            };
         }
         let hook =
             match event_of::<HookEvent>(payload, "a CodeDeploy or Amazon ECS lifecycle hook event")
