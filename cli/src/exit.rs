@@ -19,6 +19,10 @@ pub enum Exit {
     /// 5: the request has no meaning for the service's deploy kind (`finish` on a service ECS
     /// deploys itself, `promote` on a rolling one): no phase of any deployment would allow it.
     NotForKind = 5,
+    /// 6: `berth run`: the task stopped without an exit code of its container to pass on (it
+    /// never started or never exited by itself: the image could not be pulled, ...). Otherwise
+    /// `berth run` exits with the container's own exit code, whatever it is.
+    NoExitCode = 6,
 }
 
 impl From<Exit> for ExitCode {

@@ -18,6 +18,7 @@ mod release_group;
 mod releases;
 mod render;
 mod rollback;
+mod run;
 mod stats;
 mod status;
 mod status_native;
@@ -70,6 +71,10 @@ enum Command {
     /// Check, read-only, everything a service's first release depends on; each problem with
     /// its fix.
     Doctor(doctor::DoctorArgs),
+    /// Start a release's task definition once (default: the current release) in the registry's
+    /// cluster and network, print each state of the task, and exit with its container's exit
+    /// code; `-- command…` replaces the container's command.
+    Run(run::RunArgs),
     /// Deregister task definition revisions older than the N newest successful releases' (a dry
     /// run unless --yes).
     Prune(prune::PruneArgs),
@@ -90,6 +95,11 @@ async fn main() -> ExitCode {
         Command::Finish(args) => promote::finish(args).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Prune(args) => prune::run(args).await,
+        // The container's exit code is the command's own.
+        Command::Run(args) => match run::run(args).await {
+            Ok(code) => return ExitCode::from(code),
+            Err(failure) => Err(failure),
+        },
     };
     match outcome {
         Ok(()) => Exit::Done.into(),

@@ -18,6 +18,7 @@
 //! - History and housekeeping: [`index`] (the release index's keys), [`history`] (execution
 //!   states, last known good), [`revisions`] (which task definition revisions to deregister).
 //! - [`alarm`]: which target group alarm rolls back a CodeDeploy deployment (the new version's).
+//! - [`one_off`]: what `berth run` starts, watches and exits with.
 //! - [`doctor`]: `berth doctor`'s verdicts on a service's setup, from facts the CLI reads.
 
 pub mod alarm;
@@ -34,6 +35,7 @@ pub mod json;
 pub mod keys;
 pub mod manifest;
 pub mod migration;
+pub mod one_off;
 pub mod plan;
 pub mod platform;
 pub mod push;

@@ -17,7 +17,8 @@
 //!   pushes may release), [`deployment::Deployments`] (CodeDeploy: promote, rollback),
 //!   [`notify`] (Slack, SNS), [`http`] (the one HTTPS client: AWS through [`connector`], checks
 //!   and webhooks; [`warm`] opens connections ahead), [`revisions`] (listing and deregistering
-//!   task definition revisions), [`retry`] (named retry policies).
+//!   task definition revisions), [`tasks`] (the tasks berth starts itself: RunTask,
+//!   DescribeTasks), [`retry`] (named retry policies).
 //! - **Functions** (one module each: a `Context` built once at init and a `handle`):
 //!   [`on_image_push`], [`on_manifest`], [`migrate`], [`deploy`] (the Deploy action of services
 //!   ECS deploys itself), [`scan`] (the scan gate),
@@ -27,7 +28,7 @@
 //!   tells an invocation).
 
 pub use berth_core::{
-    claim, deployed, doctor, history, job, json, keys, manifest, migration, plan, push,
+    claim, deployed, doctor, history, job, json, keys, manifest, migration, one_off, plan, push,
 };
 pub use berth_core::{platform, record, render, service_deployment, sweep, time};
 
@@ -64,6 +65,7 @@ pub mod settings;
 pub mod stats;
 pub mod store;
 pub mod taskdef;
+pub mod tasks;
 pub mod verify;
 pub mod warm;
 

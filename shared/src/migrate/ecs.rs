@@ -1,18 +1,14 @@
 //! The ECS calls of the migration step, and what it reads from a task definition.
 
-use aws_sdk_ecs::error::SdkError;
-use aws_sdk_ecs::operation::run_task::RunTaskError;
-use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, LaunchType, NetworkConfiguration,
-    TaskOverride,
-};
 use serde_json::Value;
 
 use super::job::started_by;
 use crate::error::{Error, Result};
 use crate::manifest::MigrationPlan;
-use crate::migration::{ContainerState, TaskState};
+use crate::migration::TaskState;
 use crate::pipeline::request_token;
+use crate::registry::Network;
+use crate::tasks::{self, OneTask, Started};
 
 /// What `RunTask` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,50 +47,26 @@ pub(super) async fn run_task(
     task_definition_arn: &str,
     (job, run_attempt): (&str, u32),
 ) -> Result<Placement> {
-    let built = |e: aws_sdk_ecs::error::BuildError| Error::Corrupt(format!("RunTask request: {e}"));
-    let network = AwsVpcConfiguration::builder()
-        .set_subnets(Some(plan.subnets.clone()))
-        .set_security_groups(Some(plan.security_groups.clone()))
-        .assign_public_ip(AssignPublicIp::Disabled)
-        .build()
-        .map_err(built)?;
-    let command = ContainerOverride::builder()
-        .name(&plan.container)
-        .set_command(Some(plan.command.clone()))
-        .build();
-    let out = ecs
-        .run_task()
-        .cluster(&plan.cluster)
-        .task_definition(task_definition_arn)
-        .launch_type(LaunchType::Fargate)
-        .count(1)
-        .network_configuration(
-            NetworkConfiguration::builder()
-                .awsvpc_configuration(network)
-                .build(),
-        )
-        .overrides(TaskOverride::builder().container_overrides(command).build())
-        .started_by(started_by(release))
-        .client_token(client_token(job, run_attempt))
-        .send()
-        .await;
-    let action = || format!("ecs:RunTask in cluster {}", plan.cluster);
-    let out = match out {
-        Ok(out) => out,
-        // "The provided clientToken is already in use with a different RunTask request. The
-        // resourceIds are the existing task ARNs which are already associated with the
-        // clientToken." (ConflictException, ECS API reference): that task is this job's.
-        Err(SdkError::ServiceError(se)) => {
-            if let RunTaskError::ConflictException(c) = se.err()
-                && let Some(arn) = c.resource_ids().first()
-            {
-                return Ok(Placement::Adopted(arn.clone()));
-            }
-            return Err(Error::sdk(action())(SdkError::ServiceError(se)));
-        }
-        Err(e) => return Err(Error::sdk(action())(e)),
+    let network = Network {
+        subnets: plan.subnets.clone(),
+        security_groups: plan.security_groups.clone(),
+        assign_public_ip: false,
     };
-    Ok(placement(&out, &plan.cluster))
+    let token = client_token(job, run_attempt);
+    let task = OneTask {
+        cluster: &plan.cluster,
+        task_definition: task_definition_arn,
+        network: &network,
+        container: &plan.container,
+        command: Some(&plan.command),
+        started_by: &started_by(release),
+        client_token: Some(&token),
+    };
+    Ok(match tasks::run(ecs, &task).await? {
+        Started::Task(arn) => Placement::Started(arn),
+        Started::Adopted(arn) => Placement::Adopted(arn),
+        Started::Refused(reasons) => refused(&reasons, &plan.cluster),
+    })
 }
 
 /// RunTask's client token: the action's first job, and how many times ECS refused a start. A
@@ -109,27 +81,9 @@ fn client_token(job: &str, run_attempt: u32) -> String {
     }
 }
 
-/// The task `RunTask` started, or the reasons it gave for starting none.
-fn placement(out: &aws_sdk_ecs::operation::run_task::RunTaskOutput, cluster: &str) -> Placement {
-    if let Some(arn) = out.tasks().first().and_then(|t| t.task_arn()) {
-        return Placement::Started(arn.to_owned());
-    }
-    let reasons: Vec<String> = out
-        .failures()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} ({})",
-                f.reason().unwrap_or("unknown reason"),
-                f.detail().or(f.arn()).unwrap_or("-")
-            )
-        })
-        .collect();
-    let why = if reasons.is_empty() {
-        "no task and no reason returned".to_owned()
-    } else {
-        reasons.join("; ")
-    };
+/// Why RunTask started no task: later when Fargate has no capacity, else refused.
+fn refused(reasons: &[String], cluster: &str) -> Placement {
+    let why = reasons.join("; ");
     let message = format!("ECS did not start the migration task in cluster {cluster}: {why}");
     if why.contains(NO_CAPACITY) {
         Placement::Later(message)
@@ -144,14 +98,7 @@ pub(super) async fn describe(
     cluster: &str,
     task_arn: &str,
 ) -> Result<Option<TaskState>> {
-    let out = ecs
-        .describe_tasks()
-        .cluster(cluster)
-        .tasks(task_arn)
-        .send()
-        .await
-        .map_err(Error::sdk(format!("ecs:DescribeTasks {task_arn}")))?;
-    Ok(out.tasks().first().map(task_state))
+    tasks::describe(ecs, cluster, task_arn).await
 }
 
 pub(super) async fn stop(
@@ -168,23 +115,6 @@ pub(super) async fn stop(
         .await
         .map_err(Error::sdk(format!("ecs:StopTask {task_arn}")))?;
     Ok(())
-}
-
-fn task_state(t: &aws_sdk_ecs::types::Task) -> TaskState {
-    TaskState {
-        last_status: t.last_status().unwrap_or_default().to_owned(),
-        stop_code: t.stop_code().map(|c| c.as_str().to_owned()),
-        stopped_reason: t.stopped_reason().map(str::to_owned),
-        containers: t
-            .containers()
-            .iter()
-            .map(|c| ContainerState {
-                name: c.name().unwrap_or_default().to_owned(),
-                exit_code: c.exit_code(),
-                reason: c.reason().map(str::to_owned),
-            })
-            .collect(),
-    }
 }
 
 /// Names of the essential containers of a task definition (ECS's default is essential).
