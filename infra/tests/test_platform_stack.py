@@ -603,8 +603,16 @@ def test_verify_runs_five_minutes_with_its_own_role_and_is_named_to_on_manifest(
         "ReadWriteReleaseRecords",
         "ListReleaseIndex",
         "ReportFailedEvents",
+        "ListDeploymentsInFlight",
+        "RollBackOnAlarmsAboutGreen",
     }
     assert verify["ReadBerthDeployments"]["Resource"] == f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:berth-*/*"
+    # The target group alarm rule: the deployment in flight, its ECS target, a stop with rollback.
+    assert verify["ListDeploymentsInFlight"]["Action"] == "codedeploy:ListDeployments"
+    assert verify["ListDeploymentsInFlight"]["Resource"] == f"arn:aws:codedeploy:{REGION}:{ACCOUNT}:deploymentgroup:berth-*/*"
+    rollback = verify["RollBackOnAlarmsAboutGreen"]
+    assert sorted(rollback["Action"]) == ["codedeploy:GetDeploymentTarget", "codedeploy:ListDeploymentTargets", "codedeploy:StopDeployment"]
+    assert (rollback["Resource"], rollback["Condition"]) == ("*", {"StringEquals": {"aws:RequestedRegion": REGION}})
     assert verify["ReportHookStatus"]["Resource"] == "*"
     assert verify["ReportHookStatus"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": REGION}}
     assert sorted(verify["ReadBerthPipelines"]["Action"]) == ["codepipeline:GetPipelineExecution", "codepipeline:GetPipelineState"]

@@ -51,6 +51,8 @@ STAR_READ_ONLY = {
     "ec2:DescribeSubnets",
     "ecs:ListTaskDefinitions",  # no resource type exists
     "ecr:GetAuthorizationToken",  # no resource type exists (reference service's image pulls)
+    "codedeploy:ListDeploymentTargets",  # no resource type (verify: the replacement task set)
+    "codedeploy:GetDeploymentTarget",
 }
 STAR_WRITE_WITH_CONDITION = {
     "codepipeline:PutJobSuccessResult",  # the API accepts only "*"
@@ -59,6 +61,7 @@ STAR_WRITE_WITH_CONDITION = {
     "ecs:CreateTaskSet",  # resource "*" only; ecs:cluster condition
     "codedeploy:PutLifecycleEventHookExecutionStatus",  # no resource type; region condition
     "ecs:DeregisterTaskDefinition",  # no resource type; region condition
+    "codedeploy:StopDeployment",  # no resource type; region condition (verify's alarm rollback)
 }
 
 TEMPLATES = {p.name: load_template(p) for p in (PLATFORM_TEMPLATE, SERVICE_TEMPLATE, CFN / "reference-service.yaml", CFN / "reference-task.yaml")}

@@ -88,7 +88,7 @@ REGISTRY_FIELDS = {
 
 # Written only when configured (deployment: only with DeploymentController=CODE_DEPLOY; network:
 # only with NetworkSubnets).
-OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment", "network"}
+OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment", "network", "target_group_alarms"}
 
 
 def deploy_service(session, name: str, parameters: dict):
@@ -591,6 +591,50 @@ def test_alarms_about_the_new_version_still_stop_and_roll_back():
     assert "DEPLOYMENT_FAILURE" in events
 
 
+def test_target_group_alarms_go_to_verify_which_rolls_back_only_the_version_they_are_about(platform_stack):
+    # The alarms stay out of the deployment group (above); their changes to ALARM go to verify,
+    # which stops the deployment in flight only when the alarm is about its replacement task
+    # set's target group (tests/tests/verify.rs shows both cases). "CloudWatch sends events to
+    # Amazon EventBridge whenever a CloudWatch alarm is created, updated, deleted, or changes
+    # alarm state" (CloudWatch User Guide, "Alarm events and EventBridge").
+    assert TEMPLATE["Conditions"]["HasAlarmRollback"] == {
+        "Fn::And": TEMPLATE["Conditions"]["HasTargetGroupAlarms"]["Fn::And"]
+        + [{"Fn::Equals": [{"Ref": "DeploymentController"}, "CODE_DEPLOY"]}]
+    }
+    rule = RESOURCES["TargetGroupAlarmRule"]
+    assert (rule["Type"], rule["Condition"]) == ("AWS::Events::Rule", "HasAlarmRollback")
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.cloudwatch"]
+    assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    # The event names the alarm by ARN (arn:...:cloudwatch:<region>:<account>:alarm:<name>).
+    arn = "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${%s}"
+    assert sorted(r["Fn::Sub"] for r in pattern["resources"]) == sorted(arn % a for a in TARGET_GROUP_ALARMS)
+    assert pattern["detail"] == {"state": {"value": ["ALARM"]}}, "only a change to ALARM acts"
+    verify = {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-VerifyFunctionArn"}}
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [verify]
+    permission = RESOURCES["TargetGroupAlarmPermission"]
+    assert permission["Condition"] == "HasAlarmRollback"
+    assert permission["Properties"] == {
+        "FunctionName": verify,
+        "Action": "lambda:InvokeFunction",
+        "Principal": "events.amazonaws.com",
+        "SourceArn": {"Fn::GetAtt": ["TargetGroupAlarmRule", "Arn"]},
+    }
+    # The registry entry lists the four alarms (Ref of an alarm is its name), so verify knows
+    # whose they are; an ECS-controlled service gets neither the rule nor the list.
+    alarms_json = RESOURCES["RegistryParameter"]["Properties"]["Value"]["Fn::Sub"][1]["AlarmsJson"]["Fn::If"]
+    assert alarms_json[0] == "HasAlarmRollback" and alarms_json[2] == ""
+    text, names = alarms_json[1]["Fn::Sub"]
+    assert sorted(v["Ref"] for v in names.values()) == sorted(TARGET_GROUP_ALARMS)
+    for key in names:
+        text = text.replace("${" + key + "}", f"berth-web-{key}")
+    assert json.loads("{" + text.lstrip(",") + "}") == {"target_group_alarms": [f"berth-web-{k}" for k in "ABCD"]}
+    session, _, _ = platform_stack
+    stack, _ = deploy_service(session, "berth-web", {**WEB, **TARGET_GROUPS})
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert len(registry_entry(session, "web")["target_group_alarms"]) == 4
+
+
 def test_target_group_alarms_need_all_three_arns_and_can_be_turned_off():
     condition = TEMPLATE["Conditions"]["HasTargetGroupAlarms"]["Fn::And"]
     assert {"Fn::Equals": [{"Ref": "CreateTargetGroupAlarms"}, "true"]} in condition
@@ -855,6 +899,17 @@ def test_code_deploy_renders_the_resources_of_before_deployment_controller():
     # the same list, split where it is used.
     rendering["DeploymentGroup"] = json.loads(json.dumps(rendering["DeploymentGroup"]).replace(
         '{"Fn::Split": [",", {"Ref": "RollbackAlarmNames"}]}', '{"Ref": "RollbackAlarmNames"}'))
+    # Added since: the target group alarms' changes to ALARM go to verify (their own tests below),
+    # and their descriptions say so.
+    for added in ("TargetGroupAlarmRule", "TargetGroupAlarmPermission"):
+        assert rendering.pop(added)["Condition"] == "HasAlarmRollback"
+    for alarm in ("BlueTarget5xxAlarm", "GreenTarget5xxAlarm", "BlueUnhealthyHostsAlarm", "GreenUnhealthyHostsAlarm"):
+        props = rendering[alarm]["Properties"]
+        now = props["AlarmDescription"]["Fn::Sub"]
+        assert now.endswith("; rolls back a CodeDeploy deployment whose replacement task set serves this group, never one that replaces it.")
+        props["AlarmDescription"]["Fn::Sub"] = now.replace(
+            "; rolls back a CodeDeploy deployment whose replacement task set serves this group, never one that replaces it.",
+            "; for operators, not wired into CodeDeploy (blue alarming must not stop the fix).")
     expected = dict(CODE_DEPLOY_RESOURCES)
     expected.pop("RegistryParameter")
     assert {name: _digest(r) for name, r in rendering.items()} == expected

@@ -1413,6 +1413,26 @@ data "aws_iam_policy_document" "verify" {
     actions   = ["ssm:GetParametersByPath"]
     resources = [local.registry_arn_prefix, "${local.registry_arn_prefix}/*"]
   }
+  # The service modules' target group alarm rule invokes verify: it lists the service's deployment
+  # in flight, reads its ECS target (the replacement task set, labelled GREEN, and its target
+  # group) and stops it with rollback when the alarm is about that group
+  # (docs/guide/guarded-deployments.md, "Alarms during an incident").
+  statement {
+    sid       = "ListDeploymentsInFlight"
+    actions   = ["codedeploy:ListDeployments"]
+    resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentgroup:${var.pipeline_name_prefix}*/*"]
+  }
+  statement {
+    # No resource type for these actions (service authorization reference), as for the operator's.
+    sid       = "RollBackOnAlarmsAboutGreen"
+    actions   = ["codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget", "codedeploy:StopDeployment"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestedRegion"
+      values   = [local.region]
+    }
+  }
   statement {
     sid       = "ReadBerthPipelines"
     actions   = ["codepipeline:GetPipelineState", "codepipeline:GetPipelineExecution"]

@@ -95,6 +95,9 @@ locals {
       wait_seconds = var.scan.wait_seconds
       ignore       = var.scan.ignore
     }
+    # The target group alarms, which verify weighs against the deployment in flight (only a
+    # CodeDeploy deployment has a replacement task set to weigh them against).
+    target_group_alarms = local.code_deploy ? [for k in sort(keys(local.target_group_alarms)) : "${local.pipeline_name}-${k}"] : []
     verify = var.verify == null ? null : {
       base_url         = var.verify.base_url
       checks           = [for p in var.verify.paths : { path = p, status = var.verify.expected_status }]
@@ -104,11 +107,12 @@ locals {
     }
   }
 
-  # The target group alarms, for operators and NOT in the deployment group (an alarm there stops any
-  # deployment, and during an incident blue's is the one alarming): both target groups, because
-  # CodeDeploy swaps which one is green at
-  # every deployment ("If you do another deployment, the target group associated with the current
-  # deployment's original task set is associated with the next deployment's replacement task set").
+  # The target group alarms, NOT in the deployment group (an alarm there stops any deployment,
+  # and during an incident blue's is the one alarming): both target groups, because CodeDeploy
+  # swaps which one is green at every deployment ("If you do another deployment, the target group
+  # associated with the current deployment's original task set is associated with the next
+  # deployment's replacement task set"). Their changes to ALARM go to verify (the rule below),
+  # which rolls back only a deployment whose replacement task set the alarm is about.
   target_group_alarms = var.target_group_alarms == null ? {} : {
     "blue-target-5xx"       = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.blue_target_group_arn, name = coalesce(var.blue_target_group_name, "the blue target group") }
     "green-target-5xx"      = { metric = "HTTPCode_Target_5XX_Count", statistic = "Sum", threshold = var.target_group_alarms.target_5xx_threshold, target_group = var.target_group_alarms.green_target_group_arn, name = coalesce(var.green_target_group_name, "the green target group") }
@@ -354,7 +358,7 @@ data "aws_iam_policy_document" "codedeploy" {
 resource "aws_cloudwatch_metric_alarm" "target_group" {
   for_each          = local.target_group_alarms
   alarm_name        = "${local.pipeline_name}-${each.key}"
-  alarm_description = "berth ${var.service_name}: ${each.value.metric} of ${each.value.name}; for operators, not wired into CodeDeploy (blue alarming must not stop the fix)."
+  alarm_description = "berth ${var.service_name}: ${each.value.metric} of ${each.value.name}; rolls back a CodeDeploy deployment whose replacement task set serves this group, never one that replaces it."
   namespace         = "AWS/ApplicationELB"
   metric_name       = each.value.metric
   dimensions = {
@@ -368,6 +372,40 @@ resource "aws_cloudwatch_metric_alarm" "target_group" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching" # an idle target group has no data
   tags                = var.tags
+}
+
+# A target group alarm's change to ALARM goes to verify, which stops the deployment in flight with
+# rollback when the alarm is about the target group of its replacement (green) task set, and
+# changes nothing when it is about the version being replaced. "CloudWatch sends events to Amazon
+# EventBridge whenever a CloudWatch alarm is created, updated, deleted, or changes alarm state"
+# (CloudWatch User Guide, "Alarm events and EventBridge").
+resource "aws_cloudwatch_event_rule" "target_group_alarms" {
+  count       = local.code_deploy && length(local.target_group_alarms) > 0 ? 1 : 0
+  name        = "${local.pipeline_name}-target-group-alarms"
+  description = "berth ${var.service_name}: target group alarms in ALARM go to verify, which rolls back a deployment whose replacement task set they are about."
+  event_pattern = jsonencode({
+    source        = ["aws.cloudwatch"]
+    "detail-type" = ["CloudWatch Alarm State Change"]
+    resources     = [for k in sort(keys(local.target_group_alarms)) : aws_cloudwatch_metric_alarm.target_group[k].arn]
+    detail        = { state = { value = ["ALARM"] } }
+  })
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "target_group_alarms" {
+  count     = length(aws_cloudwatch_event_rule.target_group_alarms)
+  rule      = aws_cloudwatch_event_rule.target_group_alarms[0].name
+  target_id = "verify"
+  arn       = local.verify_function
+}
+
+resource "aws_lambda_permission" "target_group_alarms" {
+  count         = length(aws_cloudwatch_event_rule.target_group_alarms)
+  statement_id  = "${local.pipeline_name}-target-group-alarms"
+  action        = "lambda:InvokeFunction"
+  function_name = local.verify_function
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.target_group_alarms[0].arn
 }
 
 resource "aws_iam_role" "codedeploy" {

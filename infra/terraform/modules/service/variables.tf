@@ -354,7 +354,7 @@ variable "rollback_alarm_names" {
 }
 
 variable "target_group_alarms" {
-  description = "Optional: HTTPCode_Target_5XX_Count and UnHealthyHostCount alarms on BOTH target groups (CodeDeploy swaps which one is green at every deployment), for operators: NOT wired into the deployment group, where blue alarming during an incident would stop the fix. Needs the Application Load Balancer ARN and both target group ARNs. null = none."
+  description = "Optional: HTTPCode_Target_5XX_Count and UnHealthyHostCount alarms on BOTH target groups (CodeDeploy swaps which one is green at every deployment), NOT in the deployment group, where blue alarming during an incident would stop the fix: their changes to ALARM go to verify, which rolls back a CODE_DEPLOY deployment only when the alarm is about its replacement task set's target group. Needs the Application Load Balancer ARN and both target group ARNs. null = none."
   type = object({
     load_balancer_arn        = string
     blue_target_group_arn    = string
