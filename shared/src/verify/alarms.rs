@@ -3,10 +3,10 @@
 //! replacement (green) task set's target group, and changes nothing when it is about the
 //! version being replaced. The rule is `berth_core::alarm::decide`; this is the I/O around it.
 //!
-//! The rule invokes the function asynchronously (EventBridge is among the services that "invoke
-//! Lambda functions asynchronously", Lambda developer guide), so a read or a stop that fails
-//! ends the invocation with the error and Lambda tries again; what still fails goes to the
-//! function's on-failure destination.
+//! EventBridge invokes its Lambda targets asynchronously (as for the other rules berth's stacks
+//! create: docs/reference/errors.md, "What happens to a failed invocation"), so a read or a stop
+//! that fails ends the invocation with the error and Lambda tries again; what still fails goes to
+//! the function's on-failure destination.
 
 use std::time::SystemTime;
 
