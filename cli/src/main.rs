@@ -10,6 +10,7 @@ mod doctor;
 mod environments;
 mod exit;
 mod groups;
+mod post_migration;
 mod promote;
 mod promote_release;
 mod prune;
@@ -78,6 +79,9 @@ enum Command {
     /// Deregister task definition revisions older than the N newest successful releases' (a dry
     /// run unless --yes).
     Prune(prune::PruneArgs),
+    /// Settle a release whose post migration (the contract step) failed with its code live:
+    /// `retry` runs it again, `skip` records it skipped; the next release waits until then.
+    PostMigration(post_migration::PostMigrationArgs),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -95,6 +99,7 @@ async fn main() -> ExitCode {
         Command::Finish(args) => promote::finish(args).await,
         Command::Doctor(args) => doctor::run(args).await,
         Command::Prune(args) => prune::run(args).await,
+        Command::PostMigration(args) => post_migration::run(args).await,
         // The container's exit code is the command's own.
         Command::Run(args) => match run::run(args).await {
             Ok(code) => return ExitCode::from(code),

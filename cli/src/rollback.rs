@@ -29,6 +29,10 @@ pub struct RollbackArgs {
     /// Redeploy the last known good release even while a deployment is in flight.
     #[arg(long)]
     redeploy: bool,
+    /// Roll back past a release whose post migration (contract step) ran; the old code may not
+    /// work on the contracted schema.
+    #[arg(long)]
+    past_contract: bool,
     /// How long to watch a stopped deployment roll back before returning.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
     wait_seconds: u64,
@@ -244,8 +248,9 @@ fn in_flight(args: &RollbackArgs, stopped: &Stopped, by: &str) -> Result<bool, S
 async fn redeploy(clients: &Clients, settings: &Settings, args: &RollbackArgs) -> Outcome {
     let bucket = Bucket::new(clients.s3.clone(), &settings.release_bucket);
     let by = caller(clients).await;
-    let releases =
-        Releases::new(clients.codepipeline.clone(), bucket).with_caller(Some(by.clone()));
+    let releases = Releases::new(clients.codepipeline.clone(), bucket)
+        .with_caller(Some(by.clone()))
+        .past_contract(args.past_contract);
     crate::releases::indexed(&releases, &args.service).await?;
     let r = match releases
         .rollback(&args.service, args.to.as_deref(), SystemTime::now())

@@ -120,6 +120,7 @@ mod tests {
                 ("nginx".into(), pin("web/nginx", 1)),
             ]),
             migration: None,
+            post_migration: None,
             rollback_of: None,
             rendered_at: "2026-12-01T00:00:00Z".into(),
             scan: None,

@@ -25,6 +25,8 @@ pub fn record(release: &str, status: ReleaseStatus) -> ReleaseRecord {
         images: BTreeMap::new(),
         migration_plan: None,
         migration: None,
+        post_migration_plan: None,
+        post_migration: None,
         rollback_of: None,
         promoted_from: None,
         group: None,

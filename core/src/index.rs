@@ -54,6 +54,19 @@ pub fn marker_key(service: &str) -> String {
     format!("index/{service}/v1")
 }
 
+/// Where a release whose post migration (the contract step) failed is held until an operator
+/// re-runs or skips it: one empty object per release, `index/<service>/post-migration-failed/
+/// <release>`. The next release's Migrate action lists the prefix (one request) and refuses
+/// while it is not empty (`berth_core::migration::post`).
+pub fn post_migration_failed_prefix(service: &str) -> String {
+    format!("index/{service}/post-migration-failed/")
+}
+
+/// The hold on `release` (see [`post_migration_failed_prefix`]).
+pub fn post_migration_failed_key(service: &str, release: &str) -> String {
+    format!("{}{release}", post_migration_failed_prefix(service))
+}
+
 /// The key of `release` at `at_ms` in `list`.
 pub fn entry_key(service: &str, list: List, at_ms: u64, release: &str) -> String {
     entry_under(&prefix(service, list), at_ms, release)

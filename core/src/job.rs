@@ -35,10 +35,17 @@ pub struct Parameters {
     pub release: Option<String>,
     /// `#{codepipeline.PipelineExecutionId}`, when the action passes it.
     pub execution: Option<String>,
+    /// `"migration": "post"`: the PostMigrate action, which runs the release's
+    /// post-deployment migration (the contract step) after the Deploy action. One function
+    /// serves both actions, so the arm64 bootstrap is not duplicated for a second one.
+    pub post: bool,
 }
 
 /// The UserParameters the stacks configure.
 pub const USER_PARAMETERS: &str = r##"{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}","execution":"#{codepipeline.PipelineExecutionId}"}"##;
+
+/// The UserParameters of the PostMigrate action: the Migrate action's, and which migration.
+pub const POST_USER_PARAMETERS: &str = r##"{"release":"#{variables.BERTH_RELEASE}","rollback":"#{variables.BERTH_ROLLBACK}","execution":"#{codepipeline.PipelineExecutionId}","migration":"post"}"##;
 
 /// Parses UserParameters (absent = an ordinary release of older stacks).
 pub fn parse_user_parameters(raw: Option<&str>) -> Result<Parameters, String> {
@@ -59,11 +66,22 @@ pub fn parse_user_parameters(raw: Option<&str>) -> Result<Parameters, String> {
             ));
         }
     };
+    let post = match v.get("migration") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "pre" => false,
+        Some(Value::String(s)) if s == "post" => true,
+        Some(other) => {
+            return Err(format!(
+                "UserParameters.migration must be \"pre\" or \"post\", got {other}"
+            ));
+        }
+    };
     let text = |field: &str| v.get(field).and_then(Value::as_str).map(str::to_owned);
     Ok(Parameters {
         rollback,
         release: text("release"),
         execution: text("execution").filter(|e| !e.is_empty()),
+        post,
     })
 }
 
@@ -125,9 +143,25 @@ mod tests {
             Parameters {
                 rollback: false,
                 release: Some("v1.2.3".into()),
-                execution: Some("e-1".into())
+                execution: Some("e-1".into()),
+                post: false,
             }
         );
+    }
+
+    #[test]
+    fn the_post_migrate_action_says_so_in_its_user_parameters() {
+        // As CodePipeline resolves the variables.
+        let resolved = |raw: &str| {
+            raw.replace("#{variables.BERTH_RELEASE}", "v1")
+                .replace("#{variables.BERTH_ROLLBACK}", "false")
+                .replace("#{codepipeline.PipelineExecutionId}", "e-1")
+        };
+        let p = parse_user_parameters(Some(&resolved(POST_USER_PARAMETERS))).unwrap();
+        assert!(p.post);
+        let pre = parse_user_parameters(Some(&resolved(USER_PARAMETERS))).unwrap();
+        assert!(!pre.post);
+        assert!(parse_user_parameters(Some(r#"{"migration":"contract"}"#)).is_err());
     }
 
     /// Executions berth did not start carry the variables' defaults, which are not release

@@ -73,9 +73,11 @@ pub fn plan(service: &Service, manifest: &ValidManifest, template: &Value) -> Pl
         }
     }
     let migration_container = manifest.migration_plan(service).map(|p| p.container);
+    let post_container = manifest.post_migration_plan(service).map(|p| p.container);
     let named = [
         ("appspec.container", Some(&cfg.appspec.container)),
         ("migration.container", migration_container.as_ref()),
+        ("post_migration.container", post_container.as_ref()),
     ];
     for (field, container) in named {
         if let Some(c) = container

@@ -56,6 +56,7 @@ pub fn manifest_for_push(service: &Service, tag: &str, digest: &str) -> Option<M
         release: tag.to_owned(),
         images: BTreeMap::from([(trigger.container.clone(), repo.pinned(digest))]),
         migration: None,
+        post_migration: None,
         rollback_of: None,
         promoted_from: None,
         group: None,

@@ -49,6 +49,10 @@ pub struct ArtifactRelease {
     /// Container name → `<repo uri>@sha256:<digest>`, for every container berth pinned.
     pub images: BTreeMap<String, String>,
     pub migration: Option<MigrationPlan>,
+    /// The post-deployment migration (the contract step) the PostMigrate action runs once the
+    /// deployment has finished for good. Absent: none (and in artifacts rendered before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_migration: Option<MigrationPlan>,
     pub rollback_of: Option<String>,
     pub rendered_at: String,
     /// The service's scan policy when the release was rendered: what the Scan action holds the
@@ -336,6 +340,7 @@ mod tests {
             },
             images: BTreeMap::from([("app".into(), format!("{REPO}/web/app@{D1}"))]),
             migration: None,
+            post_migration: None,
             rollback_of: None,
             rendered_at: "2026-11-23T00:00:00Z".into(),
             scan: None,

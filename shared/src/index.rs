@@ -112,4 +112,52 @@ impl Index {
             .into_iter()
             .next())
     }
+
+    /// The releases held by a failed post migration (at most `limit`, by name).
+    pub async fn post_migration_failed(&self, service: &str, limit: i32) -> Result<Vec<String>> {
+        let prefix = post_migration_failed_prefix(service);
+        let out = self
+            .bucket
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket.name)
+            .prefix(&prefix)
+            .max_keys(limit.clamp(1, 1000))
+            .send()
+            .await
+            .map_err(Error::sdk(format!(
+                "s3:ListObjectsV2 s3://{}/{prefix}",
+                self.bucket.name
+            )))?;
+        Ok(out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key()?.strip_prefix(&prefix).map(str::to_owned))
+            .collect())
+    }
+
+    /// Holds the next releases behind `release`'s failed post migration, or lets them go.
+    pub async fn hold_post_migration(
+        &self,
+        service: &str,
+        release: &str,
+        held: bool,
+    ) -> Result<()> {
+        let key = post_migration_failed_key(service, release);
+        if held {
+            return self.put_empty(&key).await;
+        }
+        self.bucket
+            .s3
+            .delete_object()
+            .bucket(&self.bucket.name)
+            .key(&key)
+            .send()
+            .await
+            .map_err(Error::sdk(format!(
+                "s3:DeleteObject s3://{}/{key}",
+                self.bucket.name
+            )))?;
+        Ok(())
+    }
 }

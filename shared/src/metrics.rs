@@ -14,7 +14,8 @@
 //! | `Rollbacks` | Count | on-pipeline-event | a rollback execution (redeploy) finished, or a release ended rolled back by a traffic switch or a failed verification |
 //! | `LeadTimeSeconds` | Seconds | on-pipeline-event | success: from the release's manifest (for a push, written seconds after it) to the end of its execution |
 //! | `MigrationSeconds` | Seconds | on-pipeline-event | the migration that ran in the finished execution |
-//! | `DeploymentSeconds` | Seconds | on-pipeline-event | the finished execution's duration without its migration |
+//! | `PostMigrationSeconds` | Seconds | on-pipeline-event | the post migration (contract step) that ran in the finished execution |
+//! | `DeploymentSeconds` | Seconds | on-pipeline-event | the finished execution's duration without its migrations |
 
 use std::time::SystemTime;
 
@@ -114,23 +115,28 @@ pub fn finished(
     if !status.is_final() || status == ReleaseStatus::Superseded {
         return out;
     }
-    let migration = record
-        .migration
-        .as_ref()
-        .filter(|m| {
+    let ran = |m: Option<&crate::record::MigrationRecord>| {
+        m.filter(|m| {
             own && m
                 .pipeline_execution_id
                 .as_deref()
                 .is_none_or(|e| e == execution_id)
         })
-        .and_then(|m| m.seconds);
+        .and_then(|m| m.seconds)
+    };
+    let migration = ran(record.migration.as_ref());
+    let post = ran(record.post_migration.as_ref());
     if let Some(m) = migration {
         out.push(Metric::seconds("MigrationSeconds", m as f64));
     }
+    if let Some(m) = post {
+        out.push(Metric::seconds("PostMigrationSeconds", m as f64));
+    }
     if let Some(s) = seconds {
+        let migrating = migration.unwrap_or(0) + post.unwrap_or(0);
         out.push(Metric::seconds(
             "DeploymentSeconds",
-            s.saturating_sub(migration.unwrap_or(0)) as f64,
+            s.saturating_sub(migrating) as f64,
         ));
     }
     if !own {
@@ -258,5 +264,35 @@ mod tests {
         );
         assert!(finished(&r, "e-1", true, ReleaseStatus::InProgress, None, at).is_empty());
         assert!(finished(&r, "e-1", true, ReleaseStatus::Superseded, None, at).is_empty());
+    }
+
+    /// Both migrations of one execution: each its own duration, the deployment without both.
+    #[test]
+    fn a_release_with_both_migrations_gives_each_duration() {
+        let mut r = record("v1", ReleaseStatus::Succeeded);
+        r.pipeline_execution_id = Some("e-1".into());
+        let ran = |seconds: u64| MigrationRecord {
+            outcome: "succeeded".into(),
+            job_id: None,
+            pipeline_execution_id: Some("e-1".into()),
+            first_invoked_epoch: None,
+            task_definition_arn: None,
+            task_arn: None,
+            seconds: Some(seconds),
+            message: None,
+            updated_at: "t".into(),
+        };
+        r.migration = Some(ran(40));
+        r.post_migration = Some(ran(25));
+        let at = UNIX_EPOCH + Duration::from_secs(1_793_491_200 + 300);
+        let ok = finished(&r, "e-1", true, ReleaseStatus::Succeeded, Some(250), at);
+        assert_eq!(
+            names(&ok)[..3],
+            [
+                ("MigrationSeconds", 40.0),
+                ("PostMigrationSeconds", 25.0),
+                ("DeploymentSeconds", 185.0),
+            ]
+        );
     }
 }

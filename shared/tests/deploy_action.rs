@@ -396,6 +396,7 @@ fn params() -> Parameters {
         rollback: false,
         release: Some("r42".into()),
         execution: Some("exec-1".into()),
+        post: false,
     }
 }
 

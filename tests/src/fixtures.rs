@@ -70,6 +70,8 @@ pub struct Job {
     pub execution: String,
     /// The key of the action's output artifact in the bucket, when it declares one.
     pub output: Option<String>,
+    /// The PostMigrate action's job (`"migration": "post"` in its UserParameters).
+    pub post: bool,
 }
 
 impl Job {
@@ -89,6 +91,7 @@ impl Job {
             rollback: false,
             execution: format!("exec-{id}"),
             output: None,
+            post: false,
         }
     }
 
@@ -108,6 +111,13 @@ impl Job {
         self
     }
 
+    /// The same job of the PostMigrate action, in execution `execution`.
+    pub fn post(mut self, execution: &str) -> Job {
+        self.post = true;
+        self.execution = execution.to_owned();
+        self
+    }
+
     /// The same job with an output artifact at `key`, as the stacks' Migrate action declares.
     pub fn output(mut self, key: &str) -> Job {
         self.output = Some(key.to_owned());
@@ -116,9 +126,12 @@ impl Job {
 
     /// The event (fixtures/codepipeline-job.json), with a continuation token or none.
     pub fn event_json(&self, token: Option<&str>) -> Value {
-        let user_parameters = json!({"release": self.release,
-            "rollback": if self.rollback { "true" } else { "false" }, "execution": self.execution})
-        .to_string();
+        let mut user_parameters = json!({"release": self.release,
+            "rollback": if self.rollback { "true" } else { "false" }, "execution": self.execution});
+        if self.post {
+            user_parameters["migration"] = json!("post");
+        }
+        let user_parameters = user_parameters.to_string();
         let text = include_str!("../fixtures/codepipeline-job.json")
             .replace("{{JOB_ID}}", &self.id)
             .replace("{{BUCKET}}", BUCKET)

@@ -67,6 +67,7 @@ pub fn apply(
 ) -> Applied {
     let finished = status.is_final().then(|| at.to_owned());
     if record.pipeline_execution_id.as_deref() == Some(execution_id) {
+        let status = own_status(record, status);
         if !advances(Some(record.status), status) {
             return Applied::Stale;
         }
@@ -104,6 +105,17 @@ pub fn apply(
         }),
     }
     Applied::Redeployment
+}
+
+/// An execution that failed in its PostMigrate action after the deployment finished for good
+/// leaves the release's code live: the release SUCCEEDED, and its `post_migration` section says
+/// the contract step failed (what the next release is held behind).
+fn own_status(r: &ReleaseRecord, status: ReleaseStatus) -> ReleaseStatus {
+    if status == ReleaseStatus::Failed && crate::migration::post::failed(r) {
+        ReleaseStatus::Succeeded
+    } else {
+        status
+    }
 }
 
 /// The `deployment` status of a service deployment the deploy action no longer follows

@@ -342,3 +342,31 @@ fn a_stopped_rollback_execution_abandons_its_redeployments_deployment_section() 
     assert_eq!(redeployed.status, ABANDONED);
     assert_eq!(r.deployment.as_ref().unwrap().status, "SUCCESSFUL");
 }
+
+/// PostMigrate fails only after the deployment finished for good: the code is live, so the
+/// release SUCCEEDED (and is indexed as what runs), its `post_migration` saying what failed. A
+/// failure anywhere else, or a contract step not run, leaves the release FAILED.
+#[test]
+fn an_execution_that_failed_in_its_post_migration_leaves_the_release_succeeded() {
+    let post = |outcome: &str| crate::record::MigrationRecord {
+        outcome: outcome.into(),
+        job_id: Some("j".into()),
+        pipeline_execution_id: Some("e-v2".into()),
+        first_invoked_epoch: None,
+        task_definition_arn: None,
+        task_arn: None,
+        seconds: None,
+        message: Some("exit 1".into()),
+        updated_at: "2026-01-02T00:10:00Z".into(),
+    };
+    for (outcome, want) in [
+        (Some("failed"), Succeeded),
+        (Some(crate::migration::post::NOT_RUN), Failed),
+        (None, Failed),
+    ] {
+        let mut r = rec("v2", "2026-01-02T00:00:00Z", InProgress);
+        r.post_migration = outcome.map(post);
+        let applied = apply(&mut r, "e-v2", Failed, false, "2026-01-02T00:20:00Z");
+        assert_eq!((applied, r.status), (Applied::Own, want), "{outcome:?}");
+    }
+}

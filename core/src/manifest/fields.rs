@@ -12,12 +12,13 @@ use crate::keys::{ManifestKey, is_valid_name};
 use crate::registry::{MAX_MIGRATION_TIMEOUT_SECONDS, Service};
 
 /// The fields a manifest may have.
-pub(super) const FIELDS: [&str; 8] = [
+pub(super) const FIELDS: [&str; 9] = [
     "schema",
     "service",
     "release",
     "images",
     "migration",
+    "post_migration",
     "rollback_of",
     "promoted_from",
     "group",
@@ -254,32 +255,58 @@ pub(super) fn migration(
     service: Option<&Service>,
     problems: &mut Vec<Problem>,
 ) -> MigrationChoice {
+    let missing = service.filter(|s| s.config.migration.is_none()).map(|s| {
+        format!(
+            "service {:?} has no migration in the registry (container, subnets, security groups); leave the field out or set it to null",
+            s.config.service
+        )
+    });
+    choice("migration", value, missing, problems)
+}
+
+/// `post_migration`: as `migration`, against the registry's `post_migration` section.
+pub(super) fn post_migration(
+    value: Option<&Value>,
+    service: Option<&Service>,
+    problems: &mut Vec<Problem>,
+) -> MigrationChoice {
+    let missing = service
+        .filter(|s| s.config.post_migration.is_none())
+        .map(|s| {
+            format!(
+                "service {:?} has no post_migration in the registry (container, command, timeout); leave the field out or set it to null",
+                s.config.service
+            )
+        });
+    choice("post_migration", value, missing, problems)
+}
+
+/// A migration field `name`: absent, `null`, or an override of `command` and
+/// `timeout_seconds`; `missing` says why the registry has nothing to override.
+fn choice(
+    name: &str,
+    value: Option<&Value>,
+    missing: Option<String>,
+    problems: &mut Vec<Problem>,
+) -> MigrationChoice {
     let obj = match value {
         None => return MigrationChoice::Default,
         Some(Value::Null) => return MigrationChoice::Skip,
         Some(Value::Object(o)) => o,
         Some(other) => {
             problems.push(Problem::new(
-                "migration",
+                name,
                 format!("must be null or an object, got {other}"),
             ));
             return MigrationChoice::Default;
         }
     };
-    if let Some(s) = service
-        && s.config.migration.is_none()
-    {
-        problems.push(Problem::new(
-            "migration",
-            format!(
-                "service {:?} has no migration in the registry (container, subnets, security groups); leave the field out or set it to null",
-                s.config.service
-            ),
-        ));
+    if let Some(why) = missing {
+        problems.push(Problem::new(name, why));
     }
     let mut over = MigrationOverride::default();
     for (field, v) in obj {
-        let path = format!("migration.{field}");
+        let path = format!("{name}.{field}");
         match field.as_str() {
             "command" => {
                 over.command = command(v)

@@ -60,6 +60,13 @@ pub struct Manifest {
         with = "serde_double_option"
     )]
     pub migration: Option<Option<MigrationOverride>>,
+    /// The post-deployment migration (the contract step), as `migration`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_double_option"
+    )]
+    pub post_migration: Option<Option<MigrationOverride>>,
     #[serde(default)]
     pub rollback_of: Option<String>,
     /// Where a promoted release came from (`berth promote-release`).
@@ -128,6 +135,8 @@ pub struct ValidManifest {
     /// Container name → the image it should run.
     pub images: BTreeMap<String, ImageRef>,
     pub migration: MigrationChoice,
+    /// What the release asks of the post-deployment migration (the contract step).
+    pub post_migration: MigrationChoice,
     pub rollback_of: Option<String>,
     pub promoted_from: Option<PromotedFrom>,
     pub group: Option<String>,
@@ -142,22 +151,54 @@ pub struct MigrationPlan {
     pub cluster: String,
     pub subnets: Vec<String>,
     pub security_groups: Vec<String>,
+    /// Whether the task gets a public IP (a post migration in a `network` that asks for one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub assign_public_ip: bool,
+}
+
+/// The command and timeout a choice makes of the registry's defaults; `None`: skipped.
+fn chosen(
+    choice: &MigrationChoice,
+    command: &[String],
+    timeout_seconds: u64,
+) -> Option<(Vec<String>, u64)> {
+    match choice {
+        MigrationChoice::Skip => None,
+        MigrationChoice::Default => Some((command.to_vec(), timeout_seconds)),
+        MigrationChoice::Override(o) => Some((
+            o.command.clone().unwrap_or_else(|| command.to_vec()),
+            o.timeout_seconds.unwrap_or(timeout_seconds),
+        )),
+    }
 }
 
 impl ValidManifest {
+    /// The post-deployment migration to run once the deployment has finished for good, or
+    /// `None` when the release or the service has none. It runs in the entry's task network.
+    pub fn post_migration_plan(&self, service: &Service) -> Option<MigrationPlan> {
+        let defaults = service.config.post_migration.as_ref()?;
+        let network = service.config.task_network()?;
+        let (command, timeout_seconds) = chosen(
+            &self.post_migration,
+            &defaults.command,
+            defaults.timeout_seconds,
+        )?;
+        Some(MigrationPlan {
+            container: defaults.container.clone(),
+            command,
+            timeout_seconds,
+            cluster: service.config.cluster.clone(),
+            subnets: network.subnets,
+            security_groups: network.security_groups,
+            assign_public_ip: network.assign_public_ip,
+        })
+    }
+
     /// The migration to run, or `None` when the release or the service has none.
     pub fn migration_plan(&self, service: &Service) -> Option<MigrationPlan> {
         let defaults: &MigrationDefaults = service.config.migration.as_ref()?;
-        let (command, timeout_seconds) = match &self.migration {
-            MigrationChoice::Skip => return None,
-            MigrationChoice::Default => (defaults.command.clone(), defaults.timeout_seconds),
-            MigrationChoice::Override(o) => (
-                o.command
-                    .clone()
-                    .unwrap_or_else(|| defaults.command.clone()),
-                o.timeout_seconds.unwrap_or(defaults.timeout_seconds),
-            ),
-        };
+        let (command, timeout_seconds) =
+            chosen(&self.migration, &defaults.command, defaults.timeout_seconds)?;
         Some(MigrationPlan {
             container: defaults.container.clone(),
             command,
@@ -165,6 +206,7 @@ impl ValidManifest {
             cluster: service.config.cluster.clone(),
             subnets: defaults.subnets.clone(),
             security_groups: defaults.security_groups.clone(),
+            assign_public_ip: false,
         })
     }
 }
@@ -183,6 +225,7 @@ pub fn validate(
     let release = fields::release(&doc, key, &mut problems);
     let images = fields::images(doc.get("images"), service, &mut problems);
     let migration = fields::migration(doc.get("migration"), service, &mut problems);
+    let post_migration = fields::post_migration(doc.get("post_migration"), service, &mut problems);
     let rollback_of = fields::rollback_of(&doc, &mut problems);
     let promoted_from = fields::promoted_from(&doc, &mut problems);
     let group = fields::group(&doc, &mut problems);
@@ -191,6 +234,7 @@ pub fn validate(
         release: release.unwrap_or_default(),
         images,
         migration,
+        post_migration,
         rollback_of,
         promoted_from,
         group,
@@ -200,6 +244,11 @@ pub fn validate(
         && let Err(why) = crate::migration::check_overrides(&plan.container, &plan.command)
     {
         problems.push(Problem::new("migration.command", why));
+    }
+    if let Some(plan) = service.and_then(|s| valid.post_migration_plan(s))
+        && let Err(why) = crate::migration::check_overrides(&plan.container, &plan.command)
+    {
+        problems.push(Problem::new("post_migration.command", why));
     }
     if problems.is_empty() {
         Ok(valid)

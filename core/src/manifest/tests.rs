@@ -384,3 +384,65 @@ fn a_migration_override_over_runtasks_limit_is_refused() {
         "{problems:?}"
     );
 }
+
+/// `web` with a post migration (the contract step) in the registry.
+fn contracting() -> Service {
+    let mut v: Value = serde_json::from_str(crate::registry::tests::WEB).unwrap();
+    v["post_migration"] = json!({"container": "app", "command": ["bin/rails", "db:contract"],
+        "timeout_seconds": 600});
+    v["network"] = json!({"subnets": ["subnet-9"], "assign_public_ip": true});
+    Service::parse(
+        "/p/web",
+        Some("web"),
+        &v.to_string(),
+        &crate::registry::tests::home(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn pre_only_post_only_and_both_migrations() {
+    let s = contracting();
+    let with = |migration: Value, post: Option<Value>| {
+        let mut doc = good();
+        doc["migration"] = migration;
+        if let Some(p) = post {
+            doc["post_migration"] = p;
+        }
+        let m = validate(doc.to_string().as_bytes(), &key(), Some(&s)).unwrap();
+        (m.migration_plan(&s), m.post_migration_plan(&s))
+    };
+    // Both: the registry's contract step, in the `network` section (not the migration's).
+    let (pre, post) = with(json!({}), None);
+    let post = post.unwrap();
+    assert!(pre.is_some());
+    assert_eq!(post.command, ["bin/rails", "db:contract"]);
+    assert_eq!(post.subnets, ["subnet-9"]);
+    assert!(post.assign_public_ip);
+    // Pre only: the release skips its contract step.
+    let (pre, post) = with(json!({}), Some(Value::Null));
+    assert!(pre.is_some() && post.is_none());
+    // Post only, with an override.
+    let (pre, post) = with(
+        Value::Null,
+        Some(json!({"command": ["drop-old"], "timeout_seconds": 30})),
+    );
+    let post = post.unwrap();
+    assert!(pre.is_none());
+    assert_eq!(
+        (post.command.as_slice(), post.timeout_seconds),
+        (&["drop-old".to_owned()][..], 30)
+    );
+    // A service without one: absent is no post migration, an override is refused.
+    let m = check(&good()).unwrap();
+    assert_eq!(m.post_migration_plan(&web()), None);
+    let mut doc = good();
+    doc["post_migration"] = json!({"timeout_seconds": 0});
+    let problems = check(&doc).unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["post_migration", "post_migration.timeout_seconds"],
+        "{problems:?}"
+    );
+}

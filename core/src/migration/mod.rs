@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod busy;
+pub mod post;
 #[cfg(test)]
 mod tests;
 

@@ -95,6 +95,13 @@ pub struct ReleaseRecord {
     pub migration_plan: Option<MigrationPlan>,
     #[serde(default)]
     pub migration: Option<MigrationRecord>,
+    /// The post-deployment migration (the contract step) the release asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_migration_plan: Option<MigrationPlan>,
+    /// What the PostMigrate action (or `berth post-migration`) did about it: as `migration`,
+    /// with `not_run` (the deployment did not finish for good) and `skipped` by an operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_migration: Option<MigrationRecord>,
     #[serde(default)]
     pub rollback_of: Option<String>,
     /// Where a promoted release came from.

@@ -126,3 +126,34 @@ pub(super) fn check_network(config: &ServiceConfig, err: &mut impl FnMut(&str, S
         }
     }
 }
+
+/// `post_migration`: a registry container, a command, a timeout in range, and somewhere to run
+/// (the `network` section, else the migration's subnets).
+pub(super) fn check_post_migration(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) {
+    let Some(m) = &config.post_migration else {
+        return;
+    };
+    if !config.containers.contains_key(&m.container) {
+        err(
+            "post_migration.container",
+            format!("{:?} is not in containers", m.container),
+        );
+    }
+    if m.command.is_empty() {
+        err("post_migration.command", "must not be empty".into());
+    } else if let Err(why) = crate::migration::check_overrides(&m.container, &m.command) {
+        err("post_migration.command", why);
+    }
+    if !(1..=MAX_MIGRATION_TIMEOUT_SECONDS).contains(&m.timeout_seconds) {
+        err(
+            "post_migration.timeout_seconds",
+            format!("must be 1..={MAX_MIGRATION_TIMEOUT_SECONDS}"),
+        );
+    }
+    if config.task_network().is_none() {
+        err(
+            "post_migration",
+            "has no network to run in: add a `network` section (or a `migration` section, whose subnets and security groups it then uses)".into(),
+        );
+    }
+}

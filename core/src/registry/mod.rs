@@ -28,6 +28,10 @@ pub struct ServiceConfig {
     pub push_trigger: Option<PushTrigger>,
     #[serde(default)]
     pub migration: Option<MigrationDefaults>,
+    /// The contract step: a second migration the Release stage runs once the deployment has
+    /// finished for good (see docs/guide/expand-contract.md). It runs in [`Self::task_network`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_migration: Option<PostMigrationDefaults>,
     pub appspec: AppSpecTarget,
     /// The CodeDeploy application and deployment group (default: the pipeline's name and the
     /// service's name, as the stacks create them).
@@ -104,6 +108,16 @@ pub struct MigrationDefaults {
     pub security_groups: Vec<String>,
 }
 
+/// The post-deployment migration's defaults: what runs, and for how long at most. Where it runs
+/// is the entry's [`ServiceConfig::task_network`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostMigrationDefaults {
+    pub container: String,
+    pub command: Vec<String>,
+    pub timeout_seconds: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppSpecTarget {
@@ -154,6 +168,7 @@ impl Service {
         let repositories = checks::check_containers(&config, home, &mut err);
         let tag_pattern = checks::check_push_trigger(&config, &mut err);
         checks::check_migration(&config, &mut err);
+        checks::check_post_migration(&config, &mut err);
         checks::check_network(&config, &mut err);
         guards::check(&config, &mut err);
         if problems.is_empty() && duplicates.is_empty() {

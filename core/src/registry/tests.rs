@@ -267,3 +267,33 @@ fn a_network_needs_a_subnet_and_no_empty_ids() {
         serde_json::json!({"subnets": ids("subnet", 16), "security_groups": ids("sg", 5)});
     assert!(Service::parse("/p/web", Some("web"), &v.to_string(), &home()).is_ok());
 }
+
+#[test]
+fn a_post_migration_is_checked_and_needs_a_network() {
+    let mut v: serde_json::Value = serde_json::from_str(WEB).unwrap();
+    v["post_migration"] = serde_json::json!({"container": "app",
+        "command": ["bin/rails", "db:contract"], "timeout_seconds": 600});
+    let s = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap();
+    assert_eq!(
+        s.config.post_migration.unwrap().command,
+        ["bin/rails", "db:contract"]
+    );
+
+    v["post_migration"] =
+        serde_json::json!({"container": "worker", "command": [], "timeout_seconds": 0});
+    v["migration"] = serde_json::Value::Null;
+    let errors = Service::parse("/p/web", Some("web"), &v.to_string(), &home()).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "registry parameter /p/web: post_migration.container: \"worker\" is not in containers",
+            "registry parameter /p/web: post_migration.command: must not be empty",
+            "registry parameter /p/web: post_migration.timeout_seconds: must be 1..=82800",
+            "registry parameter /p/web: post_migration: has no network to run in: add a `network` section (or a `migration` section, whose subnets and security groups it then uses)",
+        ]
+    );
+    v["post_migration"] =
+        serde_json::json!({"container": "app", "command": ["x"], "timeout_seconds": 60});
+    v["network"] = serde_json::json!({"subnets": ["subnet-9"]});
+    assert!(Service::parse("/p/web", Some("web"), &v.to_string(), &home()).is_ok());
+}

@@ -18,6 +18,7 @@ mod deployed;
 mod ecs;
 mod job;
 mod poll;
+mod post;
 mod retry;
 mod start;
 
@@ -167,7 +168,10 @@ impl Context {
             .filter(|t| !t.is_empty())
         {
             Some(raw) => match Continuation::decode(raw).map_err(Halt::Report)? {
-                Continuation::Running(token) => self.poll(token, job_id, now).await,
+                Continuation::Running(token) => {
+                    let post = start::parameters(job)?.post;
+                    self.poll(token, job_id, now, post).await
+                }
                 Continuation::Starting(pending) => {
                     self.start(job, job_id, now, Some(pending), None).await
                 }
@@ -179,20 +183,26 @@ impl Context {
         }
     }
 
-    /// Best-effort update of the release record's migration outcome: the job result matters
-    /// more, so a failure here is logged, not raised.
-    async fn note(&self, service: &str, release: &str, migration: MigrationRecord) {
+    /// Best-effort update of the release record's migration outcome (`post`: the post
+    /// migration's): the job result matters more, so a failure here is logged, not raised. A
+    /// post migration that failed holds the next releases; one that succeeded lets them go.
+    async fn note(&self, post: bool, service: &str, release: &str, migration: MigrationRecord) {
+        if post {
+            self.hold_if_failed(service, release, &migration.outcome)
+                .await;
+        }
         let edit = |r: &mut ReleaseRecord| {
             let mut m = migration.clone();
+            let slot = slot(r, post);
             // What this job noted earlier and the new note does not repeat is kept.
-            if let Some(old) = r.migration.as_ref().filter(|o| o.job_id == m.job_id) {
+            if let Some(old) = slot.as_ref().filter(|o| o.job_id == m.job_id) {
                 m.task_definition_arn = m.task_definition_arn.or(old.task_definition_arn.clone());
                 m.pipeline_execution_id = m
                     .pipeline_execution_id
                     .or(old.pipeline_execution_id.clone());
                 m.first_invoked_epoch = m.first_invoked_epoch.or(old.first_invoked_epoch);
             }
-            r.migration = Some(m);
+            *slot = Some(m);
             Change::Write(())
         };
         match self
@@ -208,6 +218,15 @@ impl Context {
                 tracing::warn!(%service, %release, error = %e, "migration outcome not recorded")
             }
         }
+    }
+}
+
+/// The record's section of the migration (`post`: the post-deployment migration's).
+fn slot(r: &mut ReleaseRecord, post: bool) -> &mut Option<MigrationRecord> {
+    if post {
+        &mut r.post_migration
+    } else {
+        &mut r.migration
     }
 }
 

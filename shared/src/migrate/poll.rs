@@ -15,6 +15,7 @@ impl Context {
         token: Token,
         job_id: &str,
         now: SystemTime,
+        post: bool,
     ) -> Step<JobResult> {
         // Every continuation is a new job; the record knows the action by its first job.
         let origin = token.job.clone().unwrap_or_else(|| job_id.to_owned());
@@ -30,34 +31,36 @@ impl Context {
         };
         match migration::decide(&token, state.as_ref(), now_epoch) {
             Next::Wait => Ok(continue_with(&token)),
-            Next::Succeeded { seconds } => Ok(self.succeeded(&token, job_id, seconds).await),
+            Next::Succeeded { seconds } => Ok(self.succeeded(&token, job_id, seconds, post).await),
             Next::TimedOut { message } => {
                 let reason = "berth: migration deadline passed";
                 ecs::stop(&self.clients.ecs, &token.cluster, &token.task_arn, reason).await?;
-                Ok(self.failed(&token, job_id, message).await)
+                Ok(self.failed(&token, job_id, message, post).await)
             }
-            Next::Failed { message } => Ok(self.failed(&token, job_id, message).await),
+            Next::Failed { message } => Ok(self.failed(&token, job_id, message, post).await),
         }
     }
 
-    async fn succeeded(&self, token: &Token, job_id: &str, seconds: u64) -> JobResult {
-        tracing::info!(task_arn = %token.task_arn, duration_seconds = seconds, "migration succeeded");
+    async fn succeeded(&self, token: &Token, job_id: &str, seconds: u64, post: bool) -> JobResult {
+        let what = which(post);
+        tracing::info!(task_arn = %token.task_arn, duration_seconds = seconds, post, "{what} succeeded");
         let mut m = migration_record("succeeded", job_id, None, Some(&token.task_arn), None);
         m.seconds = Some(seconds);
-        self.note(&token.service, &token.release, m).await;
+        self.note(post, &token.service, &token.release, m).await;
+        let prefix = if post { "POST_MIGRATION" } else { "MIGRATION" };
         JobResult::Success {
-            summary: format!("migration succeeded in {seconds} s ({})", token.task_arn),
+            summary: format!("{what} succeeded in {seconds} s ({})", token.task_arn),
             variables: BTreeMap::from([
-                ("MIGRATION".into(), "succeeded".into()),
-                ("MIGRATION_TASK_ARN".into(), token.task_arn.clone()),
-                ("MIGRATION_SECONDS".into(), seconds.to_string()),
+                (prefix.into(), "succeeded".into()),
+                (format!("{prefix}_TASK_ARN"), token.task_arn.clone()),
+                (format!("{prefix}_SECONDS"), seconds.to_string()),
             ]),
             external_id: Some(token.task_arn.clone()),
         }
     }
 
-    async fn failed(&self, token: &Token, job_id: &str, message: String) -> JobResult {
-        tracing::warn!(task_arn = %token.task_arn, %message, "migration failed");
+    async fn failed(&self, token: &Token, job_id: &str, message: String, post: bool) -> JobResult {
+        tracing::warn!(task_arn = %token.task_arn, %message, post, "{} failed", which(post));
         let m = migration_record(
             "failed",
             job_id,
@@ -65,9 +68,19 @@ impl Context {
             Some(&token.task_arn),
             Some(message.clone()),
         );
-        self.note(&token.service, &token.release, m).await;
+        self.note(post, &token.service, &token.release, m).await;
+        let message = if post {
+            super::post::failed_message(&token.service, &token.release, &message)
+        } else {
+            message
+        };
         failure(message, Some(token.task_arn.clone()))
     }
+}
+
+/// What the step is called in summaries and logs.
+pub(super) fn which(post: bool) -> &'static str {
+    if post { "post migration" } else { "migration" }
 }
 
 fn continue_with(token: &Token) -> JobResult {

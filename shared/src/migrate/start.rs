@@ -54,6 +54,12 @@ impl Context {
         params
             .check_release(&artifact.release.release)
             .map_err(Halt::Report)?;
+        if params.post {
+            let run = self.post_start(&params, artifact, job_id, now, pending, waiting);
+            return run.await;
+        }
+        self.refuse_behind_failed_post_migration(&params, &artifact.release.service)
+            .await?;
         self.wait_for_group(
             &params,
             &artifact,
@@ -121,7 +127,7 @@ impl Context {
                 Some("release has no migration".into()),
             );
             record.pipeline_execution_id = params.execution.clone();
-            self.note(&r.service, &r.release, record).await;
+            self.note(false, &r.service, &r.release, record).await;
             "release has no migration"
         };
         tracing::info!(reason = why, "migration skipped");
@@ -154,7 +160,7 @@ impl Context {
         }
     }
 
-    async fn run_migration(
+    pub(super) async fn run_migration(
         &self,
         artifact: &Artifact,
         plan: &MigrationPlan,
@@ -166,7 +172,7 @@ impl Context {
         let r = &artifact.release;
         let taskdef = artifact.task_definition()?;
         let previous = self
-            .previous_attempt(&r.service, &r.release, job_id)
+            .previous_attempt(params.post, &r.service, &r.release, job_id)
             .await?;
         let clock = clock(
             plan,
@@ -180,12 +186,14 @@ impl Context {
         let (task_definition_arn, task_arn) = match started {
             Ok(arns) => arns,
             Err(Halt::Retry { reason, refused }) => {
-                let later = self.start_later(artifact, job_id, clock, &reason, refused);
+                let later =
+                    self.start_later(artifact, params.post, job_id, clock, &reason, refused);
                 return Ok(later.await);
             }
             Err(other) => return Err(other),
         };
-        tracing::info!(%task_arn, cluster = %plan.cluster, "migration task started");
+        let what = super::poll::which(params.post);
+        tracing::info!(%task_arn, cluster = %plan.cluster, post = params.post, "{what} task started");
         let token = token(artifact, plan, &taskdef, &task_arn, job_id, clock);
         let Some(encoded) = token.encode() else {
             let message = format!(
@@ -203,10 +211,11 @@ impl Context {
         );
         running.pipeline_execution_id = params.execution.clone();
         running.first_invoked_epoch = Some(clock.started_epoch);
-        self.note(&r.service, &r.release, running).await;
+        self.note(params.post, &r.service, &r.release, running)
+            .await;
         Ok(JobResult::Continue {
             token: encoded,
-            summary: format!("migration task {task_arn} started"),
+            summary: format!("{what} task {task_arn} started"),
             external_id: Some(task_arn),
         })
     }
@@ -216,6 +225,7 @@ impl Context {
     async fn start_later(
         &self,
         artifact: &Artifact,
+        post: bool,
         job_id: &str,
         clock: Clock,
         reason: &str,
@@ -229,7 +239,7 @@ impl Context {
                 clock.attempt
             );
             let record = migration_record("failed", job_id, None, None, Some(message.clone()));
-            self.note(&r.service, &r.release, record).await;
+            self.note(post, &r.service, &r.release, record).await;
             return super::failure(message, None);
         }
         tracing::warn!(%reason, attempt = clock.attempt, "migration task not started yet; asking again on the next invocation");
@@ -285,7 +295,7 @@ impl Context {
             migration_record("starting", job_id, Some(&task_definition_arn), None, None);
         starting.pipeline_execution_id = params.execution.clone();
         starting.first_invoked_epoch = Some(clock.started_epoch);
-        self.note_before_run(&r.service, &r.release, starting)
+        self.note_before_run(params.post, &r.service, &r.release, starting)
             .await?;
         let client = (job_id, clock.run_attempt);
         let placed = ecs::run_task(ecs, plan, &r.release, &task_definition_arn, client).await;
@@ -302,7 +312,7 @@ impl Context {
             Placement::Refused(message) => {
                 let tda = Some(task_definition_arn.as_str());
                 let m = migration_record("failed", job_id, tda, None, Some(message.clone()));
-                self.note(&r.service, &r.release, m).await;
+                self.note(params.post, &r.service, &r.release, m).await;
                 Err(Halt::Report(message))
             }
         }
@@ -312,12 +322,13 @@ impl Context {
     /// keeps a retry from registering again), so a passing failure retries the start.
     async fn note_before_run(
         &self,
+        post: bool,
         service: &str,
         release: &str,
         record: MigrationRecord,
     ) -> Step<()> {
         let edit = |r: &mut ReleaseRecord| {
-            r.migration = Some(record.clone());
+            *super::slot(r, post) = Some(record.clone());
             Change::Write(())
         };
         match self
@@ -337,19 +348,26 @@ impl Context {
     /// This job's earlier attempt, as the release record remembers it.
     async fn previous_attempt(
         &self,
+        post: bool,
         service: &str,
         release: &str,
         job_id: &str,
     ) -> Step<Option<MigrationRecord>> {
         let stored = self.records.get(service, release).await?;
         Ok(stored
-            .and_then(|r| r.value.migration)
+            .and_then(|r| {
+                if post {
+                    r.value.post_migration
+                } else {
+                    r.value.migration
+                }
+            })
             .filter(|m| m.job_id.as_deref() == Some(job_id)))
     }
 }
 
 /// The action's UserParameters.
-fn parameters(job: &CodePipelineJob) -> Step<Parameters> {
+pub(super) fn parameters(job: &CodePipelineJob) -> Step<Parameters> {
     let configuration = &job.data.action_configuration.configuration;
     job::parse_user_parameters(configuration.user_parameters.as_deref()).map_err(Halt::Report)
 }

@@ -27,6 +27,8 @@ pub struct Finished<'a> {
     pub rollback: bool,
     pub images: &'a BTreeMap<String, String>,
     pub migration: Option<&'a str>,
+    /// The post migration's (contract step's) outcome, when the release has one.
+    pub post_migration: Option<&'a str>,
     pub seconds: Option<u64>,
     pub pipeline_execution_id: &'a str,
     /// The `verify` hook's verdict on this execution's deployment.
@@ -77,6 +79,7 @@ pub fn event(f: &Finished<'_>) -> Value {
         "rollback": f.rollback,
         "duration_seconds": f.seconds,
         "migration": f.migration,
+        "post_migration": f.post_migration,
         "pipeline_execution_id": f.pipeline_execution_id,
         "images": f.images,
         "verification": f.verification.map(|v| json!({
@@ -104,11 +107,22 @@ pub fn message(f: &Finished<'_>) -> String {
     if let Some(s) = f.seconds {
         text.push_str(&format!(" in {}m{:02}s", s / 60, s % 60));
     }
+    let post = f
+        .post_migration
+        .map(|p| format!("; post migration: {p}"))
+        .unwrap_or_default();
     text.push_str(&format!(
-        " (migration: {}; execution {})",
+        " (migration: {}{post}; execution {})",
         f.migration.unwrap_or("none"),
         f.pipeline_execution_id
     ));
+    if matches!(f.post_migration, Some("failed" | "stopped")) {
+        text.push_str(&format!(
+            "
+code live, contract step not: the post migration failed; the next release is refused until `berth post-migration retry {0} {1}` or `berth post-migration skip {0} {1}`",
+            f.service, f.release
+        ));
+    }
     if let Some(by) = f.requested_by {
         text.push_str(&format!("\nrollback requested by {by}"));
     }
@@ -148,6 +162,7 @@ mod tests {
             rollback: false,
             images: &images,
             migration: Some("succeeded"),
+            post_migration: None,
             seconds: Some(125),
             pipeline_execution_id: "e-1",
             verification: None,
@@ -163,12 +178,32 @@ mod tests {
             rollback: true,
             seconds: None,
             migration: None,
-            ..f
+            ..f.clone()
         };
         assert!(
             message(&failed)
                 .starts_with(":x: web rollback (redeploy) to v1.4.2 failed (migration: none;")
         );
+        let contracted = Finished {
+            post_migration: Some("succeeded"),
+            ..f.clone()
+        };
+        assert!(
+            message(&contracted)
+                .contains("(migration: succeeded; post migration: succeeded; execution e-1)")
+        );
+        let contract_failed = Finished {
+            post_migration: Some("failed"),
+            ..f
+        };
+        let text = message(&contract_failed);
+        assert!(
+            text.contains("post migration: failed")
+                && text.contains("code live, contract step not")
+                && text.contains("`berth post-migration retry web v1.4.2`"),
+            "{text}"
+        );
+        assert_eq!(event(&contract_failed)["post_migration"], "failed");
     }
 
     #[test]
@@ -201,6 +236,7 @@ mod tests {
             rollback: false,
             images: &images,
             migration: None,
+            post_migration: None,
             seconds: None,
             pipeline_execution_id: "e-1",
             verification: Some(&verification),

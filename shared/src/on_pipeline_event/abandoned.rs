@@ -102,6 +102,7 @@ mod tests {
             cluster: "prod".into(),
             subnets: vec![],
             security_groups: vec![],
+            assign_public_ip: false,
         });
         let m = |outcome: &str, execution: Option<&str>| MigrationRecord {
             outcome: outcome.into(),

@@ -51,6 +51,8 @@ pub enum Output {
         status: ReleaseStatus,
         rollback: bool,
         migration: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        post_migration: Option<String>,
         duration_seconds: Option<u64>,
         images: BTreeMap<String, String>,
         notified: bool,
@@ -162,6 +164,7 @@ impl Context {
             }
         };
         let mut record = *record;
+        let status = applied_status(applied, &record, status);
         let (deregistered, notified) = self
             .after_change(
                 &mut record,
@@ -179,6 +182,7 @@ impl Context {
             status,
             rollback: exec.rollback,
             migration: record.migration.as_ref().map(|m| m.outcome.clone()),
+            post_migration: record.post_migration.as_ref().map(|m| m.outcome.clone()),
             duration_seconds: seconds.filter(|_| status.is_final()),
             images: record.images.clone(),
             notified,
@@ -284,6 +288,7 @@ impl Context {
         execution_id: &str,
     ) -> bool {
         let migration = record.migration.as_ref().map(|m| m.outcome.as_str());
+        let post_migration = record.post_migration.as_ref().map(|m| m.outcome.as_str());
         let (verification, interventions, requested_by) =
             notify::Finished::guards_of(record, execution_id);
         let finished = notify::Finished {
@@ -293,6 +298,7 @@ impl Context {
             rollback: exec.rollback,
             images: &record.images,
             migration,
+            post_migration: post_migration.filter(|_| !exec.rollback),
             seconds,
             pipeline_execution_id: execution_id,
             verification,
@@ -307,6 +313,7 @@ impl Context {
             rollback = exec.rollback,
             images = ?record.images,
             migration = migration.unwrap_or("none"),
+            post_migration = post_migration.unwrap_or("none"),
             duration_seconds = seconds,
             pipeline_execution_id = %execution_id,
             verify = verification.map(|v| v.verdict.name()).unwrap_or("none"),
@@ -343,6 +350,20 @@ impl Context {
             }
         }
         delivery.delivered()
+    }
+}
+
+/// The release's own status as applied: an execution that failed only in its PostMigrate
+/// action left the code live (`history::apply`).
+fn applied_status(
+    applied: Applied,
+    record: &ReleaseRecord,
+    status: ReleaseStatus,
+) -> ReleaseStatus {
+    if applied == Applied::Own {
+        record.status
+    } else {
+        status
     }
 }
 

@@ -4,6 +4,8 @@
 //! length of the history.
 
 mod backfill;
+mod post_migration;
+pub use post_migration::Settled;
 mod reconcile;
 
 use std::time::SystemTime;
@@ -37,6 +39,8 @@ pub struct Releases {
     pub index: Index,
     /// Who asks (a caller identity ARN), noted on rollbacks.
     pub caller: Option<String>,
+    /// Whether a rollback may pass a release whose post migration (contract step) ran.
+    pub past_contract: bool,
 }
 
 /// A started rollback.
@@ -72,6 +76,7 @@ impl Releases {
             index: Index::new(bucket.clone()),
             bucket,
             caller: None,
+            past_contract: false,
         }
     }
 
@@ -148,7 +153,11 @@ impl Releases {
     }
 
     /// The records of index entries, in their order, at most [`READ_CONCURRENCY`] at once.
-    async fn read(&self, service: &str, entries: Vec<Entry>) -> Result<Vec<ReleaseRecord>> {
+    pub(crate) async fn read(
+        &self,
+        service: &str,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<ReleaseRecord>> {
         let reads: Vec<_> = futures_util::stream::iter(entries)
             .map(|e| async move { self.records.get(service, &e.release).await })
             .buffered(READ_CONCURRENCY)
@@ -251,6 +260,9 @@ impl Releases {
                 Err(reason) => return Ok(RollbackOutcome::Refused(reason)),
             },
         };
+        if let Some(why) = self.contract_refusal(service, &target).await? {
+            return Ok(RollbackOutcome::Refused(why));
+        }
         let Some(version) = target.artifact_version_id.as_deref() else {
             return Ok(RollbackOutcome::Refused(format!(
                 "release {:?} never produced an artifact (status {})",

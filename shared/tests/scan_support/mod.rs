@@ -52,6 +52,7 @@ pub fn release(scan: Option<ScanPolicy>) -> ArtifactRelease {
         },
         images: BTreeMap::from([("app".into(), APP.into())]),
         migration: None,
+        post_migration: None,
         rollback_of: None,
         rendered_at: "2026-11-01T00:00:00Z".into(),
         scan,
