@@ -167,6 +167,7 @@ KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-123456789
 VERIFY = {"base_url": "http://test:8080", "paths": ["/"], "expected_status": 200, "attempts": 3, "interval_seconds": 10}
 SCAN = {"block": ["HIGH"], "wait_seconds": 900, "ignore": []}
 MIGRATION = {"container": "app", "command": ["db:migrate"], "timeout_seconds": 1800, "subnets": ["subnet-1"], "security_groups": ["sg-1"]}
+POST_MIGRATION = {"container": "app", "command": ["db:contract"], "timeout_seconds": 1800}
 PUSH_TRIGGER = {"container": "app", "tag_pattern": "^v.*$"}
 NETWORK = {"subnets": ["subnet-1"], "security_groups": [], "assign_public_ip": False}
 ALARMS = {
@@ -238,6 +239,9 @@ PAIRS = {
         "MigrationTimeoutSeconds": ("migration", "num", "timeout_seconds", MIGRATION, False),
         "MigrationSubnets": ("migration", "list", "subnets", MIGRATION, True),
         "MigrationSecurityGroups": ("migration", "list", "security_groups", MIGRATION, True),
+        "PostMigrationContainer": ("post_migration", "str", "container", POST_MIGRATION, True),
+        "PostMigrationCommand": ("post_migration", "list", "command", POST_MIGRATION, True),
+        "PostMigrationTimeoutSeconds": ("post_migration", "num", "timeout_seconds", POST_MIGRATION, False),
         "NetworkSubnets": ("network", "list", "subnets", NETWORK, True),
         "NetworkSecurityGroups": ("network", "list", "security_groups", NETWORK, False),
         "AppSpecContainer": ("appspec_container", "str"),
@@ -331,6 +335,8 @@ SAMPLES = {
     "PushTriggerTagPattern": ["^v.*$", CONTROL],
     "MigrationContainer": ["", "app", CONTROL],
     "MigrationCommand": ["bin/rails,db:migrate", f"bin/rails,{CONTROL}"],
+    "PostMigrationContainer": ["", "app", CONTROL],
+    "PostMigrationCommand": ["bin/rails,db:contract", f"bin/rails,{CONTROL}"],
     "MigrationSubnets": ["subnet-1,subnet-2", CONTROL],
     "MigrationSecurityGroups": ["sg-1", CONTROL],
     "NetworkSubnets": ["", "subnet-1,subnet-2", CONTROL, f"subnet-1,{CONTROL}"],

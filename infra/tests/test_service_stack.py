@@ -88,7 +88,7 @@ REGISTRY_FIELDS = {
 
 # Written only when configured (deployment: only with DeploymentController=CODE_DEPLOY; network:
 # only with NetworkSubnets).
-OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment", "network", "target_group_alarms"}
+OPTIONAL_REGISTRY_FIELDS = {"verify", "scan", "deployment", "network", "target_group_alarms", "post_migration"}
 
 
 def deploy_service(session, name: str, parameters: dict):
@@ -194,6 +194,8 @@ ESCAPED_PARAMETERS = {
     "ScanIgnore": f"{NASTY},CVE-2024-0001",
     "NetworkSubnets": f"{NASTY},subnet-2",
     "NetworkSecurityGroups": f"sg-1,{NASTY}",
+    "PostMigrationContainer": NASTY,
+    "PostMigrationCommand": f"{NASTY},y",
 }
 
 
@@ -217,6 +219,7 @@ def test_every_string_parameter_is_json_escaped_in_the_registry_entry(platform_s
     assert [c["path"] for c in entry["verify"]["checks"]] == [f"/{NASTY}", "/ok"]
     assert entry["scan"]["ignore"] == [NASTY, "CVE-2024-0001"]
     assert entry["network"] == {"subnets": [NASTY, "subnet-2"], "security_groups": ["sg-1", NASTY], "assign_public_ip": False}
+    assert entry["post_migration"] == {"container": NASTY, "command": [NASTY, "y"], "timeout_seconds": 1800}
 
 
 def test_string_parameters_of_the_registry_entry_refuse_what_escaping_does_not_cover():
@@ -349,8 +352,12 @@ def test_one_release_stage_migrates_then_deploys_under_one_stage_lock():
         ("Scan", 1),
         ("Migrate", {"Fn::If": ["HasScan", 2, 1]}),
         ("Deploy", {"Fn::If": ["HasScan", 3, 2]}),
+        ("PostMigrate", {"Fn::If": ["HasScan", 4, 3]}),
     ]
     assert release["Actions"][0]["Fn::If"][0] == "HasScan"
+    # The contract step only with a post migration, after Deploy in the same stage.
+    assert release["Actions"][3]["Fn::If"][0] == "HasPostMigration"
+    assert release["Actions"][3]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
     # The Deploy action names the deployment group by Ref, so the pipeline waits for it (and is
     # deleted before it); a DependsOn could not name a resource that exists only with CODE_DEPLOY.
     assert "DependsOn" not in RESOURCES["Pipeline"]
@@ -883,6 +890,8 @@ def test_code_deploy_renders_the_resources_of_before_deployment_controller():
     # in test_service_stack_creates_the_registry_entry_of_the_contract).
     pipeline = json.loads(json.dumps(rendering["Pipeline"]))
     (release,) = [s for s in pipeline["Properties"]["Stages"] if s["Name"] == "Release"]
+    # Added since: the PostMigrate action, only with a post migration (its own tests above).
+    release["Actions"] = [a for a in release["Actions"] if a.get("Fn::If", [None])[0] != "HasPostMigration"]
     deploy = [a for a in release["Actions"] if not ("Fn::If" in a) and a["Name"] == "Deploy"][0]
     assert deploy["Configuration"]["DeploymentGroupName"] == {"Ref": "DeploymentGroup"}
     deploy["Configuration"]["DeploymentGroupName"] = {"Ref": "ServiceName"}
@@ -1103,7 +1112,7 @@ def test_a_task_target_deploys_with_the_deploy_function_like_an_ecs_controlled_s
     assert not {n for n, r in RESOURCES.items() if r["Type"].startswith("AWS::CodeDeploy::")} & set(rendering)
     (release,) = [s for s in rendering["Pipeline"]["Properties"]["Stages"] if s["Name"] == "Release"]
     assert [a["Name"] for a in release["Actions"] if "Name" in a][-2:] == ["Migrate", "Deploy"]
-    deploy = release["Actions"][-1]
+    deploy = [a for a in release["Actions"] if a.get("Name") == "Deploy"][-1]
     assert deploy["ActionTypeId"]["Provider"] == "Lambda"
     assert deploy["Configuration"]["FunctionName"] == {"Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-DeployFunctionName"}}
     sids = [st["Sid"] for st in rendering["PipelineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] if isinstance(st, dict) and "Sid" in st]
@@ -1143,3 +1152,33 @@ def test_schedule_and_rule_items_follow_the_api_references_and_stop_at_20():
                       ("rule=r|target_id=" + "t" * 65, False), ("rule=r|target_id=t|event_bus=a b", False),
                       (_items(20, lambda i: f"rule=r{i}|target_id=t"), True), (_items(21, lambda i: f"rule=r{i}|target_id=t"), False)):
         assert bool(rules.fullmatch(value)) is ok, value
+
+
+def test_post_migrate_action_is_the_migrate_function_told_post_on_the_deployed_artifact():
+    action = _action("PostMigrate")
+    assert action["Configuration"]["FunctionName"] == {
+        "Fn::ImportValue": {"Fn::Sub": "${PlatformStackName}-MigrateFunctionName"}
+    }
+    params = json.loads(action["Configuration"]["UserParameters"])
+    assert params["migration"] == "post"
+    assert params["rollback"] == "#{variables.BERTH_ROLLBACK}"
+    assert action["InputArtifacts"] == [{"Name": "DeployArtifact"}]
+    assert "OutputArtifacts" not in action
+
+
+def test_a_post_migration_is_written_to_the_registry_and_needs_a_command(platform_stack):
+    session, _, _ = platform_stack
+    params = dict(WEB, PostMigrationContainer="app", PostMigrationCommand="bin/rails,db:contract",
+                  PostMigrationTimeoutSeconds="600")
+    stack, _ = deploy_service(session, "berth-web", params)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    entry = registry_entry(session, "web")
+    assert entry["post_migration"] == {"container": "app", "command": ["bin/rails", "db:contract"],
+                                       "timeout_seconds": 600}
+    assert failed_rules(TEMPLATE, params) == []
+    no_command = failed_rules(TEMPLATE, {**params, "PostMigrationCommand": ""})
+    assert len(no_command) == 1 and "PostMigrationCommand" in no_command[0], no_command
+    no_migration = {k: v for k, v in params.items() if not k.startswith("Migration")}
+    nowhere = failed_rules(TEMPLATE, no_migration)
+    assert len(nowhere) == 1 and "NetworkSubnets (or MigrationSubnets)" in nowhere[0], nowhere
+    assert failed_rules(TEMPLATE, {**no_migration, "NetworkSubnets": "subnet-1"}) == []

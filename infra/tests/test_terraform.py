@@ -332,18 +332,51 @@ def test_pipeline_matches_the_handoff_contract():
     assert style == {"deployment_type": "BLUE_GREEN", "deployment_option": "WITH_TRAFFIC_CONTROL"}
 
 
-def release_actions(controller: str, scan) -> list[dict]:
+def release_actions(controller: str, scan, post_migration=None) -> list[dict]:
     """The Release stage's actions for one deployment controller and scan policy, in order:
     dynamic blocks whose for_each is empty are left out (Terraform renders dynamic blocks after the
-    static ones of the same type, so the order is the declared order of Scan, Migrate, Deploy)."""
+    static ones of the same type, so the order is the declared order of Scan, Migrate, Deploy,
+    PostMigrate)."""
     files = load_tf_dir(MODULES["service"])
     p = tf_blocks(files, "resource")["aws_codepipeline.service"]
     (release,) = [st for st in p["stage"] if st["name"] == "Release"]
-    env = {"var": {"scan": scan, "deployment_controller": controller}, "local": {"code_deploy": controller == "CODE_DEPLOY"}}
+    env = {
+        "var": {"scan": scan, "deployment_controller": controller, "post_migration": post_migration},
+        "local": {"code_deploy": controller == "CODE_DEPLOY"},
+    }
     taken = [d["action"]["content"][0] for d in release.get("dynamic", []) if evaluate(d["action"]["for_each"], env)]
     scan_actions = [a for a in taken if a["name"] == "Scan"]
     deploy_actions = [a for a in taken if a["name"] == "Deploy"]
-    return scan_actions + list(release.get("action", [])) + deploy_actions
+    post_actions = [a for a in taken if a["name"] == "PostMigrate"]
+    return scan_actions + list(release.get("action", [])) + deploy_actions + post_actions
+
+
+POST_MIGRATION = {"container": "app", "command": ["bin/rails", "db:contract"], "timeout_seconds": 600}
+
+
+def test_a_post_migration_adds_post_migrate_after_deploy_as_cloudformation_does():
+    files = load_tf_dir(MODULES["service"])
+    for controller in ("CODE_DEPLOY", "ECS", "TASK"):
+        for scan, first in ((None, 1), ({"block": ["HIGH"]}, 2)):
+            env = {"var": {"scan": scan, "post_migration": POST_MIGRATION}, "local": {}}
+            actions = release_actions(controller, scan, POST_MIGRATION)
+            names = [(a["name"], evaluate(a["run_order"], env)) for a in actions][-3:]
+            assert names == [("Migrate", first), ("Deploy", first + 1), ("PostMigrate", first + 2)]
+            assert [a["name"] for a in release_actions(controller, scan)][-1] == "Deploy"
+    (post,) = [a for a in release_actions("ECS", None, POST_MIGRATION) if a["name"] == "PostMigrate"]
+    assert post["configuration"]["FunctionName"] == "${var.migrate_function_name}"
+    assert post["input_artifacts"] == ["DeployArtifact"]
+    user_parameters = tf_blocks(files, "locals")["post_migrate_user_parameters"]
+    assert json.loads(user_parameters)["migration"] == "post"
+    entry = tf_blocks(files, "locals")["registry_entry"]
+    env = {"var": {"post_migration": POST_MIGRATION}}
+    assert evaluate(entry["post_migration"], env) == POST_MIGRATION
+    assert evaluate(entry["post_migration"], {"var": {"post_migration": None}}) is None
+    validations = tf_blocks(files, "variable")["post_migration"]["validation"]
+    for value, ok in ((POST_MIGRATION, True), ({**POST_MIGRATION, "command": []}, False),
+                      ({**POST_MIGRATION, "timeout_seconds": 0}, False), (None, True)):
+        results = [evaluate(v["condition"], {"var": {"post_migration": value}}) for v in validations]
+        assert all(results) is ok, (value, results)
 
 
 def _service_env(service_name="web", prefix="berth-", **variables):
@@ -722,7 +755,7 @@ def test_the_service_module_writes_the_push_index_entry_of_its_push_trigger():
 def _task_env(**variables):
     files, env = _service_env("report", **{"cluster_name": "prod", "containers": {"job": "report/job"},
                                             "push_trigger": {"container": "job", "tag_pattern": "^v[0-9]+$"},
-                                            "migration": None, "scan": None, "verify": None, "network": None,
+                                            "migration": None, "post_migration": None, "scan": None, "verify": None, "network": None,
                                             "task_family": None, "ecs_service_name": None, "task_target": None,
                                             "appspec_container": None, "appspec_port": None,
                                             "deployment_controller": "TASK", **variables})

@@ -913,6 +913,13 @@ data "aws_iam_policy_document" "migrate" {
     resources = ["${local.release_bucket_arn}/artifacts/*/deployed/*"]
   }
   statement {
+    # A post migration (contract step) that failed holds the next releases: an empty object
+    # written when it fails, deleted when it succeeds; every ordinary release's Migrate lists it.
+    sid       = "HoldReleasesBehindFailedPostMigration"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.release_bucket_arn}/index/*/post-migration-failed/*"]
+  }
+  statement {
     # An execution stopped and abandoned during Deploy leaves its deployment running: migrate
     # waits until the service's deployment group has none active.
     sid       = "WaitForAbandonedDeployments"

@@ -39,6 +39,8 @@ locals {
 
   # UserParameters of the Release stage's Lambda actions (the exact string the functions expect).
   lambda_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\",\"execution\":\"#{codepipeline.PipelineExecutionId}\"}"
+  # The PostMigrate action's: the same, and which migration.
+  post_migrate_user_parameters = "{\"release\":\"#{variables.BERTH_RELEASE}\",\"rollback\":\"#{variables.BERTH_ROLLBACK}\",\"execution\":\"#{codepipeline.PipelineExecutionId}\",\"migration\":\"post\"}"
 
   # The artifact bucket's name prefix (bucket_prefix adds 26 characters, so at most 37): service
   # names may hold uppercase letters, "_" and ".", which S3 bucket names may not ("Bucket names can
@@ -71,6 +73,13 @@ locals {
       timeout_seconds = var.migration.timeout_seconds
       subnets         = var.migration.subnets
       security_groups = var.migration.security_groups
+    }
+    # The contract step (docs/guide/expand-contract.md); it runs in `network`, else the
+    # migration's subnets and security groups.
+    post_migration = var.post_migration == null ? null : {
+      container       = var.post_migration.container
+      command         = var.post_migration.command
+      timeout_seconds = var.post_migration.timeout_seconds
     }
     appspec = local.task_target ? null : {
       container = var.appspec_container
@@ -780,6 +789,28 @@ resource "aws_codepipeline" "service" {
         }
       }
     }
+
+    # The contract step: the migrate function again, told by "migration":"post", after Deploy in
+    # the same stage, so the stage lock keeps the next release from migrating until it ends. It
+    # runs only once the deployment finished for good (CODE_DEPLOY: it waits out the termination
+    # wait), never in a rollback execution. Only with a post migration.
+    dynamic "action" {
+      for_each = var.post_migration == null ? [] : [1]
+      content {
+        name            = "PostMigrate"
+        category        = "Invoke"
+        owner           = "AWS"
+        provider        = "Lambda"
+        version         = "1"
+        run_order       = var.scan == null ? 3 : 4
+        namespace       = "PostMigration"
+        input_artifacts = ["DeployArtifact"]
+        configuration = {
+          FunctionName   = var.migrate_function_name
+          UserParameters = local.post_migrate_user_parameters
+        }
+      }
+    }
   }
 
   tags       = var.tags
@@ -794,6 +825,12 @@ resource "aws_codepipeline" "service" {
     precondition {
       condition     = local.code_deploy || var.deploy_function_name != null
       error_message = "deployment_controller ECS or TASK needs deploy_function_name (module.platform.deploy_function_name)."
+    }
+    precondition {
+      # The post migration runs where berth runs its own tasks: the functions refuse an entry
+      # that names neither a network nor a migration with subnets.
+      condition     = var.post_migration == null || var.network != null || var.migration != null
+      error_message = "post_migration needs network (or migration, whose subnets and security groups it then uses)."
     }
   }
 }

@@ -216,6 +216,29 @@ variable "migration" {
   }
 }
 
+variable "post_migration" {
+  description = "Optional post-deployment migration (the contract step of expand/contract): command run in container once the deployment has finished for good, stopped after timeout_seconds. It runs in network, else the migration's subnets and security groups. null = none, and no PostMigrate action."
+  type = object({
+    container       = string
+    command         = list(string)
+    timeout_seconds = optional(number, 1800)
+  })
+  default = null
+
+  validation {
+    condition     = var.post_migration == null ? true : var.post_migration.timeout_seconds >= 1 && var.post_migration.timeout_seconds <= 82800
+    error_message = "post_migration.timeout_seconds must be between 1 and 82800 (23 hours)."
+  }
+
+  validation {
+    condition = var.post_migration == null ? true : (
+      length(var.post_migration.command) > 0 &&
+      alltrue([for v in concat([var.post_migration.container], var.post_migration.command) : v != "" && can(regex("^[^\\x00-\\x1f]*$", v))])
+    )
+    error_message = "post_migration needs a container and a command (none of them empty, no control characters)."
+  }
+}
+
 variable "scan" {
   description = "Optional image vulnerability gate: finding severities that block a release (block), how long to wait for findings (wait_seconds, 60-3600) and findings never to block (ignore). null = no gate, no Scan action."
   type = object({
