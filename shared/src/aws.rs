@@ -2,7 +2,21 @@
 //! invocation: loading the SDK config (credentials, region) is the expensive part, clients
 //! made from it are cheap.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::identity::IdentityCache;
+use aws_config::retry::{RetryConfig, RetryMode};
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::default_async_sleep;
+use aws_smithy_async::time::SharedTimeSource;
+use aws_smithy_types::retry::RetrySpec;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+use crate::error::{Error, Result};
 
 pub use crate::connector::https_client;
 
@@ -104,19 +118,178 @@ pub fn endpoint_uris(
     endpoints.iter().filter_map(uri).collect()
 }
 
-/// Standard SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
-/// credentials), on berth's HTTPS client.
+/// The berth command's SDK configuration: `aws_config`'s default chain (profiles, SSO, assumed
+/// roles, container and instance credentials, `AWS_REGION`, `AWS_ENDPOINT_URL`, ...), on
+/// berth's HTTPS client. The functions take [`lambda_config`] instead.
 pub async fn load_config() -> SdkConfig {
-    load_config_opening(&[]).await
-}
-
-/// [`load_config`], with connections to `endpoints` opened meanwhile.
-pub async fn load_config_opening(endpoints: &[Endpoint<'_>]) -> SdkConfig {
-    warm_tls(endpoint_uris(endpoints, crate::settings::sdk_variable));
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
         .load()
         .await
+}
+
+/// The connect timeout `aws_config`'s loader gives every client (`SDK_DEFAULT_CONNECT_TIMEOUT`
+/// of its `default_provider::timeout_config`); no other timeout is set.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// A Lambda function's SDK configuration, from its environment variables alone.
+///
+/// On Lambda the credentials and the region are environment variables: "Lambda runtimes set
+/// several environment variables during initialization", among them "AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN – The access keys obtained from the function's
+/// execution role." and "AWS_REGION – The AWS Region where the Lambda function is executed."
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime>).
+/// Container credentials replace them only under SnapStart, which berth's stacks do not enable
+/// (their functions run on `provided.al2023`).
+///
+/// So the functions leave out `aws_config`'s default chain (profile files, SSO, STS web
+/// identity and assumed roles, the ECS container and EC2 instance metadata providers, and the
+/// STS client they need: about 330 KB of each arm64 bootstrap, docs/design/performance.md) and
+/// read what that chain reads from the environment, as it reads it:
+/// - credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`
+///   (the chain's first provider, which on Lambda is the one that answers);
+/// - the region from `AWS_REGION`, else `AWS_DEFAULT_REGION`;
+/// - endpoints from `AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`, both ignored when
+///   `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`; `AWS_USE_FIPS_ENDPOINT`,
+///   `AWS_USE_DUALSTACK_ENDPOINT`;
+/// - retries as the loader sets them: standard mode, 3 attempts, changed by
+///   `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` and `AWS_NEW_RETRIES_2026`; the 3.1 s connect
+///   timeout; the lazy identity cache.
+///
+/// An invalid `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE` fails the function at start, naming it.
+pub fn lambda_config(vars: SdkVars) -> Result<SdkConfig> {
+    let ignore_configured = vars.flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") == Some(true);
+    let region = vars
+        .get("AWS_REGION")
+        .or_else(|| vars.get("AWS_DEFAULT_REGION"))
+        .map(|region| Region::new(region.to_owned()));
+    let endpoint_url = vars
+        .get("AWS_ENDPOINT_URL")
+        .filter(|_| !ignore_configured)
+        .map(str::to_owned);
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client())
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .retry_config(retry_config(&vars)?)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .build(),
+        )
+        .time_source(SharedTimeSource::default());
+    config.set_region(region);
+    config.set_sleep_impl(default_async_sleep());
+    config.set_endpoint_url(endpoint_url);
+    config.set_use_fips(vars.flag("AWS_USE_FIPS_ENDPOINT"));
+    config.set_use_dual_stack(vars.flag("AWS_USE_DUALSTACK_ENDPOINT"));
+    let endpoints = EndpointVariables {
+        vars,
+        ignore_configured,
+    };
+    Ok(config.service_config(endpoints).build())
+}
+
+/// Retries as `aws_config`'s `default_provider::retry_config` reads them from the environment.
+fn retry_config(vars: &SdkVars) -> Result<RetryConfig> {
+    let mut retry = RetryConfig::standard();
+    if let Some(value) = vars.get("AWS_MAX_ATTEMPTS") {
+        let attempts = value
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "AWS_MAX_ATTEMPTS must be a whole number of attempts, at least 1, got {value:?}"
+                ))
+            })?;
+        retry = retry.with_max_attempts(attempts);
+    }
+    if let Some(value) = vars.get("AWS_RETRY_MODE") {
+        let mode = value.parse::<RetryMode>().map_err(|_| {
+            Error::Config(format!(
+                "AWS_RETRY_MODE must be standard or adaptive, got {value:?}"
+            ))
+        })?;
+        retry = retry.with_retry_mode(mode);
+    }
+    if vars
+        .get("AWS_NEW_RETRIES_2026")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        retry = retry.with_retry_spec(RetrySpec::v2_1());
+    }
+    Ok(retry)
+}
+
+/// The `AWS_*` environment variables a function started with ([`crate::settings::sdk_variables`]).
+/// Its `Debug` shows the names only: the values include the credentials.
+#[derive(Clone, Default)]
+pub struct SdkVars(Arc<Vec<(String, String)>>);
+
+impl SdkVars {
+    pub fn new(vars: Vec<(String, String)>) -> Self {
+        Self(Arc::new(vars))
+    }
+
+    pub fn from_env() -> Self {
+        Self::new(crate::settings::sdk_variables())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `true` or `false` in any case, as the SDK's boolean settings; anything else is ignored
+    /// with a warning, as the default chain ignores it.
+    fn flag(&self, name: &str) -> Option<bool> {
+        let value = self.get(name)?;
+        if value.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if value.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            tracing::warn!(variable = name, value, "not true or false: ignored");
+            None
+        }
+    }
+}
+
+impl std::fmt::Debug for SdkVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// What each client reads for itself when it is built from the [`SdkConfig`]: its endpoint
+/// (`AWS_ENDPOINT_URL_<SERVICE ID>`, the id in upper case with spaces as `_`, else
+/// `AWS_ENDPOINT_URL`) and S3's `AWS_S3_DISABLE_EXPRESS_SESSION_AUTH`, as `aws_config`'s own
+/// service config answers them from the environment.
+#[derive(Debug)]
+struct EndpointVariables {
+    vars: SdkVars,
+    ignore_configured: bool,
+}
+
+impl LoadServiceConfig for EndpointVariables {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if self.ignore_configured && key.env() == "AWS_ENDPOINT_URL" {
+            return None;
+        }
+        let service = key.service_id().to_uppercase().replace(' ', "_");
+        self.vars
+            .get(&format!("{}_{service}", key.env()))
+            .or_else(|| self.vars.get(key.env()))
+            .map(str::to_owned)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -132,14 +305,16 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The berth command's clients ([`load_config`]).
     pub async fn from_env() -> Self {
         Self::new(&load_config().await)
     }
 
-    /// [`Clients::from_env`], connecting to `endpoints` while the function waits for its first
-    /// event.
-    pub async fn from_env_opening(endpoints: &[Endpoint<'_>]) -> Self {
-        Self::new(&load_config_opening(endpoints).await)
+    /// A Lambda function's clients ([`lambda_config`]), connecting to `endpoints` while the
+    /// function waits for its first event.
+    pub fn for_lambda(endpoints: &[Endpoint<'_>]) -> Result<Self> {
+        warm_tls(endpoint_uris(endpoints, crate::settings::sdk_variable));
+        Ok(Self::new(&lambda_config(SdkVars::from_env())?))
     }
 
     pub fn new(config: &SdkConfig) -> Self {
@@ -189,6 +364,112 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> SdkVars {
+        SdkVars::new(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
+    /// The endpoint a client of `service_id` takes from the configuration, as the SDK's
+    /// generated `config::Builder::from(&SdkConfig)` asks for it.
+    fn endpoint(config: &SdkConfig, service_id: &str) -> Option<String> {
+        let key = ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap();
+        config.service_config()?.load_config(key)
+    }
+
+    #[test]
+    fn a_function_takes_region_endpoints_and_retries_from_its_variables() {
+        let config = lambda_config(vars(&[
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_CODEPIPELINE", "http://127.0.0.1:5001"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("AWS_RETRY_MODE", "adaptive"),
+        ]))
+        .unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            endpoint(&config, "CodePipeline").as_deref(),
+            Some("http://127.0.0.1:5001"),
+            "the service's own variable first"
+        );
+        assert_eq!(
+            endpoint(&config, "ECS").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        let retry = config.retry_config().unwrap();
+        assert_eq!(retry.max_attempts(), 1);
+        assert_eq!(retry.mode(), RetryMode::Adaptive);
+        assert!(config.credentials_provider().is_some());
+        assert!(config.sleep_impl().is_some());
+    }
+
+    #[test]
+    fn without_variables_a_function_has_the_loaders_defaults() {
+        let config = lambda_config(vars(&[
+            ("AWS_REGION", "ap-northeast-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("ap-northeast-1"));
+        assert_eq!(config.endpoint_url(), None);
+        assert_eq!(endpoint(&config, "S3"), None);
+        assert_eq!(config.retry_config(), Some(&RetryConfig::standard()));
+        assert_eq!(
+            config.timeout_config().and_then(|t| t.connect_timeout()),
+            Some(Duration::from_millis(3100))
+        );
+        assert_eq!(config.use_fips(), None);
+        assert_eq!(config.use_dual_stack(), None);
+    }
+
+    #[test]
+    fn configured_endpoints_can_be_ignored_and_flags_are_true_or_false() {
+        let config = lambda_config(vars(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_ECS", "http://127.0.0.1:5001"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"),
+            ("AWS_USE_FIPS_ENDPOINT", "true"),
+            ("AWS_USE_DUALSTACK_ENDPOINT", "yes"),
+        ]))
+        .unwrap();
+        assert_eq!(config.endpoint_url(), None);
+        assert_eq!(endpoint(&config, "ECS"), None);
+        assert_eq!(config.use_fips(), Some(true));
+        assert_eq!(config.use_dual_stack(), None, "neither true nor false");
+    }
+
+    #[test]
+    fn invalid_retry_settings_fail_the_function_at_start_naming_them() {
+        for (name, value) in [
+            ("AWS_MAX_ATTEMPTS", "0"),
+            ("AWS_MAX_ATTEMPTS", "three"),
+            ("AWS_RETRY_MODE", "eager"),
+        ] {
+            let error = lambda_config(vars(&[(name, value)])).unwrap_err();
+            assert!(
+                matches!(&error, Error::Config(m) if m.contains(name)),
+                "{name}={value}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_variables_debug_shows_names_not_values() {
+        let shown = format!("{:?}", vars(&[("AWS_SECRET_ACCESS_KEY", "s3cr3t")]));
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY") && !shown.contains("s3cr3t"));
+    }
 
     fn uris(endpoints: &[Endpoint<'_>], vars: &[(&str, &str)]) -> Vec<String> {
         let var = |name: &str| {

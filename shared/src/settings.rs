@@ -143,6 +143,16 @@ pub fn sdk_variable(name: &str) -> Option<String> {
     name.starts_with("AWS_").then(|| env(name)).flatten()
 }
 
+/// Every `AWS_*` variable, for a Lambda function's SDK configuration
+/// ([`crate::aws::lambda_config`]), which reads its endpoints, region, retry and FIPS settings
+/// from them as `aws_config`'s default chain reads them from the environment.
+pub fn sdk_variables() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, _)| name.starts_with("AWS_"))
+        .collect()
+}
+
 /// The function's application log level as Lambda configures it (`AWS_LAMBDA_LOG_LEVEL`).
 pub fn lambda_log_level() -> Option<String> {
     env("AWS_LAMBDA_LOG_LEVEL")

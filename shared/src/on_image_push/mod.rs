@@ -90,7 +90,7 @@ impl Context {
         let lookback = lookback_from(crate::settings::sweep_lookback_minutes().as_deref())?;
         // A push reads the registry entries, then writes manifests.
         let endpoints = [aws::SSM, aws::Endpoint::Bucket(&settings.release_bucket)];
-        let clients = Clients::from_env_opening(&endpoints).await;
+        let clients = Clients::for_lambda(&endpoints)?;
         let mut context = Self::new(&clients, &settings);
         context.lookback = lookback;
         context.push_index = PushIndex::new(clients.ssm.clone(), push_index_prefix()?);

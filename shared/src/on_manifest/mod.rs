@@ -105,7 +105,7 @@ impl Context {
             bucket,
             aws::CODEPIPELINE,
         ];
-        let clients = Clients::from_env_opening(&endpoints).await;
+        let clients = Clients::for_lambda(&endpoints)?;
         Ok(Self::new(clients, settings))
     }
 

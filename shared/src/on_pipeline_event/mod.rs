@@ -68,7 +68,7 @@ pub enum Output {
 impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
-        let clients = Clients::from_env().await;
+        let clients = Clients::for_lambda(&[])?;
         let notifier = Notifier::from_env(&clients).await?;
         Ok(Self::new(&clients, &settings, notifier))
     }

@@ -53,7 +53,7 @@ impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
         Ok(Self::new(
-            Clients::from_env().await,
+            Clients::for_lambda(&[])?,
             &settings.release_bucket,
         ))
     }

@@ -132,7 +132,7 @@ pub struct Context {
 impl Context {
     pub async fn from_env() -> Result<Self> {
         let settings = Settings::from_env()?;
-        Self::new(&Clients::from_env().await, &settings)
+        Self::new(&Clients::for_lambda(&[])?, &settings)
     }
 
     pub fn new(clients: &Clients, settings: &Settings) -> Result<Self> {
