@@ -26,11 +26,12 @@ fi
 
 echo "==> building (tuned release, then baseline)" >&2
 # The tuned build is linked as scripts/build-lambdas.sh links the zips: position-dependent,
-# without `.eh_frame_hdr` (given with --target so that it reaches only the bootstraps).
+# without `.eh_frame_hdr` and `.eh_frame` (scripts/no-eh-frame.ld; given with --target so that
+# it reaches only the bootstraps).
 host=$(rustc -vV | sed -n 's/^host: //p')
 tuned="$target/$host/release"
 t0=$(date +%s)
-env "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C relocation-model=static -C link-arg=-Wl,--no-eh-frame-hdr" \
+env "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C relocation-model=static -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,-T,$PWD/scripts/no-eh-frame.ld" \
   cargo build --release --target "$host" "${pkgs[@]}"
 t1=$(date +%s)
 if [ "${BENCH_BASELINE:-1}" != 0 ]; then cargo build --profile baseline "${pkgs[@]}"; fi
@@ -113,13 +114,22 @@ mkdir -p "$(dirname "$out")"
   `--no-eh-frame-hdr` (the unwinder's index; with `abort` nothing unwinds, so a panic prints its
   message without a backtrace): GNU ld leaves it out (117 KB of on-manifest here, 200 KB of its
   arm64 bootstrap); zig's linker, under cargo-lambda, ignores the flag, which is why
-  `make build` takes Debian's toolchain first. With `abort`, a panic ends the process instead of unwinding: Lambda reports
+  `make build` takes Debian's toolchain first. GNU ld is also given `scripts/no-eh-frame.ld`,
+  which leaves out `.eh_frame`, the unwinder's tables (460–590 KB of each arm64
+  bootstrap): without their index the unwinder finds none of them, so nothing read them. With `abort`, a panic ends the process instead of unwinding: Lambda reports
   the invocation as failed (`Runtime exited with error: signal: aborted`), discards the execution
   environment, and the next invocation starts cold. Asynchronous events are retried by Lambda as for
   any error, and the migrate job is re-invoked by CodePipeline; berth's handlers return errors
   instead of panicking on input, so a panic means a bug.
 - AWS SDK crates without default features; HTTPS on rustls with ring instead of aws-lc (no C
   build, smaller binaries); only the service clients berth uses.
+- The functions build their SDK configuration from their environment variables alone
+  (`berth::aws::lambda_config`: credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+  and `AWS_SESSION_TOKEN`, which Lambda sets from the execution role; the region from
+  `AWS_REGION`; endpoints, retries and the connect timeout as the SDK's loader reads them).
+  `aws_config`'s default chain (profile files, SSO, STS web identity and assumed roles, the ECS
+  container and EC2 instance metadata providers, and the STS client they need) is the CLI's
+  only: about 330 KB of each arm64 bootstrap.
 - What each bootstrap does not carry (measured with an unstripped build and `nm --size-sort`):
   crc-fast's tables for every catalogued CRC (about 700 KB; S3's checksums use three CRCs,
   computed by `vendor/crc-fast`), HTTP/2 and the SDK's proxy layer (about 300 KB; berth's one

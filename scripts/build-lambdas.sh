@@ -118,6 +118,9 @@ build_with_debian() {
         export "CARGO_TARGET_${upper}_LINKER=${GNU_PREFIX}gcc"
         export "CC_${RUST_TARGET//-/_}=${GNU_PREFIX}gcc"
     fi
+    # GNU ld also leaves out the unwinder's tables (scripts/no-eh-frame.ld): 460-590 KB of
+    # each arm64 bootstrap that nothing reads (zig's linker, above, is not given the script).
+    export "$RUSTFLAGS_VAR=${!RUSTFLAGS_VAR} -C link-arg=-Wl,-T,$ROOT/scripts/no-eh-frame.ld"
     RUSTC=/usr/bin/rustc /usr/bin/cargo build --release --locked --target "$RUST_TARGET" "${package_args[@]}"
     for name in "${FUNCTIONS[@]}"; do
         BOOTSTRAPS[$name]="$TARGET_DIR/$RUST_TARGET/release/$name"
@@ -196,9 +199,9 @@ debian)
     build_with_debian
     ;;
 "")
-    # Debian's first when installed: GNU ld honours --no-eh-frame-hdr, zig's linker does not,
-    # and that is what keeps every arm64 bootstrap under 5 MB (on-manifest: 4.99 MB against
-    # 5.24 MB through cargo-lambda).
+    # Debian's first when installed: GNU ld honours --no-eh-frame-hdr and takes
+    # scripts/no-eh-frame.ld (given to GNU ld only), and that keeps every arm64 bootstrap
+    # well under 5 MB (docs/design/performance.md).
     if debian_toolchain; then
         echo "==> Debian's toolchain has the $RUST_TARGET standard library and linker"
         build_with_debian
