@@ -23,6 +23,7 @@ mod run;
 mod stats;
 mod status;
 mod status_native;
+mod status_task;
 mod validate;
 
 use std::process::ExitCode;

@@ -50,7 +50,7 @@ pub async fn run(args: PruneArgs) -> Outcome {
     crate::releases::indexed(&releases, &args.service).await?;
     let now = SystemTime::now();
     let planned =
-        revisions::prune::plan(&clients.ecs, &releases, &service.config, args.keep, now).await?;
+        revisions::prune::plan(&clients, &releases, &service.config, args.keep, now).await?;
     let plan = planned.map_err(|why| Failure::refused(format!("not pruning: {why}")))?;
     let (done, failed) = if args.yes {
         revisions::apply(&clients.ecs, &plan.revisions).await

@@ -68,7 +68,7 @@ fn offline(bytes: &[u8], td_path: &Path, registry: &Path) -> Outcome {
     print_rendered(
         &taskdef,
         &render::render_appspec(
-            &service.config.appspec,
+            service.config.appspec.as_ref(),
             berth::settings::verify_function_from_env().as_deref(),
         ),
         &render::render_image_detail(&primary),
@@ -217,9 +217,13 @@ async fn running_images(
     service: &Service,
 ) -> Result<(Option<String>, BTreeMap<String, String>), Failure> {
     let cfg = &service.config;
-    let Template::Found(td) =
-        taskdef::running(&clients.ecs, &cfg.cluster, &cfg.ecs_service).await?
-    else {
+    let template = match &cfg.ecs_service {
+        Some(name) => taskdef::running(&clients.ecs, &cfg.cluster, name).await?,
+        // A task target's release renders under the stage lock from what its schedules and
+        // rules run; the dry run starts from the family's newest ACTIVE revision.
+        None => taskdef::newest(&clients.ecs, &cfg.task_family).await?,
+    };
+    let Template::Found(td) = template else {
         return Ok((None, BTreeMap::new()));
     };
     let arn = td

@@ -4,7 +4,8 @@
 //! ECS deploys itself, a deployment paused at a pause hook is continued with ROLLBACK and any
 //! other in flight is stopped with ROLLBACK (StopServiceDeployment). Otherwise (or with `--to`
 //! / `--redeploy`) it redeploys an earlier release's exact artifact (default: the last known
-//! good one) without migrating, as a new pipeline execution.
+//! good one) without migrating, as a new pipeline execution. A task target is always
+//! redeployed: its Deploy job repoints the schedules and rules at once, so nothing is in flight.
 
 use std::time::{Duration, SystemTime};
 
@@ -70,6 +71,11 @@ async fn switch_traffic(
         .deploy_kind(&config)
         .await
         .map_err(|e| e.to_string())?;
+    // A task target's Deploy job ends as soon as its targets are repointed: nothing is ever in
+    // flight to switch back, so its rollback is always a redeploy through the pipeline.
+    if kind == DeployKind::Task {
+        return Ok(false);
+    }
     let wait = Duration::from_secs(args.wait_seconds);
     if kind.is_native() {
         let stopped = operator

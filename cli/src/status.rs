@@ -58,10 +58,11 @@ pub async fn run(args: StatusArgs) -> Outcome {
         json!({"id": c.pipeline_execution_id(), "status": c.status().map(|s| s.as_str().to_owned())})
     });
     let (stages, deployment) = stages(&clients, pipeline).await;
-    let (kind, guarded) = view(&clients, &settings, service, deployment.as_deref(), latest).await;
+    let seen = (latest, running.as_ref());
+    let (kind, guarded) = view(&clients, &settings, service, deployment.as_deref(), seen).await;
     // For a service ECS deploys itself the Deploy action's external id is the service
     // deployment's ARN, not a CodeDeploy deployment id.
-    let codedeploy_id = if kind.is_some_and(|k| k.is_native()) {
+    let codedeploy_id = if kind.is_some_and(|k| k != DeployKind::CodeDeploy) {
         None
     } else {
         deployment
@@ -73,6 +74,7 @@ pub async fn run(args: StatusArgs) -> Outcome {
         "kind": kind.map(|k| k.as_str()),
         "deployment": guarded.deployment, "verification": guarded.verification,
         "interventions": guarded.interventions,
+        "targets": guarded.targets,
     });
     if args.output == Output::Json {
         return print_json(&doc);
@@ -88,11 +90,12 @@ async fn view(
     settings: &Settings,
     service: &str,
     stage_deployment: Option<&str>,
-    latest: &ReleaseRecord,
+    (latest, running): (&ReleaseRecord, Option<&ReleaseRecord>),
 ) -> (Option<DeployKind>, Guarded) {
     let config = service_config(clients, settings, service).await.ok();
     let kind = match &config {
-        Some(c) => describe_service(&clients.ecs, &c.cluster, &c.ecs_service)
+        Some(c) if c.task_target.is_some() => Some(DeployKind::Task),
+        Some(c) => describe_service(&clients.ecs, &c.cluster, c.ecs_service_name())
             .await
             .ok()
             .flatten()
@@ -100,6 +103,16 @@ async fn view(
         None => None,
     };
     let guarded = match (&config, kind) {
+        (Some(c), Some(DeployKind::Task)) => {
+            let known: Vec<&ReleaseRecord> =
+                [Some(latest), running].into_iter().flatten().collect();
+            Guarded {
+                deployment: serde_json::to_value(&latest.deployment).unwrap_or(Value::Null),
+                verification: Value::Null,
+                interventions: Value::Null,
+                targets: crate::status_task::targets(clients, c, &known).await,
+            }
+        }
         (Some(c), Some(k)) if k.is_native() => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -117,6 +130,8 @@ pub struct Guarded {
     pub deployment: Value,
     pub verification: Value,
     pub interventions: Value,
+    /// A task target's schedules and rules and what each runs (`null` for a service).
+    pub targets: Value,
 }
 
 async fn guarded(
@@ -170,6 +185,7 @@ async fn guarded(
         }),
         verification: serde_json::to_value(verification).unwrap_or(Value::Null),
         interventions: serde_json::to_value(&record.interventions).unwrap_or(Value::Null),
+        targets: Value::Null,
     }
 }
 
@@ -232,6 +248,13 @@ fn print_text(doc: &Value) {
         println!("  (stage states unavailable from this endpoint)");
     }
     let d = &doc["deployment"];
+    if doc["kind"] == "TASK" {
+        println!("kind       TASK (task target)");
+        for line in crate::status_task::lines(&doc["targets"]) {
+            println!("{line}");
+        }
+        return;
+    }
     let native = doc["kind"].as_str().is_some_and(|k| k != "CODE_DEPLOY");
     if native {
         println!("kind       {}", s(&doc["kind"]));

@@ -26,7 +26,7 @@ pub async fn guarded(
     latest: &ReleaseRecord,
     now: i64,
 ) -> Guarded {
-    let (cluster, service) = (&config.cluster, &config.ecs_service);
+    let (cluster, service) = (&config.cluster, config.ecs_service_name());
     let facts = match sd::newest_active(&clients.ecs, cluster, service).await {
         Ok(Some(f)) => Some(f),
         _ => sd::newest(&clients.ecs, cluster, service)
@@ -64,6 +64,7 @@ pub async fn guarded(
         }),
         verification: serde_json::to_value(verification).unwrap_or(Value::Null),
         interventions: serde_json::to_value(&record.interventions).unwrap_or(Value::Null),
+        targets: Value::Null,
     }
 }
 

@@ -70,8 +70,9 @@ pub fn render(
         .unwrap_or_default();
     if family != release.task_family {
         return Err(format!(
-            "ECS service {:?} runs a revision of family {family:?}, but the release is of family {:?}",
-            target.ecs_service, release.task_family
+            "{} runs a revision of family {family:?}, but the release is of family {:?}",
+            target.runner(),
+            release.task_family
         ));
     }
     let images = images(release, target, running);
@@ -127,6 +128,7 @@ mod tests {
             target: Some(DeployTarget {
                 cluster: "prod".into(),
                 ecs_service: "web".into(),
+                task_target: None,
                 requested: requested.iter().map(|c| (*c).to_owned()).collect(),
                 primary: "app".into(),
                 deployment: None,

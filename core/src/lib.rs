@@ -19,6 +19,7 @@
 //!   states, last known good), [`revisions`] (which task definition revisions to deregister).
 //! - [`alarm`]: which target group alarm rolls back a CodeDeploy deployment (the new version's).
 //! - [`one_off`]: what `berth run` starts, watches and exits with.
+//! - [`task_target`]: a task target's template and repoint decisions.
 //! - [`doctor`]: `berth doctor`'s verdicts on a service's setup, from facts the CLI reads.
 
 pub mod alarm;
@@ -47,6 +48,7 @@ pub mod revisions;
 pub mod scan;
 pub mod service_deployment;
 pub mod sweep;
+pub mod task_target;
 pub mod time;
 
 #[cfg(any(test, feature = "fixtures"))]

@@ -49,8 +49,9 @@ pub fn plan(service: &Service, manifest: &ValidManifest, template: &Value) -> Pl
         plan.problems.push(Problem::new(
             "task_family",
             format!(
-                "the ECS service {:?} runs a revision of family {family:?}, but the registry names family {:?}",
-                cfg.ecs_service, cfg.task_family
+                "the {} runs a revision of family {family:?}, but the registry names family {:?}",
+                cfg.runner(),
+                cfg.task_family
             ),
         ));
     }
@@ -75,7 +76,10 @@ pub fn plan(service: &Service, manifest: &ValidManifest, template: &Value) -> Pl
     let migration_container = manifest.migration_plan(service).map(|p| p.container);
     let post_container = manifest.post_migration_plan(service).map(|p| p.container);
     let named = [
-        ("appspec.container", Some(&cfg.appspec.container)),
+        (
+            "appspec.container",
+            cfg.appspec.as_ref().map(|a| &a.container),
+        ),
         ("migration.container", migration_container.as_ref()),
         ("post_migration.container", post_container.as_ref()),
     ];
@@ -144,7 +148,7 @@ pub fn primary_container<'a, V>(
 ) -> Option<(&'a String, &'a V)> {
     [
         cfg.push_trigger.as_ref().map(|t| t.container.as_str()),
-        Some(cfg.appspec.container.as_str()),
+        cfg.appspec.as_ref().map(|a| a.container.as_str()),
     ]
     .into_iter()
     .flatten()

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::manifest::MigrationPlan;
-use crate::registry::{AppSpecTarget, DeploymentTarget, ScanPolicy};
+use crate::registry::{AppSpecTarget, DeploymentTarget, ScanPolicy, TaskTarget};
 
 pub const ARTIFACT_SCHEMA: &str = "berth/artifact/v1";
 pub const TASKDEF_FILE: &str = "taskdef.json";
@@ -69,7 +69,12 @@ pub struct ArtifactRelease {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeployTarget {
     pub cluster: String,
+    /// The ECS service; empty (and absent from the JSON) for a task target.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ecs_service: String,
+    /// A task target's schedules and rules: what the Deploy action repoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_target: Option<TaskTarget>,
     /// The containers the manifest named: they run the release's images. Every other
     /// container keeps the image it runs when the release reaches its stage.
     pub requested: Vec<String>,
@@ -79,6 +84,17 @@ pub struct DeployTarget {
     /// no active deployment. Absent in artifacts rendered before (no wait).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentTarget>,
+}
+
+impl DeployTarget {
+    /// What runs the release, as messages name it.
+    pub fn runner(&self) -> String {
+        match &self.task_target {
+            Some(t) if !t.register_only() => t.names().join(", "),
+            Some(_) => "the task family".into(),
+            None => format!("ECS service {:?}", self.ecs_service),
+        }
+    }
 }
 
 /// The container names of a task definition, in order.
@@ -148,7 +164,11 @@ pub fn render_task_definition(
 /// function runs as the `AfterAllowTestTraffic` hook: "The 'hooks' section for a Lambda or an
 /// Amazon ECS deployment specifies Lambda validation functions to run during a deployment
 /// lifecycle event" (AppSpec 'hooks' section).
-pub fn render_appspec(target: &AppSpecTarget, verify_function: Option<&str>) -> String {
+pub fn render_appspec(target: Option<&AppSpecTarget>, verify_function: Option<&str>) -> String {
+    // A task target has no CodeDeploy deployment: its appspec.yaml is empty.
+    let Some(target) = target else {
+        return String::new();
+    };
     // A JSON string is a valid YAML scalar, so names need no further escaping.
     let name = Value::String(target.container.clone());
     let mut yaml = format!(
@@ -320,9 +340,9 @@ mod tests {
             port: 8080,
         };
         let plain = "version: 0.0\nResources:\n  - TargetService:\n      Type: AWS::ECS::Service\n      Properties:\n        TaskDefinition: <TASK_DEFINITION>\n        LoadBalancerInfo:\n          ContainerName: \"nginx\"\n          ContainerPort: 8080\n";
-        assert_eq!(render_appspec(&target, None), plain);
+        assert_eq!(render_appspec(Some(&target), None), plain);
         assert_eq!(
-            render_appspec(&target, Some("berth-verify")),
+            render_appspec(Some(&target), Some("berth-verify")),
             format!("{plain}Hooks:\n  - AfterAllowTestTraffic: \"berth-verify\"\n")
         );
     }

@@ -30,7 +30,7 @@
 pub use berth_core::{
     claim, deployed, doctor, history, job, json, keys, manifest, migration, one_off, plan, push,
 };
-pub use berth_core::{platform, record, render, service_deployment, sweep, time};
+pub use berth_core::{platform, record, render, service_deployment, sweep, task_target, time};
 
 pub mod aws;
 pub mod connector;
@@ -64,6 +64,7 @@ pub mod service_deployments;
 pub mod settings;
 pub mod stats;
 pub mod store;
+pub mod task_targets;
 pub mod taskdef;
 pub mod tasks;
 pub mod verify;

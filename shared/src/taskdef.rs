@@ -180,6 +180,25 @@ pub fn running_task_definition(s: &Service) -> Result<String, String> {
     })
 }
 
+/// The family's newest ACTIVE revision, as ECS's JSON: the template of a register-only task
+/// target, whose newest revision is its release. DescribeTaskDefinition takes "The family for
+/// the latest ACTIVE revision" (ECS API reference, `taskDefinition`); a family without one is
+/// refused (ClientException), which is the user's to fix.
+pub async fn newest(ecs: &aws_sdk_ecs::Client, family: &str) -> Result<Template> {
+    match describe(ecs, family).await {
+        Ok(td) => Ok(Template::Found(td)),
+        Err(Error::Aws {
+            fault: crate::error::AwsFault::Refused,
+            source,
+            ..
+        }) => Ok(Template::Missing(format!(
+            "task family {family:?} has no ACTIVE revision to start the release from (ecs:DescribeTaskDefinition: {}); register one first",
+            aws_smithy_types::error::display::DisplayErrorContext(source.as_ref())
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
 /// One task definition revision as ECS's JSON (`taskDefinition` object).
 pub async fn describe(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Value> {
     let raw = RawBody::default();

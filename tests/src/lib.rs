@@ -31,6 +31,7 @@ pub mod runtime;
 mod seed;
 pub mod sns;
 mod standin;
+pub mod task_target;
 
 pub use env::{Env, repo_uri, web_registry};
 pub use fixtures::*;

@@ -79,7 +79,7 @@ pub async fn play_release_stage(
         match action["name"].as_str() {
             Some("Migrate") => {
                 let (op, body) =
-                    run_migrate(migrate, jobs, action, &mut artifacts, job_id, None).await;
+                    run_migrate(migrate, jobs, action, &mut artifacts, job_id, (None, false)).await;
                 if op != "PutJobSuccessResult" {
                     return None;
                 }
@@ -106,11 +106,11 @@ async fn run_migrate(
     action: &Value,
     artifacts: &mut BTreeMap<String, String>,
     job_id: &str,
-    execution: Option<&str>,
+    (execution, rollback): (Option<&str>, bool),
 ) -> (String, Value) {
     let input = action["inputArtifacts"][0]["name"].as_str().expect("input");
     let key = artifacts.get(input).expect("Migrate's input was produced");
-    let mut job = Job::new(job_id, key);
+    let mut job = Job::new(job_id, key).rollback(rollback);
     if let Some(e) = execution {
         job.execution = e.to_owned();
     }
@@ -203,9 +203,25 @@ pub async fn play_to_deploy(
     migrate: &mut Function,
     jobs: &StandIn,
     pipeline: &str,
-    (job_id, execution): (&str, &str),
+    job: (&str, &str),
     source_key: &str,
 ) -> Option<AtDeploy> {
+    play_to_deploy_as(env, migrate, jobs, pipeline, job, source_key, false)
+        .await
+        .ok()
+}
+
+/// [`play_to_deploy`] of an ordinary execution or (`rollback`) a rollback execution, whose jobs
+/// carry `BERTH_ROLLBACK=true`; `Err` with Migrate's job result when Migrate failed.
+pub async fn play_to_deploy_as(
+    env: &Env,
+    migrate: &mut Function,
+    jobs: &StandIn,
+    pipeline: &str,
+    (job_id, execution): (&str, &str),
+    source_key: &str,
+    rollback: bool,
+) -> Result<AtDeploy, (String, Value)> {
     let (source, actions) = declaration(env, pipeline).await;
     let mut artifacts = BTreeMap::from([(source, source_key.to_owned())]);
     let mut result = None;
@@ -218,20 +234,20 @@ pub async fn play_to_deploy(
                     action,
                     &mut artifacts,
                     job_id,
-                    Some(execution),
+                    (Some(execution), rollback),
                 )
                 .await;
                 if op != "PutJobSuccessResult" {
-                    return None;
+                    return Err((op, body));
                 }
                 result = Some((op, body));
             }
             Some("Deploy") => {
-                let mut job = deploy_job(action, &artifacts, job_id);
+                let mut job = deploy_job(action, &artifacts, job_id).rollback(rollback);
                 // One execution runs both actions: #{codepipeline.PipelineExecutionId}.
                 job.execution = execution.to_owned();
                 let migrate = result.expect("Migrate runs before Deploy");
-                return Some(AtDeploy { migrate, job });
+                return Ok(AtDeploy { migrate, job });
             }
             _ => {}
         }

@@ -21,11 +21,15 @@ pub async fn ecs_service(
     ecs: &aws_sdk_ecs::Client,
     cfg: &ServiceConfig,
 ) -> Result<Seen<EcsService>, Failure> {
-    let action = format!("ecs:DescribeServices {}/{}", cfg.cluster, cfg.ecs_service);
+    let action = format!(
+        "ecs:DescribeServices {}/{}",
+        cfg.cluster,
+        cfg.ecs_service_name()
+    );
     let out = match ecs
         .describe_services()
         .cluster(&cfg.cluster)
-        .services(&cfg.ecs_service)
+        .services(cfg.ecs_service_name())
         // "If TAGS is specified, the tags are included in the response. If this field is
         // omitted, tags aren't included in the response" (DescribeServices `include`): the
         // `berth:service` tag the platform's deploy role requires of a service ECS deploys.
@@ -42,9 +46,9 @@ pub async fn ecs_service(
         Err(e) => return Err(berth::Error::sdk(action)(e).into()),
     };
     let found = out.services().iter().find(|s| {
-        s.service_name() == Some(cfg.ecs_service.as_str())
+        s.service_name() == Some(cfg.ecs_service_name())
             || s.service_arn()
-                .is_some_and(|a| a.ends_with(&format!("/{}", cfg.ecs_service)))
+                .is_some_and(|a| a.ends_with(&format!("/{}", cfg.ecs_service_name())))
     });
     let Some(s) = found else {
         let why = out

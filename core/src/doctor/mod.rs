@@ -82,7 +82,7 @@ pub fn examine(config: &ServiceConfig, parameter: &str, facts: &Facts) -> Vec<Fi
         "registry",
         format!(
             "{parameter} parses: ECS service {}/{}, pipeline {}",
-            config.cluster, config.ecs_service, config.pipeline
+            config.cluster, config.ecs_service_name(), config.pipeline
         ),
     )];
     findings.extend(service::ecs(config, &facts.ecs));

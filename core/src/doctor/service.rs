@@ -8,7 +8,7 @@ use crate::service_deployment::DeployKind;
 /// The ECS service exists, is ACTIVE, is deployed by CodeDeploy, runs a task definition of the
 /// registry's family, and has tasks running.
 pub(super) fn ecs(config: &ServiceConfig, ecs: &Seen<EcsService>) -> Vec<Finding> {
-    let name = format!("{}/{}", config.cluster, config.ecs_service);
+    let name = format!("{}/{}", config.cluster, config.ecs_service_name());
     let s = match ecs {
         Seen::Found(s) => s,
         Seen::Missing(why) => {
@@ -94,7 +94,8 @@ fn tasks(config: &ServiceConfig, s: &EcsService) -> Finding {
             ),
             format!(
                 "aws ecs update-service --cluster {} --service {} --desired-count 1",
-                config.cluster, config.ecs_service
+                config.cluster,
+                config.ecs_service_name()
             ),
         );
     }
@@ -104,7 +105,8 @@ fn tasks(config: &ServiceConfig, s: &EcsService) -> Finding {
             format!("{counts}: the tasks the service runs now do not stay up"),
             format!(
                 "read why: aws ecs describe-services --cluster {} --services {} --query 'services[0].events[:5]'",
-                config.cluster, config.ecs_service
+                config.cluster,
+                config.ecs_service_name()
             ),
         );
     }
@@ -149,7 +151,7 @@ pub(super) fn codedeploy(
 
 fn deploys_service(config: &ServiceConfig, name: &str, g: &DeploymentGroup) -> Finding {
     let cluster = config.cluster.rsplit('/').next().unwrap_or(&config.cluster);
-    let wanted = format!("{cluster}/{}", config.ecs_service);
+    let wanted = format!("{cluster}/{}", config.ecs_service_name());
     let deploys: Vec<String> = g
         .ecs_services
         .iter()
@@ -171,7 +173,9 @@ fn deploys_service(config: &ServiceConfig, name: &str, g: &DeploymentGroup) -> F
         ),
         format!(
             "aws deploy update-deployment-group --application-name {} --current-deployment-group-name {} --ecs-services clusterName={cluster},serviceName={}, or correct the registry's deployment section",
-            target.application, target.group, config.ecs_service
+            target.application,
+            target.group,
+            config.ecs_service_name()
         ),
     )
 }

@@ -227,6 +227,7 @@ fn deployment(status: &str, execution: Option<&str>) -> crate::record::Deploymen
         started_at: Some("2026-01-01T00:00:00Z".into()),
         finished_at: None,
         updated_at: "2026-01-01T00:00:00Z".into(),
+        targets: Vec::new(),
     }
 }
 

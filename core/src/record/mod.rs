@@ -154,7 +154,7 @@ pub struct ReleaseRecord {
 /// deploy action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentRecord {
-    /// `ROLLING`, `BLUE_GREEN`, `LINEAR` or `CANARY`.
+    /// `ROLLING`, `BLUE_GREEN`, `LINEAR`, `CANARY` or `TASK`.
     pub kind: DeployKind,
     /// The deploy action's first job.
     pub job_id: String,
@@ -179,6 +179,10 @@ pub struct DeploymentRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
     pub updated_at: String,
+    /// A task target's (`kind` TASK): each schedule and rule target the job repointed, with
+    /// the revision it ran before and the one it runs now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::task_target::Repointed>,
 }
 
 /// The deployed artifact of a release.

@@ -26,17 +26,58 @@ pub(super) fn check_names(
     if !is_valid_name(&config.service) {
         err("service", "must match [A-Za-z0-9._-]{1,64}".into());
     }
-    for (field, value) in [
-        ("cluster", &config.cluster),
-        ("ecs_service", &config.ecs_service),
-        ("pipeline", &config.pipeline),
-        ("task_family", &config.task_family),
-        ("appspec.container", &config.appspec.container),
-    ] {
-        if value.trim().is_empty() {
+    let named = [
+        ("cluster", Some(&config.cluster)),
+        ("ecs_service", config.ecs_service.as_ref()),
+        ("pipeline", Some(&config.pipeline)),
+        ("task_family", Some(&config.task_family)),
+        (
+            "appspec.container",
+            config.appspec.as_ref().map(|a| &a.container),
+        ),
+    ];
+    for (field, value) in named {
+        if value.is_some_and(|v| v.trim().is_empty()) {
             err(field, "must not be empty".into());
         }
     }
+}
+
+/// What runs the family: exactly one of `ecs_service` (with `appspec`) and `task_target`
+/// (without `appspec`, `deployment` or `verify`, which only a service has).
+pub(super) fn check_kind(config: &ServiceConfig, err: &mut impl FnMut(&str, String)) {
+    let Some(target) = &config.task_target else {
+        if config.ecs_service.is_none() {
+            err(
+                "ecs_service",
+                "missing: name the ECS service, or a task_target for a task family no service runs"
+                    .into(),
+            );
+        }
+        if config.appspec.is_none() {
+            err("appspec", "missing: an ECS service needs it".into());
+        }
+        return;
+    };
+    if config.ecs_service.is_some() {
+        err(
+            "task_target",
+            "an entry names either ecs_service or task_target, not both".into(),
+        );
+    }
+    for (field, present) in [
+        ("appspec", config.appspec.is_some()),
+        ("deployment", config.deployment.is_some()),
+        ("verify", config.verify.is_some()),
+    ] {
+        if present {
+            err(
+                field,
+                "a task target has none (it is for an ECS service)".into(),
+            );
+        }
+    }
+    super::task::check(target, err);
 }
 
 /// `containers`: at least one, each an ECR repository.

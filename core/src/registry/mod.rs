@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 
 mod checks;
 mod guards;
+mod task;
 
 use crate::images::{Home, Repository};
 pub use guards::{DeploymentTarget, ScanPolicy, Severity, VerifyCheck, VerifyConfig};
+pub use task::{MAX_TARGETS, RuleRef, ScheduleRef, TaskTarget};
 
 /// One service's entry. Unknown fields are refused so a typo in a stack parameter surfaces
 /// as an error instead of a silently ignored setting.
@@ -19,7 +21,9 @@ pub use guards::{DeploymentTarget, ScanPolicy, Severity, VerifyCheck, VerifyConf
 pub struct ServiceConfig {
     pub service: String,
     pub cluster: String,
-    pub ecs_service: String,
+    /// The ECS service that runs the task family; absent for a task target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_service: Option<String>,
     pub pipeline: String,
     pub task_family: String,
     /// Container name in the task definition → ECR repository (name or full URI).
@@ -32,7 +36,9 @@ pub struct ServiceConfig {
     /// finished for good (see docs/guide/expand-contract.md). It runs in [`Self::task_network`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_migration: Option<PostMigrationDefaults>,
-    pub appspec: AppSpecTarget,
+    /// The container and port CodeDeploy routes traffic to; a service's, never a task target's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appspec: Option<AppSpecTarget>,
     /// The CodeDeploy application and deployment group (default: the pipeline's name and the
     /// service's name, as the stacks create them).
     #[serde(default)]
@@ -53,6 +59,10 @@ pub struct ServiceConfig {
     /// migration's subnets and security groups.
     #[serde(default)]
     pub network: Option<Network>,
+    /// What runs the task family instead of an ECS service: schedules, rule targets, or nothing
+    /// (register only). Exactly one of `ecs_service` and `task_target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_target: Option<TaskTarget>,
 }
 
 impl ServiceConfig {
@@ -62,6 +72,23 @@ impl ServiceConfig {
             application: self.pipeline.clone(),
             group: self.service.clone(),
         })
+    }
+
+    /// The ECS service's name, for the paths only a service takes (CodeDeploy, service
+    /// deployments, doctor's service checks); empty for a task target, whose paths branch on
+    /// `task_target` before they get there.
+    pub fn ecs_service_name(&self) -> &str {
+        self.ecs_service.as_deref().unwrap_or_default()
+    }
+
+    /// What runs the task family, as messages name it: `ECS service "web"`, or a task target's
+    /// schedules and rules.
+    pub fn runner(&self) -> String {
+        match (&self.ecs_service, &self.task_target) {
+            (Some(name), _) => format!("ECS service {name:?}"),
+            (None, Some(t)) if !t.register_only() => t.names().join(", "),
+            _ => format!("task family {:?}", self.task_family),
+        }
     }
 
     /// The network a task berth starts by itself runs in: `network`, else the migration's
@@ -171,6 +198,7 @@ impl Service {
         checks::check_post_migration(&config, &mut err);
         checks::check_network(&config, &mut err);
         guards::check(&config, &mut err);
+        checks::check_kind(&config, &mut err);
         if problems.is_empty() && duplicates.is_empty() {
             Ok(Self {
                 config,

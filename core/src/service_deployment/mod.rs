@@ -28,6 +28,9 @@ pub enum DeployKind {
     Linear,
     /// Controller `ECS`, strategy `CANARY`: a share of production traffic first, then the rest.
     Canary,
+    /// A task target: no ECS service; the deploy action registers the revision and repoints
+    /// the schedules and rule targets that run the family (docs/guide/scheduled-tasks.md).
+    Task,
 }
 
 impl DeployKind {
@@ -66,12 +69,14 @@ impl DeployKind {
             DeployKind::BlueGreen => "BLUE_GREEN",
             DeployKind::Linear => "LINEAR",
             DeployKind::Canary => "CANARY",
+            DeployKind::Task => "TASK",
         }
     }
 
-    /// Deployed by ECS itself (controller `ECS`), through the berth `deploy` action.
+    /// Deployed by ECS itself (controller `ECS`), through the berth `deploy` action: an ECS
+    /// service deployment follows. Not a task target (TASK), which has no service.
     pub fn is_native(self) -> bool {
-        self != DeployKind::CodeDeploy
+        !matches!(self, DeployKind::CodeDeploy | DeployKind::Task)
     }
 
     /// Runs lifecycle hooks and bake time: the blue/green family (blue/green, linear, canary),

@@ -47,6 +47,7 @@ fn the_kind_comes_from_controller_and_strategy() {
     }
     assert!(DeployKind::BlueGreen.has_hooks() && DeployKind::Canary.has_hooks());
     assert!(!DeployKind::Rolling.has_hooks() && !DeployKind::CodeDeploy.is_native());
+    assert!(!DeployKind::Task.is_native() && !DeployKind::Task.has_hooks());
     assert_eq!(DeployKind::Linear.as_str(), "LINEAR");
     assert_eq!(
         serde_json::to_value(DeployKind::BlueGreen).unwrap(),

@@ -9,6 +9,8 @@
 //! - `follow`: later invocations: look at the service deployment and decide
 //!   ([`crate::service_deployment::deploy::follow`]).
 //! - `ecs`: the ECS calls of its own.
+//! - `task`: a task target's job (deploy kind TASK): register, then repoint its schedules and
+//!   rule targets, all or nothing.
 //!
 //! Report-or-retry, as migrate: every problem that can be described to the pipeline becomes a
 //! `PutJobFailureResult`; only a failure to report at all is an `Err` (Lambda then retries).
@@ -16,6 +18,7 @@
 mod ecs;
 mod follow;
 mod start;
+mod task;
 
 use std::time::SystemTime;
 
@@ -33,6 +36,7 @@ use crate::render::{self, ArtifactRelease};
 use crate::service_deployment::deploy::{RETRY_SECONDS, Token, TokenPhase};
 use crate::settings::Settings;
 use crate::store::Bucket;
+use crate::task_targets::TargetClients;
 
 /// Everything `deploy` needs, built once per function instance.
 #[derive(Debug, Clone)]
@@ -41,6 +45,8 @@ pub struct Context {
     pub records: Records,
     /// The release bucket: the deploy markers.
     pub bucket: Bucket,
+    /// A task target's schedules and rules.
+    pub targets: TargetClients,
 }
 
 /// The release in the input artifact (Migrate's output): `release.json`, and `taskdef.json`
@@ -153,6 +159,7 @@ impl Context {
     pub fn new(clients: Clients, release_bucket: &str) -> Self {
         let bucket = Bucket::new(clients.s3.clone(), release_bucket);
         Self {
+            targets: TargetClients::new(&clients.config),
             clients,
             records: Records::new(bucket.clone()),
             bucket,
@@ -301,7 +308,7 @@ fn retry(invocation: &Invocation, e: &Error, now: u64) -> JobResult {
 }
 
 /// The record's `deployment` note of `status`, now.
-fn deployment_note(
+pub(super) fn deployment_note(
     kind: crate::service_deployment::DeployKind,
     job: &str,
     params: &Parameters,
@@ -318,5 +325,6 @@ fn deployment_note(
         started_at: None,
         finished_at: None,
         updated_at: timestamp(SystemTime::now()),
+        targets: Vec::new(),
     }
 }

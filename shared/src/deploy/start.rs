@@ -39,6 +39,9 @@ impl Context {
                 r.release
             ))
         })?;
+        if let Some(t) = &target.task_target {
+            return self.start_task(invocation, artifact, t, now).await;
+        }
         let (kind, service) = self.service(target).await?;
         let token = following(invocation, artifact, target, kind, now);
         let key = keys::deploy_marker_key(&r.service, &r.release, &token.job);
@@ -141,7 +144,11 @@ impl Context {
     /// service then runs exactly the revision the migration ran against, and a failed release
     /// leaves one revision, not two. Otherwise (a rollback, a release without migration)
     /// `taskdef.json` is registered byte for byte.
-    async fn task_definition(&self, invocation: &Invocation, artifact: &Artifact) -> Step<String> {
+    pub(super) async fn task_definition(
+        &self,
+        invocation: &Invocation,
+        artifact: &Artifact,
+    ) -> Step<String> {
         let r = &artifact.release;
         let params = &invocation.params;
         if !params.rollback && params.execution.is_some() {
@@ -273,7 +280,11 @@ impl Context {
         }
     }
 
-    async fn marker(&self, key: &str) -> Step<Option<Marker>> {
+    /// The job's marker ([`Marker`], or a task target's [`crate::task_target::TaskMarker`]).
+    pub(super) async fn marker<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Step<Option<T>> {
         match self.bucket.get(key, None, Some(MAX_MARKER_BYTES)).await? {
             Read::Found(obj) => serde_json::from_slice(&obj.body)
                 .map(Some)

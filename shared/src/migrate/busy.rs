@@ -105,8 +105,9 @@ impl Context {
 
     /// What the release waits for: the deployment group of a CODE_DEPLOY service, the service
     /// deployments of one ECS deploys itself (DescribeServices tells which), nothing for a
-    /// rollback, an artifact that names no target, or a service ECS no longer has (rendering
-    /// reports that).
+    /// rollback, an artifact that names no target, a task target (its Deploy job repoints at
+    /// once; a run under way keeps its task), or a service ECS no longer has (rendering reports
+    /// that).
     async fn watched<'a>(
         &self,
         params: &Parameters,
@@ -116,6 +117,9 @@ impl Context {
         let Some(target) = r.target.as_ref().filter(|_| !params.rollback) else {
             return Ok(Watched::Nothing);
         };
+        if target.task_target.is_some() {
+            return Ok(Watched::Nothing);
+        }
         let ecs = &self.clients.ecs;
         let kind =
             service_deployments::service_kind(ecs, &target.cluster, &target.ecs_service).await?;

@@ -18,8 +18,9 @@ use crate::jobs::{self, JobResult};
 use crate::keys;
 use crate::record::{DeployedRecord, ReleaseRecord};
 use crate::records::Change;
-use crate::render::{self, ArtifactRelease};
+use crate::render::{self, ArtifactRelease, DeployTarget};
 use crate::store::{Condition, Read, Written};
+use crate::task_targets::{self, TargetClients};
 use crate::taskdef::{self, Template};
 
 /// A deployed artifact is a few kilobytes; anything larger is not one berth wrote.
@@ -40,15 +41,12 @@ impl Context {
         let Some(target) = &r.target else {
             return Ok(None);
         };
-        let ecs = &self.clients.ecs;
-        let running = match taskdef::running(ecs, &target.cluster, &target.ecs_service).await? {
-            Template::Found(t) => t,
-            Template::Missing(reason) => return Err(Halt::Report(reason)),
-        };
+        let running = self.running(r, target).await?;
         let rendered = crate::deployed::render(&artifact.zip, r, &running).map_err(|m| {
             Halt::Report(format!(
-                "release {} could not be rendered from what ECS service {:?} runs now: {m}",
-                r.release, target.ecs_service
+                "release {} could not be rendered from what {} runs now: {m}",
+                r.release,
+                target.runner()
             ))
         })?;
         let written = self
@@ -70,6 +68,31 @@ impl Context {
         tracing::info!(artifact = %key, "deployed artifact rendered from the task definition the service runs now");
         self.note_deployed(r, &key, &zip).await;
         Ok(Some(zip))
+    }
+
+    /// The task definition the release starts from, read now: what the ECS service runs; for a
+    /// task target the one revision its schedules and rules all run (else refused, naming each),
+    /// or, register only, the family's newest ACTIVE revision.
+    async fn running(&self, r: &ArtifactRelease, target: &DeployTarget) -> Step<Value> {
+        let ecs = &self.clients.ecs;
+        let template = match &target.task_target {
+            None => taskdef::running(ecs, &target.cluster, &target.ecs_service).await?,
+            Some(t) if t.register_only() => taskdef::newest(ecs, &r.task_family).await?,
+            Some(t) => {
+                let clients = TargetClients::new(&self.clients.config);
+                let found = task_targets::read(&clients, t)
+                    .await?
+                    .map_err(Halt::Report)?;
+                let runs: Vec<_> = found.iter().map(task_targets::Found::runs).collect();
+                let arn = crate::task_target::template(&r.task_family, &runs)
+                    .map_err(|m| Halt::Report(format!("release {}: {m}", r.release)))?;
+                Template::Found(taskdef::describe(ecs, &arn).await?)
+            }
+        };
+        match template {
+            Template::Found(t) => Ok(t),
+            Template::Missing(reason) => Err(Halt::Report(reason)),
+        }
     }
 
     async fn saved(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -164,12 +164,17 @@ impl Context {
             scan: service.config.scan.clone(),
             target: Some(DeployTarget {
                 cluster: service.config.cluster.clone(),
-                ecs_service: service.config.ecs_service.clone(),
+                ecs_service: service.config.ecs_service.clone().unwrap_or_default(),
+                task_target: service.config.task_target.clone(),
                 requested: manifest.images.keys().cloned().collect(),
                 primary: crate::plan::primary_container(&service.config, &rendered.images)
                     .map(|(c, _)| c.clone())
                     .unwrap_or_default(),
-                deployment: Some(service.config.deployment_target()),
+                deployment: service
+                    .config
+                    .ecs_service
+                    .is_some()
+                    .then(|| service.config.deployment_target()),
             }),
         };
         let zip = artifact::zip_artifact(
@@ -253,7 +258,7 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         pipeline: service.config.pipeline.clone(),
         task_family: service.config.task_family.clone(),
         cluster: Some(service.config.cluster.clone()),
-        ecs_service: Some(service.config.ecs_service.clone()),
+        ecs_service: service.config.ecs_service.clone(),
         images: valid.rendered.images.clone(),
         migration_plan: manifest.migration_plan(service),
         migration: None,

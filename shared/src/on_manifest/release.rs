@@ -137,8 +137,9 @@ impl Context {
         let (service, mut errors) = match lookup? {
             Lookup::Found(s) => {
                 let cfg = &s.config;
-                self.seen
-                    .remember(&key.service, &cfg.cluster, &cfg.ecs_service);
+                if let Some(ecs_service) = &cfg.ecs_service {
+                    self.seen.remember(&key.service, &cfg.cluster, ecs_service);
+                }
                 (Some(*s), Vec::new())
             }
             Lookup::Unusable(reasons) => (None, reasons),

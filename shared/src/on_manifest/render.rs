@@ -47,16 +47,18 @@ pub async fn render(
     let cfg = &service.config;
     let ecr = |region: &str| clients.ecr_in(region);
     let (template, named) = tokio::join!(
-        taskdef::running_or_ahead(&clients.ecs, &cfg.cluster, &cfg.ecs_service, ahead),
+        template(clients, cfg, ahead),
         images::resolve(ecr, plan::named_lookups(manifest)),
     );
     let template = match template? {
         Template::Found(t) => t,
         Template::Missing(reason) => {
-            return Ok(Rendering::Refused(vec![Problem::new(
-                "ecs_service",
-                reason,
-            )]));
+            let field = if cfg.task_target.is_some() {
+                "task_family"
+            } else {
+                "ecs_service"
+            };
+            return Ok(Rendering::Refused(vec![Problem::new(field, reason)]));
         }
     };
     let plan = plan::plan(service, manifest, &template);
@@ -78,11 +80,25 @@ pub async fn render(
         .map(|(_, image)| image.clone())
         .unwrap_or_default();
     Ok(Rendering::Ready(Box::new(Rendered {
-        appspec: render::render_appspec(&cfg.appspec, verify_function),
+        appspec: render::render_appspec(cfg.appspec.as_ref(), verify_function),
         image_detail: render::render_image_detail(&primary),
         task_definition,
         images: pinned,
     })))
+}
+
+/// The template a release starts from: what the ECS service runs; for a task target the
+/// family's newest ACTIVE revision (the Migrate action renders it again from what the schedules
+/// and rules run, under the stage lock, so this choice only shapes the source artifact).
+async fn template(
+    clients: &Clients,
+    cfg: &crate::registry::ServiceConfig,
+    ahead: Option<ReadAhead>,
+) -> Result<Template> {
+    match &cfg.ecs_service {
+        Some(name) => taskdef::running_or_ahead(&clients.ecs, &cfg.cluster, name, ahead).await,
+        None => taskdef::newest(&clients.ecs, &cfg.task_family).await,
+    }
 }
 
 /// Every registry container's pinned image, once the lookups `plan` still needs are made; or

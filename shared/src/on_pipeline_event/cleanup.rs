@@ -75,13 +75,14 @@ impl Context {
         record: &ReleaseRecord,
         now: SystemTime,
     ) -> Result<Vec<Decision>, String> {
-        let (Some(cluster), Some(service)) = (&record.cluster, &record.ecs_service) else {
-            return Err("the release record names no ECS service (it predates berth recording it), so what runs is unknown; nothing deregistered".into());
-        };
         let text = |e: crate::Error| e.to_string();
-        let in_use = revisions::in_use(&self.ecs, cluster, service)
-            .await
-            .map_err(text)?;
+        let in_use = match (&record.cluster, &record.ecs_service) {
+            (Some(cluster), Some(service)) => revisions::in_use(&self.ecs, cluster, service)
+                .await
+                .map_err(text)?,
+            (Some(_), None) => task_in_use(record),
+            _ => return Err("the release record names no ECS service (it predates berth recording it), so what runs is unknown; nothing deregistered".into()),
+        };
         let releases = Releases::new(self.codepipeline.clone(), self.records.bucket.clone());
         let history = revisions::History::AsRecorded;
         let protected = revisions::protected(&releases, &record.service, history, now)
@@ -125,6 +126,29 @@ impl Context {
         }
         Ok(found)
     }
+}
+
+/// What a task target's release (a record with a cluster and no ECS service) left running: the
+/// revision its Deploy job registered once it repointed every target (or, register only, made
+/// the family's newest), and on a failed job the targets it could not put back. A release that
+/// never reached Deploy, or whose targets were all put back, left its targets on the revision
+/// they ran before, which `protected` keeps (the release running now).
+fn task_in_use(record: &ReleaseRecord) -> std::collections::BTreeMap<String, String> {
+    let mut used = std::collections::BTreeMap::new();
+    let Some(d) = record.deployment.as_ref() else {
+        return used;
+    };
+    for t in &d.targets {
+        used.insert(
+            t.task_definition_arn.clone(),
+            format!("run by {}", t.target),
+        );
+    }
+    if let (Some(arn), "SUCCESSFUL") = (&d.task_definition_arn, d.status.as_str()) {
+        used.entry(arn.clone())
+            .or_insert_with(|| "deployed by the release's Deploy job".into());
+    }
+    used
 }
 
 /// The revisions the release's record names as registered for it: the migration's, and the

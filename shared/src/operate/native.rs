@@ -15,12 +15,16 @@ use crate::service_deployments::{self as sd, DeployKind, Facts, ask};
 
 impl Operator {
     /// The service's deploy kind, from the service itself (DescribeServices).
+    /// A task target's is TASK, from its registry entry.
     pub async fn deploy_kind(&self, config: &ServiceConfig) -> Result<DeployKind> {
-        match sd::service_kind(&self.ecs, &config.cluster, &config.ecs_service).await? {
+        let Some(name) = &config.ecs_service else {
+            return Ok(DeployKind::Task);
+        };
+        match sd::service_kind(&self.ecs, &config.cluster, name).await? {
             Some(kind) => Ok(kind),
             None => Err(crate::Error::Config(format!(
-                "ECS service {} in cluster {} was not found (or is not ACTIVE)",
-                config.ecs_service, config.cluster
+                "ECS service {name} in cluster {} was not found (or is not ACTIVE)",
+                config.cluster
             ))),
         }
     }
@@ -152,7 +156,7 @@ impl Operator {
     }
 
     async fn newest_active(&self, config: &ServiceConfig) -> Result<Option<Facts>> {
-        sd::newest_active(&self.ecs, &config.cluster, &config.ecs_service).await
+        sd::newest_active(&self.ecs, &config.cluster, config.ecs_service_name()).await
     }
 
     /// The deployment's facts once it ends, or when `wait` is over; `None` when ECS no longer

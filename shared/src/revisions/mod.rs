@@ -160,6 +160,39 @@ pub async fn in_use(
     Ok(used)
 }
 
+/// The revisions in use by what runs `cfg`'s family: the ECS service's ([`in_use`]), or a task
+/// target's — the one each schedule and rule target runs, or (register only) the family's
+/// newest ACTIVE revision, which is the release jobs start by the family name. `Err` when any
+/// cannot be read: nothing may be deregistered without knowing.
+pub async fn in_use_by(
+    clients: &crate::aws::Clients,
+    cfg: &crate::registry::ServiceConfig,
+) -> Result<BTreeMap<String, String>> {
+    let Some(target) = &cfg.task_target else {
+        return in_use(&clients.ecs, &cfg.cluster, cfg.ecs_service_name()).await;
+    };
+    if target.register_only() {
+        let newest = crate::taskdef::describe(&clients.ecs, &cfg.task_family).await?;
+        let arn = newest
+            .get("taskDefinitionArn")
+            .and_then(serde_json::Value::as_str);
+        let why = "the family's newest ACTIVE revision (register only)";
+        return Ok(arn
+            .map(|a| (a.to_owned(), why.to_owned()))
+            .into_iter()
+            .collect());
+    }
+    let targets = crate::task_targets::TargetClients::new(&clients.config);
+    let found = crate::task_targets::read(&targets, target)
+        .await?
+        .map_err(|m| Error::Config(format!("what the task target runs is unknown: {m}")))?;
+    let runs = found.iter().filter_map(|f| {
+        let arn = f.task_definition()?.to_owned();
+        Some((arn, format!("run by {}", f.name)))
+    });
+    Ok(runs.collect())
+}
+
 /// How the history is read to find the releases whose revisions stay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum History {

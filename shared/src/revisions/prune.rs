@@ -27,12 +27,13 @@ pub struct Prune {
 /// The plan for keeping the `keep` newest successful releases of `cfg`'s service; `Ok(Err(why))`
 /// when there is nothing to measure from.
 pub async fn plan(
-    ecs: &aws_sdk_ecs::Client,
+    clients: &crate::aws::Clients,
     releases: &Releases,
     cfg: &ServiceConfig,
     keep: usize,
     now: SystemTime,
 ) -> Result<std::result::Result<Prune, String>> {
+    let ecs = &clients.ecs;
     let service = cfg.service.as_str();
     let kept = newest_successful(releases, service, keep).await?;
     if kept.is_empty() {
@@ -49,7 +50,7 @@ pub async fn plan(
         })
         .collect();
     let protected = super::protected(releases, service, super::History::CaughtUp, now).await?;
-    let in_use = super::in_use(ecs, &cfg.cluster, &cfg.ecs_service).await?;
+    let in_use = super::in_use_by(clients, cfg).await?;
     let arns = super::active(ecs, &cfg.task_family, None).await?;
     let revisions = super::describe_all(ecs, &arns).await?;
     Ok(

@@ -139,7 +139,8 @@ impl Context {
             .into_iter()
             .find(|s| {
                 ecs_hook::last_segment(&s.config.cluster) == cluster
-                    && ecs_hook::last_segment(&s.config.ecs_service) == name
+                    && s.config.ecs_service.as_deref().map(ecs_hook::last_segment)
+                        == Some(name.as_str())
             })
             .ok_or_else(|| {
                 format!(
