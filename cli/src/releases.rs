@@ -135,6 +135,10 @@ pub fn row(r: &ReleaseRecord) -> Value {
         "release": r.release, "status": r.status, "images": r.images,
         "started": started(r), "finished": r.finished_at,
         "migration": r.migration.as_ref().map(|m| m.outcome.clone()),
+        "migration_seconds": r.migration.as_ref().and_then(|m| m.seconds),
+        "post_migration": r.post_migration.as_ref().map(|m| m.outcome.clone()),
+        "post_migration_seconds": r.post_migration.as_ref().and_then(|m| m.seconds),
+        "post_migration_advice": berth::migration::post::advice(r),
         "duration_seconds": duration(r), "pipeline_execution_id": r.pipeline_execution_id,
         "artifact_version_id": r.artifact_version_id, "rollbacks": rollbacks, "scan": r.scan,
         "verification": r.verifications.last().map(|v| json!({

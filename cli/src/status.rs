@@ -69,7 +69,7 @@ pub async fn run(args: StatusArgs) -> Outcome {
     };
     let doc = json!({
         "service": service, "pipeline": pipeline, "latest_release": row(latest),
-        "running_release": running.as_ref().map(|r| r.release.clone()),
+        "running_release": running.as_ref().map(|r| r.release.clone()), "contract": contract(&releases, service).await,
         "current_execution": execution, "stages": stages, "codedeploy_deployment_id": codedeploy_id,
         "kind": kind.map(|k| k.as_str()),
         "deployment": guarded.deployment, "verification": guarded.verification,
@@ -233,9 +233,7 @@ fn print_text(doc: &Value) {
         s(&latest["release"]),
         s(&latest["status"])
     );
-    if let Some(scan) = scan_line(&latest["scan"]) {
-        println!("scan       {scan}");
-    }
+    print_steps(latest, &doc["contract"]);
     if doc["current_execution"].is_object() {
         let c = &doc["current_execution"];
         println!("execution  {} {}", s(&c["id"]), s(&c["status"]));
@@ -279,6 +277,32 @@ fn print_text(doc: &Value) {
             s(&i["by"]),
             s(&i["at"])
         );
+    }
+}
+
+/// What to do about a failed contract step: the release the next releases are held behind
+/// (the index's post-migration hold), as its record tells it. Unreadable: nothing to say.
+async fn contract(releases: &Releases, service: &str) -> Option<String> {
+    let held = releases.index.post_migration_failed(service, 1).await.ok()?;
+    let stored = releases.records.get(service, held.first()?).await.ok()??;
+    berth::migration::post::advice(&stored.value)
+}
+
+/// The release's scan, both migrations, and what to do about a failed contract step.
+fn print_steps(latest: &Value, contract: &Value) {
+    if let Some(scan) = scan_line(&latest["scan"]) {
+        println!("scan       {scan}");
+    }
+    let outcome = |v: &Value| v.as_str().unwrap_or("none").to_owned();
+    if latest["post_migration"].is_string() || latest["migration"].is_string() {
+        println!(
+            "migration  {}; post migration {}",
+            outcome(&latest["migration"]),
+            outcome(&latest["post_migration"])
+        );
+    }
+    if let Some(advice) = contract.as_str() {
+        println!("contract   {advice}");
     }
 }
 

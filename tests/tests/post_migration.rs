@@ -159,6 +159,28 @@ async fn put_record(env: &Env, release: &str, record: &Value) {
         .unwrap();
 }
 
+/// The berth command against moto.
+fn berth(args: &[&str], vars: &[(&str, String)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(berth_tests::runtime::function_binary("berth"));
+    cmd.env_clear().args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("berth runs")
+}
+
+fn cli_vars(env: &Env) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_ENDPOINT_URL", env.moto.endpoint.clone()),
+        ("AWS_MAX_ATTEMPTS", "1".to_owned()),
+        ("BERTH_RELEASE_BUCKET", BUCKET.to_owned()),
+        ("BERTH_ACCOUNT_ID", ACCOUNT.to_owned()),
+    ]
+}
+
 async fn record(env: &Env, release: &str) -> Value {
     env.get_json(&format!("releases/web/{release}.json"))
         .await
@@ -514,22 +536,57 @@ async fn a_failed_post_migration_holds_the_next_release_until_skipped() {
         "{message}"
     );
 
-    // Skipped by an operator: the next release goes on.
-    let outcome = env
-        .releases()
-        .skip_post_migration(
+    // `berth status` says what to do; `berth releases --output json` shows both migrations.
+    let vars = cli_vars(&env);
+    let status = berth(&["status", "web"], &vars);
+    let text = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        text.contains("contract   the code of v1 is live")
+            && text.contains("berth post-migration retry web v1"),
+        "{text}"
+    );
+    let listed = berth(&["releases", "web", "--output", "json"], &vars);
+    let rows: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let v1 = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["release"] == "v1")
+        .unwrap();
+    assert_eq!(v1["post_migration"], "failed", "{v1}");
+    assert_eq!(v1["status"], "SUCCEEDED", "{v1}");
+
+    // Skipped by an operator (`berth post-migration skip`): the next release goes on.
+    let skipped = berth(
+        &[
+            "post-migration",
+            "skip",
             "web",
             "v1",
+            "--reason",
             "dropped the column by hand",
-            std::time::SystemTime::now(),
-        )
-        .await
-        .unwrap();
-    assert!(outcome.is_ok(), "{outcome:?}");
-    assert_eq!(
-        record(&env, "v1").await["post_migration"]["outcome"],
-        "skipped"
+        ],
+        &vars,
     );
+    assert!(
+        skipped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&skipped.stderr)
+    );
+    let r = record(&env, "v1").await;
+    assert_eq!(r["post_migration"]["outcome"], "skipped");
+    assert!(
+        r["post_migration"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dropped the column by hand"),
+        "{r}"
+    );
+    let again = berth(
+        &["post-migration", "skip", "web", "v1", "--reason", "x"],
+        &vars,
+    );
+    assert_eq!(again.status.code(), Some(1), "nothing left to skip");
     context
         .on_job(Job::new("pre-3", &next).event(None))
         .await
