@@ -71,18 +71,18 @@ async fn main() {
     let mut env = Env::start().await;
     immediate_task_progress(&env.moto.endpoint).await;
     t.step(at, "setup", "moto started, sample service provisioned", true,
-        &format!("endpoint {}\nECR web/app, web/nginx · ECS cluster prod, family web · SSM /berth/services/web\nbucket {BUCKET} (versioned) · pipeline berth-web (V2: Source ▸ Release [Migrate ▸ Deploy])", env.moto.endpoint));
+        &format!("endpoint {}\nECR web/app, web/nginx · ECS cluster prod, family web · SSM /berth/services/web\nbucket {BUCKET} (versioned) · pipeline berth-web (V2: Source ▸ Release [Migrate ▸ Deploy ▸ PostMigrate])", env.moto.endpoint));
 
     let at = Instant::now();
     let listener = TestListener::start(Health::Healthy).await;
     let verify_checks = json!({"base_url": listener.base_url, "checks": [
         {"path": "/health", "status": 200, "contains": "ok", "max_latency_ms": 1000}],
         "attempts": 2, "interval_seconds": 1, "timeout_seconds": 2});
-    env.put_registry(&guarded_registry(
-        &env.default_subnets().await,
-        Some(verify_checks),
-    ))
-    .await;
+    let mut entry = guarded_registry(&env.default_subnets().await, Some(verify_checks));
+    // Expand and contract: the contract step runs once blue is retired.
+    entry["post_migration"] = json!({"container": "app",
+        "command": ["bin/rails", "db:contract"], "timeout_seconds": 900});
+    env.put_registry(&entry).await;
     let guarded = Guarded::start(&env, Some(60)).await;
     t.step(at, "setup", "blue/green: CodeDeploy stand-in, test listener", true,
         &format!("deployment group berth-web/web holds green 60 min for a promote, keeps blue 30 min\ntest listener {} (verify checks GET /health)", listener.base_url));
@@ -224,13 +224,36 @@ async fn main() {
         promoted && finished && done == "Succeeded",
         &format!("$ berth promote web\n{promote_text}$ berth finish web\n{finish_text}"),
     );
+    // The PostMigrate action: the contract step, now that no old task can run again.
+    let at = Instant::now();
+    let post = berth_tests::Job::new("post-1", &artifact).post(&v150);
+    let (polls, op, body) = runtime::play_job(&mut migrate, &jobs, post).await;
+    let record = env
+        .get_json("releases/web/v1.5.0.json")
+        .await
+        .unwrap_or_default();
+    t.step(
+        at,
+        "migrate (post)",
+        &format!("PostMigrate job + {polls} token re-invocation(s) → result"),
+        op == "PutJobSuccessResult" && body["outputVariables"]["POST_MIGRATION"] == "succeeded",
+        &format!(
+            "task {} ran {}\n{op}: POST_MIGRATION={} POST_MIGRATION_SECONDS={}",
+            s(&record["post_migration"]["task_arn"]),
+            record["post_migration_plan"]["command"],
+            s(&body["outputVariables"]["POST_MIGRATION"]),
+            s(&body["outputVariables"]["POST_MIGRATION_SECONDS"])
+        ),
+    );
     let at = Instant::now();
     let (status, message) = finish_execution(&mut events, &jobs, &v150, "SUCCEEDED").await;
     t.step(
         at,
         "on-pipeline-event",
         "v1.5.0 SUCCEEDED → record, notification",
-        status == "SUCCEEDED" && message.contains("promoted by"),
+        status == "SUCCEEDED"
+            && message.contains("promoted by")
+            && message.contains("post migration: succeeded"),
         &message,
     );
 
