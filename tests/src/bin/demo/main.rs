@@ -9,8 +9,11 @@
 //! compiled `verify` hook as CodeDeploy would, and a local server plays the test listener.
 //! Services ECS deploys itself (`native`) get their own moto and the ECS service-deployment
 //! stand-in: a rolling release and a native blue/green release promoted at its pause hook.
+//! A scheduled job (a task target: EventBridge Scheduler schedules and a rule target running
+//! its family) gets a third: two releases repointing every target, a rollback, `berth run`.
 
 mod native;
+mod task;
 
 use std::time::Instant;
 
@@ -457,6 +460,8 @@ async fn main() {
 
     println!("\nServices ECS deploys itself (deployment controller ECS):\n");
     native::scenes(&mut t).await;
+    println!("\nScheduled jobs (task targets):\n");
+    task::scenes(&mut t).await;
     let failures = t.failures;
     if failures == 0 {
         println!("demo: every step matched what was expected.");
