@@ -266,3 +266,137 @@ async fn put_target(c: &TargetClients, r: &RuleRef, t: &RuleTarget) -> Result<()
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput;
+    use aws_sdk_eventbridge::types::{EcsParameters as RuleEcs, PutTargetsResultEntry};
+    use aws_sdk_scheduler::operation::update_schedule::UpdateScheduleOutput;
+    use aws_sdk_scheduler::types::{
+        ActionAfterCompletion, EcsParameters, FlexibleTimeWindow, FlexibleTimeWindowMode,
+        ScheduleState, Target,
+    };
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use aws_smithy_types::DateTime;
+
+    const OLD: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/report:7";
+    const NEW: &str = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/report:8";
+
+    fn schedule() -> GetScheduleOutput {
+        let ecs = EcsParameters::builder()
+            .task_definition_arn(OLD)
+            .task_count(2);
+        let target = Target::builder()
+            .arn("arn:aws:ecs:ap-northeast-1:123456789012:cluster/prod")
+            .role_arn("arn:aws:iam::123456789012:role/run")
+            .input("{}")
+            .ecs_parameters(ecs.build().unwrap());
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Flexible)
+            .maximum_window_in_minutes(15);
+        GetScheduleOutput::builder()
+            .name("nightly")
+            .group_name("jobs")
+            .schedule_expression("cron(0 3 * * ? *)")
+            .schedule_expression_timezone("Asia/Tokyo")
+            .start_date(DateTime::from_secs(4_102_444_800))
+            .end_date(DateTime::from_secs(4_133_980_800))
+            .description("nightly")
+            .state(ScheduleState::Disabled)
+            .kms_key_arn("arn:aws:kms:ap-northeast-1:123456789012:key/k")
+            .target(target.build().unwrap())
+            .flexible_time_window(window.build().unwrap())
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .build()
+    }
+
+    fn found(read: Read) -> Found {
+        Found {
+            name: "t".into(),
+            read,
+        }
+    }
+
+    /// UpdateSchedule "uses all values, including empty values, specified in the request and
+    /// overrides the existing schedule" (EventBridge Scheduler API reference): every field read
+    /// is sent, the task definition the only one changed.
+    #[tokio::test]
+    async fn update_schedule_sends_every_field_it_read_with_the_new_task_definition() {
+        let read = schedule();
+        let update = mock!(aws_sdk_scheduler::Client::update_schedule)
+            .match_requests(|r| {
+                let ecs = r.target().and_then(|t| t.ecs_parameters());
+                r.name() == Some("nightly")
+                    && r.group_name() == Some("jobs")
+                    && r.schedule_expression() == Some("cron(0 3 * * ? *)")
+                    && r.schedule_expression_timezone() == Some("Asia/Tokyo")
+                    && r.start_date() == Some(&DateTime::from_secs(4_102_444_800))
+                    && r.end_date() == Some(&DateTime::from_secs(4_133_980_800))
+                    && r.description() == Some("nightly")
+                    && r.state() == Some(&ScheduleState::Disabled)
+                    && r.kms_key_arn().is_some()
+                    && r.flexible_time_window()
+                        .and_then(|w| w.maximum_window_in_minutes)
+                        == Some(15)
+                    && r.action_after_completion() == Some(&ActionAfterCompletion::Delete)
+                    && r.target().and_then(|t| t.input()) == Some("{}")
+                    && ecs.map(|e| (e.task_definition_arn(), e.task_count()))
+                        == Some((NEW, Some(2)))
+            })
+            .then_output(|| {
+                UpdateScheduleOutput::builder()
+                    .schedule_arn("a")
+                    .build()
+                    .unwrap()
+            });
+        let clients = TargetClients {
+            scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, [&update]),
+            events: mock_client!(aws_sdk_eventbridge, []),
+        };
+        let f = found(Read::Schedule(Box::new(read))).with_task_definition(NEW);
+        write(&clients, &f).await.expect("the request matched");
+        assert_eq!(update.num_calls(), 1);
+    }
+
+    /// PutTargets can answer 200 with failed entries ("FailedEntryCount — The number of failed
+    /// entries."): that is a refused write, named with the entry's error.
+    #[tokio::test]
+    async fn a_put_targets_answer_with_a_failed_entry_is_a_refusal() {
+        let put = mock!(aws_sdk_eventbridge::Client::put_targets).then_output(|| {
+            let entry = PutTargetsResultEntry::builder()
+                .target_id("report")
+                .error_code("ConcurrentModificationException")
+                .error_message("try again")
+                .build();
+            PutTargetsOutput::builder()
+                .failed_entry_count(1)
+                .failed_entries(entry)
+                .build()
+        });
+        let clients = TargetClients {
+            scheduler: mock_client!(aws_sdk_scheduler, []),
+            events: mock_client!(aws_sdk_eventbridge, [&put]),
+        };
+        let rule = RuleRef {
+            rule: "hourly".into(),
+            event_bus: "default".into(),
+            target_id: "report".into(),
+        };
+        let ecs = RuleEcs::builder().task_definition_arn(OLD).build().unwrap();
+        let target = RuleTarget::builder()
+            .id("report")
+            .arn("arn:aws:ecs:ap-northeast-1:123456789012:cluster/prod")
+            .ecs_parameters(ecs)
+            .build()
+            .unwrap();
+        let f = found(Read::Rule(rule, Box::new(target))).with_task_definition(NEW);
+        let e = write(&clients, &f).await.expect_err("refused");
+        let shown = e.to_string();
+        assert!(
+            shown.contains("1 failed entries: ConcurrentModificationException: try again"),
+            "{shown}"
+        );
+        assert_eq!(put.num_calls(), 1);
+    }
+}

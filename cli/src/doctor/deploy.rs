@@ -58,12 +58,17 @@ pub async fn ecs_service(
             .unwrap_or("MISSING");
         return Ok(Seen::Missing(why.to_owned()));
     };
+    Ok(Seen::Found(seen_service(s)))
+}
+
+/// What the doctor reads of a service DescribeServices found.
+fn seen_service(s: &aws_sdk_ecs::types::Service) -> EcsService {
     let primary = s.task_sets().iter().find(|t| t.status() == Some("PRIMARY"));
     let balancers = match primary {
         Some(t) if !t.load_balancers().is_empty() => t.load_balancers(),
         _ => s.load_balancers(),
     };
-    Ok(Seen::Found(EcsService {
+    EcsService {
         status: s.status().unwrap_or("UNKNOWN").to_owned(),
         controller: s
             .deployment_controller()
@@ -77,7 +82,7 @@ pub async fn ecs_service(
         running: s.running_count(),
         desired: s.desired_count(),
         native: super::native::native_config(s),
-    }))
+    }
 }
 
 /// The task role and execution role of the task definition the service runs; `None` when it
@@ -93,22 +98,7 @@ pub async fn task_roles(
     else {
         return Ok(None);
     };
-    let out = ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(berth::Error::sdk(format!(
-            "ecs:DescribeTaskDefinition {arn}"
-        )))?;
-    let td = out.task_definition();
-    let roles = [
-        td.and_then(|t| t.execution_role_arn()),
-        td.and_then(|t| t.task_role_arn()),
-    ];
-    Ok(Some(
-        roles.into_iter().flatten().map(str::to_owned).collect(),
-    ))
+    super::task::revision_roles(ecs, arn).await.map(Some)
 }
 
 /// The deployment group the registry names (default: application = pipeline, group = service).

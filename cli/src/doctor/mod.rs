@@ -6,11 +6,15 @@ mod account;
 mod deploy;
 mod native;
 mod network;
+mod task;
 
 use berth::aws::Clients;
-use berth::doctor::{self, Facts, Finding, Seen, Status};
+use berth::doctor::task::TaskTargetFacts;
+use berth::doctor::{
+    self, DeploymentGroup, EcsService, Facts, Finding, HookRole, PassRole, Seen, Status,
+};
 use berth::images::Home;
-use berth::registry::{Lookup, Registry, Service};
+use berth::registry::{Lookup, Registry, Service, ServiceConfig, TaskTarget};
 use berth::settings::Settings;
 
 use crate::common::{Output, account_of, aws, print_json};
@@ -78,30 +82,8 @@ async fn read(
     let ec2 = aws_sdk_ec2::Client::new(&clients.config);
     let iam = aws_sdk_iam::Client::new(&clients.config);
     let bucket = settings.release_bucket.as_str();
-    let (
-        (ecs, pass_role, deployment_group, hook_roles),
-        pipeline,
-        repositories,
-        subnets,
-        bucket_facts,
-    ) = tokio::try_join!(
-        async {
-            let ecs = deploy::ecs_service(&clients.ecs, cfg).await?;
-            let roles = deploy::task_roles(&clients.ecs, &ecs).await?;
-            let pass_role = account::pass_role(&iam, migrate_role, roles).await?;
-            // A service ECS deploys itself has no deployment group; its hooks' roles instead.
-            let native = matches!(&ecs, Seen::Found(s) if s.controller != "CODE_DEPLOY");
-            let (group, hook_roles) = if native {
-                let none = Seen::Missing("the service is not deployed by CodeDeploy".into());
-                (none, native::hook_roles(&iam, &ecs).await?)
-            } else {
-                (
-                    deploy::deployment_group(&clients.codedeploy, cfg).await?,
-                    Vec::new(),
-                )
-            };
-            Ok::<_, Failure>((ecs, pass_role, group, hook_roles))
-        },
+    let (runner, pipeline, repositories, subnets, bucket_facts) = tokio::try_join!(
+        runner(clients, &iam, cfg, migrate_role),
         deploy::pipeline(&clients.codepipeline, &cfg.pipeline),
         account::repositories(clients, service, home),
         account::subnets(&ec2, cfg),
@@ -109,16 +91,85 @@ async fn read(
     )?;
     Ok(Facts {
         release_bucket: settings.release_bucket.clone(),
-        ecs,
-        deployment_group,
+        ecs: runner.ecs,
+        deployment_group: runner.deployment_group,
         pipeline,
         repositories,
         subnets,
-        pass_role,
+        pass_role: runner.pass_role,
         bucket: bucket_facts,
         verify_network: None,
         verify_function: settings.verify_function.clone(),
+        hook_roles: runner.hook_roles,
+        task_target: runner.task_target,
+    })
+}
+
+/// What runs the family and deploys it: the ECS service with its deployment group (CodeDeploy)
+/// or its hooks' roles (ECS), or a task target's schedules and rules; and whether the migrate
+/// role may pass the roles of the task definition it runs.
+struct Runner {
+    ecs: Seen<EcsService>,
+    deployment_group: Seen<DeploymentGroup>,
+    pass_role: PassRole,
+    hook_roles: Vec<HookRole>,
+    task_target: TaskTargetFacts,
+}
+
+async fn runner(
+    clients: &Clients,
+    iam: &aws_sdk_iam::Client,
+    cfg: &ServiceConfig,
+    migrate_role: Option<&str>,
+) -> Result<Runner, Failure> {
+    if let Some(t) = &cfg.task_target {
+        return task_runner(clients, iam, cfg, t, migrate_role).await;
+    }
+    let ecs = deploy::ecs_service(&clients.ecs, cfg).await?;
+    let roles = deploy::task_roles(&clients.ecs, &ecs).await?;
+    let pass_role = account::pass_role(iam, migrate_role, roles).await?;
+    // A service ECS deploys itself has no deployment group; its hooks' roles instead.
+    let native = matches!(&ecs, Seen::Found(s) if s.controller != "CODE_DEPLOY");
+    let (group, hook_roles) = if native {
+        let none = Seen::Missing("the service is not deployed by CodeDeploy".into());
+        (none, native::hook_roles(iam, &ecs).await?)
+    } else {
+        let group = deploy::deployment_group(&clients.codedeploy, cfg).await?;
+        (group, Vec::new())
+    };
+    Ok(Runner {
+        ecs,
+        deployment_group: group,
+        pass_role,
         hook_roles,
+        task_target: TaskTargetFacts::default(),
+    })
+}
+
+const NO_SERVICE: &str = "a task target runs no ECS service";
+
+/// A task target: its schedules and rule targets, and the roles of the revision they run (of
+/// the family's newest ACTIVE revision when it is register only).
+async fn task_runner(
+    clients: &Clients,
+    iam: &aws_sdk_iam::Client,
+    cfg: &ServiceConfig,
+    t: &TaskTarget,
+    migrate_role: Option<&str>,
+) -> Result<Runner, Failure> {
+    let facts = task::facts(clients, iam, t).await?;
+    let roles = match task::revision(&facts) {
+        Some(arn) => Some(task::revision_roles(&clients.ecs, arn).await?),
+        None => task::revision_roles(&clients.ecs, &cfg.task_family)
+            .await
+            .ok(),
+    };
+    Ok(Runner {
+        ecs: Seen::Missing(NO_SERVICE.into()),
+        deployment_group: Seen::Missing(NO_SERVICE.into()),
+        pass_role: account::pass_role(iam, migrate_role, roles).await?,
+        hook_roles: Vec::new(),
+        task_target: facts,
     })
 }
 

@@ -4,8 +4,6 @@
 //! policy, the policy simulator for `lambda:InvokeFunction`).
 
 use aws_sdk_ecs::types::{DeploymentConfiguration, Service};
-use aws_sdk_iam::error::SdkError;
-use aws_sdk_iam::operation::get_role::GetRoleError;
 use berth::doctor::{
     Advanced, Balancer, DEPLOY_TAG, EcsService, HookConfig, HookRole, NativeConfig, Seen, trusts,
 };
@@ -115,20 +113,10 @@ pub async fn hook_roles(
 
 /// Whether the role's trust policy names `ecs.amazonaws.com` (GetRole), or why it is missing.
 async fn trust(iam: &aws_sdk_iam::Client, role_arn: &str) -> Result<Seen<bool>, Failure> {
-    let name = role_arn.rsplit('/').next().unwrap_or(role_arn);
-    match iam.get_role().role_name(name).send().await {
-        Ok(out) => Ok(Seen::Found(
-            out.role()
-                .and_then(|r| r.assume_role_policy_document())
-                .is_some_and(|d| trusts(d, "ecs.amazonaws.com")),
-        )),
-        Err(SdkError::ServiceError(e))
-            if matches!(e.err(), GetRoleError::NoSuchEntityException(_)) =>
-        {
-            Ok(Seen::Missing("NoSuchEntity".into()))
-        }
-        Err(e) => Err(berth::Error::sdk(format!("iam:GetRole {name}"))(e).into()),
-    }
+    Ok(match super::task::trust_policy(iam, role_arn).await? {
+        Seen::Found(document) => Seen::Found(trusts(&document, "ecs.amazonaws.com")),
+        Seen::Missing(_) => Seen::Missing("NoSuchEntity".into()),
+    })
 }
 
 /// The IAM policy simulator's decision for the role calling `lambda:InvokeFunction` on

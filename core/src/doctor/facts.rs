@@ -34,6 +34,8 @@ pub struct Facts {
     pub verify_function: Option<String>,
     /// The roles of the service's Lambda lifecycle hooks (services ECS deploys itself).
     pub hook_roles: Vec<HookRole>,
+    /// A task target's schedules, rule targets and their roles (empty for a service).
+    pub task_target: super::task::TaskTargetFacts,
 }
 
 /// The deployment configuration of a service ECS deploys itself (controller `ECS`), as

@@ -11,6 +11,7 @@ mod network;
 mod pipeline;
 mod resources;
 mod service;
+pub mod task;
 
 pub use facts::*;
 pub use native::{DEPLOY_TAG, trusts};
@@ -81,11 +82,47 @@ pub fn examine(config: &ServiceConfig, parameter: &str, facts: &Facts) -> Vec<Fi
     let mut findings = vec![Finding::ok(
         "registry",
         format!(
-            "{parameter} parses: ECS service {}/{}, pipeline {}",
-            config.cluster, config.ecs_service_name(), config.pipeline
+            "{parameter} parses: {} in cluster {}, pipeline {}",
+            config.runner(),
+            config.cluster,
+            config.pipeline
         ),
     )];
-    findings.extend(service::ecs(config, &facts.ecs));
+    // A task target's Deploy invokes berth's deploy function, as a service ECS deploys does.
+    let deploy_function = match &config.task_target {
+        Some(t) => {
+            findings.extend(task::check(config, t, &facts.task_target));
+            true
+        }
+        None => {
+            findings.extend(deployment(config, facts));
+            matches!(&facts.ecs, Seen::Found(s) if s.controller == "ECS")
+        }
+    };
+    findings.extend(pipeline::check(
+        config,
+        &facts.release_bucket,
+        &facts.pipeline,
+        deploy_function,
+    ));
+    findings.extend(resources::repositories(&facts.repositories));
+    findings.extend(resources::migration(
+        config,
+        &facts.subnets,
+        &facts.pass_role,
+    ));
+    findings.extend(resources::bucket(
+        config,
+        &facts.release_bucket,
+        &facts.bucket,
+    ));
+    findings.extend(network::verify(facts.verify_network.as_ref()));
+    findings
+}
+
+/// The ECS service's checks, and those of what deploys it: ECS itself (native) or CodeDeploy.
+fn deployment(config: &ServiceConfig, facts: &Facts) -> Vec<Finding> {
+    let mut findings = service::ecs(config, &facts.ecs);
     let kind = kind(&facts.ecs);
     match (&facts.ecs, kind) {
         (Seen::Found(s), Some(k)) if k.is_native() => findings.extend(native::check(
@@ -104,24 +141,6 @@ pub fn examine(config: &ServiceConfig, parameter: &str, facts: &Facts) -> Vec<Fi
             &facts.deployment_group,
         )),
     }
-    findings.extend(pipeline::check(
-        config,
-        &facts.release_bucket,
-        &facts.pipeline,
-        matches!(&facts.ecs, Seen::Found(s) if s.controller == "ECS"),
-    ));
-    findings.extend(resources::repositories(&facts.repositories));
-    findings.extend(resources::migration(
-        config,
-        &facts.subnets,
-        &facts.pass_role,
-    ));
-    findings.extend(resources::bucket(
-        config,
-        &facts.release_bucket,
-        &facts.bucket,
-    ));
-    findings.extend(network::verify(facts.verify_network.as_ref()));
     findings
 }
 

@@ -5,12 +5,14 @@
 //! - `stacks`: what the stacks add to the harness's seeded `web`; `simulator`: IAM's policy
 //!   simulator, which moto lacks.
 //! - `deploy`: the ECS service, the deployment group and the pipeline broken;
-//!   `resources`: repositories, subnets, roles, the bucket, the registry, AWS failures.
+//!   `resources`: repositories, subnets, roles, the bucket, the registry, AWS failures;
+//!   `task`: a task target's schedules and rule targets.
 
 mod deploy;
 mod resources;
 mod simulator;
 mod stacks;
+mod task;
 
 use aws_sdk_ecr::types::ImageTagMutability;
 use berth_tests::runtime::function_binary;

@@ -183,6 +183,7 @@ pub(super) fn healthy() -> Facts {
         }),
         verify_function: Some("berth-verify".into()),
         hook_roles: Vec::new(),
+        task_target: Default::default(),
     }
 }
 
