@@ -79,4 +79,15 @@ fn print_text(service: &str, k: &Keys) {
         k.restored,
         k.failed_changes
     );
+    println!(
+        "migrations             median {} ({} succeeded)",
+        duration(k.migration_median_seconds),
+        k.migrations
+    );
+    println!(
+        "post migrations        median {} ({} succeeded, {} failed)",
+        duration(k.post_migration_median_seconds),
+        k.post_migrations,
+        k.post_migrations_failed
+    );
 }

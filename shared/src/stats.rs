@@ -12,10 +12,15 @@
 //! - **time to restore** a failed change runs from its failure (the end of the failed execution,
 //!   or the start of the rollback) to the end of the service's next successful execution (a
 //!   release or a rollback).
+//!
+//! Beside the keys, the migrations of the releases whose own execution finished in the window:
+//! the median seconds of the migrations and of the post migrations (contract steps) that
+//! succeeded, and how many post migrations failed (their releases' code live, the contract step
+//! not run).
 
 use serde::Serialize;
 
-use crate::record::{ReleaseRecord, ReleaseStatus, parse_timestamp};
+use crate::record::{MigrationRecord, ReleaseRecord, ReleaseStatus, parse_timestamp};
 
 /// The keys, with the counts behind them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,6 +38,40 @@ pub struct Keys {
     pub change_failure_rate: Option<f64>,
     pub restored: usize,
     pub time_to_restore_median_seconds: Option<i64>,
+    /// Migrations (before the deployment) that succeeded, and their median seconds.
+    pub migrations: usize,
+    pub migration_median_seconds: Option<i64>,
+    /// Post migrations (after the deployment) that succeeded, their median seconds, and those
+    /// that failed.
+    pub post_migrations: usize,
+    pub post_migration_median_seconds: Option<i64>,
+    pub post_migrations_failed: usize,
+}
+
+/// Of the releases finished in the window: the seconds of their migrations and of their post
+/// migrations that succeeded, and how many post migrations failed.
+fn migrations<'a>(
+    finished: impl Iterator<Item = &'a ReleaseRecord> + Clone,
+) -> (Vec<i64>, Vec<i64>, usize) {
+    let pre = succeeded_seconds(finished.clone(), |r| r.migration.as_ref());
+    let post = succeeded_seconds(finished.clone(), |r| r.post_migration.as_ref());
+    let failed = finished
+        .filter(|r| crate::migration::post::failed(r))
+        .count();
+    (pre, post, failed)
+}
+
+/// The seconds of each migration that succeeded, of `pick`'s section of the records.
+fn succeeded_seconds<'a>(
+    records: impl Iterator<Item = &'a ReleaseRecord>,
+    pick: fn(&ReleaseRecord) -> Option<&MigrationRecord>,
+) -> Vec<i64> {
+    records
+        .filter_map(pick)
+        .filter(|m| m.outcome == "succeeded")
+        .filter_map(|m| m.seconds)
+        .map(|s| s as i64)
+        .collect()
 }
 
 /// One execution of the service: (start, end, succeeded).
@@ -97,18 +136,22 @@ fn restored_after(successes: &[i64], failed_at: i64) -> Option<i64> {
         .map(|e| e - failed_at)
 }
 
+/// When each successful execution (a release's own or a rollback) ended.
+fn successes(own: &[(Run, &ReleaseRecord)], redeploys: &[Run]) -> Vec<i64> {
+    own.iter()
+        .map(|(r, _)| *r)
+        .chain(redeploys.iter().copied())
+        .filter(|r| r.ok)
+        .map(|r| r.end)
+        .collect()
+}
+
 /// The keys over the `days` before `to` (epoch seconds).
 pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
     let from = to - i64::from(days) * 86_400;
     let (own, redeploys) = runs(records);
     let in_window = |t: i64| t >= from && t <= to;
-    let all_ok: Vec<i64> = own
-        .iter()
-        .map(|(r, _)| *r)
-        .chain(redeploys.iter().copied())
-        .filter(|r| r.ok)
-        .map(|r| r.end)
-        .collect();
+    let all_ok = successes(&own, &redeploys);
     let mut lead = Vec::new();
     let mut failures: Vec<i64> = Vec::new();
     let (mut deployments, mut failed_executions, mut rolled_back) = (0, 0, 0);
@@ -134,6 +177,11 @@ pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
         .filter_map(|&t| restored_after(&all_ok, t))
         .collect();
     let changes = deployments + failed_executions;
+    let finished = own
+        .iter()
+        .filter(|(r, _)| in_window(r.end))
+        .map(|(_, record)| *record);
+    let (pre, post, post_failed) = migrations(finished);
     Keys {
         days,
         from,
@@ -147,6 +195,11 @@ pub fn keys(records: &[ReleaseRecord], days: u32, to: i64) -> Keys {
         change_failure_rate: (changes > 0).then(|| failures.len() as f64 / changes as f64),
         restored: restores.len(),
         time_to_restore_median_seconds: median(restores),
+        migrations: pre.len(),
+        migration_median_seconds: median(pre),
+        post_migrations: post.len(),
+        post_migration_median_seconds: median(post),
+        post_migrations_failed: post_failed,
     }
 }
 
@@ -211,6 +264,49 @@ mod tests {
         assert_eq!(
             (empty.change_failure_rate, empty.lead_time_median_seconds),
             (None, None)
+        );
+    }
+
+    fn migration(outcome: &str, seconds: u64) -> Option<MigrationRecord> {
+        Some(MigrationRecord {
+            outcome: outcome.into(),
+            job_id: None,
+            pipeline_execution_id: None,
+            first_invoked_epoch: None,
+            task_definition_arn: None,
+            task_arn: None,
+            seconds: Some(seconds),
+            message: None,
+            updated_at: at(T0),
+        })
+    }
+
+    /// Both migrations of the releases finished in the window: the medians count only those
+    /// that succeeded; a failed contract step is counted (its release still SUCCEEDED).
+    #[test]
+    fn the_migrations_and_post_migrations_of_the_window() {
+        let mut v1 = release("v1", ReleaseStatus::Succeeded, T0 + DAY, 600);
+        v1.migration = migration("succeeded", 40);
+        v1.post_migration = migration("succeeded", 300);
+        let mut v2 = release("v2", ReleaseStatus::Succeeded, T0 + 2 * DAY, 600);
+        v2.migration = migration("succeeded", 60);
+        v2.post_migration = migration("failed", 900);
+        let mut v3 = release("v3", ReleaseStatus::Failed, T0 + 3 * DAY, 600);
+        v3.migration = migration("failed", 5);
+        let mut old = release("v0", ReleaseStatus::Succeeded, T0 - 40 * DAY, 600);
+        old.migration = migration("succeeded", 1000);
+        old.post_migration = migration("failed", 1);
+        let k = keys(&[v3, v2, v1, old], 30, T0 + 10 * DAY);
+        assert_eq!((k.migrations, k.migration_median_seconds), (2, Some(50)));
+        assert_eq!(
+            (k.post_migrations, k.post_migration_median_seconds),
+            (1, Some(300))
+        );
+        assert_eq!(k.post_migrations_failed, 1);
+        let none = keys(&[], 30, T0);
+        assert_eq!(
+            (none.migration_median_seconds, none.post_migrations_failed),
+            (None, 0)
         );
     }
 }

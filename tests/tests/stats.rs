@@ -19,23 +19,19 @@ fn at(t: u64) -> String {
 }
 
 /// Writes release `name` of `web`, created at `created`, its execution ending `status` after
-/// `seconds`, with `redeployments`; and its index entry.
-async fn seed(
-    env: &Env,
-    name: &str,
-    status: &str,
-    created: u64,
-    seconds: u64,
-    redeployments: Value,
-) {
-    let record = json!({
+/// `seconds`, with the fields of `extra` (its redeployments, its migrations); and its index entry.
+async fn seed(env: &Env, name: &str, status: &str, created: u64, seconds: u64, extra: Value) {
+    let mut record = json!({
         "schema": "berth/release-record/v1", "service": "web", "release": name, "status": status,
         "manifest": {"bucket": BUCKET, "key": format!("manifests/web/{name}.json"), "version_id": "m"},
         "pipeline": "berth-web", "task_family": "web", "images": {}, "migration_plan": null,
         "pipeline_execution_id": format!("e-{name}"),
         "created_at": at(created), "updated_at": at(created + seconds),
-        "finished_at": at(created + seconds), "redeployments": redeployments,
+        "finished_at": at(created + seconds), "redeployments": [],
     });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        record[k] = v.clone();
+    }
     env.clients
         .s3
         .put_object()
@@ -70,7 +66,7 @@ async fn the_four_keys_of_a_seeded_history() {
         .as_secs();
     let t = now - 20 * DAY;
     // Outside the 14-day window: an old success.
-    seed(&env, "v0", "SUCCEEDED", now - 40 * DAY, 60, json!([])).await;
+    seed(&env, "v0", "SUCCEEDED", now - 40 * DAY, 60, json!({})).await;
     // Inside: v1 ok in 10 min; v2 fails after 5 min; v3 ok in 20 min, rolled back to v1 an hour
     // later (done in 4 min); v4 ok in 30 min.
     let rollback = t + 10 * DAY + 1200 + 3600;
@@ -80,13 +76,17 @@ async fn the_four_keys_of_a_seeded_history() {
         "SUCCEEDED",
         t + 8 * DAY,
         600,
-        json!([{"pipeline_execution_id": "r1",
-        "started_at": at(rollback), "status": "SUCCEEDED", "finished_at": at(rollback + 240)}]),
+        json!({"redeployments": [{"pipeline_execution_id": "r1",
+        "started_at": at(rollback), "status": "SUCCEEDED", "finished_at": at(rollback + 240)}]}),
     )
     .await;
-    seed(&env, "v2", "FAILED", t + 9 * DAY, 300, json!([])).await;
-    seed(&env, "v3", "SUCCEEDED", t + 10 * DAY, 1200, json!([])).await;
-    seed(&env, "v4", "SUCCEEDED", t + 11 * DAY, 1800, json!([])).await;
+    seed(&env, "v2", "FAILED", t + 9 * DAY, 300, json!({})).await;
+    // v3 migrated in 30 s and contracted in 120 s; v4 migrated in 90 s, its contract step failed.
+    let step = |outcome: &str, seconds: u64| json!({"outcome": outcome, "seconds": seconds, "updated_at": at(t)});
+    let v3 = json!({"migration": step("succeeded", 30), "post_migration": step("succeeded", 120)});
+    seed(&env, "v3", "SUCCEEDED", t + 10 * DAY, 1200, v3).await;
+    let v4 = json!({"migration": step("succeeded", 90), "post_migration": step("failed", 7)});
+    seed(&env, "v4", "SUCCEEDED", t + 11 * DAY, 1800, v4).await;
 
     let out = berth(&env, &["stats", "web", "--days", "14", "--output", "json"]);
     assert!(
@@ -104,6 +104,11 @@ async fn the_four_keys_of_a_seeded_history() {
     assert_eq!(k["change_failure_rate"], 0.5);
     assert_eq!(k["restored"], 2);
     assert_eq!(k["time_to_restore_median_seconds"], (DAY + 900 + 240) / 2);
+    assert_eq!(k["migrations"], 2);
+    assert_eq!(k["migration_median_seconds"], 60);
+    assert_eq!(k["post_migrations"], 1);
+    assert_eq!(k["post_migration_median_seconds"], 120);
+    assert_eq!(k["post_migrations_failed"], 1);
 
     let text = berth(&env, &["stats", "web", "--days", "14"]);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
@@ -121,6 +126,14 @@ async fn the_four_keys_of_a_seeded_history() {
     );
     assert!(
         text.contains("time to restore        median 12h09m (2 of 2 restored)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("migrations             median 1m00s (2 succeeded)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("post migrations        median 2m00s (1 succeeded, 1 failed)"),
         "{text}"
     );
 
