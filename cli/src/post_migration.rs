@@ -10,8 +10,10 @@
 use std::time::{Duration, SystemTime};
 
 use berth::aws::Clients;
+use berth::manifest::MigrationPlan;
 use berth::one_off;
 use berth::record::{MigrationRecord, ReleaseRecord, timestamp};
+use berth::registry::Network;
 use berth::releases::Releases;
 use berth::settings::Settings;
 use berth::store::Bucket;
@@ -93,34 +95,7 @@ async fn retry(clients: &Clients, settings: &Settings, releases: &Releases, t: &
         Failure::refused(format!("release {} has no post migration plan", t.release))
     })?;
     let revision = revision(&record)?;
-    let started_by = berth::job::started_by(&format!("post/{}", t.release));
-    let task = OneTask {
-        cluster: &plan.cluster,
-        task_definition: &revision,
-        network: &network,
-        container: &plan.container,
-        command: Some(&plan.command),
-        started_by: &started_by,
-        client_token: None,
-    };
-    let task_arn = match tasks::run(&clients.ecs, &task).await? {
-        Started::Task(arn) | Started::Adopted(arn) => arn,
-        Started::Refused(reasons) => {
-            let why = format!("ECS started no task: {}", reasons.join("; "));
-            note(releases, t, outcome("failed", &revision, None, Some(&why))).await?;
-            return Err(Failure::failed(why));
-        }
-    };
-    println!(
-        "post migration of {} {}: task {task_arn}",
-        t.service, t.release
-    );
-    note(
-        releases,
-        t,
-        outcome("running", &revision, Some(&task_arn), None),
-    )
-    .await?;
+    let task_arn = start(clients, releases, t, &plan, &revision, &network).await?;
     let deadline = SystemTime::now() + Duration::from_secs(plan.timeout_seconds);
     let ended = follow(
         &clients.ecs,
@@ -130,21 +105,65 @@ async fn retry(clients: &Clients, settings: &Settings, releases: &Releases, t: &
         deadline,
     )
     .await?;
+    settle(releases, t, &revision, &task_arn, ended).await
+}
+
+/// Starts the contract step's task on `revision` and records it running; a task ECS refused
+/// to start is recorded failed.
+async fn start(
+    clients: &Clients,
+    releases: &Releases,
+    t: &Target,
+    plan: &MigrationPlan,
+    revision: &str,
+    network: &Network,
+) -> Result<String, Failure> {
+    let started_by = berth::job::started_by(&format!("post/{}", t.release));
+    let task = OneTask {
+        cluster: &plan.cluster,
+        task_definition: revision,
+        network,
+        container: &plan.container,
+        command: Some(&plan.command),
+        started_by: &started_by,
+        client_token: None,
+    };
+    let task_arn = match tasks::run(&clients.ecs, &task).await? {
+        Started::Task(arn) | Started::Adopted(arn) => arn,
+        Started::Refused(reasons) => {
+            let why = format!("ECS started no task: {}", reasons.join("; "));
+            note(releases, t, outcome("failed", revision, None, Some(&why))).await?;
+            return Err(Failure::failed(why));
+        }
+    };
+    println!(
+        "post migration of {} {}: task {task_arn}",
+        t.service, t.release
+    );
+    let running = outcome("running", revision, Some(&task_arn), None);
+    note(releases, t, running).await?;
+    Ok(task_arn)
+}
+
+/// Records how the task ended: succeeded (the next release goes on) or failed again.
+async fn settle(
+    releases: &Releases,
+    t: &Target,
+    revision: &str,
+    task_arn: &str,
+    ended: Result<u64, String>,
+) -> Outcome {
     match ended {
         Ok(seconds) => {
-            let mut done = outcome("succeeded", &revision, Some(&task_arn), None);
+            let mut done = outcome("succeeded", revision, Some(task_arn), None);
             done.seconds = Some(seconds);
             note(releases, t, done).await?;
             println!("post migration succeeded in {seconds} s; the next release goes on");
             Ok(())
         }
         Err(why) => {
-            note(
-                releases,
-                t,
-                outcome("failed", &revision, Some(&task_arn), Some(&why)),
-            )
-            .await?;
+            let failed = outcome("failed", revision, Some(task_arn), Some(&why));
+            note(releases, t, failed).await?;
             Err(Failure::execution_failed(format!(
                 "post migration failed again: {why}"
             )))

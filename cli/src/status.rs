@@ -283,7 +283,11 @@ fn print_text(doc: &Value) {
 /// What to do about a failed contract step: the release the next releases are held behind
 /// (the index's post-migration hold), as its record tells it. Unreadable: nothing to say.
 async fn contract(releases: &Releases, service: &str) -> Option<String> {
-    let held = releases.index.post_migration_failed(service, 1).await.ok()?;
+    let held = releases
+        .index
+        .post_migration_failed(service, 1)
+        .await
+        .ok()?;
     let stored = releases.records.get(service, held.first()?).await.ok()??;
     berth::migration::post::advice(&stored.value)
 }

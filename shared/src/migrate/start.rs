@@ -71,25 +71,21 @@ impl Context {
         let artifact = match self.to_deploy(job, &params, artifact).await {
             Ok(a) => a,
             Err(Halt::Fault(e)) if e.is_transient() => {
-                let now = epoch_seconds(now);
-                return retry_unread(job_id, pending.as_ref(), now, &e.to_string());
+                return retry_unread(job_id, pending.as_ref(), epoch_seconds(now), &e.to_string());
             }
             Err(other) => return Err(other),
         };
         let release = &artifact.release;
         let span =
             tracing::info_span!("release", service = %release.service, release = %release.release);
-        async {
-            match (&release.migration, params.rollback) {
-                (Some(plan), false) => {
-                    let run = self.run_migration(&artifact, plan, &params, job_id, now, pending);
-                    run.await
-                }
-                _ => Ok(self.skip(&artifact, &params, job_id).await),
-            }
-        }
-        .instrument(span)
-        .await
+        let run = async {
+            let Some(plan) = release.migration.as_ref().filter(|_| !params.rollback) else {
+                return Ok(self.skip(&artifact, &params, job_id).await);
+            };
+            self.run_migration(&artifact, plan, &params, job_id, now, pending)
+                .await
+        };
+        run.instrument(span).await
     }
 
     /// An ordinary release deploys (and migrates with) what is rendered when it reaches its

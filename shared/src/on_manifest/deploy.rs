@@ -162,20 +162,7 @@ impl Context {
             rollback_of: manifest.rollback_of.clone(),
             rendered_at: timestamp(now),
             scan: service.config.scan.clone(),
-            target: Some(DeployTarget {
-                cluster: service.config.cluster.clone(),
-                ecs_service: service.config.ecs_service.clone().unwrap_or_default(),
-                task_target: service.config.task_target.clone(),
-                requested: manifest.images.keys().cloned().collect(),
-                primary: crate::plan::primary_container(&service.config, &rendered.images)
-                    .map(|(c, _)| c.clone())
-                    .unwrap_or_default(),
-                deployment: service
-                    .config
-                    .ecs_service
-                    .is_some()
-                    .then(|| service.config.deployment_target()),
-            }),
+            target: Some(deploy_target(valid)),
         };
         let zip = artifact::zip_artifact(
             &rendered.task_definition,
@@ -281,5 +268,24 @@ pub(super) fn new_record(valid: &Valid, now: SystemTime, lease_until: SystemTime
         deregistration: None,
         deployed: None,
         deployment: None,
+    }
+}
+
+/// What the release is deployed to: the service (or task target) and its cluster, the
+/// containers the manifest names, the primary container, and the service's deployment.
+fn deploy_target(valid: &Valid) -> DeployTarget {
+    let config = &valid.service.config;
+    DeployTarget {
+        cluster: config.cluster.clone(),
+        ecs_service: config.ecs_service.clone().unwrap_or_default(),
+        task_target: config.task_target.clone(),
+        requested: valid.manifest.images.keys().cloned().collect(),
+        primary: crate::plan::primary_container(config, &valid.rendered.images)
+            .map(|(c, _)| c.clone())
+            .unwrap_or_default(),
+        deployment: config
+            .ecs_service
+            .is_some()
+            .then(|| config.deployment_target()),
     }
 }

@@ -141,13 +141,7 @@ impl Context {
         let updated = self
             .records
             .update(&exec.service, &exec.release, now, |r| {
-                let seconds = history::seconds_since_start(r, execution_id, now);
-                match history::apply(r, execution_id, status, exec.rollback, &at) {
-                    applied @ (Applied::Unrelated | Applied::Stale) => {
-                        Change::Keep((applied, seconds))
-                    }
-                    applied => Change::Write((applied, seconds)),
-                }
+                apply(r, execution_id, status, exec.rollback, &at, now)
             })
             .await?;
         let ((applied, seconds), record) = match updated {
@@ -181,10 +175,10 @@ impl Context {
             release: exec.release.clone(),
             status,
             rollback: exec.rollback,
-            migration: record.migration.as_ref().map(|m| m.outcome.clone()),
-            post_migration: record.post_migration.as_ref().map(|m| m.outcome.clone()),
+            migration: outcome(record.migration.as_ref()),
+            post_migration: outcome(record.post_migration.as_ref()),
             duration_seconds: seconds.filter(|_| status.is_final()),
-            images: record.images.clone(),
+            images: record.images,
             notified,
             deregistered,
         })
@@ -370,4 +364,26 @@ fn applied_status(
 fn ignored(reason: String) -> Output {
     tracing::info!(%reason, "event ignored");
     Output::Ignored { reason }
+}
+
+/// A migration's outcome, as the function's output shows it.
+fn outcome(m: Option<&crate::record::MigrationRecord>) -> Option<String> {
+    m.map(|m| m.outcome.clone())
+}
+
+/// The new status applied to the record (kept unchanged when it is about another execution or
+/// older than what the record shows), with the seconds since the execution started.
+fn apply(
+    r: &mut ReleaseRecord,
+    execution_id: &str,
+    status: ReleaseStatus,
+    rollback: bool,
+    at: &str,
+    now: SystemTime,
+) -> Change<(Applied, Option<u64>)> {
+    let seconds = history::seconds_since_start(r, execution_id, now);
+    match history::apply(r, execution_id, status, rollback, at) {
+        applied @ (Applied::Unrelated | Applied::Stale) => Change::Keep((applied, seconds)),
+        applied => Change::Write((applied, seconds)),
+    }
 }
