@@ -91,15 +91,23 @@ pub fn change(previous: Option<&str>, task: &TaskState) -> Option<String> {
     }
     let mut line = task.last_status.clone();
     if task.last_status == "STOPPED" {
-        line.push_str(&format!(
-            " (stop code {}; {})",
-            task.stop_code.as_deref().unwrap_or("none"),
-            task.stopped_reason
-                .as_deref()
-                .unwrap_or("no stopped reason")
-        ));
+        line.push_str(&format!(" ({})", stopped(task)));
     }
     Some(line)
+}
+
+/// Why a task stopped: its stop code and reason, each `none` when ECS leaves it out or empty.
+fn stopped(task: &TaskState) -> String {
+    format!(
+        "stop code {}; {}",
+        given(&task.stop_code).unwrap_or("none"),
+        given(&task.stopped_reason).unwrap_or("no stopped reason")
+    )
+}
+
+/// A field ECS may leave out or send empty.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
 }
 
 /// How a stopped task ended for `berth run`.
@@ -121,13 +129,7 @@ pub fn ended(task: &TaskState, container: &str) -> Option<Ended> {
     if task.last_status != "STOPPED" {
         return None;
     }
-    let stopped = format!(
-        "stop code {}; {}",
-        task.stop_code.as_deref().unwrap_or("none"),
-        task.stopped_reason
-            .as_deref()
-            .unwrap_or("no stopped reason")
-    );
+    let stopped = stopped(task);
     let Some(watched) = task.containers.iter().find(|c| c.name == container) else {
         return Some(Ended::NoExitCode {
             message: format!(

@@ -100,6 +100,13 @@ fn each_state_change_is_one_line_and_a_stop_says_why() {
                 .into()
         )
     );
+    // Left out or empty, each says so rather than printing nothing.
+    let mut bare = task("STOPPED", None, &[]);
+    bare.stopped_reason = Some(String::new());
+    assert_eq!(
+        change(Some("RUNNING"), &bare),
+        Some("STOPPED (stop code none; no stopped reason)".into())
+    );
 }
 
 #[test]
