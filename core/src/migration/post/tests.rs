@@ -95,6 +95,17 @@ fn the_contract_step_runs_only_after_a_deployment_that_succeeded_for_good() {
             );
         }
     }
+    // A task target: once every target runs the new revision (the deploy action's SUCCESSFUL),
+    // never after a repointing that failed (the targets already changed were put back).
+    let task = deployed(DeployKind::Task, "SUCCESSFUL");
+    assert_eq!(step(&task, false), PostStep::Run);
+    let PostStep::NotRun(why) = step(&deployed(DeployKind::Task, "FAILED"), false) else {
+        panic!("a failed repointing must not run the contract step");
+    };
+    assert!(
+        why.contains("TASK deployment") && why.contains("FAILED"),
+        "{why}"
+    );
 }
 
 #[test]
