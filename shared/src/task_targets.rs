@@ -9,9 +9,12 @@
 //! GetSchedule answer, every field as read but the ECS target's task definition ARN; a rule
 //! target is written back with PutTargets as ListTargetsByRule listed it, likewise.
 
+use std::time::SystemTime;
+
 use aws_config::SdkConfig;
 use aws_sdk_eventbridge::types::Target as RuleTarget;
 use aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput;
+use aws_sdk_scheduler::primitives::DateTime;
 
 use crate::error::{AwsFault, Error, Result};
 use crate::task_target::Runs;
@@ -208,7 +211,7 @@ async fn update_schedule(c: &TargetClients, s: &GetScheduleOutput) -> Result<()>
         .group_name(&group)
         .set_schedule_expression(s.schedule_expression.clone())
         .set_schedule_expression_timezone(s.schedule_expression_timezone.clone())
-        .set_start_date(s.start_date)
+        .set_start_date(start_date(s.start_date, SystemTime::now()))
         .set_end_date(s.end_date)
         .set_description(s.description.clone())
         .set_state(s.state.clone())
@@ -222,6 +225,16 @@ async fn update_schedule(c: &TargetClients, s: &GetScheduleOutput) -> Result<()>
             "scheduler:UpdateSchedule {group}/{name}"
         )))?;
     Ok(())
+}
+
+/// The `StartDate` to write back: the one read while it is still ahead, none once it has
+/// passed. Scheduler refuses a start date in the past ("The StartDate you specify cannot be
+/// earlier than 5 minutes ago", its ValidationException), and a past one means what none means:
+/// "The date, in UTC, after which the schedule can begin invoking its target" (Scheduler API
+/// reference, `StartDate`). `EndDate` is always written back: leaving it out would revive a
+/// schedule that has ended.
+fn start_date(read: Option<DateTime>, now: SystemTime) -> Option<DateTime> {
+    read.filter(|d| SystemTime::try_from(*d).is_ok_and(|at| at > now))
 }
 
 /// PutTargets answers 200 even when an entry failed: "FailedEntryCount — The number of failed
@@ -357,6 +370,36 @@ mod tests {
         let f = found(Read::Schedule(Box::new(read))).with_task_definition(NEW);
         write(&clients, &f).await.expect("the request matched");
         assert_eq!(update.num_calls(), 1);
+    }
+
+    /// A start date already passed is left out (Scheduler refuses one "earlier than 5 minutes
+    /// ago"); the end date is kept.
+    #[tokio::test]
+    async fn a_start_date_already_passed_is_not_written_back() {
+        let mut read = schedule();
+        read.start_date = Some(DateTime::from_secs(1_600_000_000));
+        let update = mock!(aws_sdk_scheduler::Client::update_schedule)
+            .match_requests(|r| {
+                r.start_date().is_none()
+                    && r.end_date() == Some(&DateTime::from_secs(4_133_980_800))
+            })
+            .then_output(|| {
+                UpdateScheduleOutput::builder()
+                    .schedule_arn("a")
+                    .build()
+                    .unwrap()
+            });
+        let clients = TargetClients {
+            scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, [&update]),
+            events: mock_client!(aws_sdk_eventbridge, []),
+        };
+        let f = found(Read::Schedule(Box::new(read))).with_task_definition(NEW);
+        write(&clients, &f).await.expect("the request matched");
+        assert_eq!(update.num_calls(), 1);
+        let now = SystemTime::now();
+        let ahead = DateTime::from(now + std::time::Duration::from_secs(60));
+        assert_eq!(start_date(Some(ahead), now), Some(ahead));
+        assert_eq!(start_date(None, now), None);
     }
 
     /// PutTargets can answer 200 with failed entries ("FailedEntryCount — The number of failed

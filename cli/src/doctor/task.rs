@@ -72,11 +72,13 @@ fn target(found: &Found) -> Target {
             arn: t.arn.clone(),
             role_arn: Some(t.role_arn.clone()).filter(|r| !r.is_empty()),
             ecs: t.ecs_parameters.as_ref().map(|e| ecs_parameters!(e)),
+            kms_key_arn: s.kms_key_arn.clone(),
         }),
         Read::Rule(_, t) => Target {
             arn: t.arn.clone(),
             role_arn: t.role_arn.clone(),
             ecs: t.ecs_parameters.as_ref().map(|e| ecs_parameters!(e)),
+            kms_key_arn: None,
         },
     }
 }

@@ -26,6 +26,8 @@ pub struct Target {
     pub role_arn: Option<String>,
     /// `EcsParameters`; `None` when the target is not an ECS task.
     pub ecs: Option<EcsParameters>,
+    /// A schedule's customer managed key (`KmsKeyArn`); `None` for the AWS owned key or a rule.
+    pub kms_key_arn: Option<String>,
 }
 
 /// A target's `EcsParameters` (the same shape in Scheduler and EventBridge).
@@ -121,7 +123,26 @@ fn target(
     if let Some(problem) = role(t, principal, facts) {
         return problem.for_check(check);
     }
+    if let Some(key) = &t.kms_key_arn {
+        return encrypted(check, key, t.role_arn.as_deref().unwrap_or("-"));
+    }
     placed(config, check, t, ecs)
+}
+
+/// A schedule encrypted with a customer managed key: writing it back and running it use the
+/// key — "the execution role associated with your schedule must also have the required AWS KMS
+/// related permissions to call the AWS KMS API when decrypting data" (Scheduler user guide,
+/// Encryption at rest) — and the platform grants no KMS permission: a warning naming the grants.
+fn encrypted(check: &str, key: &str, role: &str) -> Finding {
+    Finding::warn(
+        check,
+        format!(
+            "the schedule is encrypted with customer managed key {key}: deploy's UpdateSchedule needs kms:DescribeKey, kms:GenerateDataKey and kms:Decrypt on it, and the schedule's role {role} kms:Decrypt; the platform grants neither"
+        ),
+        format!(
+            "let the deploy function's role and {role} use {key} in the key's policy (kms:ViaService scheduler.<region>.amazonaws.com), or use the AWS owned key"
+        ),
+    )
 }
 
 /// A target running another family: a release would refuse it.

@@ -33,6 +33,7 @@ fn target(role: &str) -> Target {
             capacity_providers: false,
             subnets: vec!["subnet-0a1b2c".into()],
         }),
+        kms_key_arn: None,
     }
 }
 
@@ -261,6 +262,23 @@ fn a_target_in_another_cluster_warns() {
     assert!(
         f.detail
             .contains("in cluster batch, not in the entry's cluster prod"),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_schedule_with_a_customer_managed_key_warns_naming_the_grants() {
+    let key = "arn:aws:kms:ap-northeast-1:123456789012:key/k-1";
+    let f = broken("schedule:default/nightly-report", |f| {
+        if let Seen::Found(t) = &mut f.schedules[0].1 {
+            t.kms_key_arn = Some(key.into());
+        }
+    });
+    assert_eq!(f.status, Status::Warn);
+    assert!(
+        f.detail.contains(key)
+            && f.detail.contains("kms:GenerateDataKey")
+            && f.detail.contains(SCHEDULER_ROLE),
         "{f:?}"
     );
 }
