@@ -55,6 +55,9 @@ struct State {
     /// Minutes the group waits for a promote (None: traffic shifts at once).
     promote_wait: Option<i32>,
     termination_wait: i32,
+    /// ListDeployments answers its first page empty, with a `nextToken`: "If a large amount of
+    /// information is returned, an identifier is also returned" (CodeDeploy API reference).
+    paged: bool,
 }
 
 /// The stand-in; stopped on drop.
@@ -92,6 +95,11 @@ impl FakeCodeDeploy {
         }))
         .await;
         FakeCodeDeploy { server, state }
+    }
+
+    /// From now on ListDeployments answers in two pages, the first one empty.
+    pub fn page_list_deployments(&self) {
+        self.state.lock().unwrap().paged = true;
     }
 
     pub fn endpoint(&self) -> &str {
@@ -195,6 +203,9 @@ fn execution_status(s: &State, execution_id: &str) -> Option<String> {
 }
 
 fn list(s: &State, body: &Value) -> (u16, Value) {
+    if s.paged && body.get("nextToken").is_none_or(Value::is_null) {
+        return (200, json!({"deployments": [], "nextToken": "page-2"}));
+    }
     let wanted: Vec<&str> = body["includeOnlyStatuses"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())

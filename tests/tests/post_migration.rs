@@ -455,7 +455,7 @@ async fn no_post_migration_after_a_codedeploy_rollback() {
     contracting(&env).await;
     let reports = Reports::default();
     let (artifact, execution) = released(&env, "v1", None).await;
-    let (context, _fake, id, client) = on_codedeploy(&env, &reports, &execution).await;
+    let (context, fake, id, client) = on_codedeploy(&env, &reports, &execution).await;
     client
         .stop_deployment()
         .deployment_id(&id)
@@ -463,6 +463,8 @@ async fn no_post_migration_after_a_codedeploy_rollback() {
         .send()
         .await
         .unwrap();
+    // The stopped deployment is on ListDeployments' second page: every page is read.
+    fake.page_list_deployments();
     context
         .on_job(post_job("post-1", &artifact, &execution, None))
         .await
@@ -478,6 +480,31 @@ async fn no_post_migration_after_a_codedeploy_rollback() {
         record(&env, "v1").await["post_migration"]["outcome"],
         "not_run"
     );
+    // An operator who checked otherwise settles it: skip (or retry) accepts a step not run,
+    // and refuses one that is settled already.
+    let vars = cli_vars(&env);
+    let skip = [
+        "post-migration",
+        "skip",
+        "web",
+        "v1",
+        "--reason",
+        "done by hand",
+    ];
+    let out = berth(&skip, &vars);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        record(&env, "v1").await["post_migration"]["outcome"],
+        "skipped"
+    );
+    let again = berth(&skip, &vars);
+    assert_eq!(again.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(said.contains("neither failed nor not run"), "{said}");
 }
 
 /// A failed contract step: the job fails saying the code is live and the contract step is

@@ -17,7 +17,7 @@ use crate::service_deployment::DeployKind;
 use crate::service_deployments;
 
 /// How many pages of `ListDeployments` are read at most before the group counts as free.
-const MAX_PAGES: usize = 10;
+pub(super) const MAX_PAGES: usize = 10;
 
 /// Whose deployments the release waits for.
 enum Watched<'a> {

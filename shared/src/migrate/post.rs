@@ -108,32 +108,54 @@ impl Context {
         let start = started
             .and_then(crate::record::parse_timestamp)
             .map(aws_sdk_codedeploy::primitives::DateTime::from_secs);
-        let listed = self
-            .clients
-            .codedeploy
-            .list_deployments()
-            .application_name(&group.application)
-            .deployment_group_name(&group.group)
-            .set_include_only_statuses(Some(vec![
-                DeploymentStatus::Stopped,
-                DeploymentStatus::Failed,
-            ]))
-            .set_create_time_range(start.map(|s| TimeRange::builder().start(s).build()))
-            .send()
-            .await;
-        let listed = match listed {
-            Ok(l) => l,
-            Err(e) => {
-                let what = format!("codedeploy:ListDeployments {}", group.group);
-                return Err(Halt::Fault(crate::Error::sdk(what)(e)));
-            }
-        };
-        Ok(listed.deployments().first().map(|id| {
+        let ended = self.ended_since(group, start).await?;
+        Ok(ended.map(|id| {
             format!(
                 "CodeDeploy deployment {id} of {}/{} ended stopped or failed during this release: traffic went back to the original task set",
                 group.application, group.group
             )
         }))
+    }
+
+    /// The first deployment of the group created since `start` that ended `Stopped` or
+    /// `Failed`. "If a large amount of information is returned, an identifier is also returned.
+    /// It can be used in a subsequent list deployments call to return the next set of
+    /// deployments in the list" (ListDeployments): pages are read until one names a deployment,
+    /// `MAX_PAGES` at most.
+    async fn ended_since(
+        &self,
+        group: &berth_core::registry::DeploymentTarget,
+        start: Option<aws_sdk_codedeploy::primitives::DateTime>,
+    ) -> Step<Option<String>> {
+        let mut next: Option<String> = None;
+        for _ in 0..super::busy::MAX_PAGES {
+            let listed = self
+                .clients
+                .codedeploy
+                .list_deployments()
+                .application_name(&group.application)
+                .deployment_group_name(&group.group)
+                .set_include_only_statuses(Some(vec![
+                    DeploymentStatus::Stopped,
+                    DeploymentStatus::Failed,
+                ]))
+                .set_create_time_range(start.map(|s| TimeRange::builder().start(s).build()))
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    let what = format!("codedeploy:ListDeployments {}", group.group);
+                    Halt::Fault(crate::Error::sdk(what)(e))
+                })?;
+            if let Some(id) = listed.deployments().first() {
+                return Ok(Some(id.clone()));
+            }
+            match listed.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(None)
     }
 
     /// A failed post migration holds the next releases; a succeeded one lets them go.

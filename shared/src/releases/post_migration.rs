@@ -24,13 +24,16 @@ impl Releases {
         };
         let r = stored.value;
         let outcome = r.post_migration.as_ref().map(|m| m.outcome.as_str());
-        if crate::migration::post::failed(&r) {
+        // Not run: the action judged the deployment not finished for good (a deployment of the
+        // group stopped or failed during the release). The operator who checked otherwise may
+        // run or skip it as a failed one.
+        if crate::migration::post::failed(&r) || outcome == Some(crate::migration::post::NOT_RUN) {
             return Ok(Ok(r));
         }
         Ok(Err(match outcome {
             None => format!("release {release} has no post migration outcome to settle"),
             Some(o) => format!(
-                "the post migration of {release} is {o}, not failed: nothing to re-run or skip"
+                "the post migration of {release} is {o}, neither failed nor not run: nothing to re-run or skip"
             ),
         }))
     }
