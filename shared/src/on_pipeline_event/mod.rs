@@ -281,7 +281,7 @@ impl Context {
         record: &ReleaseRecord,
         execution_id: &str,
     ) -> bool {
-        let migration = record.migration.as_ref().map(|m| m.outcome.as_str());
+        let migration = migration_of(record, exec.rollback, execution_id);
         let post_migration = record.post_migration.as_ref().map(|m| m.outcome.as_str());
         let (verification, interventions, requested_by) =
             notify::Finished::guards_of(record, execution_id);
@@ -385,5 +385,75 @@ fn apply(
     match history::apply(r, execution_id, status, rollback, at) {
         applied @ (Applied::Unrelated | Applied::Stale) => Change::Keep((applied, seconds)),
         applied => Change::Write((applied, seconds)),
+    }
+}
+
+/// What the execution's Migrate action did: the release's migration for its own execution; for
+/// a rollback (a redeploy of this release), what its redeployment entry says (a rollback never
+/// migrates: `skipped`), never the outcome of the release's first migration.
+fn migration_of<'a>(
+    record: &'a ReleaseRecord,
+    rollback: bool,
+    execution_id: &str,
+) -> Option<&'a str> {
+    if !rollback {
+        return record.migration.as_ref().map(|m| m.outcome.as_str());
+    }
+    record
+        .redeployments
+        .iter()
+        .find(|d| d.pipeline_execution_id == execution_id)
+        .and_then(|d| d.migration.as_deref())
+        .or(record.migration_plan.as_ref().map(|_| "skipped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::MigrationPlan;
+    use crate::record::{MigrationRecord, Redeployment};
+    use berth_core::fixtures::record;
+
+    /// A rollback's notification says what its own Migrate did (skipped), not how the
+    /// release's first migration went.
+    #[test]
+    fn a_rollback_reports_its_own_migration_not_the_release_s_first() {
+        let mut r = record("v1", ReleaseStatus::Succeeded);
+        r.migration_plan = Some(MigrationPlan {
+            cluster: "prod".into(),
+            container: "app".into(),
+            command: vec!["migrate".into()],
+            timeout_seconds: 900,
+            subnets: vec!["subnet-1".into()],
+            security_groups: Vec::new(),
+            assign_public_ip: false,
+        });
+        r.migration = Some(MigrationRecord {
+            outcome: "succeeded".into(),
+            job_id: None,
+            pipeline_execution_id: Some("e1".into()),
+            first_invoked_epoch: None,
+            task_definition_arn: None,
+            task_arn: None,
+            seconds: Some(30),
+            message: None,
+            updated_at: "2026-11-01T00:00:00Z".into(),
+        });
+        r.redeployments.push(Redeployment {
+            pipeline_execution_id: "r1".into(),
+            started_at: "2026-11-02T00:00:00Z".into(),
+            status: None,
+            finished_at: None,
+            migration: Some("skipped".into()),
+            by: None,
+            deployment: None,
+        });
+        assert_eq!(migration_of(&r, false, "e1"), Some("succeeded"));
+        assert_eq!(migration_of(&r, true, "r1"), Some("skipped"));
+        // A rollback execution whose Migrate wrote nothing yet: a planned migration never
+        // runs in a rollback.
+        assert_eq!(migration_of(&r, true, "r2"), Some("skipped"));
+        r.migration_plan = None;
+        assert_eq!(migration_of(&r, true, "r2"), None);
     }
 }
