@@ -126,6 +126,9 @@ fn target(
     if let Some(key) = &t.kms_key_arn {
         return encrypted(check, key, t.role_arn.as_deref().unwrap_or("-"));
     }
+    if ecs.capacity_providers && ecs.subnets.is_empty() {
+        return unplaced(check);
+    }
     placed(config, check, t, ecs)
 }
 
@@ -160,6 +163,18 @@ fn family(config: &ServiceConfig, ecs: &EcsParameters) -> Option<Problem> {
             config.task_family
         ),
     })
+}
+
+/// A capacity provider strategy without an awsvpcConfiguration: fine for EC2 tasks in bridge
+/// or host mode, refused for Fargate and every awsvpc task — "This parameter is required for
+/// task definitions that use the awsvpc network mode to receive their own elastic network
+/// interface" (ECS RunTask `networkConfiguration`) — which the doctor cannot tell apart here.
+fn unplaced(check: &str) -> Finding {
+    Finding::warn(
+        check,
+        "its ECS target uses a capacity provider strategy without an awsvpcConfiguration: ECS refuses to run the task if the provider is FARGATE or FARGATE_SPOT, or the task definition uses the awsvpc network mode",
+        "give the target an awsvpcConfiguration with the task's subnets (and security groups), unless its tasks run on EC2 in bridge or host mode",
+    )
 }
 
 /// The verdict on a sound target: ok in the entry's cluster, a warning in another.

@@ -284,6 +284,28 @@ fn a_schedule_with_a_customer_managed_key_warns_naming_the_grants() {
 }
 
 #[test]
+fn a_capacity_provider_target_without_subnets_warns() {
+    let f = broken("rule:default/hourly-report/report", |f| {
+        let e = ecs(&mut f.rules[0].1);
+        e.launch_type = None;
+        e.capacity_providers = true;
+        e.subnets.clear();
+    });
+    assert_eq!(f.status, Status::Warn);
+    assert!(
+        f.detail
+            .contains("capacity provider strategy without an awsvpcConfiguration"),
+        "{f:?}"
+    );
+    let with_subnets = broken("rule:default/hourly-report/report", |f| {
+        let e = ecs(&mut f.rules[0].1);
+        e.launch_type = None;
+        e.capacity_providers = true;
+    });
+    assert_eq!(with_subnets.status, Status::Ok, "{with_subnets:?}");
+}
+
+#[test]
 fn family_and_cluster_names_come_from_their_arns() {
     assert_eq!(family_of(REVISION), Some("report"));
     assert_eq!(family_of("report:7"), Some("report"));
