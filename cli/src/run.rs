@@ -49,6 +49,7 @@ pub async fn run(args: RunArgs) -> Ran {
     let container = watched(&config, &args)?;
     let record = release(&clients, &settings, &args).await?;
     let task_definition = one_off::revision(&record).map_err(Failure::refused)?;
+    active(&clients.ecs, &record.release, &task_definition).await?;
     let started_by = berth::job::started_by(&format!("run/{}", record.release));
     let task = OneTask {
         cluster: &config.cluster,
@@ -75,6 +76,28 @@ pub async fn run(args: RunArgs) -> Ran {
     };
     println!("task {task_arn}");
     follow(&clients.ecs, &config.cluster, &task_arn, &container).await
+}
+
+/// Refuses a revision ECS no longer runs: deregistered by `berth prune` or by hand. "You can't
+/// use an INACTIVE task definition to run new tasks or create new services" (ECS API
+/// reference, DeregisterTaskDefinition).
+async fn active(ecs: &aws_sdk_ecs::Client, release: &str, arn: &str) -> Result<(), Failure> {
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(berth::Error::sdk(format!(
+            "ecs:DescribeTaskDefinition {arn}"
+        )))?;
+    let status = described.task_definition().and_then(|t| t.status());
+    match status {
+        Some(s) if s.as_str() != "ACTIVE" => Err(Failure::refused(format!(
+            "the revision of release {release:?}, {arn}, was deregistered ({}): ECS runs no new task of it",
+            s.as_str()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The watched container, and the command override checked against RunTask's limit.

@@ -313,3 +313,26 @@ async fn an_unknown_release_or_one_without_a_revision_is_refused_before_anything
     );
     assert!(c.run_tasks().is_empty());
 }
+
+/// A revision deregistered outside the record (by `berth prune` or by hand) is refused before
+/// RunTask, naming it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_revision_deregistered_since_is_refused_before_anything_runs() {
+    let c = case(vec![exited("app", 0)]).await;
+    c.env
+        .clients
+        .ecs
+        .deregister_task_definition()
+        .task_definition(REVISION)
+        .send()
+        .await
+        .unwrap();
+    let out = c.berth(&["run", "web", "--release", "v1"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("{REVISION}, was deregistered (INACTIVE)")),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(c.run_tasks().is_empty());
+}
