@@ -656,3 +656,41 @@ async fn a_rollback_past_a_contracted_release_is_refused_without_the_flag() {
     };
     assert_eq!(r.release, "v1");
 }
+
+/// "Stop and abandon" while the contract step runs: nothing invokes PostMigrate again, so the
+/// execution's STOPPED stops the task, records the step `stopped` and holds the next releases,
+/// as a failed one does.
+#[tokio::test(flavor = "current_thread")]
+async fn an_execution_ending_while_its_post_migration_runs_stops_it_and_holds_the_next() {
+    let env = Env::start().await;
+    tasks_never_finish(&env.moto.endpoint).await;
+    contracting(&env).await;
+    let reports = Reports::default();
+    let context = migrator(&env.clients, &reports);
+    let (artifact, execution) = released(&env, "v1", None).await;
+    context
+        .on_job(post_job("post-1", &artifact, &execution, None))
+        .await
+        .unwrap();
+    assert_eq!(reports.last()["kind"], "success", "continues");
+    assert_eq!(
+        record(&env, "v1").await["post_migration"]["outcome"],
+        "running"
+    );
+
+    let out = env.pipeline_event(&execution, "STOPPED").await;
+    assert_eq!(out["post_migration"], "stopped", "{out}");
+    let task = &tasks(&env).await[0];
+    assert_eq!(task.desired_status(), Some("STOPPED"));
+    let r = record(&env, "v1").await;
+    assert!(
+        r["post_migration"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("while the post migration task ran"),
+        "{r}"
+    );
+    let index = berth::index::Index::new(berth::store::Bucket::new(env.clients.s3.clone(), BUCKET));
+    let held = index.post_migration_failed("web", 10).await.unwrap();
+    assert_eq!(held, ["v1"], "the next releases are held behind v1");
+}
