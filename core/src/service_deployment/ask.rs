@@ -22,6 +22,11 @@ pub enum Promote {
 
 /// The decision of `berth promote` (pure). `service` names the service in messages.
 pub fn promote(kind: DeployKind, service: &str, newest: Option<&Facts>, now: i64) -> Promote {
+    if kind == DeployKind::Task {
+        return Promote::NotForKind {
+            reason: no_deployment(service),
+        };
+    }
     if !kind.has_hooks() {
         return Promote::NotForKind {
             reason: format!(
@@ -130,6 +135,7 @@ pub fn watched(status: &str) -> Watched {
 pub fn finish(kind: DeployKind, service: &str) -> Option<String> {
     match kind {
         DeployKind::CodeDeploy => None,
+        DeployKind::Task => Some(no_deployment(service)),
         DeployKind::Rolling => Some(format!(
             "{service} deploys ROLLING: a rolling deployment has no bake time or termination wait to end; ECS replaces the tasks and the deployment ends when the new ones are steady"
         )),
@@ -138,6 +144,13 @@ pub fn finish(kind: DeployKind, service: &str) -> Option<String> {
             k.as_str()
         )),
     }
+}
+
+/// A task target is repointed in one step: nothing to promote, no bake time to end.
+fn no_deployment(service: &str) -> String {
+    format!(
+        "{service} is a task target: its release repoints the schedules and rules in one step, so there is no deployment to promote or finish (berth rollback repoints them to an earlier release)"
+    )
 }
 
 #[cfg(test)]
@@ -304,6 +317,15 @@ mod tests {
         assert_eq!(finish(DeployKind::CodeDeploy, "web"), None);
         let rolling = finish(DeployKind::Rolling, "web").unwrap();
         assert!(rolling.contains("no bake time"), "{rolling}");
+        let task = finish(DeployKind::Task, "report").unwrap();
+        assert!(task.contains("report is a task target"), "{task}");
+        let Promote::NotForKind { reason } = promote(DeployKind::Task, "report", None, 0) else {
+            panic!("a task target has no promote point");
+        };
+        assert!(
+            reason.contains("no deployment to promote or finish"),
+            "{reason}"
+        );
         for kind in [
             DeployKind::BlueGreen,
             DeployKind::Linear,
