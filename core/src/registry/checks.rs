@@ -61,8 +61,9 @@ pub(super) fn check_kind(config: &ServiceConfig, err: &mut impl FnMut(&str, Stri
     };
     if config.ecs_service.is_some() {
         err(
-            "task_target",
-            "an entry names either ecs_service or task_target, not both".into(),
+            "ecs_service",
+            "a task target has none: an entry names either ecs_service or task_target, not both"
+                .into(),
         );
     }
     for (field, present) in [

@@ -209,7 +209,7 @@ mod tests {
         v["deployment"] = json!({ "application": "a", "group": "g" });
         v["verify"] = json!({ "base_url": "http://x" });
         let errors = parse(&v).unwrap_err();
-        for field in [": task_target:", ": appspec:", ": deployment:", ": verify:"] {
+        for field in [": ecs_service:", ": appspec:", ": deployment:", ": verify:"] {
             assert!(
                 errors.iter().any(|e| e.contains(field)),
                 "{field}: {errors:?}"
