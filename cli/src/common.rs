@@ -125,6 +125,22 @@ pub async fn service_config(
 }
 
 /// `2026-11-23T20:09:56Z` for a table: fractions of a second dropped.
+/// A task definition revision as DescribeTaskDefinition shows it.
+pub async fn task_definition(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> Result<Option<aws_sdk_ecs::types::TaskDefinition>, Failure> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(berth::Error::sdk(format!(
+            "ecs:DescribeTaskDefinition {arn}"
+        )))?;
+    Ok(out.task_definition)
+}
+
 pub fn display_time(at: &str) -> String {
     match at.split_once('.') {
         Some((whole, _)) => format!("{whole}Z"),

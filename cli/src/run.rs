@@ -78,19 +78,12 @@ pub async fn run(args: RunArgs) -> Ran {
     follow(&clients.ecs, &config.cluster, &task_arn, &container).await
 }
 
-/// Refuses a revision ECS no longer runs: deregistered by `berth prune` or by hand. "You can't
-/// use an INACTIVE task definition to run new tasks or create new services" (ECS API
-/// reference, DeregisterTaskDefinition).
+/// Refuses a revision ECS no longer runs: deregistered by `berth prune` or by hand. "You cannot
+/// run new tasks or create new services with a task definition in the INACTIVE state" (Amazon
+/// ECS task definition states).
 async fn active(ecs: &aws_sdk_ecs::Client, release: &str, arn: &str) -> Result<(), Failure> {
-    let described = ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(berth::Error::sdk(format!(
-            "ecs:DescribeTaskDefinition {arn}"
-        )))?;
-    let status = described.task_definition().and_then(|t| t.status());
+    let described = crate::common::task_definition(ecs, arn).await?;
+    let status = described.as_ref().and_then(|t| t.status());
     match status {
         Some(s) if s.as_str() != "ACTIVE" => Err(Failure::refused(format!(
             "the revision of release {release:?}, {arn}, was deregistered ({}): ECS runs no new task of it",

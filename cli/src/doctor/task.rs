@@ -146,15 +146,8 @@ pub async fn trust_policy(
 
 /// The execution and task roles of a task definition revision (DescribeTaskDefinition).
 pub async fn revision_roles(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<Vec<String>, Failure> {
-    let out = ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .send()
-        .await
-        .map_err(berth::Error::sdk(format!(
-            "ecs:DescribeTaskDefinition {arn}"
-        )))?;
-    let td = out.task_definition();
+    let described = crate::common::task_definition(ecs, arn).await?;
+    let td = described.as_ref();
     let roles = [
         td.and_then(|t| t.execution_role_arn()),
         td.and_then(|t| t.task_role_arn()),
