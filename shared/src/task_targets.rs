@@ -285,7 +285,9 @@ mod tests {
     use super::*;
     use aws_sdk_eventbridge::operation::put_targets::PutTargetsOutput;
     use aws_sdk_eventbridge::types::{EcsParameters as RuleEcs, PutTargetsResultEntry};
-    use aws_sdk_scheduler::operation::update_schedule::UpdateScheduleOutput;
+    use aws_sdk_scheduler::operation::update_schedule::{
+        UpdateScheduleInput, UpdateScheduleOutput,
+    };
     use aws_sdk_scheduler::types::{
         ActionAfterCompletion, EcsParameters, FlexibleTimeWindow, FlexibleTimeWindowMode,
         ScheduleState, Target,
@@ -331,32 +333,14 @@ mod tests {
         }
     }
 
-    /// UpdateSchedule "uses all values, including empty values, specified in the request and
-    /// overrides the existing schedule" (EventBridge Scheduler API reference): every field read
-    /// is sent, the task definition the only one changed.
-    #[tokio::test]
-    async fn update_schedule_sends_every_field_it_read_with_the_new_task_definition() {
-        let read = schedule();
+    /// Writes `read` back through a mocked UpdateSchedule that answers only a request `matches`
+    /// accepts; how many calls it answered.
+    async fn write_back(
+        read: GetScheduleOutput,
+        matches: impl Fn(&UpdateScheduleInput) -> bool + Send + Sync + 'static,
+    ) -> usize {
         let update = mock!(aws_sdk_scheduler::Client::update_schedule)
-            .match_requests(|r| {
-                let ecs = r.target().and_then(|t| t.ecs_parameters());
-                r.name() == Some("nightly")
-                    && r.group_name() == Some("jobs")
-                    && r.schedule_expression() == Some("cron(0 3 * * ? *)")
-                    && r.schedule_expression_timezone() == Some("Asia/Tokyo")
-                    && r.start_date() == Some(&DateTime::from_secs(4_102_444_800))
-                    && r.end_date() == Some(&DateTime::from_secs(4_133_980_800))
-                    && r.description() == Some("nightly")
-                    && r.state() == Some(&ScheduleState::Disabled)
-                    && r.kms_key_arn().is_some()
-                    && r.flexible_time_window()
-                        .and_then(|w| w.maximum_window_in_minutes)
-                        == Some(15)
-                    && r.action_after_completion() == Some(&ActionAfterCompletion::Delete)
-                    && r.target().and_then(|t| t.input()) == Some("{}")
-                    && ecs.map(|e| (e.task_definition_arn(), e.task_count()))
-                        == Some((NEW, Some(2)))
-            })
+            .match_requests(matches)
             .then_output(|| {
                 UpdateScheduleOutput::builder()
                     .schedule_arn("a")
@@ -369,7 +353,35 @@ mod tests {
         };
         let f = found(Read::Schedule(Box::new(read))).with_task_definition(NEW);
         write(&clients, &f).await.expect("the request matched");
-        assert_eq!(update.num_calls(), 1);
+        update.num_calls()
+    }
+
+    /// UpdateSchedule "uses all values, including empty values, specified in the request and
+    /// overrides the existing schedule" (EventBridge Scheduler API reference): every field read
+    /// is sent, the task definition the only one changed.
+    #[tokio::test]
+    async fn update_schedule_sends_every_field_it_read_with_the_new_task_definition() {
+        let read = schedule();
+        let calls = write_back(read, |r| {
+            let ecs = r.target().and_then(|t| t.ecs_parameters());
+            r.name() == Some("nightly")
+                && r.group_name() == Some("jobs")
+                && r.schedule_expression() == Some("cron(0 3 * * ? *)")
+                && r.schedule_expression_timezone() == Some("Asia/Tokyo")
+                && r.start_date() == Some(&DateTime::from_secs(4_102_444_800))
+                && r.end_date() == Some(&DateTime::from_secs(4_133_980_800))
+                && r.description() == Some("nightly")
+                && r.state() == Some(&ScheduleState::Disabled)
+                && r.kms_key_arn().is_some()
+                && r.flexible_time_window()
+                    .and_then(|w| w.maximum_window_in_minutes)
+                    == Some(15)
+                && r.action_after_completion() == Some(&ActionAfterCompletion::Delete)
+                && r.target().and_then(|t| t.input()) == Some("{}")
+                && ecs.map(|e| (e.task_definition_arn(), e.task_count())) == Some((NEW, Some(2)))
+        })
+        .await;
+        assert_eq!(calls, 1);
     }
 
     /// A start date already passed is left out (Scheduler refuses one "earlier than 5 minutes
@@ -378,24 +390,11 @@ mod tests {
     async fn a_start_date_already_passed_is_not_written_back() {
         let mut read = schedule();
         read.start_date = Some(DateTime::from_secs(1_600_000_000));
-        let update = mock!(aws_sdk_scheduler::Client::update_schedule)
-            .match_requests(|r| {
-                r.start_date().is_none()
-                    && r.end_date() == Some(&DateTime::from_secs(4_133_980_800))
-            })
-            .then_output(|| {
-                UpdateScheduleOutput::builder()
-                    .schedule_arn("a")
-                    .build()
-                    .unwrap()
-            });
-        let clients = TargetClients {
-            scheduler: mock_client!(aws_sdk_scheduler, RuleMode::MatchAny, [&update]),
-            events: mock_client!(aws_sdk_eventbridge, []),
-        };
-        let f = found(Read::Schedule(Box::new(read))).with_task_definition(NEW);
-        write(&clients, &f).await.expect("the request matched");
-        assert_eq!(update.num_calls(), 1);
+        let calls = write_back(read, |r| {
+            r.start_date().is_none() && r.end_date() == Some(&DateTime::from_secs(4_133_980_800))
+        })
+        .await;
+        assert_eq!(calls, 1);
         let now = SystemTime::now();
         let ahead = DateTime::from(now + std::time::Duration::from_secs(60));
         assert_eq!(start_date(Some(ahead), now), Some(ahead));
